@@ -1,0 +1,21 @@
+"""The root NinjaAPI, mounted at /api/v1 (docs at /api/v1/docs)."""
+
+from ninja import NinjaAPI
+
+from jobs.api import router as jobs_router
+from jobs.auth import API_AUTH
+from media_pipeline.api import router as library_router
+
+from . import apierrors
+
+api = NinjaAPI(
+    title="Edit Factory API",
+    version="1",
+    description="Jobs, library and renders of Edit Factory. Authenticate with `Authorization: Bearer <token>`.",
+    auth=API_AUTH,
+    urls_namespace="api",
+    docs_url="/docs",
+)
+apierrors.install(api)
+api.add_router("", jobs_router)
+api.add_router("/library", library_router)

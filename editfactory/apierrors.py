@@ -1,0 +1,135 @@
+"""One JSON error shape for the whole API: {"error": {"code", "message", "details"}}."""
+
+import logging
+
+from django.db import DatabaseError
+from django.http import Http404
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
+from redis.exceptions import RedisError
+
+from jobs.errors import IllegalTransition, InvalidJobParams, UnknownJobType
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """Raise from an endpoint to answer with a specific status, code and message."""
+
+    def __init__(self, status: int, code: str, message: str, details=None, headers=None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details = details if details is not None else []
+        self.headers = headers or {}
+
+
+def error_response(api, request, status: int, code: str, message: str, details=None, headers=None):
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details if details is not None else [],
+        }
+    }
+    response = api.create_response(request, body, status=status)
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+def _validation_details(errors) -> list[dict]:
+    details = []
+    for err in errors:
+        loc = [str(part) for part in err.get("loc", ())]
+        details.append(
+            {"loc": loc, "field": ".".join(loc[1:]) or ".".join(loc), "msg": err.get("msg", "")}
+        )
+    return details
+
+
+def install(api) -> None:
+    def handler(exc_class, fn):
+        api.add_exception_handler(exc_class, lambda request, exc: fn(request, exc))
+
+    handler(
+        ApiError,
+        lambda r, e: error_response(api, r, e.status, e.code, e.message, e.details, e.headers),
+    )
+    handler(
+        ValidationError,
+        lambda r, e: error_response(
+            api,
+            r,
+            422,
+            "validation_error",
+            "The request is invalid: see details.",
+            _validation_details(e.errors),
+        ),
+    )
+    handler(
+        AuthenticationError,
+        lambda r, e: error_response(
+            api,
+            r,
+            401,
+            "unauthenticated",
+            "Authentication required: send 'Authorization: Bearer <token>' or log in.",
+        ),
+    )
+    handler(
+        AuthorizationError,
+        lambda r, e: error_response(api, r, 403, "forbidden", str(e) or "Forbidden."),
+    )
+    handler(Http404, lambda r, e: error_response(api, r, 404, "not_found", str(e) or "Not found."))
+    handler(
+        HttpError,
+        lambda r, e: error_response(api, r, e.status_code, _code_for(e.status_code), str(e)),
+    )
+    handler(InvalidJobParams, lambda r, e: error_response(api, r, 422, e.code, str(e), e.details))
+    handler(UnknownJobType, lambda r, e: error_response(api, r, 422, e.code, str(e)))
+    handler(IllegalTransition, lambda r, e: error_response(api, r, 409, "conflict", str(e)))
+    handler(
+        DatabaseError,
+        _unavailable(
+            api, "database_unavailable", "The database is unavailable; try again shortly."
+        ),
+    )
+    handler(
+        RedisError,
+        _unavailable(api, "queue_unavailable", "The job queue is unavailable; try again shortly."),
+    )
+    handler(Exception, _internal(api))
+
+
+def _unavailable(api, code: str, message: str):
+    def respond(request, exc):
+        logger.error("%s: %s", code, exc)
+        return error_response(api, request, 503, code, message, headers={"Retry-After": "5"})
+
+    return respond
+
+
+def _internal(api):
+    def respond(request, exc):
+        logger.exception("unhandled API error on %s %s", request.method, request.path, exc_info=exc)
+        return error_response(api, request, 500, "internal_error", "Internal server error.")
+
+    return respond
+
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def _code_for(status: int) -> str:
+    return _CODES.get(status, "error")

@@ -1,0 +1,180 @@
+"""Edit Factory settings: everything comes from the environment (see README, "Configuration").
+
+Defaults give the zero-setup runtime: SQLite and an embedded Redis under the data dir.
+"""
+
+import secrets
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+DATA_DIR = Path(env.str("EF_DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
+MEDIA_ROOT = Path(env.str("EF_MEDIA_DIR", default=str(DATA_DIR / "media"))).resolve()
+JOB_TEMP_DIR = Path(env.str("EF_TEMP_DIR", default=str(DATA_DIR / "tmp"))).resolve()
+MEDIA_URL = "/media/"
+for _dir in (DATA_DIR, MEDIA_ROOT, JOB_TEMP_DIR / "uploads"):
+    _dir.mkdir(parents=True, exist_ok=True)
+
+# Production mode refuses to run on generated secrets or DEBUG.
+PRODUCTION = env.bool("EF_PRODUCTION", default=False)
+DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+
+
+def _local_secret_key() -> str:
+    """A key generated once and kept in the data dir, for local (non-production) use."""
+    key_file = DATA_DIR / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+if PRODUCTION:
+    SECRET_KEY = env.str("SECRET_KEY")  # required: ImproperlyConfigured when missing
+else:
+    SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret_key()
+
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_rq",
+    "editfactory",
+    "jobs",
+    "media_pipeline",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "editfactory.urls"
+ASGI_APPLICATION = "editfactory.asgi.application"
+WSGI_APPLICATION = "editfactory.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and several worker processes share one SQLite file: WAL lets readers run
+    # beside the writer, IMMEDIATE takes the write lock up front (no deadlocking upgrades) and
+    # the busy timeout makes writers wait instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": env.int("EF_SQLITE_BUSY_TIMEOUT", default=30),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("EF_CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis / RQ ---------------------------------------------------------------------------------
+# Unset REDIS_URL means "embedded": `manage.py up` (and the test suite) start a private Redis
+# on a unix socket under the data dir; every process finds it at this address.
+EMBEDDED_REDIS = not env.str("REDIS_URL", default="")
+EMBEDDED_REDIS_DIR = DATA_DIR / "redis"
+REDIS_URL = env.str("REDIS_URL", default="") or f"unix://{EMBEDDED_REDIS_DIR / 'redis.sock'}"
+RQ_QUEUE = "default"
+RQ_QUEUES = {RQ_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
+RQ_SHOW_ADMIN_LINK = True
+
+# --- Job engine timings (seconds unless stated) -------------------------------------------------
+JOB_HEARTBEAT_INTERVAL = env.float("EF_HEARTBEAT_INTERVAL", default=5.0)
+JOB_HEARTBEAT_TIMEOUT = env.float("EF_HEARTBEAT_TIMEOUT", default=30.0)
+JOB_CANCEL_POLL_INTERVAL = env.float("EF_CANCEL_POLL_INTERVAL", default=0.5)
+JOB_PROGRESS_MIN_INTERVAL = env.float("EF_PROGRESS_MIN_INTERVAL", default=0.3)
+JOB_RETRY_BACKOFF_BASE = env.float("EF_RETRY_BACKOFF_BASE", default=5.0)
+JOB_RETRY_BACKOFF_MAX = env.float("EF_RETRY_BACKOFF_MAX", default=600.0)
+JOB_RETENTION_DAYS = env.float("EF_JOB_RETENTION_DAYS", default=14.0)
+JOB_RECONCILE_GRACE = env.float("EF_RECONCILE_GRACE", default=10.0)
+MAINTENANCE_INTERVAL = env.float("EF_MAINTENANCE_INTERVAL", default=5.0)
+SSE_POLL_INTERVAL = env.float("EF_SSE_POLL_INTERVAL", default=0.5)
+SSE_KEEPALIVE_INTERVAL = 15.0
+DB_WRITE_RETRY_SECONDS = env.float("EF_DB_WRITE_RETRY_SECONDS", default=60.0)
+
+# Paid-API pricing: "<service>.<unit_name>" -> USD per unit (CostEntry rows use it).
+COST_RATES = {
+    "elevenlabs.characters": env.float("EF_COST_ELEVENLABS_PER_CHAR", default=0.00022),
+    "gemini.frames": env.float("EF_COST_GEMINI_PER_FRAME", default=0.02),
+    "gemini.requests": env.float("EF_COST_GEMINI_PER_REQUEST", default=0.01),
+}
+
+# --- Media --------------------------------------------------------------------------------------
+FFMPEG_BINARY = env.str("EF_FFMPEG", default="")  # empty: PATH, then imageio-ffmpeg's binary
+UPLOAD_MAX_BYTES = env.int("EF_UPLOAD_MAX_BYTES", default=2 * 1024**3)
+FILE_UPLOAD_TEMP_DIR = str(JOB_TEMP_DIR / "uploads")
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# --- First admin user (created by `manage.py up` when no user exists) ---------------------------
+ADMIN_USERNAME = env.str("EF_ADMIN_USERNAME", default="admin")
+ADMIN_PASSWORD = env.str("EF_ADMIN_PASSWORD", default="")
+ADMIN_EMAIL = env.str("EF_ADMIN_EMAIL", default="admin@localhost")
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("EF_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,25 @@
+"""Test settings: a private data dir per run and fast engine timings.
+
+DATABASE_URL and REDIS_URL still come from the environment (`.ci/run` points them at the
+machine's PostgreSQL and Redis); unset, tests use SQLite and the embedded Redis.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("EF_DATA_DIR", tempfile.mkdtemp(prefix="ef-test-"))
+os.environ.setdefault("EF_HEARTBEAT_INTERVAL", "0.5")
+os.environ.setdefault("EF_HEARTBEAT_TIMEOUT", "3")
+os.environ.setdefault("EF_RETRY_BACKOFF_BASE", "0.2")
+os.environ.setdefault("EF_RECONCILE_GRACE", "0")
+os.environ.setdefault("EF_PROGRESS_MIN_INTERVAL", "0.05")
+
+from .settings import *  # noqa: E402,F403
+from .settings import DATA_DIR, DATABASES  # noqa: E402
+
+# Worker processes started by the tests must see the test database, so SQLite's test database
+# is a file, never the in-memory default.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

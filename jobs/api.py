@@ -1,0 +1,154 @@
+"""The jobs router: /api/v1/jobs. A user only ever sees their own jobs (others are a 404)."""
+
+import asyncio
+import json
+from datetime import datetime
+from pathlib import PurePosixPath
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from ninja import Query, Router, Schema
+
+from . import services
+from .downloads import stream_stored_file
+from .models import Job, JobFile
+from .schemas import DeletedOut, ErrorOut, JobOut, JobPage, JobSummary
+from .status import TERMINAL, JobStatus
+
+router = Router(tags=["jobs"])
+ERRORS = {401: ErrorOut, 404: ErrorOut}
+
+
+def owned_job(request, job_id) -> Job:
+    return get_object_or_404(Job.objects.for_owner(request.auth), id=job_id)
+
+
+class JobFilters(Schema):
+    status: JobStatus | None = None
+    job_type: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@router.get(
+    "/jobs",
+    response={200: JobPage, 401: ErrorOut, 422: ErrorOut},
+    summary="List your jobs, newest first",
+)
+def list_jobs(request, filters: Query[JobFilters]):
+    limit = max(1, min(filters.limit, 200))
+    offset = max(0, filters.offset)
+    qs = Job.objects.for_owner(request.auth)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.job_type:
+        qs = qs.filter(job_type=filters.job_type)
+    if filters.created_after:
+        qs = qs.filter(created_at__gte=filters.created_after)
+    if filters.created_before:
+        qs = qs.filter(created_at__lt=filters.created_before)
+    items = [JobSummary.from_orm(j) for j in qs.order_by("-created_at")[offset : offset + limit]]
+    return JobPage(total=qs.count(), limit=limit, offset=offset, items=items)
+
+
+@router.get(
+    "/jobs/{job_id}", response={200: JobOut, **ERRORS}, url_name="job_detail", summary="One job"
+)
+def get_job(request, job_id: UUID):
+    job = get_object_or_404(
+        Job.objects.for_owner(request.auth).prefetch_related("files", "costs"), id=job_id
+    )
+    return JobOut.from_job(job)
+
+
+@router.post(
+    "/jobs/{job_id}/cancel", response={200: JobOut, 409: ErrorOut, **ERRORS}, summary="Cancel a job"
+)
+def cancel_job(request, job_id: UUID):
+    job = services.job_cancel(job=owned_job(request, job_id))
+    return JobOut.from_job(job)
+
+
+@router.post(
+    "/jobs/{job_id}/retry",
+    response={200: JobOut, 409: ErrorOut, **ERRORS},
+    summary="Retry a failed or cancelled job (attempts start again from 0)",
+)
+def retry_job(request, job_id: UUID):
+    job = services.job_retry(job=owned_job(request, job_id))
+    return JobOut.from_job(job)
+
+
+@router.delete(
+    "/jobs/{job_id}", response={200: DeletedOut, **ERRORS}, summary="Delete a job and its files"
+)
+def delete_job(request, job_id: UUID):
+    files = services.job_delete(job=owned_job(request, job_id))
+    return DeletedOut(deleted=True, files_deleted=files)
+
+
+@router.get(
+    "/jobs/{job_id}/files/{file_id}",
+    response={200: None, 206: None, 416: None, **ERRORS},
+    url_name="job_file_download",
+    summary="Download a job's file (supports Range)",
+)
+def download_job_file(request, job_id: UUID, file_id: int):
+    job = owned_job(request, job_id)
+    jf = get_object_or_404(JobFile, job=job, id=file_id)
+    return stream_stored_file(
+        request, name=jf.name, content_type=jf.content_type, filename=PurePosixPath(jf.name).name
+    )
+
+
+def _snapshot(job_id) -> dict | None:
+    job = (
+        Job.objects.filter(id=job_id)
+        .values("status", "progress", "stage", "stage_label", "eta_seconds", "attempts", "error")
+        .first()
+    )
+    return job
+
+
+async def _event_stream(job_id, poll: float, keepalive: float):
+    last = None
+    idle = 0.0
+    while True:
+        snap = await sync_to_async(_snapshot)(job_id)
+        if snap is None:
+            yield "event: deleted\ndata: {}\n\n"
+            return
+        if snap != last:
+            last = snap
+            idle = 0.0
+            yield f"event: progress\ndata: {json.dumps(snap)}\n\n"
+        if snap["status"] in TERMINAL:
+            yield f"event: end\ndata: {json.dumps(snap)}\n\n"
+            return
+        await asyncio.sleep(poll)
+        idle += poll
+        if idle >= keepalive:
+            idle = 0.0
+            yield ": keepalive\n\n"
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    response={200: None, **ERRORS},
+    url_name="job_events",
+    summary="Server-Sent Events of the job's progress until it ends",
+)
+def job_events(request, job_id: UUID):
+    job = owned_job(request, job_id)
+    response = StreamingHttpResponse(
+        _event_stream(job.id, settings.SSE_POLL_INTERVAL, settings.SSE_KEEPALIVE_INTERVAL),
+        content_type="text/event-stream",
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response

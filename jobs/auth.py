@@ -1,0 +1,49 @@
+"""API authentication: per-user Bearer tokens (stored as SHA-256 digests) and Django sessions."""
+
+import hashlib
+import secrets
+
+from django.utils import timezone
+from ninja.security import HttpBearer, SessionAuth
+
+from .models import ApiToken
+
+TOKEN_PREFIX = "ef_"  # noqa: S105 - a public marker, not a secret
+
+
+def token_digest(raw: str) -> str:
+    # Tokens are 256-bit random secrets, so a fast unsalted digest is safe (nothing to brute-force).
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the raw token, which is never stored or shown again."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name, prefix=raw[:10], digest=token_digest(raw))
+    return token, raw
+
+
+class BearerTokenAuth(HttpBearer):
+    def authenticate(self, request, token: str):
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        row = (
+            ApiToken.objects.select_related("user")
+            .filter(digest=token_digest(token), revoked=False, user__is_active=True)
+            .first()
+        )
+        if row is None:
+            return None
+        now = timezone.now()
+        if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+            ApiToken.objects.filter(pk=row.pk).update(
+                last_used_at=now
+            )  # throttled: not per request
+        request.user = row.user
+        return row.user
+
+
+# Session auth (admin login) for the browsable docs and same-origin frontends; CSRF-checked.
+session_auth = SessionAuth(csrf=True)
+bearer_auth = BearerTokenAuth()
+API_AUTH = [bearer_auth, session_auth]

@@ -1,0 +1,215 @@
+"""What a handler gets: progress, cancellation, heartbeats, costs, files and a temp dir.
+
+`media_pipeline` never imports this module; it only calls the methods of the object it is given.
+"""
+
+import logging
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from . import services
+from .dbretry import with_db_retry
+from .errors import JobCancelled
+
+logger = logging.getLogger(__name__)
+
+
+class ProgressTracker:
+    """Throttled, monotonic progress with an ETA from the observed rate."""
+
+    def __init__(self, write: Callable[..., None], *, min_interval: float, start: float = 0.0):
+        self._write = write
+        self._min_interval = min_interval
+        self._started = time.monotonic()
+        self._last_write = 0.0
+        self.percent = start
+        self.stage = ""
+        self.label = ""
+
+    def update(self, percent: float, stage: str | None = None, label: str | None = None) -> None:
+        percent = max(self.percent, min(100.0, float(percent)))  # never backwards, never > 100
+        stage_changed = (stage is not None and stage != self.stage) or (
+            label is not None and label != self.label
+        )
+        self.percent = percent
+        self.stage = self.stage if stage is None else stage
+        self.label = self.label if label is None else label
+        now = time.monotonic()
+        if not stage_changed and now - self._last_write < self._min_interval:
+            return
+        self._last_write = now
+        self._write(percent=percent, stage=self.stage, label=self.label, eta=self.eta(now))
+
+    def eta(self, now: float) -> float | None:
+        elapsed = now - self._started
+        if self.percent <= 0.5 or elapsed < 0.5:
+            return None
+        return round(elapsed * (100.0 - self.percent) / self.percent, 1)
+
+
+class JobContext:
+    def __init__(self, job, *, attempt_files: list | None = None):
+        self.job_id = job.id
+        self.owner_id = job.owner_id
+        self.job_type = job.job_type
+        self.attempt = job.attempts
+        self._cancelled = threading.Event()
+        self._processes: set = set()
+        self._lock = threading.Lock()
+        self._temp_dir: Path | None = None
+        self._progress = ProgressTracker(
+            self._write_progress,
+            min_interval=settings.JOB_PROGRESS_MIN_INTERVAL,
+            start=job.progress,
+        )
+
+    # --- progress ---------------------------------------------------------------------------
+    def progress(self, percent: float, stage: str | None = None, label: str | None = None) -> None:
+        self.check_cancelled()
+        self._progress.update(percent, stage, label)
+
+    def stage(self, start: float, end: float, stage: str, label: str) -> Callable[[float], None]:
+        """Enter a stage spanning [start, end] of the job's percent; returns a callback taking
+        the stage's own fraction 0..1 (for example an ffmpeg run's progress)."""
+        self.progress(start, stage, label)
+
+        def report(fraction: float) -> None:
+            self.progress(start + (end - start) * max(0.0, min(1.0, fraction)))
+
+        return report
+
+    def _write_progress(self, *, percent, stage, label, eta) -> None:
+        with_db_retry(
+            lambda: services.job_set_progress(
+                job_id=self.job_id, percent=percent, stage=stage, label=label, eta_seconds=eta
+            ),
+            what="progress write",
+        )
+
+    # --- cancellation -----------------------------------------------------------------------
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def check_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise JobCancelled("job was cancelled")
+
+    def track_process(self, process) -> None:
+        """Register a child process (ffmpeg) to be killed if the job is cancelled."""
+        with self._lock:
+            self._processes.add(process)
+            if self._cancelled.is_set():
+                self._kill(process)
+
+    def untrack_process(self, process) -> None:
+        with self._lock:
+            self._processes.discard(process)
+
+    def cancel(self) -> None:
+        """Called by the watcher when the row says the job is no longer ours to run."""
+        with self._lock:
+            self._cancelled.set()
+            for process in list(self._processes):
+                self._kill(process)
+
+    @staticmethod
+    def _kill(process) -> None:
+        if process.poll() is None:
+            try:
+                process.send_signal(signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    # --- costs and files --------------------------------------------------------------------
+    def record_cost(
+        self, *, service: str, operation: str, units, unit_name: str, cost_usd=None, details=None
+    ):
+        return with_db_retry(
+            lambda: services.cost_record(
+                job_id=self.job_id,
+                owner_id=self.owner_id,
+                service=service,
+                operation=operation,
+                units=units,
+                unit_name=unit_name,
+                cost_usd=cost_usd,
+                details=details or {},
+                percent=self._progress.percent,
+            ),
+            what="cost write",
+        )
+
+    def add_file(self, path, *, role: str = "output", label: str = "", filename: str | None = None):
+        """Store a local file in media storage and register it on the job; returns the JobFile."""
+        return services.job_file_store(
+            job_id=self.job_id, local_path=Path(path), role=role, label=label, filename=filename
+        )
+
+    def input_path(self, label: str) -> Path:
+        """A local path of the job's input file with this label (copied from storage if needed)."""
+        return services.job_file_local_path(job_id=self.job_id, label=label, temp_dir=self.temp_dir)
+
+    # --- temp dir ---------------------------------------------------------------------------
+    @property
+    def temp_dir(self) -> Path:
+        if self._temp_dir is None:
+            self._temp_dir = job_temp_dir(self.job_id, self.attempt)
+            self._temp_dir.mkdir(parents=True, exist_ok=True)
+        return self._temp_dir
+
+    def remove_temp_dir(self) -> None:
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+
+def job_temp_dir(job_id, attempt: int) -> Path:
+    return settings.JOB_TEMP_DIR / "jobs" / f"{job_id}-{attempt}"
+
+
+class Watcher(threading.Thread):
+    """Background thread of a running job: heartbeats, and noticing cancellation quickly."""
+
+    def __init__(self, ctx: JobContext):
+        super().__init__(name=f"watch-{ctx.job_id}", daemon=True)
+        self.ctx = ctx
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
+
+    def run(self) -> None:
+        poll = settings.JOB_CANCEL_POLL_INTERVAL
+        beat_every = settings.JOB_HEARTBEAT_INTERVAL
+        last_beat = time.monotonic()
+        try:
+            while not self._stop_event.wait(poll):
+                now = time.monotonic()
+                still_ours = self._tick(beat=now - last_beat >= beat_every)
+                if now - last_beat >= beat_every:
+                    last_beat = now
+                if not still_ours:
+                    logger.info("job %s is no longer processing here: stopping it", self.ctx.job_id)
+                    self.ctx.cancel()
+                    return
+        finally:
+            connection.close()
+
+    def _tick(self, *, beat: bool) -> bool:
+        try:
+            if beat:
+                return services.job_heartbeat(job_id=self.ctx.job_id, attempt=self.ctx.attempt)
+            return services.job_is_processing(job_id=self.ctx.job_id, attempt=self.ctx.attempt)
+        except Exception:  # a database blip must not kill the watcher; the next tick retries
+            logger.warning("watcher tick failed for job %s", self.ctx.job_id, exc_info=True)
+            connection.close()
+            return True

@@ -1,0 +1,51 @@
+"""Errors the engine understands.
+
+Any exception class with a true `permanent` attribute is treated as bad input: the job fails at
+once, without retries. This lets `media_pipeline` raise its own errors without importing `jobs`.
+"""
+
+
+class JobError(Exception):
+    """Base of errors raised by the engine's services."""
+
+    code = "job_error"
+
+
+class PermanentJobError(JobError):
+    """Bad input or an impossible request: fail now, retrying cannot help."""
+
+    permanent = True
+    code = "permanent_error"
+
+
+class TransientJobError(JobError):
+    """A passing failure (network, busy resource): retry with backoff."""
+
+    permanent = False
+    code = "transient_error"
+
+
+class JobCancelled(JobError):  # noqa: N818 - a signal, not a failure
+    """Raised inside a handler when its job was cancelled."""
+
+    code = "cancelled"
+
+
+class UnknownJobType(JobError):
+    code = "unknown_job_type"
+
+
+class InvalidJobParams(JobError):
+    code = "invalid_params"
+
+    def __init__(self, message: str, details: list | None = None):
+        super().__init__(message)
+        self.details = details or []
+
+
+class IllegalTransition(JobError):
+    code = "illegal_transition"
+
+
+def is_permanent(exc: BaseException) -> bool:
+    return bool(getattr(exc, "permanent", False))

@@ -1,0 +1,162 @@
+"""The engine's durable state: jobs, their files and costs, and API tokens."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .status import ACTIVE, TERMINAL, JobStatus
+
+
+class JobQuerySet(models.QuerySet):
+    def for_owner(self, user):
+        return self.filter(owner=user)
+
+    def active(self):
+        return self.filter(status__in=ACTIVE)
+
+    def terminal(self):
+        return self.filter(status__in=TERMINAL)
+
+    def stale_processing(self, before):
+        """Processing jobs whose worker has not been heard from since `before`."""
+        return self.filter(status=JobStatus.PROCESSING, heartbeat_at__lt=before)
+
+    def due_queued(self, now, quiet_since):
+        """Queued jobs that should be in RQ now: backoff over, or untouched since `quiet_since`
+        (a fresh row is being enqueued by its creator right now)."""
+        return self.filter(status=JobStatus.QUEUED).filter(
+            models.Q(run_after__isnull=True, updated_at__lt=quiet_since)
+            | models.Q(run_after__lte=now)
+        )
+
+    def expired(self, now):
+        return self.terminal().filter(expires_at__lte=now)
+
+
+class Job(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job_type = models.CharField(max_length=50)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="jobs",
+    )
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.FloatField(default=0.0)
+    stage = models.CharField(max_length=50, blank=True, default="")
+    stage_label = models.CharField(max_length=200, blank=True, default="")
+    eta_seconds = models.FloatField(null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    error_detail = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    run_after = models.DateTimeField(null=True, blank=True)
+    priority = models.SmallIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True, default="")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # admin and API lists filtered by status, newest first; rescue/reconcile scans
+            models.Index(fields=["status", "-created_at"], name="job_status_created"),
+            # GET /api/v1/jobs: a user's jobs, newest first
+            models.Index(fields=["owner", "-created_at"], name="job_owner_created"),
+            # dashboard and filters: jobs of one type in one status
+            models.Index(fields=["job_type", "status"], name="job_type_status"),
+            # cleanup: terminal jobs whose retention is over
+            models.Index(fields=["expires_at"], name="job_expires"),
+        ]
+
+    def __str__(self):
+        return f"{self.job_type} {self.id} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+class JobFile(models.Model):
+    class Role(models.TextChoices):
+        INPUT = "input", "Input"
+        OUTPUT = "output", "Output"
+        TEMP = "temp", "Temp"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=500, help_text="Name in the default storage")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    label = models.CharField(max_length=100, blank=True, default="")
+    content_type = models.CharField(max_length=100, blank=True, default="")
+    size = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class CostEntry(models.Model):
+    job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="costs"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="costs",
+    )
+    service = models.CharField(max_length=50)
+    operation = models.CharField(max_length=100)
+    units = models.DecimalField(max_digits=14, decimal_places=3)
+    unit_name = models.CharField(max_length=30)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "cost entries"
+        indexes = [
+            # usage endpoints: a user's spend in a date range
+            models.Index(fields=["owner", "created_at"], name="cost_owner_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.service}/{self.operation} ${self.cost_usd}"
+
+
+class ApiToken(models.Model):
+    """A per-user API token. Only a SHA-256 digest of the secret is stored."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="Shown to tell tokens apart; not secret")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"

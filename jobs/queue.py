@@ -1,0 +1,62 @@
+"""RQ as transport only: putting job ids on the queue and asking whether RQ still holds them.
+
+The RQ job id is the engine's job id, so a second enqueue of the same job is harmless: the claim
+in the runner lets only one delivery run.
+"""
+
+import logging
+
+import django_rq
+from django.conf import settings
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job as RQJob
+from rq.job import JobStatus as RQStatus
+
+logger = logging.getLogger(__name__)
+
+RUNNER = "jobs.runner.run_job"
+# RQ job states in which the job will still be (or is being) delivered.
+_HELD = {RQStatus.QUEUED, RQStatus.STARTED, RQStatus.DEFERRED, RQStatus.SCHEDULED}
+# The job's own timeout is enforced by the runner; RQ's is a backstop a little later.
+_RQ_TIMEOUT_MARGIN = 30
+
+
+def get_queue():
+    return django_rq.get_queue(settings.RQ_QUEUE)
+
+
+def get_connection():
+    return get_queue().connection
+
+
+def enqueue(job_id, *, timeout: int, at_front: bool = False) -> bool:
+    """Put a job on the queue. Returns False (and logs) when Redis is unreachable: the
+    reconciler will enqueue the row later, so a Redis outage never loses a job."""
+    try:
+        get_queue().enqueue_call(
+            RUNNER,
+            args=(str(job_id),),
+            job_id=str(job_id),
+            timeout=timeout + _RQ_TIMEOUT_MARGIN,
+            result_ttl=0,
+            failure_ttl=24 * 3600,
+            at_front=at_front,
+        )
+    except RedisError as exc:
+        logger.warning("could not enqueue job %s (%s); the reconciler will retry", job_id, exc)
+        return False
+    return True
+
+
+def is_held(job_id) -> bool:
+    """True when RQ still holds this job (waiting, scheduled or running)."""
+    try:
+        rq_job = RQJob.fetch(str(job_id), connection=get_connection())
+    except NoSuchJobError:
+        return False
+    return rq_job.get_status(refresh=False) in _HELD
+
+
+def queue_depth() -> int:
+    return get_queue().count

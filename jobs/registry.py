@@ -1,0 +1,62 @@
+"""Job types: job_type -> handler, params schema, default max_attempts and timeout.
+
+Apps register their types in `AppConfig.ready()`; the engine refuses any type not registered.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+
+from .errors import InvalidJobParams, UnknownJobType
+
+
+class EmptyParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    handler: Callable[..., dict | None]
+    params_schema: type[pydantic.BaseModel] = EmptyParams
+    max_attempts: int = 3
+    timeout: int = 3600
+    label: str = ""
+
+    def parse_params(self, params: dict | None) -> pydantic.BaseModel:
+        """Validate params; raise InvalidJobParams with field paths on failure."""
+        try:
+            return self.params_schema.model_validate(params or {})
+        except pydantic.ValidationError as exc:
+            details = [
+                {"loc": ["params", *map(str, err["loc"])], "msg": err["msg"], "type": err["type"]}
+                for err in exc.errors(include_url=False, include_context=False, include_input=False)
+            ]
+            raise InvalidJobParams(f"invalid params for job type '{self.name}'", details) from None
+
+
+_REGISTRY: dict[str, JobType] = {}
+
+
+def register(name: str, **options: Any) -> Callable:
+    """Decorator: `@register("probe", params_schema=ProbeParams, timeout=120)`."""
+
+    def decorator(handler: Callable) -> Callable:
+        _REGISTRY[name] = JobType(name=name, handler=handler, **options)
+        return handler
+
+    return decorator
+
+
+def get_job_type(name: str) -> JobType:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise UnknownJobType(f"unknown job type '{name}' (known: {known})") from None
+
+
+def job_type_names() -> list[str]:
+    return sorted(_REGISTRY)

@@ -1,0 +1,82 @@
+"""The RQ entry point: claim the row, run its handler with a context, record the outcome.
+
+Thin by design: every status change is a call into `jobs.services`.
+"""
+
+import logging
+import traceback
+
+from django.db import close_old_connections, connection
+from rq.timeouts import JobTimeoutException
+
+from . import services
+from .context import JobContext, Watcher
+from .dbretry import with_db_retry
+from .errors import JobCancelled, PermanentJobError
+from .registry import get_job_type
+
+logger = logging.getLogger(__name__)
+
+
+def run_job(job_id: str) -> str:
+    """Run one delivery of a job. A second delivery of a claimed job does nothing."""
+    close_old_connections()
+    try:
+        job = with_db_retry(lambda: services.job_claim(job_id=job_id), what="claim")
+        if job is None:
+            logger.info(
+                "job %s not claimable (already taken, finished or not due): skipped", job_id
+            )
+            return "skipped"
+        return _execute(job)
+    finally:
+        connection.close()
+
+
+def _execute(job) -> str:
+    ctx = JobContext(job)
+    watcher = Watcher(ctx)
+    watcher.start()
+    try:
+        jt = get_job_type(job.job_type)
+        params = jt.parse_params(job.params)
+        result = jt.handler(ctx, params)
+    except JobTimeoutException:
+        ctx.cancel()  # kills any running ffmpeg
+        outcome = _record_error(
+            job, PermanentJobError(f"timed out after {get_job_type(job.job_type).timeout} s")
+        )
+    except BaseException as exc:
+        if ctx.cancelled or isinstance(exc, JobCancelled):
+            outcome = _record_stopped(job)
+        else:
+            outcome = _record_error(job, exc, traceback.format_exc())
+        if not isinstance(exc, Exception):
+            raise  # SystemExit / KeyboardInterrupt: the worker is going down
+    else:
+        outcome = _record_success(job, result)
+    finally:
+        watcher.stop()
+        ctx.remove_temp_dir()
+    return outcome
+
+
+def _record_success(job, result) -> str:
+    if with_db_retry(lambda: services.job_complete(job_id=job.id, result=result), what="complete"):
+        return "completed"
+    return _record_stopped(job)  # cancelled while finishing: its outputs must not stay
+
+
+def _record_stopped(job) -> str:
+    logger.info("job %s stopped: no longer processing (cancelled or rescued)", job.id)
+    with_db_retry(
+        lambda: services.job_discard_cancelled_outputs(job_id=job.id), what="discard outputs"
+    )
+    return "stopped"
+
+
+def _record_error(job, exc: BaseException, detail: str = "") -> str:
+    logger.warning("job %s attempt %s failed: %s", job.id, job.attempts, exc)
+    return with_db_retry(
+        lambda: services.job_handle_error(job_id=job.id, exc=exc, detail=detail), what="error write"
+    )

@@ -1,0 +1,122 @@
+"""API shapes of jobs."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.urls import reverse
+from ninja import Schema
+
+
+class JobFileOut(Schema):
+    id: int
+    role: str
+    label: str
+    size: int
+    content_type: str
+    created_at: datetime
+    download_url: str
+
+    @staticmethod
+    def from_file(jf) -> "JobFileOut":
+        return JobFileOut(
+            id=jf.id,
+            role=jf.role,
+            label=jf.label,
+            size=jf.size,
+            content_type=jf.content_type,
+            created_at=jf.created_at,
+            download_url=reverse(
+                "api:job_file_download", kwargs={"job_id": jf.job_id, "file_id": jf.id}
+            ),
+        )
+
+
+class CostOut(Schema):
+    id: int
+    service: str
+    operation: str
+    units: Decimal
+    unit_name: str
+    cost_usd: Decimal
+    created_at: datetime
+
+
+class JobSummary(Schema):
+    id: UUID
+    job_type: str
+    status: str
+    progress: float
+    stage: str
+    stage_label: str
+    eta_seconds: float | None
+    attempts: int
+    max_attempts: int
+    error: str
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class JobOut(JobSummary):
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+    run_after: datetime | None
+    heartbeat_at: datetime | None
+    expires_at: datetime | None
+    files: list[JobFileOut]
+    costs: list[CostOut]
+
+    @staticmethod
+    def from_job(job) -> "JobOut":
+        data = JobSummary.from_orm(job).dict()
+        return JobOut(
+            **data,
+            params=job.params,
+            result=job.result,
+            run_after=job.run_after,
+            heartbeat_at=job.heartbeat_at,
+            expires_at=job.expires_at,
+            files=[JobFileOut.from_file(f) for f in job.files.all()],
+            costs=[CostOut.from_orm(c) for c in job.costs.all()],
+        )
+
+
+class JobPage(Schema):
+    total: int
+    limit: int
+    offset: int
+    items: list[JobSummary]
+
+
+class JobCreated(Schema):
+    job_id: UUID
+    status: str
+    status_url: str
+    events_url: str
+
+    @staticmethod
+    def for_job(job) -> "JobCreated":
+        return JobCreated(
+            job_id=job.id,
+            status=job.status,
+            status_url=reverse("api:job_detail", kwargs={"job_id": job.id}),
+            events_url=reverse("api:job_events", kwargs={"job_id": job.id}),
+        )
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorOut(Schema):
+    error: ErrorBody
+
+
+class DeletedOut(Schema):
+    deleted: bool
+    files_deleted: int

@@ -1,0 +1,113 @@
+"""The one place that runs ffmpeg: argv in (built by pure functions), progress out.
+
+Never a shell; the argument list goes straight to exec. Progress comes from ffmpeg's own
+`-progress pipe:1` output; the caller maps the fraction into its job's stage.
+"""
+
+import collections
+import logging
+import subprocess
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from .errors import FFmpegError
+from .ffmpeg_bin import ffmpeg_path
+
+logger = logging.getLogger(__name__)
+
+LOG_TAIL_LINES = 30
+
+
+class ProcessTracker(Protocol):
+    """Anything that wants to kill the running process on cancellation (the job context)."""
+
+    def track_process(self, process: subprocess.Popen) -> None: ...
+
+    def untrack_process(self, process: subprocess.Popen) -> None: ...
+
+
+def ffmpeg_argv(args: Sequence[str]) -> list[str]:
+    """The full argv: our fixed global options, then the caller's arguments."""
+    return [
+        ffmpeg_path(),
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "warning",
+        "-progress",
+        "pipe:1",
+        "-y",
+        *args,
+    ]
+
+
+def _drain(stream, tail: collections.deque) -> None:
+    for raw in iter(stream.readline, b""):
+        tail.append(raw.decode("utf-8", "replace").rstrip())
+    stream.close()
+
+
+def _parse_progress_line(line: str) -> tuple[str, str] | None:
+    key, sep, value = line.strip().partition("=")
+    return (key, value) if sep else None
+
+
+def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    duration: float | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    tracker: ProcessTracker | None = None,
+    timeout: float | None = None,
+) -> str:
+    """Run ffmpeg to completion; returns the tail of its log. Raises FFmpegError on failure
+    (including being killed by a cancellation or the timeout)."""
+    argv = ffmpeg_argv(args)
+    logger.debug("ffmpeg %s", argv)
+    process = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    tail: collections.deque = collections.deque(maxlen=LOG_TAIL_LINES)
+    drainer = threading.Thread(target=_drain, args=(process.stderr, tail), daemon=True)
+    drainer.start()
+    timer = threading.Timer(timeout, process.kill) if timeout else None
+    if timer:
+        timer.start()
+    if tracker:
+        tracker.track_process(process)
+    try:
+        _follow_progress(process, duration, on_progress)
+        returncode = process.wait()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        if timer:
+            timer.cancel()
+        if tracker:
+            tracker.untrack_process(process)
+        drainer.join(timeout=5)
+    log_tail = "\n".join(tail)
+    if returncode != 0:
+        reason = "killed" if returncode < 0 else f"exit code {returncode}"
+        last = tail[-1] if tail else "no output"
+        raise FFmpegError(f"ffmpeg failed ({reason}): {last}", returncode, log_tail)
+    return log_tail
+
+
+def _follow_progress(process, duration, on_progress) -> None:
+    for raw in iter(process.stdout.readline, b""):
+        if on_progress is None or not duration:
+            continue
+        parsed = _parse_progress_line(raw.decode("ascii", "replace"))
+        if not parsed:
+            continue
+        key, value = parsed
+        if key == "out_time_us" and value.lstrip("-").isdigit():
+            on_progress(min(1.0, max(0.0, int(value) / 1e6 / duration)))
+        elif key == "progress" and value == "end":
+            on_progress(1.0)
+    process.stdout.close()
