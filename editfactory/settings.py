@@ -3,7 +3,9 @@
 Defaults give the zero-setup runtime: SQLite and an embedded Redis under the data dir.
 """
 
+import hashlib
 import secrets
+import tempfile
 from pathlib import Path
 
 import environ
@@ -61,6 +63,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -111,7 +114,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # on a unix socket under the data dir; every process finds it at this address.
 EMBEDDED_REDIS = not env.str("REDIS_URL", default="")
 EMBEDDED_REDIS_DIR = DATA_DIR / "redis"
-REDIS_URL = env.str("REDIS_URL", default="") or f"unix://{EMBEDDED_REDIS_DIR / 'redis.sock'}"
+
+
+def _embedded_redis_socket() -> Path:
+    path = EMBEDDED_REDIS_DIR / "redis.sock"
+    if len(str(path)) < 100:  # unix socket paths are limited to ~107 bytes
+        return path
+    digest = hashlib.sha256(str(DATA_DIR).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"editfactory-redis-{digest}.sock"
+
+
+EMBEDDED_REDIS_SOCKET = _embedded_redis_socket()
+REDIS_URL = env.str("REDIS_URL", default="") or f"unix://{EMBEDDED_REDIS_SOCKET}"
 RQ_QUEUE = "default"
 RQ_QUEUES = {RQ_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
 RQ_SHOW_ADMIN_LINK = True
@@ -150,6 +164,10 @@ STORAGES = {
 }
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+# WhiteNoise serves the admin's static files from the ASGI server; locally straight from the
+# apps (no collectstatic needed), in production from STATIC_ROOT after `collectstatic`.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- First admin user (created by `manage.py up` when no user exists) ---------------------------
 ADMIN_USERNAME = env.str("EF_ADMIN_USERNAME", default="admin")

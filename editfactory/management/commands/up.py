@@ -1,0 +1,105 @@
+"""`manage.py up`: the whole product in one command (migrations, embedded Redis, web, workers,
+maintenance loop, first admin user)."""
+
+import os
+import secrets
+import sys
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from editfactory.embedded_redis import EmbeddedRedisError, embedded_redis_from_settings
+from editfactory.supervisor import Child, Supervisor
+
+
+class Command(BaseCommand):
+    help = "Run Edit Factory: migrations, embedded Redis (when REDIS_URL is unset), web server, workers and the maintenance loop."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("EF_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("EF_PORT", "8000")))
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("EF_WORKERS", "2")))
+
+    def handle(self, *args, host, port, workers, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("Database ready (migrations applied).")
+        self._ensure_admin()
+        redis_server = None
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if settings.EMBEDDED_REDIS:
+            redis_server = embedded_redis_from_settings()
+            try:
+                env["REDIS_URL"] = redis_server.start()
+            except EmbeddedRedisError as exc:
+                raise CommandError(str(exc)) from None
+            self.stdout.write(f"Embedded Redis running at {redis_server.url}")
+        try:
+            code = Supervisor(self._children(env, host, port, workers)).run()
+        finally:
+            if redis_server:
+                redis_server.stop()
+        self.stdout.write("Edit Factory stopped.")
+        if code:
+            raise CommandError("a process kept failing at start; see the log above")
+
+    def _children(self, env, host, port, workers) -> list[Child]:
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        children = [
+            Child(
+                "web",
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "editfactory.asgi:application",
+                    "--host",
+                    host,
+                    "--port",
+                    str(port),
+                    "--no-access-log",
+                ],
+                env,
+            ),  # fmt: skip
+            Child("maintenance", [*manage, "maintenance"], env),
+        ]
+        for n in range(1, workers + 1):
+            children.append(
+                Child(
+                    f"worker-{n}",
+                    [
+                        *manage,
+                        "rqworker",
+                        settings.RQ_QUEUE,
+                        "--worker-class",
+                        "jobs.worker.EngineWorker",
+                    ],
+                    env,
+                )
+            )
+        base = f"http://{host}:{port}"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nEdit Factory is starting ({workers} worker(s)).\n"
+                f"  Admin:    {base}/admin/\n"
+                f"  API docs: {base}/api/v1/docs\n"
+                f"  Queues:   {base}/admin/rq/\n"
+                "Press Ctrl-C to stop everything.\n"
+            )
+        )
+        return children
+
+    def _ensure_admin(self) -> None:
+        User = get_user_model()
+        if User.objects.exists():
+            return
+        password = settings.ADMIN_PASSWORD or secrets.token_urlsafe(12)
+        User.objects.create_superuser(settings.ADMIN_USERNAME, settings.ADMIN_EMAIL, password)
+        shown = "(from EF_ADMIN_PASSWORD)" if settings.ADMIN_PASSWORD else password
+        self.stdout.write(
+            self.style.WARNING(
+                f"Created the first admin user '{settings.ADMIN_USERNAME}' with password {shown}. "
+                "It is shown only this once."
+            )
+        )
