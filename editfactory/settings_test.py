@@ -23,3 +23,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405  (engine test job types)
+
+# Worker processes started by the tests run with EF_USE_TEST_DB=1: they must use the database
+# that pytest-django created, not the development one.
+if os.environ.get("EF_USE_TEST_DB"):
+    _db = DATABASES["default"]
+    _db["NAME"] = _db.get("TEST", {}).get("NAME") or "test_" + _db["NAME"]

@@ -1,6 +1,6 @@
 """The library router: /api/v1/library/..."""
 
-from ninja import File, Router
+from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
 from jobs import services as job_services
@@ -20,4 +20,4 @@ CREATE_ERRORS = {401: ErrorOut, 413: ErrorOut, 415: ErrorOut, 422: ErrorOut, 503
 def video_info(request, file: File[UploadedFile]):
     validate_media_upload(file)
     job = job_services.job_create(job_type="probe", owner=request.auth, inputs={"source": file})
-    return 202, JobCreated.for_job(job)
+    return Status(202, JobCreated.for_job(job))

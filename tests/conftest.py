@@ -1,0 +1,173 @@
+"""Shared fixtures: embedded Redis (when REDIS_URL is unset), real RQ workers, users, tokens and
+small generated media. Nothing here mocks the database, Redis or ffmpeg."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from editfactory.embedded_redis import embedded_redis_from_settings
+
+from .media import MediaFactory
+
+_embedded = None
+
+
+def pytest_configure(config):
+    global _embedded
+    if settings.EMBEDDED_REDIS:
+        _embedded = embedded_redis_from_settings()
+        _embedded.start()
+
+
+def pytest_unconfigure(config):
+    if _embedded is not None:
+        _embedded.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_redis():
+    """Each test starts with an empty queue."""
+    from jobs.queue import get_connection
+
+    get_connection().flushdb()
+    yield
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> MediaFactory:
+    return MediaFactory(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@example.com", "pw-alice-123")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob-123")
+
+
+def _token_for(user) -> str:
+    from jobs.auth import api_token_create
+
+    return api_token_create(user=user, name="test")[1]
+
+
+@pytest.fixture
+def api(client, user):
+    """A test client authenticated as `user` with a Bearer token."""
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {_token_for(user)}"
+    return client
+
+
+@pytest.fixture
+def other_api(user, other_user):
+    from django.test import Client
+
+    return Client(HTTP_AUTHORIZATION=f"Bearer {_token_for(other_user)}")
+
+
+def run_burst_worker() -> None:
+    """Process everything on the queue with the real worker class (forking), then return."""
+    from jobs.queue import get_queue
+    from jobs.worker import EngineWorker
+
+    queue = get_queue()
+    EngineWorker([queue], connection=queue.connection).work(burst=True)
+
+
+class WorkerProcess:
+    """A real `manage.py rqworker` process on the test database."""
+
+    def __init__(self):
+        env = dict(
+            os.environ, EF_USE_TEST_DB="1", REDIS_URL=settings.REDIS_URL, PYTHONUNBUFFERED="1"
+        )
+        self.log = Path(settings.DATA_DIR) / f"worker-{time.monotonic_ns()}.log"
+        self._log_fh = self.log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, str(settings.BASE_DIR / "manage.py"), "rqworker", settings.RQ_QUEUE,
+             "--worker-class", "jobs.worker.EngineWorker"],
+            env=env, stdout=self._log_fh, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def kill(self) -> None:
+        """SIGKILL the worker and every process under it (its work horse, ffmpeg): a crashed host."""
+        if self.process.poll() is None:
+            for pid in [*descendants(self.process.pid), self.process.pid]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log_fh.close()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def worker_process():
+    """Factory of real worker processes, all stopped at the end of the test."""
+    started: list[WorkerProcess] = []
+
+    def start() -> WorkerProcess:
+        worker = WorkerProcess()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def descendants(pid: int) -> list[int]:
+    """All processes below `pid` (RQ's work horse runs in its own process group)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for(
+    predicate, *, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"
+):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

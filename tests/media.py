@@ -1,0 +1,62 @@
+"""Tiny generated media for tests: lavfi test sources and sine tones, made with the real ffmpeg."""
+
+import subprocess
+from pathlib import Path
+
+from media_pipeline.ffmpeg_bin import ffmpeg_path
+
+
+class MediaFactory:
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self._cache: dict[str, Path] = {}
+
+    def _make(self, name: str, args: list[str]) -> Path:
+        if name not in self._cache:
+            out = self.directory / name
+            subprocess.run([ffmpeg_path(), "-v", "error", "-y", *args, str(out)], check=True)
+            self._cache[name] = out
+        return self._cache[name]
+
+    def video(
+        self, *, seconds: float = 2, size: str = "320x240", fps: int = 25, audio: bool = True
+    ) -> Path:
+        name = f"video-{seconds}-{size}-{fps}-{int(audio)}.mp4"
+        args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}"]
+        if audio:
+            args += [
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=frequency=440:duration={seconds}",
+                "-c:a",
+                "aac",
+                "-shortest",
+            ]
+        return self._make(
+            name, [*args, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+        )
+
+    def rotated(self, *, rotation: int = 90) -> Path:
+        """A phone-style video: stored 320x240 with a display matrix rotating it."""
+        source = self.video()
+        return self._make(
+            f"rotated-{rotation}.mp4",
+            ["-display_rotation", str(rotation), "-i", str(source), "-c", "copy"],
+        )
+
+    def audio(self, *, seconds: float = 2) -> Path:
+        return self._make(
+            f"tone-{seconds}.m4a",
+            ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac"],
+        )
+
+    def text_file(self) -> Path:
+        path = self.directory / "not-a-video.mp4"
+        path.write_text("This is plain text pretending to be a video.\n" * 20)
+        return path
+
+    def empty_file(self) -> Path:
+        path = self.directory / "empty.mp4"
+        path.write_bytes(b"")
+        return path

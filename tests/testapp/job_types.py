@@ -1,0 +1,85 @@
+"""Job types used only by the engine tests and the engine benchmark."""
+
+import os
+import time
+from pathlib import Path
+
+import pydantic
+
+from jobs.errors import PermanentJobError, TransientJobError
+from jobs.registry import register
+from media_pipeline.ffmpeg_run import run_ffmpeg
+
+
+class NoParams(pydantic.BaseModel):
+    pass
+
+
+@register("noop", params_schema=NoParams, timeout=30)
+def noop(ctx, params):
+    return {"ok": True}
+
+
+class SleepParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    seconds: float = pydantic.Field(ge=0, le=600)
+    steps: int = pydantic.Field(default=10, ge=1, le=1000)
+    write_file: bool = False
+
+
+@register("test_sleep", params_schema=SleepParams, max_attempts=2, timeout=60)
+def sleep_job(ctx, params: SleepParams):
+    """Sleeps in steps, reporting progress; optionally writes a temp and an output file first."""
+    if params.write_file:
+        out = Path(ctx.temp_dir) / "partial.txt"
+        out.write_text(f"pid {os.getpid()}")
+        ctx.add_file(out, role="output", label="partial")
+    for step in range(params.steps):
+        time.sleep(params.seconds / params.steps)
+        ctx.progress(100 * (step + 1) / params.steps, "sleep", f"step {step + 1}/{params.steps}")
+    return {"slept": params.seconds, "pid": os.getpid()}
+
+
+class FlakyParams(pydantic.BaseModel):
+    fail_times: int = 1
+    permanent: bool = False
+
+
+@register("test_flaky", params_schema=FlakyParams, max_attempts=3, timeout=30)
+def flaky(ctx, params: FlakyParams):
+    if params.permanent:
+        raise PermanentJobError("the input is bad: no retry")
+    if ctx.attempt <= params.fail_times:
+        raise TransientJobError(f"passing failure on attempt {ctx.attempt}")
+    return {"succeeded_on_attempt": ctx.attempt}
+
+
+class FfmpegParams(pydantic.BaseModel):
+    seconds: float = 120.0
+
+
+@register("test_ffmpeg", params_schema=FfmpegParams, max_attempts=1, timeout=300)
+def long_ffmpeg(ctx, params: FfmpegParams):
+    """A slow real encode, to cancel mid-run. Writes its pid so the test can check it died."""
+    out = Path(ctx.temp_dir) / "out.mp4"
+    report = ctx.stage(0, 100, "encode", "Encoding")
+    args = ["-re", "-f", "lavfi", "-i", f"testsrc=size=320x240:rate=25:duration={params.seconds}",
+            "-c:v", "libx264", "-preset", "ultrafast", str(out)]  # fmt: skip
+    run_ffmpeg(args, duration=params.seconds, on_progress=report, tracker=_PidRecorder(ctx))
+    return {"output": str(out)}
+
+
+class _PidRecorder:
+    """Wraps the context's tracker to note the ffmpeg pid in the temp dir for the test."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def track_process(self, process):
+        (Path(self.ctx.temp_dir).parent / f"{self.ctx.job_id}.ffmpeg.pid").write_text(
+            str(process.pid)
+        )
+        self.ctx.track_process(process)
+
+    def untrack_process(self, process):
+        self.ctx.untrack_process(process)
