@@ -8,6 +8,7 @@ from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema
@@ -115,7 +116,20 @@ def _snapshot(job_id) -> dict | None:
     return job
 
 
+def _close_connection() -> None:
+    connection.close()  # resolved in the ORM thread, not the event loop's
+
+
 async def _event_stream(job_id, poll: float, keepalive: float):
+    try:
+        async for event in _events(job_id, poll, keepalive):
+            yield event
+    finally:
+        # The stream outlives the request cycle that would normally close this connection.
+        await sync_to_async(_close_connection)()
+
+
+async def _events(job_id, poll: float, keepalive: float):
     last = None
     idle = 0.0
     while True:
