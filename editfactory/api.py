@@ -19,3 +19,10 @@ api = NinjaAPI(
 apierrors.install(api)
 api.add_router("", jobs_router)
 api.add_router("/library", library_router)
+
+
+@api.get(
+    "/ping", auth=None, tags=["health"], summary="Liveness: answers without touching the database"
+)
+def ping(request):
+    return {"ok": True}

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "servestatic",
     "django.contrib.staticfiles",
     "django_rq",
     "editfactory",
@@ -63,13 +64,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "editfactory.middleware.OneHopMiddleware",  # keep last: see its docstring
 ]
 
 ROOT_URLCONF = "editfactory.urls"
@@ -104,6 +106,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # Reuse connections across requests (the web server's ORM thread keeps one open).
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("EF_CONN_MAX_AGE", default=600)
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("EF_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -164,10 +168,10 @@ STORAGES = {
 }
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
-# WhiteNoise serves the admin's static files from the ASGI server; locally straight from the
+# ServeStatic (an async-capable WhiteNoise) serves the admin's static files from the ASGI server; locally straight from the
 # apps (no collectstatic needed), in production from STATIC_ROOT after `collectstatic`.
-WHITENOISE_USE_FINDERS = not PRODUCTION
-WHITENOISE_AUTOREFRESH = DEBUG
+SERVESTATIC_USE_FINDERS = not PRODUCTION
+SERVESTATIC_AUTOREFRESH = DEBUG
 
 # --- First admin user (created by `manage.py up` when no user exists) ---------------------------
 ADMIN_USERNAME = env.str("EF_ADMIN_USERNAME", default="admin")

@@ -13,7 +13,10 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema
 
+from editfactory.asyncdb import db_call
+
 from . import services
+from .auth import ASYNC_API_AUTH
 from .downloads import stream_stored_file
 from .models import Job, JobFile
 from .schemas import DeletedOut, ErrorOut, JobOut, JobPage, JobSummary
@@ -57,14 +60,23 @@ def list_jobs(request, filters: Query[JobFilters]):
     return JobPage(total=qs.count(), limit=limit, offset=offset, items=items)
 
 
-@router.get(
-    "/jobs/{job_id}", response={200: JobOut, **ERRORS}, url_name="job_detail", summary="One job"
-)
-def get_job(request, job_id: UUID):
+def _job_out(user, job_id) -> JobOut:
     job = get_object_or_404(
-        Job.objects.for_owner(request.auth).prefetch_related("files", "costs"), id=job_id
+        Job.objects.for_owner(user).prefetch_related("files", "costs"), id=job_id
     )
     return JobOut.from_job(job)
+
+
+@router.get(
+    "/jobs/{job_id}",
+    auth=ASYNC_API_AUTH,
+    response={200: JobOut, **ERRORS},
+    url_name="job_detail",
+    summary="One job: status, progress, stage, ETA, result, files and costs",
+)
+async def get_job(request, job_id: UUID):
+    # Async because clients poll it: see editfactory.asyncdb.
+    return await db_call(_job_out, request.auth, job_id)
 
 
 @router.post(

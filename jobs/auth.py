@@ -6,9 +6,12 @@ import secrets
 from django.utils import timezone
 from ninja.security import HttpBearer, SessionAuth
 
+from editfactory.asyncdb import db_call
+
 from .models import ApiToken
 
 TOKEN_PREFIX = "ef_"  # noqa: S105 - a public marker, not a secret
+LAST_USED_RESOLUTION = 60  # seconds: last_used_at is refreshed at most this often
 
 
 def token_digest(raw: str) -> str:
@@ -23,27 +26,43 @@ def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
     return token, raw
 
 
+def user_for_token(token: str):
+    """The active user owning this unrevoked token, or None."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = (
+        ApiToken.objects.select_related("user")
+        .filter(digest=token_digest(token), revoked=False, user__is_active=True)
+        .first()
+    )
+    if row is None:
+        return None
+    now = timezone.now()
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
+    return row.user
+
+
 class BearerTokenAuth(HttpBearer):
     def authenticate(self, request, token: str):
-        if not token.startswith(TOKEN_PREFIX):
-            return None
-        row = (
-            ApiToken.objects.select_related("user")
-            .filter(digest=token_digest(token), revoked=False, user__is_active=True)
-            .first()
-        )
-        if row is None:
-            return None
-        now = timezone.now()
-        if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
-            ApiToken.objects.filter(pk=row.pk).update(
-                last_used_at=now
-            )  # throttled: not per request
-        request.user = row.user
-        return row.user
+        user = user_for_token(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class AsyncBearerTokenAuth(HttpBearer):
+    """The same check for async endpoints, on the pooled ORM threads of editfactory.asyncdb."""
+
+    async def authenticate(self, request, token: str):
+        user = await db_call(user_for_token, token)
+        if user is not None:
+            request.user = user
+        return user
 
 
 # Session auth (admin login) for the browsable docs and same-origin frontends; CSRF-checked.
 session_auth = SessionAuth(csrf=True)
-bearer_auth = BearerTokenAuth()
-API_AUTH = [bearer_auth, session_auth]
+API_AUTH = [BearerTokenAuth(), session_auth]
+# For async endpoints (the hot polling paths): no per-request thread, reused connections.
+ASYNC_API_AUTH = [AsyncBearerTokenAuth(), session_auth]

@@ -1,12 +1,38 @@
 """The RQ worker class used by every Edit Factory worker."""
 
+import logging
+import uuid
+
 from django import db
 from rq import Worker
 
+from . import runner, services
+
+logger = logging.getLogger(__name__)
+
+
+def warm_up_engine() -> None:
+    """Load the database backend and run the engine's queries once (matching no row) in the
+    worker's parent process. Work horses are forked per job; without this each of them would
+    import and initialise all of it again, which costs more than a short job itself."""
+    missing = uuid.uuid4()
+    try:
+        services.job_claim(job_id=missing)
+        services.job_complete(job_id=missing, result={})
+        runner.JobContext  # noqa: B018  (the runner module and its imports are loaded)
+    except db.DatabaseError as exc:  # the database may be down at start; workers still start
+        logger.warning("engine warm-up skipped: %s", exc)
+    finally:
+        db.connections.close_all()
+
 
 class EngineWorker(Worker):
-    """RQ's forking worker, closing Django's database connections before each fork so the
-    work horse never shares a socket with its parent (it opens its own on first query)."""
+    """RQ's forking worker: warms up the engine once, and closes Django's database connections
+    before each fork so a work horse never shares a socket with its parent."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        warm_up_engine()
 
     def fork_work_horse(self, job, queue):
         db.connections.close_all()

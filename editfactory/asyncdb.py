@@ -1,0 +1,20 @@
+"""Database access from async views on a pool of long-lived threads.
+
+Django runs each sync piece of an ASGI request in a thread made for that request, so every
+request would open a new database connection. The hot read endpoints (job polling) are async
+and run their ORM work here instead: pooled threads keep their connections (CONN_MAX_AGE),
+health-checked before each use exactly as at the start of a request.
+"""
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+
+
+def _fresh_connection_call(fn, args, kwargs):
+    close_old_connections()  # drop a dead or expired connection of this pooled thread
+    return fn(*args, **kwargs)
+
+
+async def db_call(fn, *args, **kwargs):
+    """Run a read-mostly ORM function (no transaction spanning calls) on the pool."""
+    return await sync_to_async(_fresh_connection_call, thread_sensitive=False)(fn, args, kwargs)
