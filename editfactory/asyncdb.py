@@ -1,13 +1,21 @@
-"""Database access from async views on a pool of long-lived threads.
+"""Database access from async views on a small pool of long-lived threads.
 
 Django runs each sync piece of an ASGI request in a thread made for that request, so every
 request would open a new database connection. The hot read endpoints (job polling) are async
-and run their ORM work here instead: pooled threads keep their connections (CONN_MAX_AGE),
-health-checked before each use exactly as at the start of a request.
+and run their ORM work here instead: the pool's threads keep their connections (CONN_MAX_AGE),
+health-checked before each use exactly as at the start of a request. The pool is small because
+ORM work is CPU-bound under the GIL: more threads only add contention.
 """
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
+
+_POOL = ThreadPoolExecutor(
+    max_workers=int(os.environ.get("EF_ASYNC_DB_THREADS", "2")), thread_name_prefix="orm"
+)
 
 
 def _fresh_connection_call(fn, args, kwargs):
@@ -17,4 +25,6 @@ def _fresh_connection_call(fn, args, kwargs):
 
 async def db_call(fn, *args, **kwargs):
     """Run a read-mostly ORM function (no transaction spanning calls) on the pool."""
-    return await sync_to_async(_fresh_connection_call, thread_sensitive=False)(fn, args, kwargs)
+    return await sync_to_async(_fresh_connection_call, thread_sensitive=False, executor=_POOL)(
+        fn, args, kwargs
+    )

@@ -16,7 +16,7 @@ from ninja import Query, Router, Schema
 from editfactory.asyncdb import db_call
 
 from . import services
-from .auth import ASYNC_API_AUTH
+from .auth import ASYNC_API_AUTH, resolve_auth
 from .downloads import stream_stored_file
 from .models import Job, JobFile
 from .schemas import DeletedOut, ErrorOut, JobOut, JobPage, JobSummary
@@ -60,10 +60,8 @@ def list_jobs(request, filters: Query[JobFilters]):
     return JobPage(total=qs.count(), limit=limit, offset=offset, items=items)
 
 
-def _job_out(user, job_id) -> JobOut:
-    job = get_object_or_404(
-        Job.objects.for_owner(user).prefetch_related("files", "costs"), id=job_id
-    )
+def _job_out(auth, job_id) -> JobOut:
+    job = get_object_or_404(Job.objects.for_owner(resolve_auth(auth)), id=job_id)
     return JobOut.from_job(job)
 
 

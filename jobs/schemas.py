@@ -8,6 +8,8 @@ from uuid import UUID
 from django.urls import reverse
 from ninja import Schema
 
+from .models import CostEntry, JobFile
+
 
 class JobFileOut(Schema):
     id: int
@@ -79,8 +81,8 @@ class JobOut(JobSummary):
             run_after=job.run_after,
             heartbeat_at=job.heartbeat_at,
             expires_at=job.expires_at,
-            files=[JobFileOut.from_file(f) for f in job.files.all()],
-            costs=[CostOut.from_orm(c) for c in job.costs.all()],
+            files=[JobFileOut.from_file(f) for f in JobFile.objects.filter(job_id=job.id)],
+            costs=[CostOut.from_orm(c) for c in CostEntry.objects.filter(job_id=job.id)],
         )
 
 

@@ -20,9 +20,20 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("EF_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("EF_PORT", "8000")))
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("EF_WORKERS", "2")))
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=int(os.environ.get("EF_WORKERS", "2")),
+            help="RQ worker processes",
+        )
+        parser.add_argument(
+            "--web-workers",
+            type=int,
+            default=int(os.environ.get("EF_WEB_WORKERS", "2")),
+            help="uvicorn processes serving the web and API",
+        )
 
-    def handle(self, *args, host, port, workers, **options):
+    def handle(self, *args, host, port, workers, web_workers, **options):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database ready (migrations applied).")
         self._ensure_admin()
@@ -36,7 +47,7 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
             self.stdout.write(f"Embedded Redis running at {redis_server.url}")
         try:
-            code = Supervisor(self._children(env, host, port, workers)).run()
+            code = Supervisor(self._children(env, host, port, workers, web_workers)).run()
         finally:
             if redis_server:
                 redis_server.stop()
@@ -44,7 +55,7 @@ class Command(BaseCommand):
         if code:
             raise CommandError("a process kept failing at start; see the log above")
 
-    def _children(self, env, host, port, workers) -> list[Child]:
+    def _children(self, env, host, port, workers, web_workers) -> list[Child]:
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         children = [
             Child(
@@ -59,6 +70,8 @@ class Command(BaseCommand):
                     "--port",
                     str(port),
                     "--no-access-log",
+                    "--workers",
+                    str(web_workers),
                 ],
                 env,
             ),  # fmt: skip
@@ -81,7 +94,7 @@ class Command(BaseCommand):
         base = f"http://{host}:{port}"
         self.stdout.write(
             self.style.SUCCESS(
-                f"\nEdit Factory is starting ({workers} worker(s)).\n"
+                f"\nEdit Factory is starting ({web_workers} web process(es), {workers} worker(s)).\n"
                 f"  Admin:    {base}/admin/\n"
                 f"  API docs: {base}/api/v1/docs\n"
                 f"  Queues:   {base}/admin/rq/\n"
