@@ -60,3 +60,37 @@ class MediaFactory:
         path = self.directory / "empty.mp4"
         path.write_bytes(b"")
         return path
+
+    def speech_wav(
+        self,
+        text: str = "Hello there. This is a short test of the edit factory.",
+        voice: str = "en",
+    ) -> Path:
+        """Real speech from the offline provider (eSpeak NG)."""
+        from media_pipeline.tts.espeak import synthesize
+
+        name = f"speech-{abs(hash((text, voice)))}.wav"
+        if name not in self._cache:
+            self._cache[name] = synthesize(text, voice=voice).write_wav(self.directory / name)
+        return self._cache[name]
+
+    def video_with_speech(
+        self, *, lead: float = 1.5, tail: float = 2.0, size: str = "320x240"
+    ) -> tuple[Path, tuple[float, float]]:
+        """A test-pattern video whose audio is silence, then speech, then silence.
+        Returns the file and the (start, end) of the speech in seconds."""
+        import wave
+
+        wav = self.speech_wav()
+        with wave.open(str(wav)) as w:
+            speech = w.getnframes() / w.getframerate()
+        total = lead + speech + tail
+        name = f"speechvideo-{lead}-{tail}-{size}.mp4"
+        path = self._make(
+            name,
+            ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={total}", "-i", str(wav),
+             "-filter_complex", f"[1:a]adelay={int(lead * 1000)}:all=1,apad=whole_dur={total}[a]",
+             "-map", "0:v", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+             "-c:a", "aac", "-ar", "44100", "-t", str(total)],
+        )  # fmt: skip
+        return path, (lead, lead + speech)
