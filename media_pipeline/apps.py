@@ -6,4 +6,6 @@ class MediaPipelineConfig(AppConfig):
     verbose_name = "Media pipeline"
 
     def ready(self):
-        from . import handlers  # noqa: F401  (registers the job types)
+        from .jobtypes import load_all
+
+        load_all()  # registers the job types

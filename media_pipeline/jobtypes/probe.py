@@ -1,4 +1,4 @@
-"""Job types of the media pipeline, registered with the job engine.
+"""The `probe` job type: media information of an uploaded file.
 
 Handlers are thin: resolve inputs through the context, call pure media functions, return a
 JSON-able result.
@@ -8,7 +8,7 @@ import pydantic
 
 from jobs.registry import register
 
-from .probe import probe_media
+from ..probe import probe_media
 
 
 class ProbeParams(pydantic.BaseModel):
