@@ -155,6 +155,19 @@ COST_RATES = {
     "gemini.requests": env.float("EF_COST_GEMINI_PER_REQUEST", default=0.01),
 }
 
+# --- Third-party media services (empty key: the provider is disabled) --------------------------
+ELEVENLABS_API_KEY = env.str("ELEVENLABS_API_KEY", default="")
+ELEVENLABS_MODEL = env.str("ELEVENLABS_MODEL", default="eleven_multilingual_v2")
+ELEVENLABS_BASE_URL = env.str("ELEVENLABS_BASE_URL", default="https://api.elevenlabs.io")
+GEMINI_API_KEY = env.str("GEMINI_API_KEY", default="")
+GEMINI_MODEL = env.str("GEMINI_MODEL", default="gemini-2.5-flash")
+GEMINI_BASE_URL = env.str("GEMINI_BASE_URL", default="https://generativelanguage.googleapis.com")
+TTS_DEFAULT_PROVIDER = env.str("EF_TTS_DEFAULT_PROVIDER", default="edge")
+# When the chosen TTS provider is unreachable: fail the job (False) or speak with the offline
+# provider and say so in the result (True).
+TTS_OFFLINE_FALLBACK = env.bool("EF_TTS_OFFLINE_FALLBACK", default=False)
+TTS_MAX_CHARS = 5000
+
 # --- Media --------------------------------------------------------------------------------------
 FFMPEG_BINARY = env.str("EF_FFMPEG", default="")  # empty: PATH, then imageio-ffmpeg's binary
 UPLOAD_MAX_BYTES = env.int("EF_UPLOAD_MAX_BYTES", default=2 * 1024**3)

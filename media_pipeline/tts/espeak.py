@@ -48,7 +48,9 @@ class EspeakVoice(ctypes.Structure):
     ]
 
 
-SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(EspeakEvent))
+SYNTH_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(EspeakEvent)
+)
 _lock = threading.Lock()
 
 
@@ -92,7 +94,9 @@ def _library():
     lib.espeak_Synchronize.restype = ctypes.c_int
     lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
     lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(EspeakVoice))
-    sample_rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0)
+    sample_rate = lib.espeak_Initialize(
+        AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0
+    )
     if sample_rate <= 0:
         raise EspeakError("eSpeak NG failed to initialise")
     return lib, sample_rate
@@ -106,7 +110,13 @@ def list_voices() -> list[dict]:
         while voices[i]:
             voice = voices[i].contents
             languages = voice.languages[1:].split(b"\0", 1)[0].decode() if voice.languages else ""
-            found.append({"id": voice.identifier.decode(), "name": voice.name.decode(), "language": languages})
+            found.append(
+                {
+                    "id": voice.identifier.decode(),
+                    "name": voice.name.decode(),
+                    "language": languages,
+                }
+            )
             i += 1
     return found
 
@@ -139,7 +149,9 @@ def synthesize(text: str, *, voice: str = "en", rate_wpm: int = 175) -> SpeechRe
             raise EspeakError("eSpeak NG synthesis failed")
         lib.espeak_Synchronize()
     samples = b"".join(chunks)
-    return SpeechResult(sample_rate, samples, _word_timings(text, events, len(samples) / 2 / sample_rate))
+    return SpeechResult(
+        sample_rate, samples, _word_timings(text, events, len(samples) / 2 / sample_rate)
+    )
 
 
 def _word_timings(text: str, events, total: float) -> list[dict]:
