@@ -210,3 +210,13 @@ def test_progress_tracker_is_monotonic_throttled_and_estimates_eta():
     tracker.update(150, "b", "B")  # clamped to 100, stage change forces a write
     assert [w["percent"] for w in writes] == [10, 100]
     assert tracker.percent == 100
+
+
+def test_progress_eta_comes_from_the_observed_rate(monkeypatch):
+    clock = iter([100.0, 110.0, 120.0])
+    monkeypatch.setattr("jobs.context.time.monotonic", lambda: next(clock))
+    writes = []
+    tracker = ProgressTracker(lambda **kw: writes.append(kw), min_interval=0)
+    tracker.update(25, "a", "A")  # 10 s for 25% -> 30 s left
+    tracker.update(50)  # 20 s for 50% -> 20 s left
+    assert [w["eta"] for w in writes] == [30.0, 20.0]
