@@ -18,8 +18,6 @@ logger = logging.getLogger(__name__)
 RUNNER = "jobs.runner.run_job"
 # RQ job states in which the job will still be (or is being) delivered.
 _HELD = {RQStatus.QUEUED, RQStatus.STARTED, RQStatus.DEFERRED, RQStatus.SCHEDULED}
-# The job's own timeout is enforced by the runner; RQ's is a backstop a little later.
-_RQ_TIMEOUT_MARGIN = 30
 
 
 def get_queue():
@@ -38,7 +36,9 @@ def enqueue(job_id, *, timeout: int, at_front: bool = False) -> bool:
             RUNNER,
             args=(str(job_id),),
             job_id=str(job_id),
-            timeout=timeout + _RQ_TIMEOUT_MARGIN,
+            # RQ's death penalty raises JobTimeoutException in the work horse at the job type's
+            # timeout; the runner turns it into a failed job (and kills ffmpeg).
+            timeout=timeout,
             result_ttl=0,
             failure_ttl=24 * 3600,
             at_front=at_front,

@@ -220,3 +220,13 @@ def test_progress_eta_comes_from_the_observed_rate(monkeypatch):
     tracker.update(25, "a", "A")  # 10 s for 25% -> 30 s left
     tracker.update(50)  # 20 s for 50% -> 20 s left
     assert [w["eta"] for w in writes] == [30.0, 20.0]
+
+
+def test_a_job_past_its_timeout_fails_at_once_with_a_clear_error():
+    job = services.job_create(job_type="test_hang")
+    started = time.monotonic()
+    run_burst_worker()
+    job.refresh_from_db()
+    assert time.monotonic() - started < 10
+    assert job.status == JobStatus.FAILED and job.attempts == 1  # a timeout is not retried
+    assert job.error == "timed out after 2 s"

@@ -40,6 +40,13 @@ def sleep_job(ctx, params: SleepParams):
     return {"slept": params.seconds, "pid": os.getpid()}
 
 
+@register("test_hang", params_schema=NoParams, max_attempts=3, timeout=2)
+def hang(ctx, params):
+    """Never finishes on its own: the engine must stop it at its 2 s timeout."""
+    time.sleep(60)
+    return {}
+
+
 class FlakyParams(pydantic.BaseModel):
     fail_times: int = 1
     permanent: bool = False
