@@ -1,0 +1,174 @@
+"""Final renders: a timeline of source pieces, optional voice-over and subtitles, encoded once in a
+platform preset.
+
+Everything happens in ONE ffmpeg command: each piece is cut at the input (accurate seek),
+normalised (fps, scale-to-cover, crop, square pixels), concatenated, subtitled and encoded; the
+final frames are never re-encoded twice. Argument lists are built here as pure functions with
+ffmpeg-python (which escapes filter option values) and run by `ffmpeg_run`.
+"""
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+import ffmpeg
+
+from .presets import Preset
+
+AUDIO_RATE = 48000
+
+
+class AudioMode(StrEnum):
+    KEEP = "keep"  # the sources' own audio
+    REPLACE = "replace"  # only the voice-over (silence without one)
+    DUCK = "duck"  # the voice-over over the sources' audio lowered to duck_level
+
+
+class SyncMode(StrEnum):
+    TRIM = "trim"  # cut the pieces at the audio's length; never longer
+    EXTEND = "extend"  # after the pieces, use the extra segments, then loop
+    LOOP = "loop"  # repeat the pieces
+
+
+@dataclass(frozen=True)
+class Piece:
+    path: str
+    start: float
+    end: float
+    has_audio: bool = True
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Subtitles:
+    ass_path: str
+    fonts_dir: str
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    pieces: tuple[Piece, ...]
+    preset: Preset
+    output: str
+    voiceover: str | None = None
+    audio_mode: AudioMode = AudioMode.KEEP
+    duck_level: float = 0.15
+    subtitles: Subtitles | None = None
+
+    @property
+    def duration(self) -> float:
+        return round(sum(p.duration for p in self.pieces), 3)
+
+
+MIN_PIECE = 0.05  # shorter leftovers are dropped rather than rendered as a flash
+
+
+def plan_timeline(
+    pieces: list[Piece], target: float, *, mode: SyncMode = SyncMode.EXTEND, extra: list[Piece] = ()
+) -> list[Piece]:
+    """Pieces covering exactly `target` seconds (the voice-over's length).
+
+    Longer pieces are trimmed at the target. Shorter ones are completed according to `mode`:
+    TRIM leaves the timeline short, EXTEND appends `extra` segments then loops everything,
+    LOOP repeats the pieces."""
+    if not pieces:
+        raise ValueError("the timeline has no pieces")
+    if target <= 0:
+        raise ValueError("the target duration must be positive")
+    if mode is SyncMode.TRIM:
+        source = list(pieces)
+    elif mode is SyncMode.EXTEND:
+        source = list(pieces) + list(extra)
+    else:
+        source = list(pieces)
+    timeline, total, index = [], 0.0, 0
+    while total < target - MIN_PIECE:
+        if index >= len(source):
+            if mode is SyncMode.TRIM:
+                break
+            index = 0
+            source = list(pieces) + (list(extra) if mode is SyncMode.EXTEND else [])
+        piece = source[index]
+        index += 1
+        take = min(piece.duration, target - total)
+        if take < MIN_PIECE:
+            continue
+        timeline.append(replace(piece, end=round(piece.start + take, 3)))
+        total += take
+    return timeline
+
+
+def _video_chain(stream, preset: Preset):
+    """Every piece ends up in the preset's frame: same fps, covering scale, centre crop, SAR 1."""
+    return (
+        stream.filter("fps", fps=preset.fps)
+        .filter("scale", w=preset.width, h=preset.height, force_original_aspect_ratio="increase")
+        .filter("crop", w=preset.width, h=preset.height)
+        .filter("setsar", r=1)
+        .filter("format", pix_fmts="yuv420p")
+    )
+
+
+def _audio_chain(stream):
+    return stream.filter("aresample", AUDIO_RATE).filter("aformat", channel_layouts="stereo")
+
+
+def _silence(duration: float):
+    return ffmpeg.input(f"anullsrc=r={AUDIO_RATE}:cl=stereo", f="lavfi", t=f"{duration:.3f}")
+
+
+def _original_audio(spec: RenderSpec, inputs):
+    parts = [
+        _audio_chain(inp.audio) if piece.has_audio else _silence(piece.duration).audio
+        for piece, inp in zip(spec.pieces, inputs, strict=True)
+    ]
+    return parts[0] if len(parts) == 1 else ffmpeg.concat(*parts, v=0, a=1)
+
+
+def _mixed_audio(spec: RenderSpec, inputs):
+    if spec.audio_mode is AudioMode.KEEP or (
+        spec.voiceover is None and spec.audio_mode is AudioMode.DUCK
+    ):
+        return _original_audio(spec, inputs)
+    if spec.voiceover is None:
+        return _silence(spec.duration).audio
+    voice = _audio_chain(ffmpeg.input(spec.voiceover).audio).filter("apad")
+    if spec.audio_mode is AudioMode.REPLACE:
+        return voice
+    ducked = _original_audio(spec, inputs).filter("volume", volume=f"{spec.duck_level:.3f}")
+    return ffmpeg.filter([ducked, voice], "amix", inputs=2, duration="first", normalize=0)
+
+
+def build_render_args(spec: RenderSpec) -> list[str]:
+    """The single ffmpeg invocation of a final render (without the runner's global options)."""
+    if not spec.pieces:
+        raise ValueError("nothing to render")
+    inputs = [ffmpeg.input(p.path, ss=f"{p.start:.3f}", t=f"{p.duration:.3f}") for p in spec.pieces]
+    videos = [_video_chain(inp.video, spec.preset) for inp in inputs]
+    video = videos[0] if len(videos) == 1 else ffmpeg.concat(*videos, v=1, a=0)
+    if spec.subtitles:
+        video = video.filter(
+            "ass", filename=spec.subtitles.ass_path, fontsdir=spec.subtitles.fonts_dir
+        )
+    audio = _mixed_audio(spec, inputs)
+    preset = spec.preset
+    out = ffmpeg.output(
+        video,
+        audio,
+        spec.output,
+        t=f"{spec.duration:.3f}",
+        vcodec="libx264",
+        preset=preset.x264_preset,
+        crf=preset.crf,
+        maxrate=f"{preset.video_maxrate_kbps}k",
+        bufsize=f"{preset.bufsize_kbps}k",
+        g=preset.fps * 2,
+        r=preset.fps,
+        acodec="aac",
+        ar=AUDIO_RATE,
+        movflags="+faststart",
+        **{"b:a": f"{preset.audio_bitrate_kbps}k", "profile:v": "high"},
+    )
+    return out.get_args()
