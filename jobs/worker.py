@@ -1,5 +1,6 @@
 """The RQ worker class used by every Edit Factory worker."""
 
+import gc
 import logging
 import uuid
 
@@ -24,6 +25,9 @@ def warm_up_engine() -> None:
         logger.warning("engine warm-up skipped: %s", exc)
     finally:
         db.connections.close_all()
+    # Long-lived objects out of the collector's reach: no full-collection pauses scanning them,
+    # and no copy-on-write of their pages in work horses when a collection would touch them.
+    gc.freeze()
 
 
 class EngineWorker(Worker):
