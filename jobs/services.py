@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import queue
-from .errors import IllegalTransition, is_permanent
+from .errors import IllegalTransition, PermanentJobError, is_permanent
 from .models import CostEntry, Job, JobFile
 from .registry import get_job_type
 from .status import ALLOWED_FROM, TERMINAL, JobStatus
@@ -319,7 +319,9 @@ def job_file_store(
 
 
 def job_file_local_path(*, job_id, label: str, temp_dir: Path) -> Path:
-    jf = JobFile.objects.get(job_id=job_id, role=JobFile.Role.INPUT, label=label)
+    jf = JobFile.objects.filter(job_id=job_id, role=JobFile.Role.INPUT, label=label).first()
+    if jf is None:
+        raise PermanentJobError(f"missing input '{label}'")
     try:
         return Path(default_storage.path(jf.name))
     except NotImplementedError:  # remote storage: copy into the job's temp dir

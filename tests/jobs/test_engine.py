@@ -230,3 +230,13 @@ def test_a_job_past_its_timeout_fails_at_once_with_a_clear_error():
     assert time.monotonic() - started < 10
     assert job.status == JobStatus.FAILED and job.attempts == 1  # a timeout is not retried
     assert job.error == "timed out after 2 s"
+
+
+def test_a_missing_input_is_a_permanent_readable_failure():
+    from tests.testapp.job_types import NoParams  # noqa: F401  (the type registry is loaded)
+
+    job = services.job_create(job_type="probe")  # no "source" input given
+    run_burst_worker()
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.attempts == 1
+    assert job.error == "missing input 'source'"
