@@ -1,0 +1,181 @@
+"""The `tts` job type (speech from text, tightened, with word timings as SRT and JSON) and the
+`add_tts` job type (a TTS track mixed onto one or more videos, the original audio ducked)."""
+
+from typing import Literal
+
+import pydantic
+from django.conf import settings
+
+from jobs.registry import register
+
+from ..errors import InvalidMediaError
+from ..ffmpeg_run import run_ffmpeg
+from ..probe import probe_media
+from ..tts.commands import build_add_tts_args, build_encode_args, output_suffix
+from ..tts.silence import PausePolicy, tighten_speech
+from ..tts.synthesis import speak
+from ..tts.timings import remap_words, words_to_json, words_to_srt
+
+# Voice ids of every provider: "en-US-AriaNeural", "21m00Tcm4TlvDq8ikWAM", "gmw/en-US",
+# "English (America)". Nothing that could act as a path or URL beyond these characters, and no
+# ".." (checked by the validator below).
+VOICE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _()./+-]{0,99}$"
+MAX_VIDEOS = 10
+
+
+class TtsParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    text: str = pydantic.Field(json_schema_extra={"maxLength": settings.TTS_MAX_CHARS})
+    provider: Literal["edge", "elevenlabs", "offline"] = pydantic.Field(
+        default_factory=lambda: settings.TTS_DEFAULT_PROVIDER, validate_default=True
+    )
+    voice: str | None = pydantic.Field(None, pattern=VOICE_PATTERN)
+    rate: float = pydantic.Field(1.0, ge=0.5, le=2.0, description="speed factor, 1.0 = normal")
+    max_pause: float = pydantic.Field(
+        0.3, ge=0.05, le=5.0, description="longer inner pauses are shortened to this (seconds)"
+    )
+
+    @pydantic.field_validator("text")
+    @classmethod
+    def text_within_limit(cls, text: str) -> str:
+        text = text.strip()
+        if not text:
+            raise ValueError("the text is empty")
+        limit = settings.TTS_MAX_CHARS
+        if len(text) > limit:
+            raise ValueError(f"the text is {len(text):,} characters long; the maximum is {limit:,}")
+        return text
+
+    @pydantic.field_validator("voice")
+    @classmethod
+    def voice_is_no_path(cls, voice: str | None) -> str | None:
+        if voice and ".." in voice:
+            raise ValueError("a voice name cannot contain '..'")
+        return voice
+
+
+@register("tts", params_schema=TtsParams, max_attempts=3, timeout=900, label="Text to speech")
+def tts_handler(ctx, params: TtsParams) -> dict:
+    ctx.progress(1, "synthesize", f"Synthesizing speech ({params.provider})")
+    speech = speak(
+        params.text,
+        provider=params.provider,
+        voice=params.voice,
+        rate=params.rate,
+        out_dir=ctx.temp_dir,
+        offline_fallback=settings.TTS_OFFLINE_FALLBACK,
+    )
+    if speech.provider == "elevenlabs":
+        ctx.record_cost(
+            service="elevenlabs",
+            operation="tts",
+            units=speech.audio.characters,
+            unit_name="characters",
+            details={"voice": speech.voice, "model": settings.ELEVENLABS_MODEL},
+        )
+    tightened = tighten_speech(
+        speech.audio.path,
+        ctx.temp_dir,
+        policy=PausePolicy(max_pause=params.max_pause),
+        on_progress=ctx.stage(40, 60, "trim", "Trimming silence"),
+    )
+    audio_path = ctx.temp_dir / "speech.m4a"
+    run_ffmpeg(
+        build_encode_args(str(tightened.wav), str(audio_path)),
+        duration=tightened.duration,
+        on_progress=ctx.stage(60, 90, "encode", "Encoding audio"),
+        tracker=ctx,
+    )
+    ctx.progress(92, "save", "Saving files")
+    words = remap_words(speech.audio.words, tightened.kept) if speech.audio.words else None
+    _save_outputs(ctx, audio_path, words)
+    ctx.progress(100, "done", "Speech ready")
+    return {
+        "provider": speech.provider,
+        "requested_provider": params.provider,
+        "voice": speech.voice,
+        "duration": round(tightened.duration, 3),
+        "source_duration": round(tightened.source_duration, 3),
+        "characters": speech.audio.characters,
+        "words": len(words or []),
+        "fallback": speech.fallback,
+    }
+
+
+def _save_outputs(ctx, audio_path, words: list[dict] | None) -> None:
+    ctx.add_file(audio_path, label="audio", filename="speech.m4a")
+    words_path = ctx.temp_dir / "words.json"
+    words_path.write_text(words_to_json(words or []), encoding="utf-8")
+    ctx.add_file(words_path, label="words", filename="words.json")
+    if words:
+        srt_path = ctx.temp_dir / "speech.srt"
+        srt_path.write_text(words_to_srt(words), encoding="utf-8")
+        ctx.add_file(srt_path, label="srt", filename="speech.srt")
+
+
+class AddTtsParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    videos: int = pydantic.Field(
+        1, ge=1, le=MAX_VIDEOS, description="number of video inputs: video_0, video_1, ..."
+    )
+    duck_level: float = pydantic.Field(
+        0.10, ge=0.0, le=1.0, description="level of the original audio (0.10 = 10 %)"
+    )
+
+
+def _probe_inputs(ctx, count: int) -> tuple:
+    tts_path = ctx.input_path("audio")
+    tts_info = probe_media(tts_path)
+    if not tts_info["has_audio"]:
+        raise InvalidMediaError("input 'audio' has no audio stream")
+    videos = []
+    for i in range(count):
+        label = f"video_{i}"
+        path = ctx.input_path(label)
+        info = probe_media(path)
+        if not info["has_video"]:
+            raise InvalidMediaError(f"input '{label}' has no video stream")
+        if info["duration"] <= 0:
+            raise InvalidMediaError(f"input '{label}' has zero length")
+        videos.append((label, path, info))
+    return tts_path, tts_info, videos
+
+
+@register("add_tts", params_schema=AddTtsParams, max_attempts=2, timeout=1800, label="Add TTS")
+def add_tts_handler(ctx, params: AddTtsParams) -> dict:
+    ctx.progress(1, "probe", "Reading the inputs")
+    tts_path, tts_info, videos = _probe_inputs(ctx, params.videos)
+    span = 95.0 / len(videos)
+    outputs = []
+    for i, (label, path, info) in enumerate(videos):
+        filename = f"{label}_tts{output_suffix(info['format'])}"
+        out = ctx.temp_dir / filename
+        args = build_add_tts_args(
+            str(path),
+            str(tts_path),
+            str(out),
+            duration=info["duration"],
+            duck_level=params.duck_level,
+            has_audio=info["has_audio"],
+        )
+        report = ctx.stage(
+            5 + span * i, 5 + span * (i + 1), "mix", f"Mixing video {i + 1} of {len(videos)}"
+        )
+        run_ffmpeg(args, duration=info["duration"], on_progress=report, tracker=ctx)
+        ctx.add_file(out, label=label, filename=filename)
+        outputs.append(
+            {
+                "label": label,
+                "duration": probe_media(out)["duration"],
+                "original_audio": "ducked" if info["has_audio"] else "none",
+                "tts_cut": tts_info["duration"] > info["duration"] + 0.05,
+            }
+        )
+    ctx.progress(100, "done", "Voice-over added")
+    return {
+        "duck_level": params.duck_level,
+        "tts_duration": tts_info["duration"],
+        "outputs": outputs,
+    }
