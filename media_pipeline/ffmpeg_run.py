@@ -111,3 +111,32 @@ def _follow_progress(process, duration, on_progress) -> None:
         elif key == "progress" and value == "end":
             on_progress(1.0)
     process.stdout.close()
+
+
+# Characters with a meaning inside one filter's option value (level 1: ':' separates options)
+# and inside a filtergraph description (level 2: ',' ';' '[' ']' separate filters and links);
+# see "Notes on filtergraph escaping" in ffmpeg-filters(1). '=' is escaped too, as ffmpeg-python
+# does, so both ways of building a filter give the same string.
+_OPTION_SPECIAL = frozenset("\\':=")
+_GRAPH_SPECIAL = frozenset("\\'[],;")
+_TRIMMED_CHARS = " \n\t\r"  # av_get_token() trims these at both ends unless escaped
+
+
+def _backslash_escape(text: str, special: frozenset) -> str:
+    lead = len(text) - len(text.lstrip(_TRIMMED_CHARS))
+    trail = len(text.rstrip(_TRIMMED_CHARS))
+    return "".join(
+        "\\" + char if char in special or i < lead or i >= trail else char
+        for i, char in enumerate(text)
+    )
+
+
+def escape_filter_value(text: str) -> str:
+    """`text` as one option value of a hand-written filtergraph string (`-vf`/`-filter_complex`):
+    `f"ass=filename={escape_filter_value(path)}"` reads exactly `path` whatever it contains
+    (spaces, quotes, ':', ',', '[', ']', backslashes...). Both escaping levels are applied.
+
+    Not needed for filters built with ffmpeg-python's `.filter(name, key=value)`, which escapes
+    the same way itself. drawtext adds a third level of its own (`%{...}` expansion): give it
+    `expansion=none` so its text is taken literally."""
+    return _backslash_escape(_backslash_escape(text, _OPTION_SPECIAL), _GRAPH_SPECIAL)

@@ -1,6 +1,8 @@
 """The `tts` job type (speech from text, tightened, with word timings as SRT and JSON) and the
 `add_tts` job type (a TTS track mixed onto one or more videos, the original audio ducked)."""
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import pydantic
@@ -55,9 +57,22 @@ class TtsParams(pydantic.BaseModel):
         return voice
 
 
-@register("tts", params_schema=TtsParams, max_attempts=3, timeout=900, label="Text to speech")
-def tts_handler(ctx, params: TtsParams) -> dict:
-    ctx.progress(1, "synthesize", f"Synthesizing speech ({params.provider})")
+@dataclass
+class Voiceover:
+    wav: Path
+    duration: float
+    source_duration: float
+    words: list[dict] | None
+    provider: str
+    voice: str
+    characters: int
+    fallback: dict | None
+
+
+def make_voiceover(ctx, params: TtsParams, *, start: float, end: float) -> Voiceover:
+    """Synthesize, record a paid provider's cost, and tighten the pauses (word timings remapped).
+    Reports progress within [start, end] of the job. Shared by `tts` and `render_clip`."""
+    ctx.progress(start, "synthesize", f"Synthesizing speech ({params.provider})")
     speech = speak(
         params.text,
         provider=params.provider,
@@ -74,32 +89,48 @@ def tts_handler(ctx, params: TtsParams) -> dict:
             unit_name="characters",
             details={"voice": speech.voice, "model": settings.ELEVENLABS_MODEL},
         )
+    middle = start + (end - start) * 0.6
     tightened = tighten_speech(
         speech.audio.path,
         ctx.temp_dir,
         policy=PausePolicy(max_pause=params.max_pause),
-        on_progress=ctx.stage(40, 60, "trim", "Trimming silence"),
+        on_progress=ctx.stage(middle, end, "trim", "Trimming silence"),
     )
+    words = remap_words(speech.audio.words, tightened.kept) if speech.audio.words else None
+    return Voiceover(
+        wav=tightened.wav,
+        duration=round(tightened.duration, 3),
+        source_duration=round(tightened.source_duration, 3),
+        words=words,
+        provider=speech.provider,
+        voice=speech.voice,
+        characters=speech.audio.characters,
+        fallback=speech.fallback,
+    )
+
+
+@register("tts", params_schema=TtsParams, max_attempts=3, timeout=900, label="Text to speech")
+def tts_handler(ctx, params: TtsParams) -> dict:
+    voiceover = make_voiceover(ctx, params, start=1, end=60)
     audio_path = ctx.temp_dir / "speech.m4a"
     run_ffmpeg(
-        build_encode_args(str(tightened.wav), str(audio_path)),
-        duration=tightened.duration,
+        build_encode_args(str(voiceover.wav), str(audio_path)),
+        duration=voiceover.duration,
         on_progress=ctx.stage(60, 90, "encode", "Encoding audio"),
         tracker=ctx,
     )
     ctx.progress(92, "save", "Saving files")
-    words = remap_words(speech.audio.words, tightened.kept) if speech.audio.words else None
-    _save_outputs(ctx, audio_path, words)
+    _save_outputs(ctx, audio_path, voiceover.words)
     ctx.progress(100, "done", "Speech ready")
     return {
-        "provider": speech.provider,
+        "provider": voiceover.provider,
         "requested_provider": params.provider,
-        "voice": speech.voice,
-        "duration": round(tightened.duration, 3),
-        "source_duration": round(tightened.source_duration, 3),
-        "characters": speech.audio.characters,
-        "words": len(words or []),
-        "fallback": speech.fallback,
+        "voice": voiceover.voice,
+        "duration": voiceover.duration,
+        "source_duration": voiceover.source_duration,
+        "characters": voiceover.characters,
+        "words": len(voiceover.words or []),
+        "fallback": voiceover.fallback,
     }
 
 
