@@ -7,6 +7,7 @@ final frames are never re-encoded twice. Argument lists are built here as pure f
 ffmpeg-python (which escapes filter option values) and run by `ffmpeg_run`.
 """
 
+from collections import Counter
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -119,25 +120,52 @@ def _silence(duration: float):
     return ffmpeg.input(f"anullsrc=r={AUDIO_RATE}:cl=stereo", f="lavfi", t=f"{duration:.3f}")
 
 
-def _original_audio(spec: RenderSpec, inputs):
-    parts = [
-        _audio_chain(inp.audio) if piece.has_audio else _silence(piece.duration).audio
-        for piece, inp in zip(spec.pieces, inputs, strict=True)
-    ]
-    return parts[0] if len(parts) == 1 else ffmpeg.concat(*parts, v=0, a=1)
+def _fan_out(stream, count: int, split: str) -> list:
+    """`count` copies of a stream: a piece used twice on the timeline (looping) is one input
+    split in the graph (ffmpeg-python merges identical inputs into one node)."""
+    if count == 1:
+        return [stream]
+    node = stream.filter_multi_output(split, outputs=count)
+    return [node.stream(i) for i in range(count)]
 
 
-def _mixed_audio(spec: RenderSpec, inputs):
+class _Sources:
+    """One input per distinct piece, its normalised streams handed out in timeline order."""
+
+    def __init__(self, spec: RenderSpec):
+        counts = Counter(spec.pieces)
+        self.video, self.audio = {}, {}
+        for piece, count in counts.items():
+            inp = ffmpeg.input(piece.path, ss=f"{piece.start:.3f}", t=f"{piece.duration:.3f}")
+            self.video[piece] = _fan_out(_video_chain(inp.video, spec.preset), count, "split")
+            audio = _audio_chain(inp.audio) if piece.has_audio else _silence(piece.duration).audio
+            self.audio[piece] = _fan_out(audio, count, "asplit")
+
+    def take_video(self, piece):
+        return self.video[piece].pop()
+
+    def take_audio(self, piece):
+        return self.audio[piece].pop()
+
+
+def _concat(streams: list, *, video: bool):
+    if len(streams) == 1:
+        return streams[0]
+    return ffmpeg.concat(*streams, v=int(video), a=int(not video))
+
+
+def _mixed_audio(spec: RenderSpec, sources: _Sources):
+    original = _concat([sources.take_audio(p) for p in spec.pieces], video=False)
     if spec.audio_mode is AudioMode.KEEP or (
         spec.voiceover is None and spec.audio_mode is AudioMode.DUCK
     ):
-        return _original_audio(spec, inputs)
+        return original
     if spec.voiceover is None:
         return _silence(spec.duration).audio
     voice = _audio_chain(ffmpeg.input(spec.voiceover).audio).filter("apad")
     if spec.audio_mode is AudioMode.REPLACE:
         return voice
-    ducked = _original_audio(spec, inputs).filter("volume", volume=f"{spec.duck_level:.3f}")
+    ducked = original.filter("volume", volume=f"{spec.duck_level:.3f}")
     return ffmpeg.filter([ducked, voice], "amix", inputs=2, duration="first", normalize=0)
 
 
@@ -145,14 +173,13 @@ def build_render_args(spec: RenderSpec) -> list[str]:
     """The single ffmpeg invocation of a final render (without the runner's global options)."""
     if not spec.pieces:
         raise ValueError("nothing to render")
-    inputs = [ffmpeg.input(p.path, ss=f"{p.start:.3f}", t=f"{p.duration:.3f}") for p in spec.pieces]
-    videos = [_video_chain(inp.video, spec.preset) for inp in inputs]
-    video = videos[0] if len(videos) == 1 else ffmpeg.concat(*videos, v=1, a=0)
+    sources = _Sources(spec)
+    video = _concat([sources.take_video(p) for p in spec.pieces], video=True)
     if spec.subtitles:
         video = video.filter(
             "ass", filename=spec.subtitles.ass_path, fontsdir=spec.subtitles.fonts_dir
         )
-    audio = _mixed_audio(spec, inputs)
+    audio = _mixed_audio(spec, sources)
     preset = spec.preset
     out = ffmpeg.output(
         video,
@@ -172,3 +199,13 @@ def build_render_args(spec: RenderSpec) -> list[str]:
         **{"b:a": f"{preset.audio_bitrate_kbps}k", "profile:v": "high"},
     )
     return out.get_args()
+
+
+def build_thumbnail_args(video: str, output: str, *, at: float, width: int = 360) -> list[str]:
+    """One JPEG frame of `video` at `at` seconds, `width` pixels wide."""
+    return (
+        ffmpeg.input(video, ss=f"{max(at, 0):.3f}")
+        .video.filter("scale", w=width, h=-2)
+        .output(output, vframes=1, **{"q:v": 3})
+        .get_args()
+    )

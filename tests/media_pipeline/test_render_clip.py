@@ -1,0 +1,91 @@
+"""render_clip end to end through a real worker: preset frame, voice-over sync, subtitles."""
+
+import pytest
+from django.core.files import File
+from django.core.files.storage import default_storage
+
+from jobs import services
+from jobs.errors import InvalidJobParams
+from jobs.status import JobStatus
+from media_pipeline.probe import probe_media
+
+from ..conftest import run_burst_worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _render(user, path, **params):
+    with open(path, "rb") as fh:
+        job = services.job_create(
+            job_type="render_clip",
+            params=params,
+            owner=user,
+            inputs={"source": File(fh, name="s.mp4")},
+        )
+    run_burst_worker()
+    job.refresh_from_db()
+    return job
+
+
+def _output(job, label):
+    jf = job.files.get(label=label)
+    return default_storage.path(jf.name)
+
+
+def test_square_render_of_two_segments_with_srt(user, media):
+    srt = "1\n00:00:00,000 --> 00:00:01,500\nHello there\n"
+    job = _render(
+        user,
+        media.video(seconds=4),
+        preset="square",
+        segments=[{"start": 0, "end": 1}, {"start": 2, "end": 3.5}],
+        srt=srt,
+    )
+    assert job.status == JobStatus.COMPLETED, job.error
+    info = probe_media(_output(job, "video"))
+    assert (info["width"], info["height"], info["fps"]) == (1080, 1080, 30.0)
+    assert info["duration"] == pytest.approx(2.5, abs=0.1)
+    assert job.result["subtitles"] and {f.label for f in job.files.all()} >= {
+        "video",
+        "thumbnail",
+        "srt",
+    }
+
+
+def test_tts_voiceover_sets_the_length_and_loops_a_short_source(user, media):
+    job = _render(
+        user,
+        media.video(seconds=2),
+        preset="tiktok",
+        segments=[{"start": 0, "end": 1}],
+        sync="loop",
+        tts={
+            "text": "This voice over is longer than the one second of video we give it.",
+            "provider": "offline",
+        },
+        karaoke=True,
+    )
+    assert job.status == JobStatus.COMPLETED, job.error
+    info = probe_media(_output(job, "video"))
+    voice = job.result["voiceover"]
+    assert voice["provider"] == "offline" and voice["duration"] > 2.5
+    assert info["duration"] == pytest.approx(voice["duration"], abs=0.1)
+    assert (info["width"], info["height"]) == (1080, 1920)
+    assert len(job.result["timeline"]) >= 3  # the one-second piece repeated
+
+
+def test_invalid_srt_and_unknown_preset_are_refused_before_a_job_exists(user):
+    with pytest.raises(InvalidJobParams) as err:
+        services.job_create(
+            job_type="render_clip",
+            params={"preset": "vhs", "srt": "1\n00:00:02,000 --> 00:00:01,000\nx\n"},
+            owner=user,
+        )
+    fields = {tuple(d["loc"]) for d in err.value.details}
+    assert ("params", "preset") in fields and ("params", "srt") in fields
+
+
+def test_a_text_file_fails_permanently_with_a_readable_error(user, media):
+    job = _render(user, media.text_file(), preset="square")
+    assert job.status == JobStatus.FAILED and job.attempts == 1
+    assert "not a" in job.error
