@@ -1,0 +1,112 @@
+"""The `multi_video` job type: a main video with up to three secondary videos inserted where the
+subtitles mention their keywords, subtitles burned in."""
+
+from pathlib import Path
+
+import pydantic
+
+from jobs.registry import register
+
+from ..errors import InvalidMediaError
+from ..ffmpeg_run import run_ffmpeg
+from ..keyword_match import Cue, find_inserts
+from ..multi_video import Secondary, build_multi_video_args
+from ..probe import probe_media
+from ..render import Subtitles, build_thumbnail_args
+from ..srt_validation import validate_srt
+from ..subtitles import SubtitleStyle, build_ass, default_fonts_dir
+
+
+class MultiVideoParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    srt: str = pydantic.Field(max_length=200_000)
+    keywords: list[list[pydantic.constr(min_length=1, max_length=80)]] = pydantic.Field(
+        min_length=1,
+        max_length=3,
+        description="one keyword list per secondary video (secondary_0..2)",
+    )
+    match_threshold: float = pydantic.Field(80, ge=50, le=100)
+    subtitle_style: SubtitleStyle = pydantic.Field(default_factory=SubtitleStyle)
+
+    @pydantic.field_validator("srt")
+    @classmethod
+    def valid_srt(cls, text: str) -> str:
+        result = validate_srt(text)
+        if not result.ok:
+            raise ValueError(f"invalid SRT: {result.summary()}")
+        return result.text
+
+
+def _video_info(path: Path, label: str) -> dict:
+    info = probe_media(path)
+    if not info["has_video"] or info["duration"] <= 0:
+        raise InvalidMediaError(f"input '{label}' has no video")
+    return info
+
+
+@register(
+    "multi_video",
+    params_schema=MultiVideoParams,
+    max_attempts=2,
+    timeout=3600,
+    label="Multi-video edit",
+)
+def multi_video_handler(ctx, params: MultiVideoParams) -> dict:
+    ctx.progress(1, "probe", "Reading the videos")
+    main = ctx.input_path("main")
+    info = _video_info(main, "main")
+    secondaries = []
+    for i in range(len(params.keywords)):
+        path = ctx.input_path(f"secondary_{i}")
+        secondaries.append(Secondary(str(path), _video_info(path, f"secondary_{i}")["duration"]))
+    cues = [
+        Cue(c.index, c.start.total_seconds(), c.end.total_seconds(), c.content)
+        for c in validate_srt(params.srt).cues
+    ]
+    inserts = [
+        i
+        for i in find_inserts(cues, params.keywords, threshold=params.match_threshold)
+        if i.start < info["duration"]
+    ]
+    width, height = info["width"] // 2 * 2, info["height"] // 2 * 2
+    ass_path = Path(ctx.temp_dir) / "subtitles.ass"
+    ass_path.write_text(
+        build_ass(params.srt, width=width, height=height, style=params.subtitle_style)
+    )
+    output = Path(ctx.temp_dir) / "multi_video.mp4"
+    args = build_multi_video_args(
+        main=str(main),
+        size=(width, height),
+        secondaries=secondaries,
+        inserts=inserts,
+        output=str(output),
+        subtitles=Subtitles(str(ass_path), str(default_fonts_dir())),
+        main_has_audio=info["has_audio"],
+    )
+    run_ffmpeg(
+        args,
+        duration=info["duration"],
+        on_progress=ctx.stage(5, 95, "render", "Rendering"),
+        tracker=ctx,
+    )
+    thumbnail = output.with_suffix(".jpg")
+    run_ffmpeg(
+        build_thumbnail_args(str(output), str(thumbnail), at=info["duration"] / 2), tracker=ctx
+    )
+    ctx.add_file(output, label="video")
+    ctx.add_file(thumbnail, label="thumbnail")
+    ctx.progress(100, "done", "Edit ready")
+    return {
+        "inserts": [
+            {
+                "secondary": i.source,
+                "keyword": i.keyword,
+                "cue": i.cue,
+                "start": i.start,
+                "duration": i.duration,
+            }
+            for i in inserts
+        ],
+        "duration": probe_media(output)["duration"],
+    }
