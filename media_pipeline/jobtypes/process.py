@@ -23,6 +23,8 @@ from ..render import (
 from ..srt_validation import validate_srt
 from ..subtitles import SubtitleStyle, build_ass, default_fonts_dir
 from ..variants import Segment, plan_variants
+from ..voice_detect import detect_voice
+from ..voice_mute import VoiceMuteParams, mute_speech
 
 
 class ProcessParams(pydantic.BaseModel):
@@ -34,6 +36,9 @@ class ProcessParams(pydantic.BaseModel):
     subtitle_style: SubtitleStyle = pydantic.Field(default_factory=SubtitleStyle)
     replace_audio: bool = pydantic.Field(
         False, description="use the 'audio' input as the soundtrack"
+    )
+    voice_mute: VoiceMuteParams | None = pydantic.Field(
+        None, description="lower the source's speech (keep_percentage, fade_ms, detection params)"
     )
 
     @pydantic.field_validator("srt")
@@ -87,8 +92,11 @@ def process_handler(ctx, params: ProcessParams) -> dict:
         source,
         target_duration=params.target_duration * params.variant_count,
         info=info,
-        on_progress=ctx.stage(2, 30, "analyze", "Finding the best segments"),
+        on_progress=ctx.stage(2, 25, "analyze", "Finding the best segments"),
     )
+    muted = _mute_voice(ctx, source, info, params.voice_mute) if params.voice_mute else None
+    if muted and muted.output is not None:
+        source = muted.output  # the variants are cut from the muted copy (video stream copied)
     segments = [Segment(s["start"], s["end"], s["score"] or 0.0) for s in analysis["segments"]]
     if not segments:
         raise InvalidMediaError("no usable segments: the source is dark, static or too short")
@@ -128,9 +136,19 @@ def process_handler(ctx, params: ProcessParams) -> dict:
         if plan.reused_segments
         else "",
         "analysis": {k: analysis.get(k) for k in ("covers_target", "shortfall", "decode_warning")},
+        "voice_mute": muted.as_dict() if muted else None,
         "width": preset.width,
         "height": preset.height,
     }
+
+
+def _mute_voice(ctx, source: Path, info: dict, params: VoiceMuteParams):
+    detect = ctx.stage(25, 28, "detect", "Detecting speech")
+    detection = detect_voice(source, params, info=info, on_progress=detect)
+    report = ctx.stage(28, 30, "mute", "Muting speech")
+    return mute_speech(
+        source, ctx.temp_dir, detection, params, info=info, on_progress=report, tracker=ctx
+    )
 
 
 def _save_variant(ctx, n: int, spec: RenderSpec, output: Path) -> dict:

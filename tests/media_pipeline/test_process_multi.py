@@ -103,3 +103,39 @@ def test_multi_video_inserts_the_secondary_where_its_keyword_is_said(user, media
     assert inserted[top, :, 0].mean() > 200 and inserted[top, :, 1].mean() < 60  # red
     assert not (before[top, :, 0].mean() > 200 and before[top, :, 1].mean() < 60)
     assert probe_media(out)["duration"] == pytest.approx(4, abs=0.1)
+
+
+def _rms_db(path, start, end):
+    """RMS level in dBFS of the decoded audio between start and end seconds."""
+    chunks = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            if start <= frame.time < end:
+                chunks.append(frame.to_ndarray().astype(np.float64).ravel())
+    samples = np.concatenate(chunks)
+    return 20 * np.log10(np.sqrt(np.mean(samples**2)) + 1e-12)
+
+
+def test_process_can_mute_the_voice_of_the_source(user, media):
+    source, (speech_start, speech_end) = media.video_with_speech(lead=1.0, tail=1.0)
+    params = {
+        "variant_count": 1,
+        "target_duration": 30,
+        "voice_mute": {"keep_percentage": 5, "fade_ms": 50},
+    }
+    job = _run(user, "process", params, {"source": source})
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert job.result["voice_mute"]["status"] == "muted", job.result["voice_mute"]
+    variant = _path(job, "variant_1")
+    segments = job.result["variants"][0]["segments"]
+    # Find the variant time where the source's speech plays, and compare its level with the source's.
+    offset, t = None, 0.0
+    for seg in segments:
+        if seg["start"] <= speech_start + 0.5 < seg["end"]:
+            offset = t + (speech_start + 0.5 - seg["start"])
+        t += seg["end"] - seg["start"]
+    if offset is None:
+        pytest.skip("the analysis selected no speech footage")
+    original = _rms_db(source, speech_start + 0.5, speech_start + 1.0)
+    muted = _rms_db(variant, offset, offset + 0.5)
+    assert muted < original - 15
