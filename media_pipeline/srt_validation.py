@@ -14,7 +14,9 @@ line_length.
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Annotated
 
+import pydantic
 import srt
 
 from .errors import InvalidMediaError
@@ -396,3 +398,15 @@ def _check_pair(previous, cue, line: int, result: SrtValidation, fix_overlaps: b
 
 def _ts(value: timedelta) -> str:
     return srt.timedelta_to_srt_timestamp(value)
+
+
+def checked_srt(text: str) -> str:
+    """For params models: the normalised SRT, or a ValueError naming its first problems."""
+    result = validate_srt(text)
+    if not result.ok:
+        raise ValueError(f"invalid SRT: {result.summary()}")
+    return result.text
+
+
+# A job parameter holding SRT text, validated strictly when the job is created.
+SrtText = Annotated[str, pydantic.Field(max_length=200_000), pydantic.AfterValidator(checked_srt)]

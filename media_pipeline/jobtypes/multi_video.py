@@ -13,14 +13,14 @@ from ..keyword_match import Cue, find_inserts
 from ..multi_video import Secondary, build_multi_video_args
 from ..probe import probe_media
 from ..render import Subtitles, build_thumbnail_args
-from ..srt_validation import validate_srt
+from ..srt_validation import SrtText, validate_srt
 from ..subtitles import SubtitleStyle, build_ass, default_fonts_dir
 
 
 class MultiVideoParams(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
-    srt: str = pydantic.Field(max_length=200_000)
+    srt: SrtText
     keywords: list[list[pydantic.constr(min_length=1, max_length=80)]] = pydantic.Field(
         min_length=1,
         max_length=3,
@@ -28,14 +28,6 @@ class MultiVideoParams(pydantic.BaseModel):
     )
     match_threshold: float = pydantic.Field(80, ge=50, le=100)
     subtitle_style: SubtitleStyle = pydantic.Field(default_factory=SubtitleStyle)
-
-    @pydantic.field_validator("srt")
-    @classmethod
-    def valid_srt(cls, text: str) -> str:
-        result = validate_srt(text)
-        if not result.ok:
-            raise ValueError(f"invalid SRT: {result.summary()}")
-        return result.text
 
 
 def _video_info(path: Path, label: str) -> dict:

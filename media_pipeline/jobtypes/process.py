@@ -20,7 +20,7 @@ from ..render import (
     build_render_args,
     build_thumbnail_args,
 )
-from ..srt_validation import validate_srt
+from ..srt_validation import SrtText
 from ..subtitles import SubtitleStyle, build_ass, default_fonts_dir
 from ..variants import Segment, plan_variants
 from ..voice_detect import detect_voice
@@ -32,7 +32,7 @@ class ProcessParams(pydantic.BaseModel):
 
     variant_count: int = pydantic.Field(3, ge=1, le=10)
     target_duration: float = pydantic.Field(20, ge=2, le=600)
-    srt: str | None = pydantic.Field(None, max_length=200_000)
+    srt: SrtText | None = None
     subtitle_style: SubtitleStyle = pydantic.Field(default_factory=SubtitleStyle)
     replace_audio: bool = pydantic.Field(
         False, description="use the 'audio' input as the soundtrack"
@@ -40,16 +40,6 @@ class ProcessParams(pydantic.BaseModel):
     voice_mute: VoiceMuteParams | None = pydantic.Field(
         None, description="lower the source's speech (keep_percentage, fade_ms, detection params)"
     )
-
-    @pydantic.field_validator("srt")
-    @classmethod
-    def valid_srt(cls, text: str | None) -> str | None:
-        if text is None:
-            return None
-        result = validate_srt(text)
-        if not result.ok:
-            raise ValueError(f"invalid SRT: {result.summary()}")
-        return result.text
 
 
 def source_preset(info: dict) -> Preset:

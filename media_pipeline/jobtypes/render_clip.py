@@ -21,7 +21,7 @@ from ..render import (
     build_thumbnail_args,
     plan_timeline,
 )
-from ..srt_validation import validate_srt
+from ..srt_validation import SrtText
 from ..subtitles import SubtitleStyle, build_ass, default_fonts_dir
 from ..tts.timings import words_to_srt
 from .tts import TtsParams, make_voiceover
@@ -52,7 +52,7 @@ class RenderClipParams(pydantic.BaseModel):
         description="used to extend the video to the voice-over",
     )
     tts: TtsParams | None = None
-    srt: str | None = pydantic.Field(None, max_length=200_000)
+    srt: SrtText | None = None
     subtitle_style: SubtitleStyle = pydantic.Field(default_factory=SubtitleStyle)
     karaoke: bool = False
     audio_mode: AudioMode = AudioMode.DUCK
@@ -64,16 +64,6 @@ class RenderClipParams(pydantic.BaseModel):
     def known_preset(cls, name: str) -> str:
         get_preset(name)  # ValueError names the known presets
         return name
-
-    @pydantic.field_validator("srt")
-    @classmethod
-    def valid_srt(cls, text: str | None) -> str | None:
-        if text is None:
-            return None
-        result = validate_srt(text)
-        if not result.ok:
-            raise ValueError(f"invalid SRT: {result.summary()}")
-        return result.text
 
 
 def _pieces(spans: list[Span] | None, source: Path, info: dict) -> list[Piece]:
