@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import queue
-from .errors import IllegalTransition, PermanentJobError, is_permanent
+from .errors import IllegalTransition, PermanentJobError, UnknownJobType, is_permanent
 from .models import CostEntry, Job, JobFile
 from .registry import get_job_type
 from .status import ALLOWED_FROM, TERMINAL, JobStatus
@@ -418,7 +418,7 @@ def jobs_rescue_stale(*, now=None) -> dict[str, int]:
 def _timeout_of(job: Job) -> int:
     try:
         return get_job_type(job.job_type).timeout
-    except Exception:  # a type removed from the code: the runner will fail it clearly
+    except UnknownJobType:  # a type removed from the code: the runner will fail it clearly
         return 3600
 
 
