@@ -67,7 +67,8 @@ def test_transient_errors_retry_with_backoff_until_success(settings):
     assert "passing failure on attempt 1" in job.error
     first_delay = (job.run_after - job.updated_at).total_seconds()
     assert first_delay == pytest.approx(1.0, abs=0.05)
-    assert services.jobs_reconcile() == 0  # not due yet: no enqueue before the backoff is over
+    just_before = job.run_after - timedelta(seconds=0.1)
+    assert services.jobs_reconcile(now=just_before) == 0  # no enqueue before the backoff is over
     for attempt in (2, 3):
         wait_for(lambda: services.jobs_reconcile() == 1, timeout=10, message="backoff to pass")
         run_burst_worker()
