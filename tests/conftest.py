@@ -1,6 +1,7 @@
 """Shared fixtures: embedded Redis (when REDIS_URL is unset), real RQ workers, users, tokens and
 small generated media. Nothing here mocks the database, Redis or ffmpeg."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -134,6 +135,27 @@ def worker_process():
     yield start
     for worker in started:
         worker.stop()
+
+
+@contextlib.contextmanager
+def database_down():
+    """A real outage of the default database for the duration of the block: the connection is
+    pointed at a database that cannot be opened (SQLite) or a closed port (PostgreSQL). Yields
+    a function that brings it back early (the settings are restored on exit either way)."""
+    from django.db import connection
+
+    settings_dict = connection.settings_dict  # the object itself: `restore` may run in a thread
+    saved = dict(settings_dict)
+    connection.close()
+    if connection.vendor == "sqlite":
+        settings_dict["NAME"] = "/nonexistent-dir/db.sqlite3"
+    else:
+        settings_dict["PORT"] = "1"
+    try:
+        yield lambda: settings_dict.update(saved)
+    finally:
+        connection.close()
+        settings_dict.update(saved)
 
 
 def descendants(pid: int) -> list[int]:

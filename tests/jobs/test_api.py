@@ -4,7 +4,6 @@ import asyncio
 import json
 
 import pytest
-from django.db import connection
 from django.test import AsyncClient
 
 from jobs import services
@@ -12,7 +11,7 @@ from jobs.auth import api_token_create
 from jobs.models import ApiToken, Job
 from jobs.status import JobStatus
 
-from ..conftest import run_burst_worker
+from ..conftest import database_down, run_burst_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -170,17 +169,8 @@ def test_sse_stream_ends_with_the_terminal_status(user):
 
 
 def test_database_unavailable_is_503_json(api):
-    saved = dict(connection.settings_dict)
-    connection.close()
-    if connection.vendor == "sqlite":
-        connection.settings_dict["NAME"] = "/nonexistent-dir/db.sqlite3"
-    else:
-        connection.settings_dict["PORT"] = "1"
-    try:
+    with database_down():
         response = api.get("/api/v1/jobs")
-    finally:
-        connection.close()
-        connection.settings_dict.update(saved)
     assert response.status_code == 503
     assert _error(response)["code"] == "database_unavailable"
     assert response["Retry-After"]
