@@ -31,6 +31,17 @@ def pytest_unconfigure(config):
         _embedded.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def close_pooled_connections(django_db_setup, django_db_blocker):
+    """The async endpoints' ORM threads keep connections; close them before the test database
+    is dropped (PostgreSQL refuses to drop a database that is in use)."""
+    yield
+    from editfactory.asyncdb import close_pool_connections
+
+    with django_db_blocker.unblock():
+        close_pool_connections()
+
+
 @pytest.fixture(autouse=True)
 def clean_redis():
     """Each test starts with an empty queue."""
