@@ -21,7 +21,7 @@ from .analysis_scoring import (
     analyze_features,
 )
 from .errors import InvalidMediaError
-from .probe import probe_media
+from .probe import probe_media, require_video
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +111,6 @@ def extract_features(
     if count == 0:
         raise InvalidMediaError("the video stream has no decodable frames")
     return accumulator.features(), decode_error
-
-
-def require_video(info: dict) -> None:
-    if not info.get("has_video"):
-        raise InvalidMediaError("the file has no video stream: nothing to analyse")
-    if not info.get("duration"):
-        raise InvalidMediaError("the video has zero length: nothing to analyse")
 
 
 def analyze_video(

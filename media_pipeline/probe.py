@@ -86,6 +86,15 @@ def probe_media(path: Path) -> dict:
     return info
 
 
+def require_video(info: dict, *, label: str = "the file") -> dict:
+    """The probe of a file a job needs video from; InvalidMediaError naming `label` otherwise."""
+    if not info.get("has_video"):
+        raise InvalidMediaError(f"{label} has no video stream")
+    if not info.get("duration") or info["duration"] <= 0:
+        raise InvalidMediaError(f"{label} has zero length")
+    return info
+
+
 def _video_info(container, video) -> dict:
     width, height = video.codec_context.width, video.codec_context.height
     if not width or not height:

@@ -14,10 +14,10 @@ from django.conf import settings
 from jobs.registry import register
 
 from .. import gemini
-from ..analysis import analyze_video, require_video
+from ..analysis import analyze_video
 from ..analysis_scoring import AnalysisConfig
 from ..ffmpeg_run import run_ffmpeg
-from ..probe import probe_media
+from ..probe import probe_media, require_video
 
 # Job percent at which each stage starts; decoding (or the model) is nearly all the work.
 PROBE_END = 2.0

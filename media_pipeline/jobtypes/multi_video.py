@@ -7,11 +7,10 @@ import pydantic
 
 from jobs.registry import register
 
-from ..errors import InvalidMediaError
 from ..ffmpeg_run import run_ffmpeg
 from ..keyword_match import Cue, find_inserts
 from ..multi_video import Secondary, build_multi_video_args
-from ..probe import probe_media
+from ..probe import probe_media, require_video
 from ..render import Subtitles, build_thumbnail_args
 from ..srt_validation import SrtText, validate_srt
 from ..subtitles import SubtitleStyle, build_ass, default_fonts_dir
@@ -30,13 +29,6 @@ class MultiVideoParams(pydantic.BaseModel):
     subtitle_style: SubtitleStyle = pydantic.Field(default_factory=SubtitleStyle)
 
 
-def _video_info(path: Path, label: str) -> dict:
-    info = probe_media(path)
-    if not info["has_video"] or info["duration"] <= 0:
-        raise InvalidMediaError(f"input '{label}' has no video")
-    return info
-
-
 @register(
     "multi_video",
     params_schema=MultiVideoParams,
@@ -47,11 +39,16 @@ def _video_info(path: Path, label: str) -> dict:
 def multi_video_handler(ctx, params: MultiVideoParams) -> dict:
     ctx.progress(1, "probe", "Reading the videos")
     main = ctx.input_path("main")
-    info = _video_info(main, "main")
+    info = require_video(probe_media(main), label="input 'main'")
     secondaries = []
     for i in range(len(params.keywords)):
         path = ctx.input_path(f"secondary_{i}")
-        secondaries.append(Secondary(str(path), _video_info(path, f"secondary_{i}")["duration"]))
+        secondaries.append(
+            Secondary(
+                str(path),
+                require_video(probe_media(path), label=f"input 'secondary_{i}'")["duration"],
+            )
+        )
     cues = [
         Cue(c.index, c.start.total_seconds(), c.end.total_seconds(), c.content)
         for c in validate_srt(params.srt).cues

@@ -11,7 +11,7 @@ from ..analysis import analyze_video
 from ..errors import InvalidMediaError
 from ..ffmpeg_run import run_ffmpeg
 from ..presets import Preset
-from ..probe import probe_media
+from ..probe import probe_media, require_video
 from ..render import (
     AudioMode,
     Piece,
@@ -74,9 +74,7 @@ def _subtitles(ctx, params: ProcessParams, preset: Preset) -> Subtitles | None:
 def process_handler(ctx, params: ProcessParams) -> dict:
     ctx.progress(1, "probe", "Reading the source")
     source = ctx.input_path("source")
-    info = probe_media(source)
-    if not info["has_video"]:
-        raise InvalidMediaError("the source has no video stream")
+    info = require_video(probe_media(source), label="the source")
     soundtrack = str(ctx.input_path("audio")) if params.replace_audio else None
     analysis = analyze_video(
         source,

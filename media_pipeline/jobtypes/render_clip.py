@@ -10,7 +10,7 @@ from jobs.registry import register
 from ..errors import InvalidMediaError
 from ..ffmpeg_run import run_ffmpeg
 from ..presets import DEFAULT_PRESET, get_preset
-from ..probe import probe_media
+from ..probe import probe_media, require_video
 from ..render import (
     AudioMode,
     Piece,
@@ -80,15 +80,6 @@ def _pieces(spans: list[Span] | None, source: Path, info: dict) -> list[Piece]:
     return pieces
 
 
-def _probe_source(path: Path) -> dict:
-    info = probe_media(path)
-    if not info["has_video"]:
-        raise InvalidMediaError("the source has no video stream")
-    if info["duration"] <= 0:
-        raise InvalidMediaError("the source has zero length")
-    return info
-
-
 def _subtitles(
     ctx, params: RenderClipParams, voiceover, preset
 ) -> tuple[Subtitles | None, str | None]:
@@ -116,7 +107,7 @@ def render_clip_handler(ctx, params: RenderClipParams) -> dict:
     preset = get_preset(params.preset)
     ctx.progress(1, "probe", "Reading the source")
     source = ctx.input_path("source")
-    info = _probe_source(source)
+    info = require_video(probe_media(source), label="the source")
     pieces = _pieces(params.segments, source, info)
     extra = _pieces(params.extra_segments, source, info) if params.extra_segments else []
     voiceover = make_voiceover(ctx, params.tts, start=3, end=30) if params.tts else None

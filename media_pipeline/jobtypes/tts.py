@@ -12,7 +12,7 @@ from jobs.registry import register
 
 from ..errors import InvalidMediaError
 from ..ffmpeg_run import run_ffmpeg
-from ..probe import probe_media
+from ..probe import probe_media, require_video
 from ..tts.commands import build_add_tts_args, build_encode_args, output_suffix
 from ..tts.silence import PausePolicy, tighten_speech
 from ..tts.synthesis import speak
@@ -165,12 +165,7 @@ def _probe_inputs(ctx, count: int) -> tuple:
     for i in range(count):
         label = f"video_{i}"
         path = ctx.input_path(label)
-        info = probe_media(path)
-        if not info["has_video"]:
-            raise InvalidMediaError(f"input '{label}' has no video stream")
-        if info["duration"] <= 0:
-            raise InvalidMediaError(f"input '{label}' has zero length")
-        videos.append((label, path, info))
+        videos.append((label, path, require_video(probe_media(path), label=f"input '{label}'")))
     return tts_path, tts_info, videos
 
 
