@@ -11,9 +11,10 @@ from ..ffmpeg_run import run_ffmpeg
 from ..keyword_match import Cue, find_inserts
 from ..multi_video import Secondary, build_multi_video_args
 from ..probe import probe_media, require_video
-from ..render import Subtitles, build_thumbnail_args
+from ..render import Subtitles
 from ..srt_validation import SrtText, validate_srt
 from ..subtitles import SubtitleStyle, build_ass, default_fonts_dir
+from ._outputs import store_video_with_thumbnail
 
 
 class MultiVideoParams(pydantic.BaseModel):
@@ -79,12 +80,7 @@ def multi_video_handler(ctx, params: MultiVideoParams) -> dict:
         on_progress=ctx.stage(5, 95, "render", "Rendering"),
         tracker=ctx,
     )
-    thumbnail = output.with_suffix(".jpg")
-    run_ffmpeg(
-        build_thumbnail_args(str(output), str(thumbnail), at=info["duration"] / 2), tracker=ctx
-    )
-    ctx.add_file(output, label="video")
-    ctx.add_file(thumbnail, label="thumbnail")
+    store_video_with_thumbnail(ctx, output, duration=info["duration"])
     ctx.progress(100, "done", "Edit ready")
     return {
         "inserts": [

@@ -18,13 +18,13 @@ from ..render import (
     RenderSpec,
     Subtitles,
     build_render_args,
-    build_thumbnail_args,
 )
 from ..srt_validation import SrtText
 from ..subtitles import SubtitleStyle, build_ass, default_fonts_dir
 from ..variants import Segment, plan_variants
 from ..voice_detect import detect_voice
 from ..voice_mute import VoiceMuteParams, mute_speech
+from ._outputs import store_video_with_thumbnail
 
 
 class ProcessParams(pydantic.BaseModel):
@@ -140,10 +140,9 @@ def _mute_voice(ctx, source: Path, info: dict, params: VoiceMuteParams):
 
 
 def _save_variant(ctx, n: int, spec: RenderSpec, output: Path) -> dict:
-    thumbnail = output.with_suffix(".jpg")
-    run_ffmpeg(build_thumbnail_args(str(output), str(thumbnail), at=spec.duration / 2), tracker=ctx)
-    ctx.add_file(output, label=f"variant_{n}")
-    ctx.add_file(thumbnail, label=f"thumbnail_{n}")
+    store_video_with_thumbnail(
+        ctx, output, duration=spec.duration, label=f"variant_{n}", thumbnail_label=f"thumbnail_{n}"
+    )
     return {
         "index": n,
         "duration": probe_media(output)["duration"],

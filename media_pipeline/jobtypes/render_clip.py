@@ -18,12 +18,12 @@ from ..render import (
     Subtitles,
     SyncMode,
     build_render_args,
-    build_thumbnail_args,
     plan_timeline,
 )
 from ..srt_validation import SrtText
 from ..subtitles import SubtitleStyle, build_ass, default_fonts_dir
 from ..tts.timings import words_to_srt
+from ._outputs import store_video_with_thumbnail
 from .tts import TtsParams, make_voiceover
 
 
@@ -131,10 +131,7 @@ def render_clip_handler(ctx, params: RenderClipParams) -> dict:
 
 def _save(ctx, spec: RenderSpec, output: Path, srt_text, voiceover) -> dict:
     ctx.progress(96, "thumbnail", "Making the thumbnail")
-    thumbnail = output.with_suffix(".jpg")
-    run_ffmpeg(build_thumbnail_args(str(output), str(thumbnail), at=spec.duration / 2), tracker=ctx)
-    ctx.add_file(output, label="video")
-    ctx.add_file(thumbnail, label="thumbnail")
+    store_video_with_thumbnail(ctx, output, duration=spec.duration)
     if srt_text:
         srt_path = output.with_suffix(".srt")
         srt_path.write_text(srt_text, encoding="utf-8")
