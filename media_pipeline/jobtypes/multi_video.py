@@ -11,10 +11,9 @@ from ..ffmpeg_run import run_ffmpeg
 from ..keyword_match import Cue, find_inserts
 from ..multi_video import Secondary, build_multi_video_args
 from ..probe import probe_media, require_video
-from ..render import Subtitles
 from ..srt_validation import SrtText, validate_srt
-from ..subtitles import SubtitleStyle, build_ass, default_fonts_dir
-from ._outputs import store_video_with_thumbnail
+from ..subtitles import SubtitleStyle
+from ._shared import store_video_with_thumbnail, subtitles_to_burn
 
 
 class MultiVideoParams(pydantic.BaseModel):
@@ -60,9 +59,8 @@ def multi_video_handler(ctx, params: MultiVideoParams) -> dict:
         if i.start < info["duration"]
     ]
     width, height = info["width"] // 2 * 2, info["height"] // 2 * 2
-    ass_path = Path(ctx.temp_dir) / "subtitles.ass"
-    ass_path.write_text(
-        build_ass(params.srt, width=width, height=height, style=params.subtitle_style)
+    subtitles = subtitles_to_burn(
+        ctx, params.srt, width=width, height=height, style=params.subtitle_style
     )
     output = Path(ctx.temp_dir) / "multi_video.mp4"
     args = build_multi_video_args(
@@ -71,7 +69,7 @@ def multi_video_handler(ctx, params: MultiVideoParams) -> dict:
         secondaries=secondaries,
         inserts=inserts,
         output=str(output),
-        subtitles=Subtitles(str(ass_path), str(default_fonts_dir())),
+        subtitles=subtitles,
         main_has_audio=info["has_audio"],
     )
     run_ffmpeg(

@@ -20,11 +20,11 @@ from ..render import (
     build_render_args,
 )
 from ..srt_validation import SrtText
-from ..subtitles import SubtitleStyle, build_ass, default_fonts_dir
+from ..subtitles import SubtitleStyle
 from ..variants import Segment, plan_variants
 from ..voice_detect import detect_voice
 from ..voice_mute import VoiceMuteParams, mute_speech
-from ._outputs import store_video_with_thumbnail
+from ._shared import store_video_with_thumbnail, subtitles_to_burn
 
 
 class ProcessParams(pydantic.BaseModel):
@@ -61,11 +61,9 @@ def source_preset(info: dict) -> Preset:
 def _subtitles(ctx, params: ProcessParams, preset: Preset) -> Subtitles | None:
     if not params.srt:
         return None
-    path = Path(ctx.temp_dir) / "subtitles.ass"
-    path.write_text(
-        build_ass(params.srt, width=preset.width, height=preset.height, style=params.subtitle_style)
+    return subtitles_to_burn(
+        ctx, params.srt, width=preset.width, height=preset.height, style=params.subtitle_style
     )
-    return Subtitles(str(path), str(default_fonts_dir()))
 
 
 @register(

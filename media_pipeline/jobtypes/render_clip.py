@@ -21,9 +21,9 @@ from ..render import (
     plan_timeline,
 )
 from ..srt_validation import SrtText
-from ..subtitles import SubtitleStyle, build_ass, default_fonts_dir
+from ..subtitles import SubtitleStyle
 from ..tts.timings import words_to_srt
-from ._outputs import store_video_with_thumbnail
+from ._shared import store_video_with_thumbnail, subtitles_to_burn
 from .tts import TtsParams, make_voiceover
 
 
@@ -88,16 +88,15 @@ def _subtitles(
     srt_text = params.srt or (words_to_srt(words) if words else None)
     if not srt_text:
         return None, None
-    ass = build_ass(
+    subtitles = subtitles_to_burn(
+        ctx,
         srt_text,
         width=preset.width,
         height=preset.height,
         style=params.subtitle_style,
         words=words if params.karaoke else None,
     )
-    ass_path = Path(ctx.temp_dir) / "subtitles.ass"
-    ass_path.write_text(ass, encoding="utf-8")
-    return Subtitles(str(ass_path), str(default_fonts_dir())), srt_text
+    return subtitles, srt_text
 
 
 @register(
