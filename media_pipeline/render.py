@@ -7,6 +7,7 @@ final frames are never re-encoded twice. Argument lists are built here as pure f
 ffmpeg-python (which escapes filter option values) and run by `ffmpeg_run`.
 """
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -74,28 +75,17 @@ def plan_timeline(
     Longer pieces are trimmed at the target. Shorter ones are completed according to `mode`:
     TRIM leaves the timeline short, EXTEND appends `extra` segments then loops everything,
     LOOP repeats the pieces."""
-    if not pieces:
-        raise ValueError("the timeline has no pieces")
     if target <= 0:
         raise ValueError("the target duration must be positive")
-    if mode is SyncMode.TRIM:
-        source = list(pieces)
-    elif mode is SyncMode.EXTEND:
-        source = list(pieces) + list(extra)
-    else:
-        source = list(pieces)
-    timeline, total, index = [], 0.0, 0
-    while total < target - MIN_PIECE:
-        if index >= len(source):
-            if mode is SyncMode.TRIM:
-                break
-            index = 0
-            source = list(pieces) + (list(extra) if mode is SyncMode.EXTEND else [])
-        piece = source[index]
-        index += 1
+    extras = list(extra) if mode is SyncMode.EXTEND else []
+    source = [p for p in [*pieces, *extras] if p.duration >= MIN_PIECE]
+    if not source:
+        raise ValueError(f"the timeline has no piece of at least {MIN_PIECE} s")
+    timeline, total = [], 0.0
+    for piece in source if mode is SyncMode.TRIM else itertools.cycle(source):
+        if total >= target - MIN_PIECE:
+            break
         take = min(piece.duration, target - total)
-        if take < MIN_PIECE:
-            continue
         timeline.append(replace(piece, end=round(piece.start + take, 3)))
         total += take
     return timeline

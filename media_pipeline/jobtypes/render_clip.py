@@ -111,7 +111,10 @@ def render_clip_handler(ctx, params: RenderClipParams) -> dict:
     extra = _pieces(params.extra_segments, source, info) if params.extra_segments else []
     voiceover = make_voiceover(ctx, params.tts, start=3, end=30) if params.tts else None
     target = voiceover.duration if voiceover else sum(p.duration for p in pieces)
-    timeline = plan_timeline(pieces, target, mode=params.sync, extra=extra)
+    try:
+        timeline = plan_timeline(pieces, target, mode=params.sync, extra=extra)
+    except ValueError as exc:  # segments too short to use: bad input, not worth a retry
+        raise InvalidMediaError(str(exc)) from None
     subtitles, srt_text = _subtitles(ctx, params, voiceover, preset)
     output = Path(ctx.temp_dir) / f"clip_{preset.name}.mp4"
     spec = RenderSpec(

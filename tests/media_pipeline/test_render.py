@@ -54,6 +54,12 @@ def test_plan_rejects_empty_input():
         plan_timeline([], 3)
 
 
+@pytest.mark.parametrize("mode", list(SyncMode))
+def test_plan_rejects_pieces_too_short_to_use_instead_of_looping_forever(mode):
+    with pytest.raises(ValueError, match="no piece of at least"):
+        plan_timeline([Piece("a.mp4", 1.0, 1.01)], 3, mode=mode)
+
+
 def test_presets_have_the_platform_sizes():
     vertical = {"tiktok", "instagram_reels", "youtube_shorts", "facebook_reels", "instagram_story"}
     assert {n for n, p in PRESETS.items() if (p.width, p.height) == (1080, 1920)} == vertical

@@ -89,3 +89,15 @@ def test_a_text_file_fails_permanently_with_a_readable_error(user, media):
     job = _render(user, media.text_file(), preset="square")
     assert job.status == JobStatus.FAILED and job.attempts == 1
     assert "not a" in job.error
+
+
+def test_segments_too_short_to_use_fail_permanently(user, media):
+    job = _render(
+        user,
+        media.video(seconds=2),
+        preset="square",
+        segments=[{"start": 0, "end": 0.01}],
+        sync="loop",
+    )
+    assert job.status == JobStatus.FAILED and job.attempts == 1
+    assert "no piece of at least" in job.error
