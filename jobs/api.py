@@ -9,7 +9,7 @@ from uuid import UUID
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema
 
@@ -19,6 +19,7 @@ from . import services
 from .auth import ASYNC_API_AUTH, resolve_auth
 from .downloads import stream_stored_file
 from .models import Job, JobFile
+from .polling import job_detail
 from .schemas import DeletedOut, ErrorOut, JobOut, JobPage, JobSummary
 from .status import TERMINAL, JobStatus
 
@@ -61,8 +62,10 @@ def list_jobs(request, filters: Query[JobFilters]):
 
 
 def _job_out(auth, job_id) -> JobOut:
-    job = get_object_or_404(Job.objects.for_owner(resolve_auth(auth)), id=job_id)
-    return JobOut.from_job(job)
+    job_out = job_detail(owner_id=resolve_auth(auth).pk, job_id=job_id)
+    if job_out is None:
+        raise Http404("No Job matches the given query.")
+    return job_out
 
 
 @router.get(
@@ -82,7 +85,7 @@ async def get_job(request, job_id: UUID):
 )
 def cancel_job(request, job_id: UUID):
     job = services.job_cancel(job=owned_job(request, job_id))
-    return JobOut.from_job(job)
+    return job_detail(owner_id=job.owner_id, job_id=job.id)
 
 
 @router.post(
@@ -92,7 +95,7 @@ def cancel_job(request, job_id: UUID):
 )
 def retry_job(request, job_id: UUID):
     job = services.job_retry(job=owned_job(request, job_id))
-    return JobOut.from_job(job)
+    return job_detail(owner_id=job.owner_id, job_id=job.id)
 
 
 @router.delete(

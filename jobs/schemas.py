@@ -8,8 +8,6 @@ from uuid import UUID
 from django.urls import reverse
 from ninja import Schema
 
-from .models import CostEntry, JobFile
-
 
 class JobFileOut(Schema):
     id: int
@@ -70,20 +68,6 @@ class JobOut(JobSummary):
     expires_at: datetime | None
     files: list[JobFileOut]
     costs: list[CostOut]
-
-    @staticmethod
-    def from_job(job) -> "JobOut":
-        data = JobSummary.from_orm(job).dict()
-        return JobOut(
-            **data,
-            params=job.params,
-            result=job.result,
-            run_after=job.run_after,
-            heartbeat_at=job.heartbeat_at,
-            expires_at=job.expires_at,
-            files=[JobFileOut.from_file(f) for f in JobFile.objects.filter(job_id=job.id)],
-            costs=[CostOut.from_orm(c) for c in CostEntry.objects.filter(job_id=job.id)],
-        )
 
 
 class JobPage(Schema):

@@ -1,0 +1,57 @@
+"""The job detail answer clients poll, on precompiled queries (see editfactory.compiled_query).
+
+Used by GET /api/v1/jobs/{id} (the ninja view and its ASGI fast path) and by the cancel and
+retry endpoints, so the detail shape has one builder.
+"""
+
+from uuid import UUID
+
+from django.urls import reverse
+
+from editfactory.compiled_query import CompiledQuery
+
+from .models import CostEntry, Job, JobFile
+from .schemas import CostOut, JobFileOut, JobOut
+
+_JOB_FIELDS = [
+    *(name for name in JobOut.model_fields if name not in {"files", "costs"}),
+]
+_FILE_FIELDS = ["id", "job_id", "role", "label", "size", "content_type", "created_at"]
+_COST_FIELDS = list(CostOut.model_fields)
+
+_JOB = CompiledQuery(
+    lambda owner_id, job_id: (
+        Job.objects.filter(id=job_id, owner_id=owner_id).order_by().values(*_JOB_FIELDS)
+    ),
+    owner_id=Job._meta.get_field("owner"),
+    job_id=Job._meta.pk,
+)
+_FILES = CompiledQuery(
+    lambda job_id: (
+        JobFile.objects.filter(job_id=job_id).order_by("created_at", "id").values(*_FILE_FIELDS)
+    ),
+    job_id=JobFile._meta.get_field("job"),
+)
+_COSTS = CompiledQuery(
+    lambda job_id: (
+        CostEntry.objects.filter(job_id=job_id).order_by("-created_at").values(*_COST_FIELDS)
+    ),
+    job_id=CostEntry._meta.get_field("job"),
+)
+
+
+def _file_out(row: dict) -> JobFileOut:
+    url = reverse("api:job_file_download", kwargs={"job_id": row["job_id"], "file_id": row["id"]})
+    return JobFileOut(**{k: v for k, v in row.items() if k != "job_id"}, download_url=url)
+
+
+def job_detail(*, owner_id: int, job_id: UUID) -> JobOut | None:
+    """The owner's job with its files and costs, or None (unknown or someone else's)."""
+    row = _JOB.first(owner_id=owner_id, job_id=job_id)
+    if row is None:
+        return None
+    return JobOut(
+        **row,
+        files=[_file_out(f) for f in _FILES.fetch(job_id=job_id)],
+        costs=[CostOut(**c) for c in _COSTS.fetch(job_id=job_id)],
+    )
