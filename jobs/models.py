@@ -65,6 +65,9 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    callback_url = models.URLField(
+        max_length=500, blank=True, default="", help_text="webhook POSTed on the terminal status"
+    )
 
     objects = JobQuerySet.as_manager()
 
@@ -94,6 +97,10 @@ class JobFile(models.Model):
         INPUT = "input", "Input"
         OUTPUT = "output", "Output"
         TEMP = "temp", "Temp"
+        # An input owned by someone else (a library source video): read, never deleted with the job.
+        SHARED = "shared", "Shared input"
+
+    INPUT_ROLES = (Role.INPUT, Role.SHARED)
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="files")
     name = models.CharField(max_length=500, help_text="Name in the default storage")
@@ -160,3 +167,38 @@ class ApiToken(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to POST a job's terminal status to its callback URL."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    attempt = models.PositiveIntegerField()
+    url = models.URLField(max_length=500)
+    event = models.CharField(max_length=30)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    delivered = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["job_id", "attempt"]
+
+    def __str__(self):
+        return f"{self.job_id} #{self.attempt} {self.status_code or self.error[:40]}"
+
+
+class UsageBudget(models.Model):
+    """A user's monthly spend limit on paid APIs (default: settings.EF_MONTHLY_BUDGET_USD)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_budget"
+    )
+    monthly_limit_usd = models.DecimalField(max_digits=10, decimal_places=2)
+    hard = models.BooleanField(
+        default=True, help_text="refuse jobs that would pass the limit (402) instead of warning"
+    )
+
+    def __str__(self):
+        return f"{self.user} ${self.monthly_limit_usd}/month"

@@ -61,12 +61,16 @@ def job_create(
     params: dict | None = None,
     owner=None,
     inputs: dict[str, File] | None = None,
+    shared_inputs: dict[str, str] | None = None,
     max_attempts: int | None = None,
     priority: int = 0,
+    callback_url: str = "",
 ) -> Job:
     """Validate, insert the row (and its input files) and enqueue after commit.
 
-    An unknown type or invalid params raises before anything is written."""
+    `inputs` are uploads copied into the job's storage (deleted with the job); `shared_inputs`
+    are storage names owned by someone else (a library source video), read in place and never
+    deleted with the job. An unknown type or invalid params raises before anything is written."""
     jt = get_job_type(job_type)
     parsed = jt.parse_params(params)
     job = Job(
@@ -75,6 +79,7 @@ def job_create(
         params=parsed.model_dump(mode="json"),
         max_attempts=max_attempts or jt.max_attempts,
         priority=priority,
+        callback_url=callback_url,
     )
     stored: list[str] = []
     try:
@@ -82,6 +87,8 @@ def job_create(
             job.save(force_insert=True)
             for label, upload in (inputs or {}).items():
                 stored.append(_store_input(job, label, upload))
+            for label, name in (shared_inputs or {}).items():
+                _register_shared_input(job, label, name)
             transaction.on_commit(
                 lambda: queue.enqueue(job.id, timeout=jt.timeout, at_front=priority > 0)
             )
@@ -90,6 +97,17 @@ def job_create(
             default_storage.delete(name)
         raise
     return job
+
+
+def _register_shared_input(job: Job, label: str, name: str) -> None:
+    JobFile.objects.create(
+        job=job,
+        name=name,
+        role=JobFile.Role.SHARED,
+        label=label,
+        size=default_storage.size(name),
+        content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+    )
 
 
 def _store_input(job: Job, label: str, upload: File) -> str:
@@ -319,7 +337,8 @@ def job_file_store(
 
 
 def job_file_local_path(*, job_id, label: str, temp_dir: Path) -> Path:
-    jf = JobFile.objects.filter(job_id=job_id, role=JobFile.Role.INPUT, label=label).first()
+    inputs = JobFile.objects.filter(job_id=job_id, role__in=JobFile.INPUT_ROLES, label=label)
+    jf = inputs.first()
     if jf is None:
         raise PermanentJobError(f"missing input '{label}'")
     try:
@@ -332,8 +351,9 @@ def job_file_local_path(*, job_id, label: str, temp_dir: Path) -> Path:
 
 
 def _delete_files(files) -> int:
+    """Delete the rows and the stored files, except shared inputs (their owner deletes those)."""
     count = 0
-    for jf in files:
+    for jf in files.exclude(role=JobFile.Role.SHARED):
         if default_storage.exists(jf.name):
             default_storage.delete(jf.name)
             count += 1
@@ -343,14 +363,15 @@ def _delete_files(files) -> int:
 
 def job_discard_outputs(*, job_id) -> int:
     """Remove the outputs of an unsuccessful attempt: a job's outputs exist only when it completed."""
-    return _delete_files(JobFile.objects.filter(job_id=job_id).exclude(role=JobFile.Role.INPUT))
+    outputs = JobFile.objects.filter(job_id=job_id).exclude(role__in=JobFile.INPUT_ROLES)
+    return _delete_files(outputs)
 
 
 def job_discard_cancelled_outputs(*, job_id) -> int:
     """After a cancelled run stops: drop what it registered. (A rescued job may already be
     running elsewhere; its files are not ours to delete.)"""
     files = JobFile.objects.filter(job_id=job_id, job__status=JobStatus.CANCELLED)
-    return _delete_files(files.exclude(role=JobFile.Role.INPUT))
+    return _delete_files(files.exclude(role__in=JobFile.INPUT_ROLES))
 
 
 # --- costs --------------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ from ninja.files import UploadedFile
 from jobs import services as job_services
 from jobs.schemas import ErrorOut, JobCreated
 
-from .uploads import validate_media_upload
+from ..uploads import validate_media_upload
 
-router = Router(tags=["library"])
+router = Router(tags=["videos"])
 CREATE_ERRORS = {401: ErrorOut, 413: ErrorOut, 415: ErrorOut, 422: ErrorOut, 503: ErrorOut}
 
 

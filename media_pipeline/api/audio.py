@@ -1,0 +1,5 @@
+"""Library API: audio."""
+
+from ninja import Router
+
+router = Router(tags=["audio"])

@@ -1,0 +1,5 @@
+"""Library API: clips."""
+
+from ninja import Router
+
+router = Router(tags=["clips"])

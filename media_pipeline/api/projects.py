@@ -1,0 +1,5 @@
+"""Library API: projects."""
+
+from ninja import Router
+
+router = Router(tags=["projects"])

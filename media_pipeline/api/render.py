@@ -1,0 +1,5 @@
+"""Library API: render."""
+
+from ninja import Router
+
+router = Router(tags=["render"])

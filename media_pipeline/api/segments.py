@@ -1,0 +1,5 @@
+"""Library API: segments."""
+
+from ninja import Router
+
+router = Router(tags=["segments"])

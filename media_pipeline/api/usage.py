@@ -1,0 +1,5 @@
+"""Library API: usage."""
+
+from ninja import Router
+
+router = Router(tags=["usage"])
