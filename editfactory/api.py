@@ -7,6 +7,7 @@ from jobs.auth import API_AUTH
 from media_pipeline.api import router as library_router
 
 from . import apierrors
+from .health import router as health_router
 
 api = NinjaAPI(
     title="Edit Factory API",
@@ -17,6 +18,7 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 apierrors.install(api)
+api.add_router("", health_router)
 api.add_router("", jobs_router)
 api.add_router("/library", library_router)
 

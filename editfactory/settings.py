@@ -46,7 +46,13 @@ else:
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
 )
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Frontends on other origins (django-cors-headers). Only these may call the API from a browser
+# with credentials; they are also trusted for CSRF so session-authenticated POSTs work.
+CORS_ALLOWED_ORIGINS = env.list("EF_CORS_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = True
+CORS_URLS_REGEX = r"^/api/"
+CORS_EXPOSE_HEADERS = ["Retry-After", "Deprecation", "Link", "Content-Range", "Accept-Ranges"]
+CSRF_TRUSTED_ORIGINS = [*env.list("CSRF_TRUSTED_ORIGINS", default=[]), *CORS_ALLOWED_ORIGINS]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -57,6 +63,7 @@ INSTALLED_APPS = [
     "servestatic",
     "django.contrib.staticfiles",
     "django_rq",
+    "corsheaders",
     "editfactory",
     "jobs",
     "media_pipeline",
@@ -65,6 +72,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "editfactory.legacy.LegacyAliasMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -1,0 +1,106 @@
+"""GET /api/v1/health: is each part of the factory working? No auth, and no secrets in the answer
+(errors are reported by kind, never with connection strings)."""
+
+import logging
+import os
+import shutil
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.utils import timezone
+from ninja import Router, Schema, Status
+from redis.exceptions import RedisError
+from rq import Worker
+
+from jobs.models import Job
+from jobs.queue import get_queue
+from jobs.status import JobStatus
+from media_pipeline.ffmpeg_bin import ffmpeg_path
+
+logger = logging.getLogger(__name__)
+router = Router(tags=["health"])
+
+# A worker that has not sent RQ's heartbeat for this long is not counted as live.
+WORKER_LIVE_SECONDS = 60
+
+
+class Check(Schema):
+    ok: bool
+    detail: str = ""
+
+
+class HealthOut(Schema):
+    status: str  # ok | degraded (no live worker) | unavailable (database or Redis down)
+    database: Check
+    redis: Check
+    ffmpeg: Check
+    workers: int
+    queue_depth: int | None
+    queued_jobs: int | None
+    processing_jobs: int | None
+
+
+def _database() -> tuple[Check, dict]:
+    try:
+        counts = {
+            "queued_jobs": Job.objects.filter(status=JobStatus.QUEUED).count(),
+            "processing_jobs": Job.objects.filter(status=JobStatus.PROCESSING).count(),
+        }
+        return Check(ok=True, detail=connection.vendor), counts
+    except DatabaseError as exc:
+        logger.warning("health: database check failed: %s", exc)
+        return Check(ok=False, detail=f"unreachable ({type(exc).__name__})"), {}
+
+
+def _redis() -> tuple[Check, int, int | None]:
+    try:
+        queue = get_queue()
+        queue.connection.ping()
+        cutoff = timezone.now() - timedelta(seconds=WORKER_LIVE_SECONDS)
+        workers = Worker.all(queue=queue)
+        live = [w for w in workers if w.last_heartbeat and w.last_heartbeat >= cutoff]
+        return Check(ok=True), len(live), queue.count
+    except RedisError as exc:
+        logger.warning("health: redis check failed: %s", exc)
+        return Check(ok=False, detail=f"unreachable ({type(exc).__name__})"), 0, None
+
+
+def _ffmpeg() -> Check:
+    """Found and executable; says where it comes from, not its path."""
+    try:
+        path = ffmpeg_path()
+    except (OSError, RuntimeError) as exc:
+        return Check(ok=False, detail=f"not found ({type(exc).__name__})")
+    if settings.FFMPEG_BINARY:
+        source = "configured"
+    else:
+        source = "system" if shutil.which("ffmpeg") == path else "bundled (imageio-ffmpeg)"
+    return Check(ok=os.access(path, os.X_OK), detail=source)
+
+
+@router.get(
+    "/health",
+    auth=None,
+    response={200: HealthOut, 503: HealthOut},
+    summary="Database, Redis, ffmpeg, live workers and queue depth (503 when a dependency is down)",
+)
+def health(request):
+    database, counts = _database()
+    redis, workers, depth = _redis()
+    ffmpeg = _ffmpeg()
+    if not (database.ok and redis.ok and ffmpeg.ok):
+        status = "unavailable"
+    else:
+        status = "ok" if workers else "degraded"
+    body = HealthOut(
+        status=status,
+        database=database,
+        redis=redis,
+        ffmpeg=ffmpeg,
+        workers=workers,
+        queue_depth=depth,
+        queued_jobs=counts.get("queued_jobs"),
+        processing_jobs=counts.get("processing_jobs"),
+    )
+    return Status(503 if status == "unavailable" else 200, body)
