@@ -2,12 +2,12 @@
 
 import logging
 
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.http import Http404
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from redis.exceptions import RedisError
 
-from jobs.errors import IllegalTransition, InvalidJobParams, UnknownJobType
+from jobs.errors import BudgetExceeded, IllegalTransition, InvalidJobParams, UnknownJobType
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,16 @@ def install(api) -> None:
     handler(InvalidJobParams, lambda r, e: error_response(api, r, 422, e.code, str(e), e.details))
     handler(UnknownJobType, lambda r, e: error_response(api, r, 422, e.code, str(e)))
     handler(IllegalTransition, lambda r, e: error_response(api, r, 409, "conflict", str(e)))
+    handler(BudgetExceeded, lambda r, e: error_response(api, r, 402, e.code, str(e), _budget(e)))
+    # A value the database cannot hold (an id past 64 bits, say) is the client's error, not an
+    # outage: SQLite raises OverflowError, PostgreSQL a DataError.
+    for exc_class in (OverflowError, DataError):
+        handler(
+            exc_class,
+            lambda r, e: error_response(
+                api, r, 422, "validation_error", "A number in the request is out of range."
+            ),
+        )
     handler(
         DatabaseError,
         _unavailable(
@@ -98,6 +108,16 @@ def install(api) -> None:
         _unavailable(api, "queue_unavailable", "The job queue is unavailable; try again shortly."),
     )
     handler(Exception, _internal(api))
+
+
+def _budget(exc) -> list[dict]:
+    return [
+        {
+            "spent_usd": str(exc.spent),
+            "estimate_usd": str(exc.estimate),
+            "limit_usd": str(exc.limit),
+        }
+    ]
 
 
 def _unavailable(api, code: str, message: str):
@@ -119,6 +139,7 @@ def _internal(api):
 _CODES = {
     400: "bad_request",
     401: "unauthenticated",
+    402: "budget_exceeded",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",

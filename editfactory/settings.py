@@ -164,6 +164,33 @@ COST_RATES = {
     "gemini.requests": env.float("EF_COST_GEMINI_PER_REQUEST", default=0.01),
 }
 
+# --- Limits, budgets and webhooks ---------------------------------------------------------------
+# Job creations per user: "<count>/<second|minute|hour|day>" (e.g. "30/minute"); "0" or "" = off.
+RATE_LIMIT_JOBS = env.str("EF_RATE_LIMIT_JOBS", default="30/minute")
+# Default monthly spend limit (USD) on paid APIs for users without a UsageBudget row; a hard limit.
+# Empty: unlimited.
+MONTHLY_BUDGET_USD = env.str("EF_MONTHLY_BUDGET_USD", default="")
+
+
+def _local_webhook_secret() -> str:
+    """Like the secret key: generated once into the data dir for a single-host install."""
+    key_file = DATA_DIR / "webhook_secret"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key = secrets.token_urlsafe(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+# Key of the webhooks' HMAC-SHA256 signatures. Set it when workers run on several hosts.
+WEBHOOK_SECRET = env.str("EF_WEBHOOK_SECRET", default="") or _local_webhook_secret()
+# Callback hosts allowed although they resolve to a private/loopback address (e.g. "127.0.0.1").
+WEBHOOK_ALLOWED_HOSTS = [h.lower() for h in env.list("EF_WEBHOOK_ALLOWED_HOSTS", default=[])]
+WEBHOOK_MAX_ATTEMPTS = env.int("EF_WEBHOOK_MAX_ATTEMPTS", default=5)
+WEBHOOK_TIMEOUT = env.float("EF_WEBHOOK_TIMEOUT", default=10.0)
+WEBHOOK_BACKOFF_BASE = env.float("EF_WEBHOOK_BACKOFF_BASE", default=10.0)
+
 # --- Third-party media services (empty key: the provider is disabled) --------------------------
 ELEVENLABS_API_KEY = env.str("ELEVENLABS_API_KEY", default="")
 ELEVENLABS_MODEL = env.str("ELEVENLABS_MODEL", default="eleven_multilingual_v2")

@@ -1,10 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from jobs.admin_views import dashboard_view, live_progress
+
 from .api import api
 
 urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
+    path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="ef_dashboard"),
+    path(
+        "admin/jobs/live-progress/", admin.site.admin_view(live_progress), name="ef_live_progress"
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
 ]

@@ -18,6 +18,7 @@ from editfactory.asyncdb import db_call
 from . import services
 from .auth import ASYNC_API_AUTH, resolve_auth
 from .downloads import stream_stored_file
+from .limits import check_job_rate_limit
 from .models import Job, JobFile
 from .polling import job_detail
 from .schemas import DeletedOut, ErrorOut, JobOut, JobPage, JobSummary
@@ -90,11 +91,13 @@ def cancel_job(request, job_id: UUID):
 
 @router.post(
     "/jobs/{job_id}/retry",
-    response={200: JobOut, 409: ErrorOut, **ERRORS},
+    response={200: JobOut, 402: ErrorOut, 409: ErrorOut, 429: ErrorOut, 503: ErrorOut, **ERRORS},
     summary="Retry a failed or cancelled job (attempts start again from 0)",
 )
 def retry_job(request, job_id: UUID):
-    job = services.job_retry(job=owned_job(request, job_id))
+    job = owned_job(request, job_id)
+    check_job_rate_limit(request.auth)  # a retry starts work like a new job
+    job = services.job_retry(job=job)
     return job_detail(owner_id=job.owner_id, job_id=job.id)
 
 

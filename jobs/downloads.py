@@ -46,7 +46,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
     return start, end
 
 
-def stream_stored_file(request, *, name: str, content_type: str, filename: str):
+def stream_stored_file(
+    request, *, name: str, content_type: str, filename: str, inline: bool = False
+):
+    """Stream any stored file (a job's, a library row's). `inline` lets a browser play it in
+    place (a video element) instead of saving it."""
     size = default_storage.size(name)
     wanted = parse_range(request.headers.get("Range"), size)
     if wanted == "unsatisfiable":
@@ -62,7 +66,8 @@ def stream_stored_file(request, *, name: str, content_type: str, filename: str):
     )
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    disposition = "inline" if inline else "attachment"
+    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
     if wanted:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     return response

@@ -43,6 +43,30 @@ class InvalidJobParams(JobError):
         self.details = details or []
 
 
+class InvalidCallbackUrl(InvalidJobParams):
+    """A callback URL the engine will not POST to (bad scheme, private address...): HTTP 422."""
+
+    code = "invalid_callback_url"
+
+    def __init__(self, message: str):
+        super().__init__(
+            message, [{"loc": ["callback_url"], "field": "callback_url", "msg": message}]
+        )
+
+
+class BudgetExceeded(JobError):
+    """The job's estimated cost would take the owner past a hard monthly budget: HTTP 402."""
+
+    code = "budget_exceeded"
+
+    def __init__(self, *, spent, estimate, limit):
+        self.spent, self.estimate, self.limit = spent, estimate, limit
+        super().__init__(
+            f"Monthly budget exceeded: spent ${spent} this month, this job is estimated at "
+            f"${estimate} and the limit is ${limit}."
+        )
+
+
 class IllegalTransition(JobError):
     code = "illegal_transition"
 

@@ -184,6 +184,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["job_id", "attempt"]
+        verbose_name_plural = "webhook deliveries"
 
     def __str__(self):
         return f"{self.job_id} #{self.attempt} {self.status_code or self.error[:40]}"

@@ -10,14 +10,15 @@ from django.urls import reverse
 
 from editfactory.compiled_query import CompiledQuery
 
-from .models import CostEntry, Job, JobFile
-from .schemas import CostOut, JobFileOut, JobOut
+from .models import CostEntry, Job, JobFile, WebhookDelivery
+from .schemas import CostOut, JobFileOut, JobOut, WebhookDeliveryOut
 
 _JOB_FIELDS = [
-    *(name for name in JobOut.model_fields if name not in {"files", "costs"}),
+    *(name for name in JobOut.model_fields if name not in {"files", "costs", "webhook_deliveries"}),
 ]
 _FILE_FIELDS = ["id", "job_id", "role", "label", "size", "content_type", "created_at"]
 _COST_FIELDS = list(CostOut.model_fields)
+_DELIVERY_FIELDS = list(WebhookDeliveryOut.model_fields)
 
 _JOB = CompiledQuery(
     lambda owner_id, job_id: (
@@ -39,6 +40,15 @@ _COSTS = CompiledQuery(
     job_id=CostEntry._meta.get_field("job"),
 )
 
+_DELIVERIES = CompiledQuery(
+    lambda job_id: (
+        WebhookDelivery.objects.filter(job_id=job_id)
+        .order_by("created_at", "id")
+        .values(*_DELIVERY_FIELDS)
+    ),
+    job_id=WebhookDelivery._meta.get_field("job"),
+)
+
 
 def _file_out(row: dict) -> JobFileOut:
     url = reverse("api:job_file_download", kwargs={"job_id": row["job_id"], "file_id": row["id"]})
@@ -46,7 +56,7 @@ def _file_out(row: dict) -> JobFileOut:
 
 
 def job_detail(*, owner_id: int, job_id: UUID) -> JobOut | None:
-    """The owner's job with its files and costs, or None (unknown or someone else's)."""
+    """The owner's job with its files, costs and webhook deliveries, or None (unknown or someone else's)."""
     row = _JOB.first(owner_id=owner_id, job_id=job_id)
     if row is None:
         return None
@@ -54,4 +64,5 @@ def job_detail(*, owner_id: int, job_id: UUID) -> JobOut | None:
         **row,
         files=[_file_out(f) for f in _FILES.fetch(job_id=job_id)],
         costs=[CostOut(**c) for c in _COSTS.fetch(job_id=job_id)],
+        webhook_deliveries=[WebhookDeliveryOut(**d) for d in _DELIVERIES.fetch(job_id=job_id)],
     )

@@ -5,6 +5,7 @@ Apps register their types in `AppConfig.ready()`; the engine refuses any type no
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pydantic
@@ -24,6 +25,14 @@ class JobType:
     max_attempts: int = 3
     timeout: int = 3600
     label: str = ""
+    # params -> estimated USD spent on paid APIs (budgets refuse jobs that would pass a hard
+    # limit); None: the type costs nothing.
+    estimate_cost: Callable[[pydantic.BaseModel], Decimal | float] | None = None
+
+    def estimated_cost(self, params: pydantic.BaseModel) -> Decimal:
+        if self.estimate_cost is None:
+            return Decimal(0)
+        return Decimal(str(self.estimate_cost(params) or 0))
 
     def parse_params(self, params: dict | None) -> pydantic.BaseModel:
         """Validate params; raise InvalidJobParams with field paths on failure."""
@@ -41,7 +50,8 @@ _REGISTRY: dict[str, JobType] = {}
 
 
 def register(name: str, **options: Any) -> Callable:
-    """Decorator: `@register("probe", params_schema=ProbeParams, timeout=120)`."""
+    """Decorator: `@register("probe", params_schema=ProbeParams, timeout=120)`; options are the
+    JobType fields (max_attempts, timeout, label, estimate_cost)."""
 
     def decorator(handler: Callable) -> Callable:
         _REGISTRY[name] = JobType(name=name, handler=handler, **options)

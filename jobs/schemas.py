@@ -43,6 +43,16 @@ class CostOut(Schema):
     created_at: datetime
 
 
+class WebhookDeliveryOut(Schema):
+    attempt: int
+    event: str
+    status_code: int | None
+    error: str
+    duration_ms: int | None
+    delivered: bool
+    created_at: datetime
+
+
 class JobSummary(Schema):
     id: UUID
     job_type: str
@@ -68,6 +78,7 @@ class JobOut(JobSummary):
     expires_at: datetime | None
     files: list[JobFileOut]
     costs: list[CostOut]
+    webhook_deliveries: list[WebhookDeliveryOut] = []
 
 
 class JobPage(Schema):

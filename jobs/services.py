@@ -20,7 +20,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import queue
+from . import queue, webhooks
+from .budgets import budget_check
 from .errors import IllegalTransition, PermanentJobError, UnknownJobType, is_permanent
 from .models import CostEntry, Job, JobFile
 from .registry import get_job_type
@@ -70,9 +71,12 @@ def job_create(
 
     `inputs` are uploads copied into the job's storage (deleted with the job); `shared_inputs`
     are storage names owned by someone else (a library source video), read in place and never
-    deleted with the job. An unknown type or invalid params raises before anything is written."""
+    deleted with the job. An unknown type, invalid params, a refused callback URL or a passed
+    hard budget (BudgetExceeded) raises before anything is written."""
     jt = get_job_type(job_type)
     parsed = jt.parse_params(params)
+    callback_url = webhooks.validate_callback_url(callback_url)
+    budget_check(user=owner, estimate=jt.estimated_cost(parsed))
     job = Job(
         job_type=job_type,
         owner=owner,
@@ -176,9 +180,14 @@ def job_is_processing(*, job_id, attempt: int) -> bool:
     return Job.objects.filter(id=job_id, status=JobStatus.PROCESSING, attempts=attempt).exists()
 
 
+def _ended(job_id) -> None:
+    """After every terminal transition (and only then): the job's webhook, if it has one."""
+    webhooks.webhook_schedule(job_id=job_id)
+
+
 def job_complete(*, job_id, result: dict | None) -> bool:
     now = timezone.now()
-    return _transition(
+    changed = _transition(
         job_id,
         JobStatus.COMPLETED,
         result=result or {},
@@ -191,6 +200,9 @@ def job_complete(*, job_id, result: dict | None) -> bool:
         error="",
         error_detail="",
     )
+    if changed:
+        _ended(job_id)
+    return changed
 
 
 def retry_delay(attempts: int) -> float:
@@ -243,7 +255,10 @@ def _fail(job_id, message: str, detail: str = "", *, expected=(JobStatus.PROCESS
         eta_seconds=None,
         updated_at=now,
     )
-    return bool(Job.objects.filter(id=job_id, status__in=expected).update(**fields))
+    changed = bool(Job.objects.filter(id=job_id, status__in=expected).update(**fields))
+    if changed:
+        _ended(job_id)
+    return changed
 
 
 def job_fail(*, job_id, message: str, detail: str = "") -> bool:
@@ -269,6 +284,7 @@ def job_cancel(*, job: Job) -> Job:
     job.refresh_from_db()
     if not changed:
         raise IllegalTransition(f"cannot cancel a {job.status} job")
+    _ended(job.id)
     return job
 
 
@@ -277,6 +293,7 @@ def job_retry(*, job: Job) -> Job:
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise IllegalTransition(f"cannot retry a {job.status} job (only failed or cancelled)")
     jt = get_job_type(job.job_type)
+    budget_check(user=job.owner, estimate=jt.estimated_cost(jt.parse_params(job.params)))
     with transaction.atomic():
         job_discard_outputs(job_id=job.id)
         changed = Job.objects.filter(
@@ -408,12 +425,16 @@ def cost_record(
 
 
 # --- maintenance --------------------------------------------------------------------------------
-def jobs_rescue_stale(*, now=None) -> dict[str, int]:
-    """Processing jobs whose heartbeat is older than the timeout: requeue or fail 'worker lost'."""
+def jobs_rescue_stale(*, now=None, job_ids=None) -> dict[str, int]:
+    """Processing jobs whose heartbeat is older than the timeout: requeue or fail 'worker lost'.
+    `job_ids` limits the pass to those jobs (the admin's "requeue stuck" action)."""
     now = now or timezone.now()
     timeout = settings.JOB_HEARTBEAT_TIMEOUT
     counts = {"requeued": 0, "failed": 0}
-    for job in Job.objects.stale_processing(now - timedelta(seconds=timeout)):
+    stale = Job.objects.stale_processing(now - timedelta(seconds=timeout))
+    if job_ids is not None:
+        stale = stale.filter(id__in=job_ids)
+    for job in stale:
         _remove_local_temp_dirs(job.id)
         if job.attempts < job.max_attempts:
             job_discard_outputs(job_id=job.id)

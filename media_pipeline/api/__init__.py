@@ -5,5 +5,6 @@ from ninja import Router
 from . import audio, clips, projects, render, segments, usage, videos
 
 router = Router()
-for module in (videos, audio, projects, clips, render, segments, usage):
+# render before clips: its literal "/clips/bulk-render" must be tried before "/clips/{clip_id}".
+for module in (videos, audio, projects, render, clips, segments, usage):
     router.add_router("", module.router)

@@ -1,6 +1,10 @@
 """The `process` job type: 1–10 clip variants of a target duration from the analysed segments of
-one source, each encoded once (with optional subtitles and audio track) plus a thumbnail."""
+one source, each encoded once (with optional subtitles and audio track) plus a thumbnail.
 
+`find_segments` and `render_variants` are shared with the library's `project_generate` job type,
+which stores the same renders as clips instead of job files."""
+
+from dataclasses import dataclass
 from pathlib import Path
 
 import pydantic
@@ -18,13 +22,14 @@ from ..render import (
     RenderSpec,
     Subtitles,
     build_render_args,
+    build_thumbnail_args,
 )
 from ..srt_validation import SrtText
 from ..subtitles import SubtitleStyle
 from ..variants import Segment, plan_variants
 from ..voice_detect import detect_voice
 from ..voice_mute import VoiceMuteParams, mute_speech
-from ._shared import store_video_with_thumbnail, subtitles_to_burn
+from ._shared import subtitles_to_burn
 
 
 class ProcessParams(pydantic.BaseModel):
@@ -40,6 +45,21 @@ class ProcessParams(pydantic.BaseModel):
     voice_mute: VoiceMuteParams | None = pydantic.Field(
         None, description="lower the source's speech (keep_percentage, fade_ms, detection params)"
     )
+
+
+@dataclass(frozen=True)
+class RenderedVariant:
+    """One rendered variant in the job's temp dir: the video, its thumbnail, what it is cut from."""
+
+    index: int  # 1-based
+    video: Path
+    thumbnail: Path
+    duration: float  # probed from the output
+    pieces: tuple[Piece, ...]
+
+    @property
+    def segments(self) -> list[dict]:
+        return [{"start": p.start, "end": p.end} for p in self.pieces]
 
 
 def source_preset(info: dict) -> Preset:
@@ -66,37 +86,35 @@ def _subtitles(ctx, params: ProcessParams, preset: Preset) -> Subtitles | None:
     )
 
 
-@register(
-    "process", params_schema=ProcessParams, max_attempts=2, timeout=7200, label="Clip variants"
-)
-def process_handler(ctx, params: ProcessParams) -> dict:
-    ctx.progress(1, "probe", "Reading the source")
-    source = ctx.input_path("source")
-    info = require_video(probe_media(source), label="the source")
-    soundtrack = str(ctx.input_path("audio")) if params.replace_audio else None
+def find_segments(ctx, source: Path, info: dict, *, total_duration: float):
+    """Analyse the source (job progress 2-25 %): (scored segments, the analysis result).
+    Raises InvalidMediaError when nothing usable is found."""
     analysis = analyze_video(
         source,
-        target_duration=params.target_duration * params.variant_count,
+        target_duration=total_duration,
         info=info,
         on_progress=ctx.stage(2, 25, "analyze", "Finding the best segments"),
     )
-    muted = _mute_voice(ctx, source, info, params.voice_mute) if params.voice_mute else None
-    if muted and muted.output is not None:
-        source = muted.output  # the variants are cut from the muted copy (video stream copied)
     segments = [Segment(s["start"], s["end"], s["score"] or 0.0) for s in analysis["segments"]]
     if not segments:
         raise InvalidMediaError("no usable segments: the source is dark, static or too short")
-    plan = plan_variants(
-        segments, count=params.variant_count, target_duration=params.target_duration
-    )
-    preset = source_preset(info)
-    subtitles = _subtitles(ctx, params, preset)
-    span = 68.0 / len(plan.variants)
-    variants = []
-    for n, variant in enumerate(plan.variants, start=1):
-        pieces = tuple(
-            Piece(str(source), s.start, s.end, info["has_audio"]) for s in variant.segments
-        )
+    return segments, analysis
+
+
+def render_variants(
+    ctx,
+    variants: list[tuple[Piece, ...]],
+    *,
+    preset: Preset,
+    soundtrack: str | None = None,
+    subtitles: Subtitles | None = None,
+    span: tuple[float, float] = (30.0, 98.0),
+) -> list[RenderedVariant]:
+    """Encode each variant once into the job's temp dir, with a thumbnail from its middle;
+    the renders share the job's progress between span[0] and span[1] percent."""
+    step = (span[1] - span[0]) / len(variants)
+    rendered = []
+    for n, pieces in enumerate(variants, start=1):
         output = Path(ctx.temp_dir) / f"variant_{n}.mp4"
         spec = RenderSpec(
             pieces=pieces,
@@ -107,13 +125,50 @@ def process_handler(ctx, params: ProcessParams) -> dict:
             subtitles=subtitles,
         )
         report = ctx.stage(
-            30 + span * (n - 1),
-            30 + span * n,
+            span[0] + step * (n - 1),
+            span[0] + step * n,
             "render",
-            f"Rendering variant {n} of {len(plan.variants)}",
+            f"Rendering variant {n} of {len(variants)}",
         )
         run_ffmpeg(build_render_args(spec), duration=spec.duration, on_progress=report, tracker=ctx)
-        variants.append(_save_variant(ctx, n, spec, output))
+        thumbnail = output.with_suffix(".jpg")
+        run_ffmpeg(
+            build_thumbnail_args(str(output), str(thumbnail), at=spec.duration / 2), tracker=ctx
+        )
+        duration = probe_media(output)["duration"]
+        rendered.append(RenderedVariant(n, output, thumbnail, duration, pieces))
+    return rendered
+
+
+@register(
+    "process", params_schema=ProcessParams, max_attempts=2, timeout=7200, label="Clip variants"
+)
+def process_handler(ctx, params: ProcessParams) -> dict:
+    ctx.progress(1, "probe", "Reading the source")
+    source = ctx.input_path("source")
+    info = require_video(probe_media(source), label="the source")
+    soundtrack = str(ctx.input_path("audio")) if params.replace_audio else None
+    segments, analysis = find_segments(
+        ctx, source, info, total_duration=params.target_duration * params.variant_count
+    )
+    muted = _mute_voice(ctx, source, info, params.voice_mute) if params.voice_mute else None
+    if muted and muted.output is not None:
+        source = muted.output  # the variants are cut from the muted copy (video stream copied)
+    plan = plan_variants(
+        segments, count=params.variant_count, target_duration=params.target_duration
+    )
+    preset = source_preset(info)
+    rendered = render_variants(
+        ctx,
+        [
+            tuple(Piece(str(source), s.start, s.end, info["has_audio"]) for s in v.segments)
+            for v in plan.variants
+        ],
+        preset=preset,
+        soundtrack=soundtrack,
+        subtitles=_subtitles(ctx, params, preset),
+    )
+    variants = [_save_variant(ctx, variant) for variant in rendered]
     ctx.progress(100, "done", "Variants ready")
     return {
         "variants": variants,
@@ -137,12 +192,8 @@ def _mute_voice(ctx, source: Path, info: dict, params: VoiceMuteParams):
     )
 
 
-def _save_variant(ctx, n: int, spec: RenderSpec, output: Path) -> dict:
-    store_video_with_thumbnail(
-        ctx, output, duration=spec.duration, label=f"variant_{n}", thumbnail_label=f"thumbnail_{n}"
-    )
-    return {
-        "index": n,
-        "duration": probe_media(output)["duration"],
-        "segments": [{"start": p.start, "end": p.end} for p in spec.pieces],
-    }
+def _save_variant(ctx, variant: RenderedVariant) -> dict:
+    n = variant.index
+    ctx.add_file(variant.video, label=f"variant_{n}")
+    ctx.add_file(variant.thumbnail, label=f"thumbnail_{n}")
+    return {"index": n, "duration": variant.duration, "segments": variant.segments}

@@ -1,6 +1,11 @@
 """The `render_clip` job type: a final clip in an export preset, with an optional TTS voice-over
-(the video's length follows the voice), subtitles burned in, encoded once with +faststart."""
+(the video's length follows the voice), subtitles burned in, encoded once with +faststart.
 
+`render_clip_file` is the reusable core (also used by the library's `clip_render`): it takes a
+`ClipRecipe` (what to say and show) and a `Preset` (the format), and leaves an mp4 in the job's
+temp dir."""
+
+from dataclasses import dataclass
 from pathlib import Path
 
 import pydantic
@@ -9,7 +14,7 @@ from jobs.registry import register
 
 from ..errors import InvalidMediaError
 from ..ffmpeg_run import run_ffmpeg
-from ..presets import DEFAULT_PRESET, get_preset
+from ..presets import DEFAULT_PRESET, Preset, get_preset
 from ..probe import probe_media, require_video
 from ..render import (
     AudioMode,
@@ -24,7 +29,7 @@ from ..srt_validation import SrtText
 from ..subtitles import SubtitleStyle
 from ..tts.timings import words_to_srt
 from ._shared import store_video_with_thumbnail, subtitles_to_burn
-from .tts import TtsParams, make_voiceover
+from .tts import TtsParams, Voiceover, make_voiceover
 
 
 class Span(pydantic.BaseModel):
@@ -39,10 +44,11 @@ class Span(pydantic.BaseModel):
         return self
 
 
-class RenderClipParams(pydantic.BaseModel):
+class ClipRecipe(pydantic.BaseModel):
+    """Everything of a render but its format: the parts of the source, voice-over, subtitles."""
+
     model_config = pydantic.ConfigDict(extra="forbid")
 
-    preset: str = DEFAULT_PRESET
     segments: list[Span] | None = pydantic.Field(
         None, max_length=200, description="parts of the source; default: all"
     )
@@ -58,6 +64,10 @@ class RenderClipParams(pydantic.BaseModel):
     audio_mode: AudioMode = AudioMode.DUCK
     duck_level: float = pydantic.Field(0.15, ge=0, le=1)
     sync: SyncMode = SyncMode.EXTEND
+
+
+class RenderClipParams(ClipRecipe):
+    preset: str = DEFAULT_PRESET
 
     @pydantic.field_validator("preset")
     @classmethod
@@ -80,9 +90,7 @@ def _pieces(spans: list[Span] | None, source: Path, info: dict) -> list[Piece]:
     return pieces
 
 
-def _subtitles(
-    ctx, params: RenderClipParams, voiceover, preset
-) -> tuple[Subtitles | None, str | None]:
+def _subtitles(ctx, params: ClipRecipe, voiceover, preset) -> tuple[Subtitles | None, str | None]:
     """The ASS to burn (from the given SRT, else from the voice-over's word timings)."""
     words = voiceover.words if voiceover else None
     srt_text = params.srt or (words_to_srt(words) if words else None)
@@ -99,47 +107,67 @@ def _subtitles(
     return subtitles, srt_text
 
 
-@register(
-    "render_clip", params_schema=RenderClipParams, max_attempts=2, timeout=3600, label="Render clip"
-)
-def render_clip_handler(ctx, params: RenderClipParams) -> dict:
-    preset = get_preset(params.preset)
+@dataclass
+class RenderedClip:
+    spec: RenderSpec
+    output: Path
+    srt_text: str | None
+    voiceover: Voiceover | None
+
+
+def render_clip_file(
+    ctx, recipe: ClipRecipe, *, preset: Preset, source: Path, end: float = 95
+) -> RenderedClip:
+    """Render `source` following `recipe` in `preset` into the job's temp dir.
+    Reports progress from 1 to `end` percent of the job."""
     ctx.progress(1, "probe", "Reading the source")
-    source = ctx.input_path("source")
     info = require_video(probe_media(source), label="the source")
-    pieces = _pieces(params.segments, source, info)
-    extra = _pieces(params.extra_segments, source, info) if params.extra_segments else []
-    voiceover = make_voiceover(ctx, params.tts, start=3, end=30) if params.tts else None
+    pieces = _pieces(recipe.segments, source, info)
+    extra = _pieces(recipe.extra_segments, source, info) if recipe.extra_segments else []
+    voiceover = make_voiceover(ctx, recipe.tts, start=3, end=30) if recipe.tts else None
     target = voiceover.duration if voiceover else sum(p.duration for p in pieces)
     try:
-        timeline = plan_timeline(pieces, target, mode=params.sync, extra=extra)
+        timeline = plan_timeline(pieces, target, mode=recipe.sync, extra=extra)
     except ValueError as exc:  # segments too short to use: bad input, not worth a retry
         raise InvalidMediaError(str(exc)) from None
-    subtitles, srt_text = _subtitles(ctx, params, voiceover, preset)
+    subtitles, srt_text = _subtitles(ctx, recipe, voiceover, preset)
     output = Path(ctx.temp_dir) / f"clip_{preset.name}.mp4"
     spec = RenderSpec(
         pieces=tuple(timeline),
         preset=preset,
         output=str(output),
         voiceover=str(voiceover.wav) if voiceover else None,
-        audio_mode=params.audio_mode,
-        duck_level=params.duck_level,
+        audio_mode=recipe.audio_mode,
+        duck_level=recipe.duck_level,
         subtitles=subtitles,
     )
-    report = ctx.stage(32, 95, "render", f"Rendering {preset.label}")
+    report = ctx.stage(32, end, "render", f"Rendering {preset.label}")
     run_ffmpeg(build_render_args(spec), duration=spec.duration, on_progress=report, tracker=ctx)
-    return _save(ctx, spec, output, srt_text, voiceover)
+    return RenderedClip(spec, output, srt_text, voiceover)
 
 
-def _save(ctx, spec: RenderSpec, output: Path, srt_text, voiceover) -> dict:
+@register(
+    "render_clip", params_schema=RenderClipParams, max_attempts=2, timeout=3600, label="Render clip"
+)
+def render_clip_handler(ctx, params: RenderClipParams) -> dict:
+    rendered = render_clip_file(
+        ctx, params, preset=get_preset(params.preset), source=ctx.input_path("source")
+    )
     ctx.progress(96, "thumbnail", "Making the thumbnail")
-    store_video_with_thumbnail(ctx, output, duration=spec.duration)
-    if srt_text:
-        srt_path = output.with_suffix(".srt")
-        srt_path.write_text(srt_text, encoding="utf-8")
+    store_video_with_thumbnail(ctx, rendered.output, duration=rendered.spec.duration)
+    if rendered.srt_text:
+        srt_path = rendered.output.with_suffix(".srt")
+        srt_path.write_text(rendered.srt_text, encoding="utf-8")
         ctx.add_file(srt_path, label="srt")
-    info = probe_media(output)
+    result = rendered_clip_result(rendered)
     ctx.progress(100, "done", "Clip rendered")
+    return result
+
+
+def rendered_clip_result(rendered: RenderedClip) -> dict:
+    """The job result of a render: what the output is (probed) and how it was made."""
+    spec, voiceover = rendered.spec, rendered.voiceover
+    info = probe_media(rendered.output)
     return {
         "preset": spec.preset.name,
         "duration": info["duration"],
@@ -148,7 +176,7 @@ def _save(ctx, spec: RenderSpec, output: Path, srt_text, voiceover) -> dict:
         "size_bytes": info["size_bytes"],
         "audio_mode": spec.audio_mode.value,
         "timeline": [{"start": p.start, "end": p.end} for p in spec.pieces],
-        "subtitles": bool(srt_text),
+        "subtitles": bool(rendered.srt_text),
         "voiceover": None
         if voiceover is None
         else {

@@ -2,6 +2,7 @@
 `add_tts` job type (a TTS track mixed onto one or more videos, the original audio ducked)."""
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -109,7 +110,21 @@ def make_voiceover(ctx, params: TtsParams, *, start: float, end: float) -> Voice
     )
 
 
-@register("tts", params_schema=TtsParams, max_attempts=3, timeout=900, label="Text to speech")
+def estimate_tts_cost(params: TtsParams) -> Decimal:
+    """What the job will cost (budgets): ElevenLabs bills each character, the others are free."""
+    if params.provider != "elevenlabs":
+        return Decimal(0)
+    return len(params.text) * Decimal(str(settings.COST_RATES.get("elevenlabs.characters", 0)))
+
+
+@register(
+    "tts",
+    params_schema=TtsParams,
+    max_attempts=3,
+    timeout=900,
+    label="Text to speech",
+    estimate_cost=estimate_tts_cost,
+)
 def tts_handler(ctx, params: TtsParams) -> dict:
     voiceover = make_voiceover(ctx, params, start=1, end=60)
     audio_path = ctx.temp_dir / "speech.m4a"

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
 from redis.exceptions import RedisError
 
-from jobs import services
+from jobs import services, webhooks
 
 logger = logging.getLogger(__name__)
 CLEANUP_EVERY = 60  # ticks between retention cleanups
@@ -43,6 +43,7 @@ class Command(BaseCommand):
             rescued = services.jobs_rescue_stale()
             enqueued = services.jobs_reconcile()
             cleaned = services.jobs_cleanup_expired() if cleanup else {"jobs": 0, "files": 0}
+            webhooks.webhooks_retry_due()
         except (DatabaseError, RedisError) as exc:  # keep looping through outages
             logger.warning("maintenance pass skipped: %s", exc)
             return

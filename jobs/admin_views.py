@@ -1,0 +1,208 @@
+"""Staff-only views behind the job admin: the dashboard, live progress JSON, file downloads,
+single-job actions and the "clean up older than N days" form. Actions call jobs.services."""
+
+import logging
+import uuid
+from datetime import timedelta
+from pathlib import PurePosixPath
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from . import services
+from .dashboard import dashboard_context
+from .downloads import stream_stored_file
+from .errors import IllegalTransition
+from .models import Job, JobFile
+from .status import TERMINAL, JobStatus
+
+logger = logging.getLogger(__name__)
+
+LIVE_PROGRESS_MAX_IDS = 200
+
+
+def _require(request, perm: str) -> None:
+    if not request.user.has_perm(perm):
+        raise PermissionDenied
+
+
+# --- the dashboard and live progress (wired in editfactory/urls.py through admin_view) ---------
+@require_GET
+def dashboard_view(request):
+    from django.contrib import admin
+
+    _require(request, "jobs.view_job")
+    context = {
+        **admin.site.each_context(request),
+        "title": "Operations dashboard",
+        **dashboard_context(request.GET.get("window", "24h")),
+    }
+    return TemplateResponse(request, "admin/jobs/dashboard.html", context)
+
+
+def _parse_ids(raw: str) -> list[uuid.UUID] | None:
+    try:
+        return [uuid.UUID(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        return None
+
+
+@require_GET
+def live_progress(request):
+    """{id: {status, progress, stage_label, eta}} for ?ids=<uuid>,<uuid>...; polled by the
+    admin's live_progress.js."""
+    _require(request, "jobs.view_job")
+    ids = _parse_ids(request.GET.get("ids", ""))
+    if ids is None or len(ids) > LIVE_PROGRESS_MAX_IDS:
+        return JsonResponse(
+            {
+                "code": "invalid_ids",
+                "message": f"ids must be at most {LIVE_PROGRESS_MAX_IDS} comma-separated UUIDs",
+            },
+            status=400,
+        )
+    from .admin import progress_text
+
+    jobs = Job.objects.filter(id__in=ids).only(
+        "id", "status", "progress", "stage", "stage_label", "eta_seconds"
+    )
+    payload = {
+        str(job.id): {
+            "status": job.status,
+            "status_label": job.get_status_display(),
+            "progress": round(job.progress, 1),
+            "stage": job.stage,
+            "stage_label": job.stage_label,
+            "eta": job.eta_seconds,
+            "text": progress_text(job),
+            "terminal": job.status in TERMINAL,
+        }
+        for job in jobs
+    }
+    response = JsonResponse(payload)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- views of JobAdmin (mixed into it; URLs in JobAdmin.get_urls) -------------------------------
+class CleanupForm(forms.Form):
+    days = forms.IntegerField(
+        min_value=1, max_value=3650, label="Delete finished jobs created more than N days ago"
+    )
+
+
+class JobAdminViews:
+    SINGLE_ACTIONS = {
+        "retry": (services.job_retry, "Retried"),
+        "cancel": (services.job_cancel, "Cancelled"),
+    }
+
+    def _get_job(self, request, object_id) -> Job:
+        job = self.get_object(request, object_id)
+        if job is None:
+            raise Http404("no such job")
+        return job
+
+    def detail_context(self, request, object_id) -> dict:
+        """What the detail page's buttons need."""
+        job = self.get_object(request, object_id) if object_id else None
+        if job is None:
+            return {}
+        timeout = settings.JOB_HEARTBEAT_TIMEOUT
+        stuck = (
+            job.status == JobStatus.PROCESSING
+            and job.heartbeat_at is not None
+            and job.heartbeat_at < timezone.now() - timedelta(seconds=timeout)
+        )
+        can_change = self.has_change_permission(request, job)
+        return {
+            "ef_can_retry": can_change and job.status in (JobStatus.FAILED, JobStatus.CANCELLED),
+            "ef_can_cancel": can_change and job.status in (JobStatus.QUEUED, JobStatus.PROCESSING),
+            "ef_can_requeue": can_change and stuck,
+            "ef_can_delete": self.has_delete_permission(request, job),
+        }
+
+    @staticmethod
+    def _change_url(job) -> str:
+        return reverse("admin:jobs_job_change", args=[job.pk])
+
+    def run_action_view(self, request, object_id, action):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = self._get_job(request, object_id)
+        if not self.has_change_permission(request, job):
+            raise PermissionDenied
+        if action == "requeue":
+            counts = services.jobs_rescue_stale(job_ids=[job.pk])
+            if counts["requeued"]:
+                self.message_user(request, "Requeued 1 stuck job.", messages.SUCCESS)
+            elif counts["failed"]:
+                self.message_user(
+                    request, "Failed 1 stuck job: no attempts left.", messages.WARNING
+                )
+            else:
+                self.message_user(request, "Not stuck: nothing done.", messages.WARNING)
+            return HttpResponseRedirect(self._change_url(job))
+        if action not in self.SINGLE_ACTIONS:
+            raise Http404("unknown action")
+        service, verb = self.SINGLE_ACTIONS[action]
+        try:
+            service(job=job)
+            self.message_user(request, f"{verb} 1 job.", messages.SUCCESS)
+        except IllegalTransition as exc:
+            self.message_user(request, f"Nothing done: {exc}.", messages.WARNING)
+        return HttpResponseRedirect(self._change_url(job))
+
+    def file_download_view(self, request, object_id, file_id):
+        job = self._get_job(request, object_id)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        jf = get_object_or_404(JobFile, pk=file_id, job=job)
+        if not default_storage.exists(jf.name):
+            raise Http404("the file is no longer stored")
+        return stream_stored_file(
+            request,
+            name=jf.name,
+            content_type=jf.content_type,
+            filename=PurePosixPath(jf.name).name,
+        )
+
+    def cleanup_view(self, request):
+        """Step 1: ask N. Step 2: show how many would go and ask to confirm. Step 3: delete."""
+        if not self.has_delete_permission(request):
+            raise PermissionDenied
+        form = CleanupForm(request.POST or None)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Clean up old jobs",
+            "opts": self.opts,
+            "form": form,
+        }
+        if request.method == "POST" and form.is_valid():
+            days = form.cleaned_data["days"]
+            old = Job.objects.filter(
+                status__in=TERMINAL, created_at__lt=timezone.now() - timedelta(days=days)
+            )
+            if request.POST.get("confirm") == "yes":
+                jobs = files = 0
+                for job in old:
+                    files += services.job_delete(job=job)
+                    jobs += 1
+                logger.info("admin cleanup by %s: %d jobs, %d files", request.user, jobs, files)
+                self.message_user(
+                    request,
+                    f"Deleted {jobs} job(s) and {files} stored file(s) older than {days} day(s).",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:jobs_job_changelist"))
+            context.update(days=days, count=old.count(), confirming=True)
+        return TemplateResponse(request, "admin/jobs/job/cleanup.html", context)
