@@ -11,9 +11,10 @@ from django.conf import settings
 from django.db import connection
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from editfactory.asyncdb import db_call
+from editfactory.pagination import MAX_OFFSET
 
 from . import services
 from .auth import ASYNC_API_AUTH, resolve_auth
@@ -38,7 +39,7 @@ class JobFilters(Schema):
     created_after: datetime | None = None
     created_before: datetime | None = None
     limit: int = 50
-    offset: int = 0
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 @router.get(

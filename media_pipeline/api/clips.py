@@ -15,6 +15,7 @@ from django.urls import reverse
 from ninja import Field, Query, Router, Schema
 
 from editfactory.apierrors import ApiError
+from editfactory.pagination import MAX_OFFSET
 from jobs.downloads import stream_stored_file
 from jobs.schemas import JobCreated
 
@@ -85,13 +86,13 @@ class ClipFilters(Schema):
     selected: bool | None = None
     include_deleted: bool = False
     limit: int = Field(100, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class ProjectClipFilters(Schema):
     include_deleted: bool = False
     limit: int = Field(100, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class ClipPatch(Schema):

@@ -16,6 +16,7 @@ from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from editfactory.apierrors import ApiError
+from editfactory.pagination import MAX_OFFSET
 from jobs.schemas import JobCreated
 
 from .. import library_media
@@ -68,7 +69,7 @@ class ProjectPage(Schema):
 class ProjectFilters(Schema):
     status: Project.Status | None = None
     limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class ProjectDeleted(Schema):

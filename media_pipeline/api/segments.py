@@ -18,6 +18,7 @@ from ninja.files import UploadedFile
 from pydantic import Field, StringConstraints
 
 from editfactory.apierrors import ApiError
+from editfactory.pagination import MAX_OFFSET
 from jobs.downloads import stream_stored_file
 from jobs.schemas import ErrorOut, JobCreated
 
@@ -148,7 +149,7 @@ class SegmentFilters(Schema):
     min_duration: float | None = Field(None, ge=0)
     max_duration: float | None = Field(None, ge=0)
     limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class FavoriteIn(Schema):
@@ -197,7 +198,9 @@ class AssignSegmentsOut(Schema):
     tags=SOURCES,
     summary="Your source videos, newest first",
 )
-def list_source_videos(request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0)):
+def list_source_videos(
+    request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=MAX_OFFSET)
+):
     qs = SourceVideo.objects.for_owner(request.auth).order_by("-created_at", "-id")
     items = [SourceVideoOut.of(v) for v in qs[offset : offset + limit]]
     return SourceVideoPage(total=qs.count(), limit=limit, offset=offset, items=items)
