@@ -4,6 +4,7 @@ into an Export row) and `segment_extract` (a segment's span cut into its own fil
 Both copy their result into the library row at the end (the library owns it; job retention
 never deletes it) and re-check that the row still exists and belongs to the job's owner."""
 
+from decimal import Decimal
 from pathlib import Path
 
 import ffmpeg
@@ -16,7 +17,7 @@ from ..errors import InvalidMediaError
 from ..ffmpeg_run import run_ffmpeg
 from ..models import Export
 from ..probe import probe_media, require_video
-from .render_clip import render_clip_file, rendered_clip_result
+from .render_clip import estimate_recipe_cost, render_clip_file, rendered_clip_result
 
 
 class ClipRenderParams(pydantic.BaseModel):
@@ -29,12 +30,24 @@ class SegmentExtractParams(pydantic.BaseModel):
     segment_id: int = pydantic.Field(ge=1)
 
 
+def estimate_clip_render_cost(params: ClipRenderParams) -> Decimal:
+    """Budgets: the clip's stored content decides (an ElevenLabs voice-over costs money)."""
+    export = Export.objects.select_related("clip").filter(id=params.export_id).first()
+    if export is None:
+        return Decimal(0)
+    try:
+        return estimate_recipe_cost(library.clip_recipe(clip=export.clip))
+    except pydantic.ValidationError:
+        return Decimal(0)  # not renderable: the job fails with the reason, spending nothing
+
+
 @register(
     "clip_render",
     params_schema=ClipRenderParams,
     max_attempts=2,
     timeout=3600,
     label="Render a library clip",
+    estimate_cost=estimate_clip_render_cost,
 )
 def clip_render_handler(ctx, params: ClipRenderParams) -> dict:
     export = library.export_for_job(export_id=params.export_id, owner_id=ctx.owner_id)

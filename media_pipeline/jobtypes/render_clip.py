@@ -6,6 +6,7 @@
 temp dir."""
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pydantic
@@ -29,7 +30,7 @@ from ..srt_validation import SrtText
 from ..subtitles import SubtitleStyle
 from ..tts.timings import words_to_srt
 from ._shared import store_video_with_thumbnail, subtitles_to_burn
-from .tts import TtsParams, Voiceover, make_voiceover
+from .tts import TtsParams, Voiceover, estimate_tts_cost, make_voiceover
 
 
 class Span(pydantic.BaseModel):
@@ -146,8 +147,18 @@ def render_clip_file(
     return RenderedClip(spec, output, srt_text, voiceover)
 
 
+def estimate_recipe_cost(recipe: ClipRecipe) -> Decimal:
+    """Budgets: only an ElevenLabs voice-over costs money."""
+    return estimate_tts_cost(recipe.tts) if recipe.tts is not None else Decimal(0)
+
+
 @register(
-    "render_clip", params_schema=RenderClipParams, max_attempts=2, timeout=3600, label="Render clip"
+    "render_clip",
+    params_schema=RenderClipParams,
+    max_attempts=2,
+    timeout=3600,
+    label="Render clip",
+    estimate_cost=estimate_recipe_cost,
 )
 def render_clip_handler(ctx, params: RenderClipParams) -> dict:
     rendered = render_clip_file(

@@ -192,3 +192,21 @@ def test_bulk_render_is_all_or_nothing(api, user, other_user, media, tiny_preset
     assert post_json(api, url, {"clip_ids": [mine.id], "preset": "nope"}).status_code == 422
     assert post_json(api, url, {"clip_ids": []}).status_code == 422
     assert not Export.objects.exists() and not Job.objects.exists()
+
+
+def test_a_render_with_an_elevenlabs_voiceover_past_a_hard_budget_is_402(api, user, clip, settings):
+    from decimal import Decimal
+
+    from jobs.models import UsageBudget
+
+    settings.COST_RATES = {**settings.COST_RATES, "elevenlabs.characters": 0.01}
+    UsageBudget.objects.create(user=user, monthly_limit_usd=Decimal("0.50"), hard=True)
+    add_content(clip, tts_text="x" * 60, tts_provider="elevenlabs")  # 60 chars: $0.60
+    refused = post_json(api, f"{API}/clips/{clip.id}/render", {"preset": "instagram_reels"})
+    assert refused.status_code == 402, refused.content
+    assert refused.json()["error"]["code"] == "budget_exceeded"
+    assert not Export.objects.exists() and not Job.objects.exists()
+    clip.content.tts_text = "x" * 40  # $0.40 fits
+    clip.content.save()
+    accepted = post_json(api, f"{API}/clips/{clip.id}/render", {"preset": "instagram_reels"})
+    assert accepted.status_code == 202, accepted.content
