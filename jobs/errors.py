@@ -4,6 +4,9 @@ Any exception class with a true `permanent` attribute is treated as bad input: t
 once, without retries. This lets `media_pipeline` raise its own errors without importing `jobs`.
 """
 
+import errno
+import os
+
 
 class JobError(Exception):
     """Base of errors raised by the engine's services."""
@@ -23,6 +26,37 @@ class TransientJobError(JobError):
 
     permanent = False
     code = "transient_error"
+
+
+class StorageUnavailable(PermanentJobError):
+    """Media storage refused a write: full, over quota, read-only or not permitted.
+
+    Permanent (no automatic retry) on purpose: the attempt has already done its work (a whole
+    render), and a retry a few seconds later would redo all of it only to hit the same wall.
+    Freeing space or fixing the mount takes an operator, who then retries the failed job (a
+    retry starts with a fresh set of attempts)."""
+
+    code = "storage_unavailable"
+
+
+# errno of a refused write -> what it says about the storage.
+_STORAGE_PROBLEMS = {
+    errno.ENOSPC: "full",
+    errno.EDQUOT: "full (over quota)",
+    errno.EROFS: "not writable",
+    errno.EACCES: "not writable",
+    errno.EPERM: "not writable",
+}
+
+
+def storage_error(exc: OSError, *, storage: str, doing: str) -> StorageUnavailable | None:
+    """A readable StorageUnavailable for an OSError that means the storage refuses writes
+    ("output storage is full (No space left on device) while storing 'video'"); None for
+    any other OSError."""
+    problem = _STORAGE_PROBLEMS.get(exc.errno)
+    if problem is None:
+        return None
+    return StorageUnavailable(f"{storage} is {problem} ({os.strerror(exc.errno)}) while {doing}")
 
 
 class JobCancelled(JobError):  # noqa: N818 - a signal, not a failure

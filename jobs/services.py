@@ -22,7 +22,13 @@ from django.utils import timezone
 
 from . import queue, webhooks
 from .budgets import budget_check
-from .errors import IllegalTransition, PermanentJobError, UnknownJobType, is_permanent
+from .errors import (
+    IllegalTransition,
+    PermanentJobError,
+    UnknownJobType,
+    is_permanent,
+    storage_error,
+)
 from .models import CostEntry, Job, JobFile
 from .registry import get_job_type
 from .status import ALLOWED_FROM, TERMINAL, JobStatus
@@ -340,9 +346,22 @@ def job_delete(*, job: Job) -> int:
 def job_file_store(
     *, job_id, local_path: Path, role: str, label: str = "", filename: str | None = None
 ):
+    """Copy a local file into media storage and register it on the job. A storage that refuses
+    the write (full, read-only) raises StorageUnavailable naming the file, and what was written
+    of it is deleted: nothing half-stored stays behind."""
     filename = filename or local_path.name
+    name = default_storage.get_available_name(storage_name_for(job_id, role, filename))
     with local_path.open("rb") as fh:
-        name = default_storage.save(storage_name_for(job_id, role, filename), File(fh))
+        try:
+            name = default_storage.save(name, File(fh))
+        except OSError as exc:
+            _delete_partial_file(name)
+            readable = storage_error(
+                exc, storage=f"{role} storage", doing=f"storing '{label or filename}'"
+            )
+            if readable is None:
+                raise
+            raise readable from exc
     return JobFile.objects.create(
         job_id=job_id,
         name=name,
@@ -351,6 +370,14 @@ def job_file_store(
         size=local_path.stat().st_size,
         content_type=mimetypes.guess_type(filename)[0] or "application/octet-stream",
     )
+
+
+def _delete_partial_file(name: str) -> None:
+    try:
+        if default_storage.exists(name):
+            default_storage.delete(name)
+    except OSError as exc:  # a read-only storage cannot have received any of it anyway
+        logger.warning("could not delete the partial file %s: %s", name, exc)
 
 
 def job_file_local_path(*, job_id, label: str, temp_dir: Path) -> Path:
@@ -381,7 +408,25 @@ def _delete_files(files) -> int:
 def job_discard_outputs(*, job_id) -> int:
     """Remove the outputs of an unsuccessful attempt: a job's outputs exist only when it completed."""
     outputs = JobFile.objects.filter(job_id=job_id).exclude(role__in=JobFile.INPUT_ROLES)
-    return _delete_files(outputs)
+    return _delete_files(outputs) + _delete_unregistered_outputs(job_id)
+
+
+def _delete_unregistered_outputs(job_id) -> int:
+    """Files in the job's own output folders that no row names: a save cut short (the work
+    horse killed in the middle of writing it) leaves one behind, unregistered."""
+    registered = set(JobFile.objects.filter(job_id=job_id).values_list("name", flat=True))
+    count = 0
+    for role in (JobFile.Role.OUTPUT, JobFile.Role.TEMP):
+        try:
+            _, filenames = default_storage.listdir(storage_name_for(job_id, role, ""))
+        except (OSError, NotImplementedError):  # no such folder (nothing stored), or no listing
+            continue
+        for filename in filenames:
+            name = storage_name_for(job_id, role, filename)
+            if name not in registered:
+                _delete_partial_file(name)
+                count += 1
+    return count
 
 
 def job_discard_cancelled_outputs(*, job_id) -> int:

@@ -5,8 +5,12 @@ Never a shell; the argument list goes straight to exec. Progress comes from ffmp
 """
 
 import collections
+import ctypes
 import logging
+import os
+import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -27,7 +31,7 @@ class ProcessTracker(Protocol):
     def untrack_process(self, process: subprocess.Popen) -> None: ...
 
 
-def ffmpeg_argv(args: Sequence[str]) -> list[str]:
+def ffmpeg_argv(args: Sequence[str], *, loglevel: str = "warning") -> list[str]:
     """The full argv: our fixed global options, then the caller's arguments."""
     return [
         ffmpeg_path(),
@@ -35,12 +39,49 @@ def ffmpeg_argv(args: Sequence[str]) -> list[str]:
         "-nostdin",
         "-nostats",
         "-loglevel",
-        "warning",
+        loglevel,
         "-progress",
         "pipe:1",
         "-y",
         *args,
     ]
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _load_prctl():
+    """libc's prctl(2), looked up once in the parent (the child must do as little as possible
+    between fork and exec); None where it does not exist."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
+def _die_with_parent():
+    """A preexec_fn tying ffmpeg's life to ours (Linux): if the process running it is killed
+    (a SIGKILLed work horse, the OOM killer), the kernel SIGKILLs ffmpeg too instead of leaving
+    an orphan rendering into a removed temp dir. The signal follows the *thread* that started
+    ffmpeg, which is fine here: run_ffmpeg waits for it in that same thread."""
+    if _PRCTL is None:
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the prctl: nobody wants the output
+            os._exit(1)
+
+    return preexec
 
 
 def _drain(stream, tail: collections.deque) -> None:
@@ -61,13 +102,19 @@ def run_ffmpeg(
     on_progress: Callable[[float], None] | None = None,
     tracker: ProcessTracker | None = None,
     timeout: float | None = None,
+    loglevel: str = "warning",
 ) -> str:
     """Run ffmpeg to completion; returns the tail of its log. Raises FFmpegError on failure
-    (including being killed by a cancellation or the timeout)."""
-    argv = ffmpeg_argv(args)
+    (including being killed by a cancellation or the timeout). `loglevel="info"` is for callers
+    that read a filter's report from the tail (loudnorm's JSON, printed last, at info level)."""
+    argv = ffmpeg_argv(args, loglevel=loglevel)
     logger.debug("ffmpeg %s", argv)
     process = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_die_with_parent(),
     )
     tail: collections.deque = collections.deque(maxlen=LOG_TAIL_LINES)
     drainer = threading.Thread(target=_drain, args=(process.stderr, tail), daemon=True)

@@ -5,6 +5,8 @@ These are the defaults (the library's ExportPreset rows are seeded from them and
 
 from dataclasses import asdict, dataclass
 
+LOUDNESS_OFF = 0.0  # a preset's loudness_lufs meaning "do not normalise"
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -17,13 +19,19 @@ class Preset:
     video_maxrate_kbps: int
     audio_bitrate_kbps: int = 192
     x264_preset: str = "medium"
-    # Loudness target for short-form platforms (integrated LUFS and true peak dBTP).
+    # Loudness target for short-form platforms (integrated LUFS and true peak dBTP): every render
+    # is normalised to it (media_pipeline.loudness). loudness_lufs = LOUDNESS_OFF (0) keeps the
+    # mix as it is: 0 LUFS is no real target, so it can serve as the switch without a new field.
     loudness_lufs: float = -14.0
     true_peak_db: float = -1.0
 
     @property
     def bufsize_kbps(self) -> int:
         return self.video_maxrate_kbps * 2
+
+    @property
+    def normalises_loudness(self) -> bool:
+        return self.loudness_lufs != LOUDNESS_OFF
 
     def as_dict(self) -> dict:
         return asdict(self)

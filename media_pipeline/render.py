@@ -5,6 +5,10 @@ Everything happens in ONE ffmpeg command: each piece is cut at the input (accura
 normalised (fps, scale-to-cover, crop, square pixels), concatenated, subtitled and encoded; the
 final frames are never re-encoded twice. Argument lists are built here as pure functions with
 ffmpeg-python (which escapes filter option values) and run by `ffmpeg_run`.
+
+The audio's loudness is set by `loudness`: it measures the mix built by `build_mixed_audio`
+(no video read) and hands the render the filters that bring it to the preset's target in
+`RenderSpec.audio_filters`.
 """
 
 import itertools
@@ -49,6 +53,10 @@ class Subtitles:
     fonts_dir: str
 
 
+# An audio filter as (name, ((option, value), ...)): hashable, and compared as plain data.
+AudioFilter = tuple[str, tuple[tuple[str, str], ...]]
+
+
 @dataclass(frozen=True)
 class RenderSpec:
     pieces: tuple[Piece, ...]
@@ -58,6 +66,9 @@ class RenderSpec:
     audio_mode: AudioMode = AudioMode.KEEP
     duck_level: float = 0.15
     subtitles: Subtitles | None = None
+    # Filters applied to the final mix, then back to AUDIO_RATE (set by media_pipeline.loudness);
+    # empty: the mix is encoded as it is.
+    audio_filters: tuple[AudioFilter, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -92,9 +103,12 @@ def plan_timeline(
 
 
 def _video_chain(stream, preset: Preset):
-    """Every piece ends up in the preset's frame: same fps, covering scale, centre crop, SAR 1."""
+    """Every piece ends up in the preset's frame: same fps, covering scale, centre crop, SAR 1.
+    Its frames start exactly at the cut (the first frame repeated when the cut falls between two
+    source frames) and never run out (the last one repeated): `_frame_counts` says where it ends."""
     return (
-        stream.filter("fps", fps=preset.fps)
+        stream.filter("fps", fps=preset.fps, start_time=0)
+        .filter("tpad", stop=-1, stop_mode="clone")
         .filter("scale", w=preset.width, h=preset.height, force_original_aspect_ratio="increase")
         .filter("crop", w=preset.width, h=preset.height)
         .filter("setsar", r=1)
@@ -120,14 +134,19 @@ def _fan_out(stream, count: int, split: str) -> list:
 
 
 class _Sources:
-    """One input per distinct piece, its normalised streams handed out in timeline order."""
+    """One input per distinct piece, its normalised streams handed out in timeline order.
+    `video=False` opens the inputs with `-vn`: their video is neither decoded nor filtered."""
 
-    def __init__(self, spec: RenderSpec):
+    def __init__(self, spec: RenderSpec, *, video: bool = True):
         counts = Counter(spec.pieces)
         self.video, self.audio = {}, {}
         for piece, count in counts.items():
-            inp = ffmpeg.input(piece.path, ss=f"{piece.start:.3f}", t=f"{piece.duration:.3f}")
-            self.video[piece] = _fan_out(_video_chain(inp.video, spec.preset), count, "split")
+            no_video = {} if video else {"vn": None}
+            inp = ffmpeg.input(
+                piece.path, ss=f"{piece.start:.3f}", t=f"{piece.duration:.3f}", **no_video
+            )
+            if video:
+                self.video[piece] = _fan_out(_video_chain(inp.video, spec.preset), count, "split")
             audio = _audio_chain(inp.audio) if piece.has_audio else _silence(piece.duration).audio
             self.audio[piece] = _fan_out(audio, count, "asplit")
 
@@ -159,17 +178,50 @@ def _mixed_audio(spec: RenderSpec, sources: _Sources):
     return ffmpeg.filter([ducked, voice], "amix", inputs=2, duration="first", normalize=0)
 
 
+def _filtered(audio, filters: tuple[AudioFilter, ...]):
+    """The spec's audio filters; they may change the rate (loudnorm, oversampling), hence the
+    resampling back to the output rate after them."""
+    if not filters:
+        return audio
+    for name, options in filters:
+        audio = audio.filter(name, **dict(options))
+    return audio.filter("aresample", AUDIO_RATE)
+
+
+def build_mixed_audio(spec: RenderSpec):
+    """The render's final audio alone (same pieces, seeks, voice-over, ducking and audio
+    filters), from inputs opened without their video: what the loudness analysis measures."""
+    if not spec.pieces:
+        raise ValueError("nothing to render")
+    return _filtered(_mixed_audio(spec, _Sources(spec, video=False)), spec.audio_filters)
+
+
+def _frame_counts(pieces, fps: int) -> list[int]:
+    """Frames of each piece on the timeline. The audio is cut to the sample, the video only on
+    whole frames: each cut is put on the frame nearest its exact place on the timeline, so the
+    rounding never adds up. (Left to the fps filter, every piece ran up to a frame past its
+    audio, and after five cuts the picture lagged the sound by 170 ms.)"""
+    durations = (p.duration for p in pieces)
+    edges = [round(t * fps) for t in itertools.accumulate(durations, initial=0.0)]
+    return [end - start for start, end in itertools.pairwise(edges)]
+
+
 def build_render_args(spec: RenderSpec) -> list[str]:
     """The single ffmpeg invocation of a final render (without the runner's global options)."""
     if not spec.pieces:
         raise ValueError("nothing to render")
     sources = _Sources(spec)
-    video = _concat([sources.take_video(p) for p in spec.pieces], video=True)
+    frames = _frame_counts(spec.pieces, spec.preset.fps)
+    pieces = [
+        sources.take_video(p).filter("trim", end_frame=n)
+        for p, n in zip(spec.pieces, frames, strict=True)
+    ]
+    video = _concat(pieces, video=True)
     if spec.subtitles:
         video = video.filter(
             "ass", filename=spec.subtitles.ass_path, fontsdir=spec.subtitles.fonts_dir
         )
-    audio = _mixed_audio(spec, sources)
+    audio = _filtered(_mixed_audio(spec, sources), spec.audio_filters)
     preset = spec.preset
     out = ffmpeg.output(
         video,

@@ -4,8 +4,13 @@ The ASS script's PlayResX/PlayResY equal the output video's width/height, so eve
 style (font size, outline width, margins) is in output pixels. The default font, Lato, ships
 with the `font_lato` package and reaches libass through the filter's `fontsdir` option, so the
 default rendering never depends on the fonts installed on the machine.
+
+On vertical outputs the captions keep out of the platforms' interface (`safe_zone`): the side
+margins leave the right-hand button column clear (on both sides, so captions stay centred and
+long lines wrap before it), and the default position puts the block above the bottom band.
 """
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -16,10 +21,16 @@ import pydantic
 import srt
 
 from .ffmpeg_run import escape_filter_value
+from .safe_zone import VERTICAL_SAFE_ZONE, is_vertical
 from .srt_validation import require_valid_srt
 
 DEFAULT_FONT = "Lato"
 SIDE_MARGIN = 0.05  # of the width, left and right, so wrapped lines never touch the edges
+# Vertical outputs: the safe zone's widest side inset, on both sides (captions stay centred).
+VERTICAL_SIDE_MARGIN = max(VERTICAL_SAFE_ZONE.left, VERTICAL_SAFE_ZONE.right)
+# The block's bottom edge 22 % above the frame's bottom: 2 % (38 px at 1920) above the vertical
+# safe zone's 20 % bottom band, room for the outline and the lowest descenders.
+DEFAULT_POSITION_Y = 78.0
 HEX_COLOR = r"^#[0-9A-Fa-f]{6}$"
 # Font names go into a comma-separated Style line: no commas, no control characters.
 FONT_NAME = r"^[A-Za-z0-9][A-Za-z0-9 _\-]{0,63}$"
@@ -57,7 +68,9 @@ class SubtitleStyle(pydantic.BaseModel):
       the top (0-100). In the lower half (>= 50) it is the subtitle block's bottom edge and
       lines stack upward (85: the bottom edge 15% of the height above the frame's bottom); in
       the upper half it is the block's top edge and lines stack downward. So the text stays
-      inside the frame at every value: 0 is flush with the top, 100 with the bottom.
+      inside the frame at every value: 0 is flush with the top, 100 with the bottom. The
+      default, 78, keeps the block above the bottom band of the 9:16 safe zone (where the
+      platforms draw the description and the sound); a value past 80 puts it under that band.
     - bold: bold face.
     """
 
@@ -68,7 +81,7 @@ class SubtitleStyle(pydantic.BaseModel):
     textColor: str = pydantic.Field("#FFFFFF", pattern=HEX_COLOR)
     outlineColor: str = pydantic.Field("#000000", pattern=HEX_COLOR)
     outlineWidth: float = pydantic.Field(3.0, ge=0, le=20)
-    positionY: float = pydantic.Field(85.0, ge=0, le=100)
+    positionY: float = pydantic.Field(DEFAULT_POSITION_Y, ge=0, le=100)
     bold: bool = True
     highlightColor: str = pydantic.Field("#FFD700", pattern=HEX_COLOR)
 
@@ -156,7 +169,7 @@ def _style_line(name: str, style: SubtitleStyle, width: int, height: int, karaok
     text, highlight = ass_color(style.textColor), ass_color(style.highlightColor)
     # Karaoke: words not yet spoken show SecondaryColour and turn PrimaryColour when spoken.
     primary, secondary = (highlight, text) if karaoke else (text, text)
-    side = round(width * SIDE_MARGIN)
+    side = _side_margin(width, height, style.outlineWidth)
     alignment, margin_v = _vertical_placement(style.positionY, height)
     fields = [
         name, style.fontFamily, style.fontSize, primary, secondary,
@@ -164,6 +177,14 @@ def _style_line(name: str, style: SubtitleStyle, width: int, height: int, karaok
         100, 100, 0, 0, 1, f"{style.outlineWidth:g}", 0, alignment, side, side, margin_v, 1,
     ]  # fmt: skip
     return "Style: " + ",".join(str(f) for f in fields)
+
+
+def _side_margin(width: int, height: int, outline: float) -> int:
+    """MarginL = MarginR in pixels: libass wraps lines to fit between them, and the outline,
+    drawn outside the glyphs, is kept inside too on vertical outputs."""
+    if is_vertical(width, height):
+        return round(width * VERTICAL_SIDE_MARGIN) + math.ceil(outline)
+    return round(width * SIDE_MARGIN)
 
 
 def _vertical_placement(position_y: float, height: int) -> tuple[int, int]:

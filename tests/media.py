@@ -37,13 +37,56 @@ class MediaFactory:
             name, [*args, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
         )
 
-    def rotated(self, *, rotation: int = 90) -> Path:
-        """A phone-style video: stored 320x240 with a display matrix rotating it."""
-        source = self.video()
-        return self._make(
-            f"rotated-{rotation}.mp4",
-            ["-display_rotation", str(rotation), "-i", str(source), "-c", "copy"],
+    def rotated(self, *, rotation: int = 90, source: Path | None = None) -> Path:
+        """A phone-style video: stored landscape (default: `video()`, 320x240) with a display
+        matrix rotating it `rotation` degrees counter-clockwise (ffmpeg's -display_rotation)."""
+        name = (
+            f"rotated-{rotation}.mp4" if source is None else f"rotated-{rotation}-{source.stem}.mp4"
         )
+        return self._make(
+            name,
+            ["-display_rotation", str(rotation), "-i", str(source or self.video()), "-c", "copy"],
+        )
+
+    def halves(self, *, seconds: float = 1, size: str = "160x120") -> Path:
+        """Left half red, right half blue (no audio): where each colour ends up in an output
+        shows how the picture was turned and cropped."""
+        width, height = (int(v) for v in size.split("x"))
+        half = f"s={width // 2}x{height}:r=10:d={seconds}"
+        return self._make(
+            f"halves-{seconds}-{size}.mp4",
+            ["-filter_complex", f"color=c=red:{half}[l];color=c=blue:{half}[r];[l][r]hstack",
+             "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
+        )  # fmt: skip
+
+    def huge(self, *, size: str = "7680x4320", codec: str = "libx264") -> Path:
+        """An 8K video made cheaply: two frames of one colour (one second at 2 fps). `codec`
+        "mjpeg" is quicker still for sizes only used to be refused."""
+        return self._make(
+            f"huge-{size}-{codec}.mkv",
+            ["-f", "lavfi", "-i", f"color=c=green:s={size}:r=2:d=1",
+             "-c:v", codec, "-pix_fmt", "yuv420p" if codec == "libx264" else "yuvj420p",
+             *(["-preset", "ultrafast"] if codec == "libx264" else [])],
+        )  # fmt: skip
+
+    def variable_frame_rate(self, *, seconds: float = 3) -> Path:
+        """Frame times stretched and squeezed all along: the frame rate changes all the time."""
+        return self._make(
+            f"vfr-{seconds}.mkv",
+            ["-f", "lavfi", "-i", f"testsrc2=s=320x240:r=20:d={seconds}",
+             "-vf", "settb=1/1000,setpts='(N/20+0.015*sin(N))/TB'", "-fps_mode", "vfr",
+             "-enc_time_base", "1:1000", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
+        )  # fmt: skip
+
+    def truncated(self, *, seconds: float = 3) -> Path:
+        """The first half of a real mp4 whose index (moov) is written at the end, as ffmpeg does
+        without +faststart: an interrupted upload or copy, with no index at all."""
+        name = f"truncated-{seconds}.mp4"
+        if name not in self._cache:
+            data = self.video(seconds=seconds).read_bytes()
+            (self.directory / name).write_bytes(data[: len(data) // 2])
+            self._cache[name] = self.directory / name
+        return self._cache[name]
 
     def audio(self, *, seconds: float = 2) -> Path:
         return self._make(

@@ -1,5 +1,6 @@
 """The `render_clip` job type: a final clip in an export preset, with an optional TTS voice-over
-(the video's length follows the voice), subtitles burned in, encoded once with +faststart.
+(the video's length follows the voice), subtitles burned in, loudness normalised to the preset's
+target (an audio-only analysis first, then the one encode), encoded once with +faststart.
 
 `render_clip_file` is the reusable core (also used by the library's `clip_render`): it takes a
 `ClipRecipe` (what to say and show) and a `Preset` (the format), and leaves an mp4 in the job's
@@ -15,6 +16,7 @@ from jobs.registry import register
 
 from ..errors import InvalidMediaError
 from ..ffmpeg_run import run_ffmpeg
+from ..loudness import loudness_target, normalise_loudness
 from ..presets import DEFAULT_PRESET, Preset, get_preset
 from ..probe import probe_media, require_video
 from ..render import (
@@ -121,6 +123,7 @@ def render_clip_file(
 ) -> RenderedClip:
     """Render `source` following `recipe` in `preset` into the job's temp dir.
     Reports progress from 1 to `end` percent of the job."""
+    loudness_target(preset)  # an impossible target fails now, before any paid voice-over
     ctx.progress(1, "probe", "Reading the source")
     info = require_video(probe_media(source), label="the source")
     pieces = _pieces(recipe.segments, source, info)
@@ -142,7 +145,10 @@ def render_clip_file(
         duck_level=recipe.duck_level,
         subtitles=subtitles,
     )
-    report = ctx.stage(32, end, "render", f"Rendering {preset.label}")
+    # The audio-only analysis is quick: the first few percent of the render stage.
+    analysis = ctx.stage(32, 35, "render", f"Rendering {preset.label}: measuring loudness")
+    spec = normalise_loudness(spec, on_progress=analysis, tracker=ctx)
+    report = ctx.stage(35, end, "render", f"Rendering {preset.label}")
     run_ffmpeg(build_render_args(spec), duration=spec.duration, on_progress=report, tracker=ctx)
     return RenderedClip(spec, output, srt_text, voiceover)
 

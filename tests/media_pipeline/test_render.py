@@ -76,10 +76,12 @@ def test_render_argv_single_piece_keep_audio():
     assert build_render_args(spec) == [
         "-ss", "1.500", "-t", "2.000", "-i", "in.mp4",
         "-filter_complex",
-        "[0:v]fps=fps=30[s0];[s0]scale=force_original_aspect_ratio=increase:h=1080:w=1080[s1];"
-        "[s1]crop=h=1080:w=1080[s2];[s2]setsar=r=1[s3];[s3]format=pix_fmts=yuv420p[s4];"
-        "[0:a]aresample=48000[s5];[s5]aformat=channel_layouts=stereo[s6]",
-        "-map", "[s4]", "-map", "[s6]",
+        "[0:v]fps=fps=30:start_time=0[s0];[s0]tpad=stop=-1:stop_mode=clone[s1];"
+        "[s1]scale=force_original_aspect_ratio=increase:h=1080:w=1080[s2];"
+        "[s2]crop=h=1080:w=1080[s3];[s3]setsar=r=1[s4];[s4]format=pix_fmts=yuv420p[s5];"
+        "[s5]trim=end_frame=60[s6];"  # 2 s at 30 fps: exactly as long as the audio
+        "[0:a]aresample=48000[s7];[s7]aformat=channel_layouts=stereo[s8]",
+        "-map", "[s6]", "-map", "[s8]",
         "-acodec", "aac", "-ar", "48000", "-b:a", "192k", "-bufsize", "16000k", "-crf", "20", "-g", "60",
         "-maxrate", "8000k", "-movflags", "+faststart", "-preset", "medium", "-profile:v", "high",
         "-r", "30", "-t", "2.000", "-vcodec", "libx264", "out.mp4",

@@ -116,7 +116,8 @@ def test_ass_header_uses_the_output_size_and_pixel_styles():
     assert default["Outline"] == "4.5"
     assert default["Bold"] == "0"
     assert default["Alignment"] == "2"  # bottom centre
-    assert default["MarginL"] == default["MarginR"] == "54"  # 5% of 1080
+    # Vertical: the safe zone's 14% of 1080 (151) plus the 4.5 px outline, on both sides.
+    assert default["MarginL"] == default["MarginR"] == "156"
     assert default["MarginV"] == "288"  # bottom edge at 85% of 1920
     karaoke = style_fields(ass, "Karaoke")
     assert karaoke["PrimaryColour"] == "&H0000FF00"  # spoken words

@@ -2,6 +2,7 @@
 
 import os
 import time
+import uuid
 from pathlib import Path
 
 import pydantic
@@ -40,6 +41,31 @@ def sleep_job(ctx, params: SleepParams):
     return {"slept": params.seconds, "pid": os.getpid()}
 
 
+class RecordParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    record_dir: str
+    seconds: float = pydantic.Field(default=0, ge=0, le=60)
+    steps: int = pydantic.Field(default=1, ge=1, le=100)
+
+
+@register("test_record", params_schema=RecordParams, max_attempts=3, timeout=60)
+def record_execution(ctx, params: RecordParams):
+    """Leaves one file per execution in `record_dir` before doing anything else (then sleeps in
+    steps, reporting progress), so a chaos test counts how many times each job really ran without
+    trusting the database it is breaking. Retries are allowed: a second run must show up."""
+    name = f"{ctx.job_id}.{ctx.attempt}.{uuid.uuid4().hex}"
+    fd = os.open(Path(params.record_dir) / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, f"pid {os.getpid()}".encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    for step in range(params.steps):
+        time.sleep(params.seconds / params.steps)
+        ctx.progress(100 * (step + 1) / params.steps, "record", f"step {step + 1}/{params.steps}")
+    return {"attempt": ctx.attempt}
+
+
 @register("test_hang", params_schema=NoParams, max_attempts=3, timeout=2)
 def hang(ctx, params):
     """Never finishes on its own: the engine must stop it at its 2 s timeout."""
@@ -74,6 +100,15 @@ def long_ffmpeg(ctx, params: FfmpegParams):
             "-c:v", "libx264", "-preset", "ultrafast", str(out)]  # fmt: skip
     run_ffmpeg(args, duration=params.seconds, on_progress=report, tracker=_PidRecorder(ctx))
     return {"output": str(out)}
+
+
+@register("test_ffmpeg_input", params_schema=NoParams, max_attempts=2, timeout=3)
+def ffmpeg_on_input(ctx, params):
+    """Decodes its 'source' input with ffmpeg. A stalled input (a FIFO nobody writes to) hangs
+    ffmpeg: the engine must stop the job at its 3 s timeout."""
+    source = ctx.input_path("source")
+    run_ffmpeg(["-i", str(source), "-f", "null", "-"], tracker=ctx)
+    return {}
 
 
 class _PidRecorder:
