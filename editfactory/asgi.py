@@ -6,7 +6,23 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "editfactory.settings")
 django_application = get_asgi_application()
 
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from django.core.signals import request_finished  # noqa: E402
+from django.db import connections  # noqa: E402
+
 from jobs.fastpoll import JobPollingFastPath  # noqa: E402 - needs the app registry ready
+
+
+def close_request_thread_connections(**kwargs) -> None:
+    """Django runs each ASGI request's sync code in a thread of its own that ends with the
+    request, so a connection kept open there (CONN_MAX_AGE) is never reused: it lingers idle
+    until garbage collection, and under concurrent load PostgreSQL runs out of connections
+    ("too many clients"). Close it when the request ends. The ORM pool threads of
+    editfactory.asyncdb are long-lived and keep theirs."""
+    connections.close_all()
+
+
+request_finished.connect(close_request_thread_connections, sender=ASGIHandler)
 
 # The job polling endpoint is answered before Django's handler: see jobs.fastpoll.
 application = JobPollingFastPath(django_application)

@@ -96,6 +96,8 @@ class JobPollingFastPath:
     async def _answer(self, token: str, job_id: UUID) -> bytes | None:
         try:
             return await db_call(_job_json, token, job_id)
-        except DatabaseError:
-            logger.warning("job poll fast path: database error; Django answers", exc_info=True)
+        except DatabaseError as exc:
+            # One line, no traceback: during an outage every poll lands here, and Django's view
+            # answers (and logs) the 503 right after.
+            logger.warning("job poll fast path: database error (%s); Django answers", exc)
             return None

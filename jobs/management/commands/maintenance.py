@@ -5,7 +5,7 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connection
 from redis.exceptions import RedisError
 
 from jobs import services, webhooks
@@ -29,6 +29,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, once, interval, **options):
+        self._database_down = False
+        self._rescue_after = 0.0  # monotonic time before which stale heartbeats are not trusted
         tick = 0
         while True:
             self._pass(cleanup=once or tick % CLEANUP_EVERY == 0)
@@ -40,11 +42,12 @@ class Command(BaseCommand):
     def _pass(self, *, cleanup: bool) -> None:
         close_old_connections()
         try:
-            rescued = services.jobs_rescue_stale()
+            rescued = self._rescue()
             enqueued = services.jobs_reconcile()
             cleaned = services.jobs_cleanup_expired() if cleanup else {"jobs": 0, "files": 0}
             webhooks.webhooks_retry_due()
         except (DatabaseError, RedisError) as exc:  # keep looping through outages
+            self._database_down = self._database_down or isinstance(exc, DatabaseError)
             logger.warning("maintenance pass skipped: %s", exc)
             return
         if rescued["requeued"] or rescued["failed"] or enqueued or cleaned["jobs"]:
@@ -52,3 +55,20 @@ class Command(BaseCommand):
                 f"rescued: {rescued['requeued']} requeued, {rescued['failed']} failed; "
                 f"reconciled: {enqueued} enqueued; expired: {cleaned['jobs']} jobs, {cleaned['files']} files deleted"
             )
+
+    def _rescue(self) -> dict[str, int]:
+        """Rescue stale jobs, except right after a database outage: running jobs could not write
+        their heartbeats during it, so they look stale although their workers are alive, and
+        rescuing them would run them twice. Their workers get one heartbeat timeout to write again.
+        """
+        connection.ensure_connection()  # raises while the database is still down
+        if self._database_down:
+            self._database_down = False
+            self._rescue_after = time.monotonic() + settings.JOB_HEARTBEAT_TIMEOUT
+            logger.info(
+                "database back: stale jobs are rescued again in %.0f s",
+                settings.JOB_HEARTBEAT_TIMEOUT,
+            )
+        if time.monotonic() < self._rescue_after:
+            return {"requeued": 0, "failed": 0}
+        return services.jobs_rescue_stale()

@@ -1,0 +1,93 @@
+"""Redis is only transport: 100 queued jobs survive Redis being flushed and restarted (nothing
+left in it), and again while the workers are busy. Real workers and the real maintenance loop run
+against a private Redis; every job completes, each executed exactly once."""
+
+import re
+
+import pytest
+
+from jobs import queue, services
+from jobs.models import Job
+from jobs.status import JobStatus
+
+from ..conftest import wait_for
+from .servers import (
+    PrivateRedis,
+    base_env,
+    executions,
+    private_redis_for,
+    start_maintenance,
+    start_worker,
+    stop_all,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
+
+JOBS = 100
+
+
+@pytest.fixture
+def private_redis(settings):
+    with private_redis_for(settings) as server:
+        yield server
+
+
+def _flush_and_restart(server: PrivateRedis) -> None:
+    server.client().flushall()
+    server.restart()
+
+
+def _completed() -> int:
+    return Job.objects.filter(status=JobStatus.COMPLETED).count()
+
+
+def _supervise(workers: list, *, env, log_dir) -> list:
+    """Replace the workers that exited, as `manage.py up`'s supervisor (or systemd) does: an RQ
+    worker quits when Redis goes away while it watches a running job. Returns the dead ones."""
+    dead = [w for w in workers if not w.alive()]
+    for worker in dead:
+        workers[workers.index(worker)] = start_worker(env=env, log_dir=log_dir)
+    return dead
+
+
+def _reconciled(maintenance_output: str) -> int:
+    return sum(int(n) for n in re.findall(r"reconciled: (\d+) enqueued", maintenance_output))
+
+
+def test_jobs_lost_by_redis_restarts_all_complete_exactly_once(private_redis, tmp_path):
+    record_dir = tmp_path / "executions"
+    record_dir.mkdir()
+    jobs = [
+        services.job_create(
+            job_type="test_record", params={"record_dir": str(record_dir), "seconds": 0.05}
+        )
+        for _ in range(JOBS)
+    ]
+    assert queue.queue_depth() == JOBS
+
+    _flush_and_restart(private_redis)
+    assert queue.queue_depth() == 0  # RQ lost every job; the database still has them all
+    assert Job.objects.filter(status=JobStatus.QUEUED).count() == JOBS
+
+    env = base_env(EF_USE_TEST_DB="1", REDIS_URL=private_redis.url)
+    workers = [start_worker(env=env, log_dir=tmp_path) for _ in range(2)]
+    maintenance = start_maintenance(env=env, log_dir=tmp_path, interval=0.5)
+    replaced = []
+    try:
+        wait_for(lambda: _completed() >= 30, timeout=90, interval=0.2, message="30 jobs done")
+
+        _flush_and_restart(private_redis)  # again, with jobs running and the rest queued
+
+        def all_done() -> bool:
+            replaced.extend(_supervise(workers, env=env, log_dir=tmp_path))
+            return _completed() == JOBS
+
+        wait_for(all_done, timeout=120, interval=0.3, message="all jobs done")
+        assert maintenance.alive(), maintenance.output()
+    finally:
+        stop_all([*workers, maintenance, *replaced])
+
+    runs = executions(record_dir)
+    assert runs == {str(job.id): 1 for job in jobs}, "a job ran twice or never"
+    assert set(Job.objects.values_list("status", "attempts")) == {(JobStatus.COMPLETED, 1)}
+    assert _reconciled(maintenance.output()) >= JOBS  # the maintenance loop put them back

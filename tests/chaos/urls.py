@@ -1,0 +1,30 @@
+"""The product's URLs plus POST /api/chaos/jobs, which starts a job of any registered type
+(the test types included) through `start_job`, the path every product endpoint that creates a
+job goes through (auth, rate limit, job_create, enqueue after commit, the JSON error shape)."""
+
+from typing import Any
+
+from django.urls import path
+from ninja import NinjaAPI, Schema
+
+from editfactory import apierrors
+from editfactory.urls import urlpatterns as product_urlpatterns
+from jobs.auth import API_AUTH
+from jobs.schemas import JobCreated
+from media_pipeline.api.common import CREATE_ERRORS, start_job
+
+chaos_api = NinjaAPI(urls_namespace="chaos_api", auth=API_AUTH, docs_url=None)
+apierrors.install(chaos_api)
+
+
+class JobIn(Schema):
+    job_type: str
+    params: dict[str, Any] = {}
+
+
+@chaos_api.post("/jobs", response={202: JobCreated, **CREATE_ERRORS})
+def create_job(request, body: JobIn):
+    return start_job(request, body.job_type, params=body.params)
+
+
+urlpatterns = [*product_urlpatterns, path("api/chaos/", chaos_api.urls)]
