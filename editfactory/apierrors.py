@@ -7,7 +7,14 @@ from django.http import Http404
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from redis.exceptions import RedisError
 
-from jobs.errors import BudgetExceeded, IllegalTransition, InvalidJobParams, UnknownJobType
+from jobs.errors import (
+    BudgetExceeded,
+    IllegalTransition,
+    InvalidJobParams,
+    StorageUnavailable,
+    UnknownJobType,
+    storage_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +94,12 @@ def install(api) -> None:
     handler(InvalidJobParams, lambda r, e: error_response(api, r, 422, e.code, str(e), e.details))
     handler(UnknownJobType, lambda r, e: error_response(api, r, 422, e.code, str(e)))
     handler(IllegalTransition, lambda r, e: error_response(api, r, 409, "conflict", str(e)))
+    handler(
+        StorageUnavailable,
+        lambda r, e: error_response(
+            api, r, 507, e.code, f"{e} The upload was not stored; try again later."
+        ),
+    )
     handler(BudgetExceeded, lambda r, e: error_response(api, r, 402, e.code, str(e), _budget(e)))
     # A value the database cannot hold (an id past 64 bits, say) is the client's error, not an
     # outage: SQLite raises OverflowError, PostgreSQL a DataError.
@@ -107,6 +120,7 @@ def install(api) -> None:
         RedisError,
         _unavailable(api, "queue_unavailable", "The job queue is unavailable; try again shortly."),
     )
+    handler(OSError, _storage_or_internal(api))
     handler(Exception, _internal(api))
 
 
@@ -124,6 +138,27 @@ def _unavailable(api, code: str, message: str):
     def respond(request, exc):
         logger.error("%s: %s", code, exc)
         return error_response(api, request, 503, code, message, headers={"Retry-After": "5"})
+
+    return respond
+
+
+def _storage_or_internal(api):
+    """A write refused by a full or read-only disk while a request stores an upload (a library
+    file, Django's temporary upload file) is a 507 saying so; any other OSError is a bug."""
+    internal = _internal(api)
+
+    def respond(request, exc):
+        readable = storage_error(exc, storage="media storage", doing="storing the upload")
+        if readable is None:
+            return internal(request, exc)
+        logger.error("storage_unavailable: %s", exc)
+        return error_response(
+            api,
+            request,
+            507,
+            readable.code,
+            f"{readable} The upload was not stored; try again later.",
+        )
 
     return respond
 
@@ -148,6 +183,7 @@ _CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
+    507: "storage_unavailable",
     503: "unavailable",
 }
 

@@ -124,7 +124,9 @@ def _store_input(job: Job, label: str, upload: File) -> str:
     suffix = Path(upload.name or "").suffix.lower()
     if not suffix[1:].isalnum() or len(suffix) > 6:
         suffix = ".bin"
-    name = default_storage.save(storage_name_for(job.id, "input", f"{label}{suffix}"), upload)
+    name = storage_save(
+        storage_name_for(job.id, "input", f"{label}{suffix}"), upload, role="input", label=label
+    )
     JobFile.objects.create(
         job=job,
         name=name,
@@ -346,22 +348,12 @@ def job_delete(*, job: Job) -> int:
 def job_file_store(
     *, job_id, local_path: Path, role: str, label: str = "", filename: str | None = None
 ):
-    """Copy a local file into media storage and register it on the job. A storage that refuses
-    the write (full, read-only) raises StorageUnavailable naming the file, and what was written
-    of it is deleted: nothing half-stored stays behind."""
+    """Copy a local file into media storage and register it on the job."""
     filename = filename or local_path.name
-    name = default_storage.get_available_name(storage_name_for(job_id, role, filename))
     with local_path.open("rb") as fh:
-        try:
-            name = default_storage.save(name, File(fh))
-        except OSError as exc:
-            _delete_partial_file(name)
-            readable = storage_error(
-                exc, storage=f"{role} storage", doing=f"storing '{label or filename}'"
-            )
-            if readable is None:
-                raise
-            raise readable from exc
+        name = storage_save(
+            storage_name_for(job_id, role, filename), File(fh), role=role, label=label or filename
+        )
     return JobFile.objects.create(
         job_id=job_id,
         name=name,
@@ -370,6 +362,22 @@ def job_file_store(
         size=local_path.stat().st_size,
         content_type=mimetypes.guess_type(filename)[0] or "application/octet-stream",
     )
+
+
+def storage_save(name: str, content: File, *, role: str, label: str) -> str:
+    """Save `content` into media storage under `name` (or a free variant of it); returns the name
+    used. A storage that refuses the write (full, read-only) raises StorageUnavailable naming
+    the file and the storage's role, and what was written of it is deleted: nothing half-stored
+    stays behind."""
+    name = default_storage.get_available_name(name)
+    try:
+        return default_storage.save(name, content)
+    except OSError as exc:
+        _delete_partial_file(name)
+        readable = storage_error(exc, storage=f"{role} storage", doing=f"storing '{label}'")
+        if readable is None:
+            raise
+        raise readable from exc
 
 
 def _delete_partial_file(name: str) -> None:

@@ -104,3 +104,35 @@ def test_storage_refusing_the_output_fails_the_job_clearly_and_the_worker_goes_o
         assert sorted(stored.values_list("label", flat=True)) == ["thumbnail", "video"]
         assert worker.process.poll() is None
     assert "terminated unexpectedly" not in worker.output()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("endpoint", "folder", "mount_options", "problem"),
+    [
+        ("/videos/process", "jobs", "size=8k", "input storage is full (No space left on device)"),
+        ("/videos/process", "jobs", "ro,size=8k", "input storage is not writable (Read-only file system)"),
+        ("/source-videos", "library", "size=8k", "media storage is full (No space left on device)"),
+    ],
+    ids=["job-input-full", "job-input-read-only", "library-full"],
+)  # fmt: skip
+def test_an_upload_into_a_refusing_storage_is_a_507_and_nothing_stays(
+    api, media, endpoint, folder, mount_options, problem
+):
+    from media_pipeline.models import SourceVideo
+
+    from ..media_pipeline.api_videos.helpers import error, post
+
+    source = media.video(seconds=2, size="160x120", fps=10)  # larger than the 8 kB tmpfs
+    storage_dir = Path(settings.MEDIA_ROOT) / folder
+    with mounted_tmpfs(storage_dir, mount_options):
+        response = post(api, endpoint, files={"file": source})
+        assert response.status_code == 507, response.content
+        body = error(response)
+        assert body["code"] == "storage_unavailable"
+        assert body["message"].startswith(problem), body["message"]
+        if folder == "jobs":  # the job's own storage helper deletes what it half wrote
+            assert not [p for p in storage_dir.rglob("*") if p.is_file()]
+    assert Job.objects.count() == 0
+    assert JobFile.objects.count() == 0
+    assert SourceVideo.objects.count() == 0
