@@ -42,15 +42,11 @@ class JobFilters(Schema):
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
-@router.get(
-    "/jobs",
-    response={200: JobPage, 401: ErrorOut, 422: ErrorOut},
-    summary="List your jobs, newest first",
-)
-def list_jobs(request, filters: Query[JobFilters]):
+def job_page(auth, filters: JobFilters) -> JobPage:
+    """One page of the owner's jobs, newest first, with the filtered total (ORM thread)."""
     limit = max(1, min(filters.limit, 200))
     offset = max(0, filters.offset)
-    qs = Job.objects.for_owner(request.auth)
+    qs = Job.objects.for_owner(resolve_auth(auth))
     if filters.status:
         qs = qs.filter(status=filters.status)
     if filters.job_type:
@@ -61,6 +57,19 @@ def list_jobs(request, filters: Query[JobFilters]):
         qs = qs.filter(created_at__lt=filters.created_before)
     items = [JobSummary.from_orm(j) for j in qs.order_by("-created_at")[offset : offset + limit]]
     return JobPage(total=qs.count(), limit=limit, offset=offset, items=items)
+
+
+@router.get(
+    "/jobs",
+    auth=ASYNC_API_AUTH,
+    response={200: JobPage, 401: ErrorOut, 422: ErrorOut},
+    summary="List your jobs, newest first",
+)
+async def list_jobs(request, filters: Query[JobFilters]):
+    # Async with its ORM work on the long-lived pool, like the job poll: a sync view opens a new
+    # database connection per request under ASGI (PostgreSQL: ~8 ms of a ~12 ms answer, see
+    # bench/jobs_list.py).
+    return await db_call(job_page, request.auth, filters)
 
 
 def _job_out(auth, job_id) -> JobOut:

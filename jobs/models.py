@@ -78,6 +78,11 @@ class Job(models.Model):
             models.Index(fields=["status", "-created_at"], name="job_status_created"),
             # GET /api/v1/jobs: a user's jobs, newest first
             models.Index(fields=["owner", "-created_at"], name="job_owner_created"),
+            # GET /api/v1/jobs?status=: a user's jobs in one status, newest first, and their
+            # count (total) read from this index alone (bench/jobs_list.py, 1M rows)
+            models.Index(
+                fields=["owner", "status", "-created_at"], name="job_owner_status_created"
+            ),
             # dashboard and filters: jobs of one type in one status
             models.Index(fields=["job_type", "status"], name="job_type_status"),
             # cleanup: terminal jobs whose retention is over

@@ -155,9 +155,12 @@ def database_down():
     a function that brings it back early (the settings are restored on exit either way)."""
     from django.db import connection
 
+    from editfactory.asyncdb import close_pool_connections
+
     settings_dict = connection.settings_dict  # the object itself: `restore` may run in a thread
     saved = dict(settings_dict)
     connection.close()
+    close_pool_connections()  # the async endpoints' ORM threads must reconnect too, and fail
     if connection.vendor == "sqlite":
         settings_dict["NAME"] = "/nonexistent-dir/db.sqlite3"
     else:

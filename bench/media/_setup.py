@@ -1,18 +1,6 @@
-"""Shared set-up of the media benchmarks: Django with a temporary data dir (never the dev data)."""
+"""Shared set-up of the media benchmarks: Django with a temporary data dir (never the dev data),
+as every benchmark does (bench/_common.py)."""
 
-import os
-import sys
-import tempfile
-from pathlib import Path
+from bench._common import setup_django
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("EF_DATA_DIR", tempfile.mkdtemp(prefix="ef-bench-"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "editfactory.settings_test")
-    os.environ.setdefault("EF_LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
+__all__ = ["setup_django"]

@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._common import embedded_redis
 from bench.media._setup import setup_django
 
 ROUNDS = 3
@@ -84,7 +85,9 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     user, _ = get_user_model().objects.get_or_create(username="bench-render")
-    with tempfile.TemporaryDirectory(prefix="ef-bench-render-") as tmp:
+    # job_create enqueues (nobody dequeues: the job runs in-process below); a Redis avoids the
+    # "could not enqueue" warnings.
+    with embedded_redis(), tempfile.TemporaryDirectory(prefix="ef-bench-render-") as tmp:
         tmp = Path(tmp)
         source = make_source(tmp)
         ass = tmp / "subs.ass"
