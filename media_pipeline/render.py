@@ -75,10 +75,11 @@ class RenderSpec:
         return round(sum(p.duration for p in self.pieces), 3)
 
 
-# x264 keeps this many frames in flight per encoder thread for rate control. "medium" uses 40: at
-# 1080x1920 ffmpeg then peaks at ~575 MB; 20 (what "faster" uses) ~410 MB, for a small loss of
-# bits on short-form clips (bench/memory.py measures a worker rendering 10 minutes of 1080p).
-X264_LOOKAHEAD = 20
+# Frames x264 looks ahead for rate control, each held in memory at full size. "medium" uses 40:
+# at 1080x1920 ffmpeg then peaks at ~575 MB, and a worker with it over 700 MB; 10 (as "veryfast")
+# ~345 MB, for a few percent more bits at the same CRF: short-form platforms re-encode uploads
+# anyway (bench/memory.py measures a worker rendering 10 minutes of 1080p).
+X264_LOOKAHEAD = 10
 
 MIN_PIECE = 0.05  # shorter leftovers are dropped rather than rendered as a flash
 

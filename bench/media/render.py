@@ -46,7 +46,7 @@ def hand_written(source: Path, ass: Path, fonts: str, out: Path) -> None:
         ["-ss", "0", "-t", "4", "-i", str(source), "-ss", "6", "-t", "4", "-i", str(source),
          "-filter_complex", graph, "-map", "[vs]", "-map", "[a]",
          "-c:v", "libx264", "-preset", "medium", "-crf", "20", "-maxrate", "8000k", "-bufsize", "16000k",
-         "-profile:v", "high", "-x264-params", "rc-lookahead=20", "-g", "60", "-r", "30", "-c:a", "aac", "-b:a", "192k", "-ar", "48000",
+         "-profile:v", "high", "-x264-params", "rc-lookahead=10", "-g", "60", "-r", "30", "-c:a", "aac", "-b:a", "192k", "-ar", "48000",
          "-movflags", "+faststart", "-t", "8", str(out)]
     )  # fmt: skip
 

@@ -13,15 +13,11 @@ from dataclasses import replace
 import av
 import numpy as np
 import pytest
-from django.core.files import File
-from django.core.files.storage import default_storage
 
-from jobs import services
-from jobs.status import JobStatus
 from media_pipeline.ffmpeg_run import run_ffmpeg
 from media_pipeline.presets import PRESETS
 
-from ..conftest import run_burst_worker
+from .render_jobs import rendered_video
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,21 +67,8 @@ def fast_preset(monkeypatch):
 
 
 def render(user, source) -> str:
-    with open(source, "rb") as fh:
-        job = services.job_create(
-            job_type="render_clip",
-            params={
-                "preset": PRESET,
-                "segments": [{"start": a, "end": b} for a, b in SEGMENTS],
-                "audio_mode": "keep",
-            },
-            owner=user,
-            inputs={"source": File(fh, name="flashes.mp4")},
-        )
-    run_burst_worker()
-    job.refresh_from_db()
-    assert job.status == JobStatus.COMPLETED, job.error
-    return default_storage.path(job.files.get(label="video").name)
+    segments = [{"start": a, "end": b} for a, b in SEGMENTS]
+    return rendered_video(user, source, preset=PRESET, segments=segments, audio_mode="keep")
 
 
 def stream_spans(path) -> dict[str, tuple[float, float]]:

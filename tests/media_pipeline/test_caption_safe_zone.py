@@ -13,17 +13,13 @@ from dataclasses import replace
 import av
 import numpy as np
 import pytest
-from django.core.files import File
-from django.core.files.storage import default_storage
 
-from jobs import services
-from jobs.status import JobStatus
 from media_pipeline.ffmpeg_run import run_ffmpeg
 from media_pipeline.presets import PRESETS
 from media_pipeline.safe_zone import VERTICAL_SAFE_ZONE, is_vertical
 from media_pipeline.subtitles import SubtitleStyle, build_ass
 
-from ..conftest import run_burst_worker
+from .render_jobs import rendered_video
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,17 +57,7 @@ def fast_presets(monkeypatch):
 
 
 def render(user, source, **params) -> str:
-    with open(source, "rb") as fh:
-        job = services.job_create(
-            job_type="render_clip",
-            params={"audio_mode": "keep", **params},
-            owner=user,
-            inputs={"source": File(fh, name="dark.mp4")},
-        )
-    run_burst_worker()
-    job.refresh_from_db()
-    assert job.status == JobStatus.COMPLETED, job.error
-    return default_storage.path(job.files.get(label="video").name)
+    return rendered_video(user, source, audio_mode="keep", **params)
 
 
 def caption_box(path) -> tuple[tuple[int, int, int, int] | None, int]:

@@ -84,7 +84,7 @@ def test_render_argv_single_piece_keep_audio():
         "-map", "[s6]", "-map", "[s8]",
         "-acodec", "aac", "-ar", "48000", "-b:a", "192k", "-bufsize", "16000k", "-crf", "20", "-g", "60",
         "-maxrate", "8000k", "-movflags", "+faststart", "-preset", "medium", "-profile:v", "high",
-        "-r", "30", "-t", "2.000", "-vcodec", "libx264", "-x264-params", "rc-lookahead=20", "out.mp4",
+        "-r", "30", "-t", "2.000", "-vcodec", "libx264", "-x264-params", "rc-lookahead=10", "out.mp4",
     ]  # fmt: skip
 
 

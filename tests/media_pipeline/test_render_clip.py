@@ -1,40 +1,20 @@
 """render_clip end to end through a real worker: preset frame, voice-over sync, subtitles."""
 
 import pytest
-from django.core.files import File
-from django.core.files.storage import default_storage
 
 from jobs import services
 from jobs.errors import InvalidJobParams
 from jobs.status import JobStatus
 from media_pipeline.probe import probe_media
 
-from ..conftest import run_burst_worker
+from .render_jobs import output_path, run_render_clip
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _render(user, path, **params):
-    with open(path, "rb") as fh:
-        job = services.job_create(
-            job_type="render_clip",
-            params=params,
-            owner=user,
-            inputs={"source": File(fh, name="s.mp4")},
-        )
-    run_burst_worker()
-    job.refresh_from_db()
-    return job
-
-
-def _output(job, label):
-    jf = job.files.get(label=label)
-    return default_storage.path(jf.name)
-
-
 def test_square_render_of_two_segments_with_srt(user, media):
     srt = "1\n00:00:00,000 --> 00:00:01,500\nHello there\n"
-    job = _render(
+    job = run_render_clip(
         user,
         media.video(seconds=4),
         preset="square",
@@ -42,7 +22,7 @@ def test_square_render_of_two_segments_with_srt(user, media):
         srt=srt,
     )
     assert job.status == JobStatus.COMPLETED, job.error
-    info = probe_media(_output(job, "video"))
+    info = probe_media(output_path(job, "video"))
     assert (info["width"], info["height"], info["fps"]) == (1080, 1080, 30.0)
     assert info["duration"] == pytest.approx(2.5, abs=0.1)
     assert job.result["subtitles"] and {f.label for f in job.files.all()} >= {
@@ -53,7 +33,7 @@ def test_square_render_of_two_segments_with_srt(user, media):
 
 
 def test_tts_voiceover_sets_the_length_and_loops_a_short_source(user, media):
-    job = _render(
+    job = run_render_clip(
         user,
         media.video(seconds=2),
         preset="tiktok",
@@ -66,7 +46,7 @@ def test_tts_voiceover_sets_the_length_and_loops_a_short_source(user, media):
         karaoke=True,
     )
     assert job.status == JobStatus.COMPLETED, job.error
-    info = probe_media(_output(job, "video"))
+    info = probe_media(output_path(job, "video"))
     voice = job.result["voiceover"]
     assert voice["provider"] == "offline" and voice["duration"] > 2.5
     assert info["duration"] == pytest.approx(voice["duration"], abs=0.1)
@@ -86,13 +66,13 @@ def test_invalid_srt_and_unknown_preset_are_refused_before_a_job_exists(user):
 
 
 def test_a_text_file_fails_permanently_with_a_readable_error(user, media):
-    job = _render(user, media.text_file(), preset="square")
+    job = run_render_clip(user, media.text_file(), preset="square")
     assert job.status == JobStatus.FAILED and job.attempts == 1
     assert "not a" in job.error
 
 
 def test_segments_too_short_to_use_fail_permanently(user, media):
-    job = _render(
+    job = run_render_clip(
         user,
         media.video(seconds=2),
         preset="square",

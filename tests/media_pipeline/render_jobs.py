@@ -1,0 +1,37 @@
+"""render_clip through the engine and a real (burst) worker, for the tests of its output."""
+
+from pathlib import Path
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+
+from jobs import services
+from jobs.models import Job
+from jobs.status import JobStatus
+
+from ..conftest import run_burst_worker
+
+
+def run_render_clip(user, source: Path, **params) -> Job:
+    """A render_clip job of `source` with `params`, run to its end; the refreshed row."""
+    with open(source, "rb") as fh:
+        job = services.job_create(
+            job_type="render_clip",
+            params=params,
+            owner=user,
+            inputs={"source": File(fh, name=Path(source).name)},
+        )
+    run_burst_worker()
+    job.refresh_from_db()
+    return job
+
+
+def output_path(job: Job, label: str = "video") -> str:
+    return default_storage.path(job.files.get(label=label).name)
+
+
+def rendered_video(user, source: Path, **params) -> str:
+    """The path of the video of a render that must complete."""
+    job = run_render_clip(user, source, **params)
+    assert job.status == JobStatus.COMPLETED, job.error
+    return output_path(job)
