@@ -120,6 +120,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("EF_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Behind pgbouncer in transaction mode (one server connection per transaction, not per
+    # client), a server-side cursor could be split across connections: Django then needs them off.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("EF_DB_POOLER", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis / RQ ---------------------------------------------------------------------------------
