@@ -1,6 +1,8 @@
 """Final render builders: the timeline planner and the single ffmpeg command, compared exactly,
 and a real render checked by probing."""
 
+import os
+
 import pytest
 
 from media_pipeline.ffmpeg_run import run_ffmpeg
@@ -84,7 +86,7 @@ def test_render_argv_single_piece_keep_audio():
         "-map", "[s6]", "-map", "[s8]",
         "-acodec", "aac", "-ar", "48000", "-b:a", "192k", "-bufsize", "16000k", "-crf", "20", "-g", "60",
         "-maxrate", "8000k", "-movflags", "+faststart", "-preset", "medium", "-profile:v", "high",
-        "-r", "30", "-t", "2.000", "-vcodec", "libx264", "-x264-params", "rc-lookahead=10", "out.mp4",
+        "-r", "30", "-t", "2.000", "-vcodec", "libx264", "-x264-params", f"rc-lookahead=10:threads={os.cpu_count()}", "out.mp4",
     ]  # fmt: skip
 
 
