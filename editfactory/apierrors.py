@@ -94,12 +94,7 @@ def install(api) -> None:
     handler(InvalidJobParams, lambda r, e: error_response(api, r, 422, e.code, str(e), e.details))
     handler(UnknownJobType, lambda r, e: error_response(api, r, 422, e.code, str(e)))
     handler(IllegalTransition, lambda r, e: error_response(api, r, 409, "conflict", str(e)))
-    handler(
-        StorageUnavailable,
-        lambda r, e: error_response(
-            api, r, 507, e.code, f"{e} The upload was not stored; try again later."
-        ),
-    )
+    handler(StorageUnavailable, lambda r, e: _storage_unavailable(api, r, e))
     handler(BudgetExceeded, lambda r, e: error_response(api, r, 402, e.code, str(e), _budget(e)))
     # A value the database cannot hold (an id past 64 bits, say) is the client's error, not an
     # outage: SQLite raises OverflowError, PostgreSQL a DataError.
@@ -148,19 +143,19 @@ def _storage_or_internal(api):
     internal = _internal(api)
 
     def respond(request, exc):
-        readable = storage_error(exc, storage="media storage", doing="storing the upload")
+        readable = storage_error(exc, storage="media storage", doing="writing the uploaded file")
         if readable is None:
             return internal(request, exc)
         logger.error("storage_unavailable: %s", exc)
-        return error_response(
-            api,
-            request,
-            507,
-            readable.code,
-            f"{readable} The upload was not stored; try again later.",
-        )
+        return _storage_unavailable(api, request, readable)
 
     return respond
+
+
+def _storage_unavailable(api, request, exc: StorageUnavailable):
+    return error_response(
+        api, request, 507, exc.code, f"{exc}. The upload was not stored; try again later."
+    )
 
 
 def _internal(api):

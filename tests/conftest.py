@@ -113,12 +113,7 @@ class WorkerProcess:
     def kill(self) -> None:
         """SIGKILL the worker and every process under it (its work horse, ffmpeg): a crashed host."""
         if self.process.poll() is None:
-            for pid in [*descendants(self.process.pid), self.process.pid]:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            self.process.wait()
+            kill_tree(self.process)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -187,6 +182,16 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL `process` and every process below it, then reap it."""
+    for pid in [*descendants(process.pid), process.pid]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
 
 
 def pid_alive(pid: int) -> bool:

@@ -25,7 +25,7 @@ from django.conf import settings
 
 from editfactory.embedded_redis import EmbeddedRedis
 
-from ..conftest import descendants, wait_for
+from ..conftest import kill_tree, wait_for
 
 MANAGE_PY = str(Path(settings.BASE_DIR) / "manage.py")
 # Serves the product's URLs plus a test-only endpoint that starts any registered job type.
@@ -184,7 +184,7 @@ class PrivatePostgres:
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill_tree(self.process)
+            kill_tree(self.process)
 
     def remove(self) -> None:
         self.stop()
@@ -219,20 +219,11 @@ class ProductProcess:
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill_tree(self.process)
+            kill_tree(self.process)
         self._log_fh.close()
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
-
-
-def _kill_tree(process: subprocess.Popen) -> None:
-    for pid in [*descendants(process.pid), process.pid]:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    process.wait()
 
 
 def start_worker(*, env: dict[str, str], log_dir: Path) -> ProductProcess:

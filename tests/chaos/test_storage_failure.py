@@ -131,6 +131,7 @@ def test_an_upload_into_a_refusing_storage_is_a_507_and_nothing_stays(
         body = error(response)
         assert body["code"] == "storage_unavailable"
         assert body["message"].startswith(problem), body["message"]
+        assert body["message"].endswith(". The upload was not stored; try again later.")
         if folder == "jobs":  # the job's own storage helper deletes what it half wrote
             assert not [p for p in storage_dir.rglob("*") if p.is_file()]
     assert Job.objects.count() == 0
