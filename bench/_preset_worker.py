@@ -17,7 +17,7 @@ from django.core.management import execute_from_command_line
 def main() -> None:
     preset, x264_preset, *command = sys.argv[1:]
     django.setup()
-    from media_pipeline import presets
+    from media_pipeline.ops import presets
 
     presets.PRESETS[preset] = dataclasses.replace(presets.PRESETS[preset], x264_preset=x264_preset)
     execute_from_command_line(["manage.py", *command])

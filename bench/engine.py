@@ -42,8 +42,8 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from rq.job import Job as RQJob  # noqa: E402
 
+from core.auth import api_token_create  # noqa: E402
 from jobs import services  # noqa: E402
-from jobs.auth import api_token_create  # noqa: E402
 from jobs.models import Job  # noqa: E402
 from jobs.queue import enqueue, get_queue  # noqa: E402
 from jobs.status import JobStatus  # noqa: E402
@@ -130,7 +130,7 @@ def api_bench(args) -> None:
     token = api_token_create(user=user, name="bench")[1]
     job = services.job_create(job_type="noop", owner=user)
     headers = {"Authorization": f"Bearer {token}"}
-    # An Origin header sends the poll through Django's full stack (jobs.fastpoll declines it).
+    # An Origin header sends the poll through Django's full stack (editfactory.fastpoll declines it).
     full_stack = dict(headers, Origin="http://frontend.example")
     endpoints = (
         ("trivial GET /ping", "/api/v1/ping", headers),

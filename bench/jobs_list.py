@@ -274,7 +274,7 @@ def explain_view_queries(user, status) -> None:
 
 
 def measure(args) -> None:
-    from jobs.auth import api_token_create
+    from core.auth import api_token_create
 
     verdicts = []
     with api_server(args.web_workers) as port:

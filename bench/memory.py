@@ -52,7 +52,7 @@ def cache_dir() -> Path:
 
 def make_source(minutes: float) -> Path:
     """1920x1080 30 fps with audio, made once per length (atomic rename: a killed run leaves none)."""
-    from media_pipeline.ffmpeg_run import run_ffmpeg
+    from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 
     seconds = round(minutes * 60, 3)
     path = cache_dir() / f"testsrc2-1080p30-{seconds:g}s.mp4"
@@ -202,7 +202,9 @@ def report(job, peaks: MemoryPeaks, elapsed: float, args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=10, help="length of the 1080p source")
-    parser.add_argument("--preset", default="tiktok", help="export preset (media_pipeline.presets)")
+    parser.add_argument(
+        "--preset", default="tiktok", help="export preset (media_pipeline.ops.presets)"
+    )
     parser.add_argument("--x264-preset", help="override the preset's x264 speed in the worker")
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between samples")
     parser.add_argument("--limit-mb", type=int, default=500)

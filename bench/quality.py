@@ -52,7 +52,7 @@ class BenchContext:
 
 
 def make_source(directory: Path, amplitude: float) -> Path:
-    from media_pipeline.ffmpeg_run import run_ffmpeg
+    from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 
     out = directory / f"source-{amplitude}.mp4"
     tone = f"aevalsrc={amplitude}*sin(2*PI*440*t):c=stereo:s=48000:d=4"
@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--presets", default="", help="comma-separated names; default: all")
     args = parser.parse_args()
     setup_django()
-    from media_pipeline.presets import PRESETS
+    from media_pipeline.ops.presets import PRESETS
 
     names = [n for n in args.presets.split(",") if n] or list(PRESETS)
     with tempfile.TemporaryDirectory(prefix="ef-quality-") as tmp:

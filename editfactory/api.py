@@ -2,12 +2,11 @@
 
 from ninja import NinjaAPI
 
+from core import apierrors
+from core.auth import API_AUTH
+from editfactory.health import router as health_router
 from jobs.api import router as jobs_router
-from jobs.auth import API_AUTH
-from media_pipeline.api import router as library_router
-
-from . import apierrors
-from .health import router as health_router
+from media_pipeline.library.api import router as library_router
 
 api = NinjaAPI(
     title="Edit Factory API",

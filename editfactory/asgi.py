@@ -10,7 +10,7 @@ from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.signals import request_finished  # noqa: E402
 from django.db import connections  # noqa: E402
 
-from jobs.fastpoll import JobPollingFastPath  # noqa: E402 - needs the app registry ready
+from editfactory.fastpoll import JobPollingFastPath  # noqa: E402 - needs the app registry ready
 
 
 def close_request_thread_connections(**kwargs) -> None:
@@ -18,13 +18,13 @@ def close_request_thread_connections(**kwargs) -> None:
     request, so a connection kept open there (CONN_MAX_AGE) is never reused: it lingers idle
     until garbage collection, and under concurrent load PostgreSQL runs out of connections
     ("too many clients"). Close it when the request ends. The ORM pool threads of
-    editfactory.asyncdb are long-lived and keep theirs."""
+    core.asyncdb are long-lived and keep theirs."""
     connections.close_all()
 
 
 request_finished.connect(close_request_thread_connections, sender=ASGIHandler)
 
-# The job polling endpoint is answered before Django's handler: see jobs.fastpoll.
+# The job polling endpoint is answered before Django's handler: see editfactory.fastpoll.
 application = JobPollingFastPath(django_application)
 
 # Everything loaded so far (Django, the URL conf, models) lives as long as the process. Freezing

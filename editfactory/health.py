@@ -16,7 +16,7 @@ from rq import Worker
 from jobs.models import Job
 from jobs.queue import get_queue
 from jobs.status import JobStatus
-from media_pipeline.ffmpeg_bin import ffmpeg_path
+from media_pipeline.ops.ffmpeg_bin import ffmpeg_path
 
 logger = logging.getLogger(__name__)
 router = Router(tags=["health"])

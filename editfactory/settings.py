@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django_rq",
     "corsheaders",
     "editfactory",
+    "core",
     "jobs",
     "media_pipeline",
 ]

@@ -14,8 +14,8 @@ os.environ.setdefault("EF_RETRY_BACKOFF_BASE", "0.2")
 os.environ.setdefault("EF_RECONCILE_GRACE", "0")
 os.environ.setdefault("EF_PROGRESS_MIN_INTERVAL", "0.05")
 
-from .settings import *  # noqa: E402,F403
-from .settings import DATA_DIR, DATABASES  # noqa: E402
+from editfactory.settings import *  # noqa: E402,F403
+from editfactory.settings import DATA_DIR, DATABASES  # noqa: E402
 
 # Worker processes started by the tests must see the test database, so SQLite's test database
 # is a file, never the in-memory default.

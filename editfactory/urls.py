@@ -1,9 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from editfactory.api import api
 from jobs.admin_views import dashboard_view, live_progress
-
-from .api import api
 
 urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),

@@ -17,11 +17,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
-from . import services
-from .admin_views import JobAdminViews
-from .errors import IllegalTransition
-from .models import ApiToken, CostEntry, Job, WebhookDelivery
-from .status import JobStatus
+from jobs import services
+from jobs.admin_views import JobAdminViews
+from jobs.errors import IllegalTransition
+from jobs.models import CostEntry, Job, WebhookDelivery
+from jobs.status import JobStatus
 
 
 def human_duration(seconds: float | None) -> str:
@@ -455,29 +455,3 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-@admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked")
-    list_filter = ("revoked",)
-    fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked")
-    readonly_fields = ("prefix", "created_at", "last_used_at")
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            return super().save_model(request, obj, form, change)
-        from .auth import api_token_create
-
-        token, raw = api_token_create(user=obj.user, name=obj.name)
-        obj.pk, obj.prefix, obj.digest, obj.created_at = (
-            token.pk,
-            token.prefix,
-            token.digest,
-            token.created_at,
-        )
-        self.message_user(
-            request,
-            f"Token created. Copy it now, it will not be shown again: {raw}",
-            messages.WARNING,
-        )

@@ -18,12 +18,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from . import services
-from .dashboard import dashboard_context
-from .downloads import stream_stored_file
-from .errors import IllegalTransition
-from .models import Job, JobFile
-from .status import TERMINAL, JobStatus
+from core.downloads import stream_stored_file
+from jobs import services
+from jobs.dashboard import dashboard_context
+from jobs.errors import IllegalTransition
+from jobs.models import Job, JobFile
+from jobs.status import TERMINAL, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def live_progress(request):
             },
             status=400,
         )
-    from .admin import progress_text
+    from jobs.admin import progress_text
 
     jobs = Job.objects.filter(id__in=ids).only(
         "id", "status", "progress", "stage", "stage_label", "eta_seconds"

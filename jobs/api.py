@@ -13,17 +13,16 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema
 
-from editfactory.asyncdb import db_call
-from editfactory.pagination import MAX_OFFSET
-
-from . import services
-from .auth import ASYNC_API_AUTH, resolve_auth
-from .downloads import stream_stored_file
-from .limits import check_job_rate_limit
-from .models import Job, JobFile
-from .polling import job_detail
-from .schemas import DeletedOut, ErrorOut, JobOut, JobPage, JobSummary
-from .status import TERMINAL, JobStatus
+from core.asyncdb import db_call
+from core.auth import ASYNC_API_AUTH, resolve_auth
+from core.downloads import stream_stored_file
+from core.pagination import MAX_OFFSET
+from jobs import services
+from jobs.limits import check_job_rate_limit
+from jobs.models import Job, JobFile
+from jobs.polling import job_detail
+from jobs.schemas import DeletedOut, ErrorOut, JobOut, JobPage, JobSummary
+from jobs.status import TERMINAL, JobStatus
 
 router = Router(tags=["jobs"])
 ERRORS = {401: ErrorOut, 404: ErrorOut}
@@ -87,7 +86,7 @@ def _job_out(auth, job_id) -> JobOut:
     summary="One job: status, progress, stage, ETA, result, files and costs",
 )
 async def get_job(request, job_id: UUID):
-    # Async because clients poll it: see editfactory.asyncdb.
+    # Async because clients poll it: see core.asyncdb.
     return await db_call(_job_out, request.auth, job_id)
 
 

@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 
-from .errors import BudgetExceeded
-from .models import CostEntry, UsageBudget
+from jobs.errors import BudgetExceeded
+from jobs.models import CostEntry, UsageBudget
 
 logger = logging.getLogger(__name__)
 

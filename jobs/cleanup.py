@@ -19,9 +19,9 @@ from django.core.files.storage import default_storage
 from django.db import models
 from django.utils import timezone
 
-from . import services
-from .models import Job, JobFile
-from .status import ACTIVE, TERMINAL, JobStatus
+from jobs import services
+from jobs.models import Job, JobFile
+from jobs.status import ACTIVE, TERMINAL, JobStatus
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from . import services
-from .dbretry import with_db_retry
-from .errors import JobCancelled
+from jobs import services
+from jobs.dbretry import with_db_retry
+from jobs.errors import JobCancelled
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from .models import CostEntry
+from jobs.models import CostEntry
 
 DIMENSIONS = ("month", "user", "service")
 NO_OWNER = "(no owner)"

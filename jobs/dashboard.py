@@ -18,8 +18,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from .models import CostEntry, Job, UsageBudget
-from .status import JobStatus
+from jobs.models import CostEntry, Job, UsageBudget
+from jobs.status import JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def queue_info() -> dict:
     """Queue depth and live workers from RQ; Redis being down is shown, not raised."""
     from rq import Worker
 
-    from .queue import get_queue
+    from jobs.queue import get_queue
 
     try:
         queue = get_queue()

@@ -2,16 +2,17 @@
 
 Any exception class with a true `permanent` attribute is treated as bad input: the job fails at
 once, without retries. This lets `media_pipeline` raise its own errors without importing `jobs`.
+Every engine error is a `core.errors.DomainError` with a code; the API maps codes to HTTP.
 """
 
-import errno
-import os
+from core.errors import DomainError
 
 
-class JobError(Exception):
+class JobError(DomainError):
     """Base of errors raised by the engine's services."""
 
     code = "job_error"
+    permanent = False
 
 
 class PermanentJobError(JobError):
@@ -28,37 +29,6 @@ class TransientJobError(JobError):
     code = "transient_error"
 
 
-class StorageUnavailable(PermanentJobError):
-    """Media storage refused a write: full, over quota, read-only or not permitted.
-
-    Permanent (no automatic retry) on purpose: the attempt has already done its work (a whole
-    render), and a retry a few seconds later would redo all of it only to hit the same wall.
-    Freeing space or fixing the mount takes an operator, who then retries the failed job (a
-    retry starts with a fresh set of attempts)."""
-
-    code = "storage_unavailable"
-
-
-# errno of a refused write -> what it says about the storage.
-_STORAGE_PROBLEMS = {
-    errno.ENOSPC: "full",
-    errno.EDQUOT: "full (over quota)",
-    errno.EROFS: "not writable",
-    errno.EACCES: "not writable",
-    errno.EPERM: "not writable",
-}
-
-
-def storage_error(exc: OSError, *, storage: str, doing: str) -> StorageUnavailable | None:
-    """A readable StorageUnavailable for an OSError that means the storage refuses writes
-    ("output storage is full (No space left on device) while storing 'video'"); None for
-    any other OSError."""
-    problem = _STORAGE_PROBLEMS.get(exc.errno)
-    if problem is None:
-        return None
-    return StorageUnavailable(f"{storage} is {problem} ({os.strerror(exc.errno)}) while {doing}")
-
-
 class JobCancelled(JobError):  # noqa: N818 - a signal, not a failure
     """Raised inside a handler when its job was cancelled."""
 
@@ -71,10 +41,6 @@ class UnknownJobType(JobError):
 
 class InvalidJobParams(JobError):
     code = "invalid_params"
-
-    def __init__(self, message: str, details: list | None = None):
-        super().__init__(message)
-        self.details = details or []
 
 
 class InvalidCallbackUrl(InvalidJobParams):
@@ -97,12 +63,15 @@ class BudgetExceeded(JobError):
         self.spent, self.estimate, self.limit = spent, estimate, limit
         super().__init__(
             f"Monthly budget exceeded: spent ${spent} this month, this job is estimated at "
-            f"${estimate} and the limit is ${limit}."
+            f"${estimate} and the limit is ${limit}.",
+            [{"spent_usd": str(spent), "estimate_usd": str(estimate), "limit_usd": str(limit)}],
         )
 
 
 class IllegalTransition(JobError):
-    code = "illegal_transition"
+    """A status change the object's current status does not allow."""
+
+    code = "conflict"
 
 
 def is_permanent(exc: BaseException) -> bool:

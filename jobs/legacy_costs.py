@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.db import DatabaseError
 
-from .legacy_import import (
+from jobs.legacy_import import (
     ImportReport,
     LegacyFormatError,
     LegacyRowError,
@@ -18,7 +18,7 @@ from .legacy_import import (
     load_json,
     parse_when,
 )
-from .models import CostEntry, Job
+from jobs.models import CostEntry, Job
 
 UNIT_NAMES = {"elevenlabs": "characters", "gemini": "frames"}
 _MAX_COST = Decimal("1000000")  # CostEntry.cost_usd: 12 digits, 6 decimals

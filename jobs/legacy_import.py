@@ -24,11 +24,11 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import queue, services
-from .errors import InvalidJobParams, UnknownJobType
-from .models import Job
-from .registry import get_job_type
-from .status import JobStatus
+from jobs import queue, services
+from jobs.errors import InvalidJobParams, UnknownJobType
+from jobs.models import Job
+from jobs.registry import get_job_type
+from jobs.status import JobStatus
 
 logger = logging.getLogger(__name__)
 

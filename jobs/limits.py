@@ -14,9 +14,8 @@ import time
 
 from django.conf import settings
 
-from editfactory.apierrors import ApiError
-
-from . import queue
+from core.apierrors import ApiError
+from jobs import queue
 
 _UNITS = {
     "s": 1,

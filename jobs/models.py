@@ -1,4 +1,4 @@
-"""The engine's durable state: jobs, their files and costs, and API tokens."""
+"""The engine's durable state: jobs, their files, costs, webhook deliveries and budgets."""
 
 import uuid
 
@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from .status import ACTIVE, TERMINAL, JobStatus
+from jobs.status import ACTIVE, TERMINAL, JobStatus
 
 
 class JobQuerySet(models.QuerySet):
@@ -151,27 +151,6 @@ class CostEntry(models.Model):
 
     def __str__(self):
         return f"{self.service}/{self.operation} ${self.cost_usd}"
-
-
-class ApiToken(models.Model):
-    """A per-user API token. Only a SHA-256 digest of the secret is stored."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
-    )
-    name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=16, help_text="Shown to tell tokens apart; not secret")
-    digest = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked = models.BooleanField(default=False)
-
-    class Meta:
-        ordering = ["-created_at"]
-        verbose_name = "API token"
-
-    def __str__(self):
-        return f"{self.name} ({self.prefix}…)"
 
 
 class WebhookDelivery(models.Model):

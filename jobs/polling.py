@@ -1,4 +1,4 @@
-"""The job detail answer clients poll, on precompiled queries (see editfactory.compiled_query).
+"""The job detail answer clients poll, on precompiled queries (see core.compiled_query).
 
 Used by GET /api/v1/jobs/{id} (the ninja view and its ASGI fast path) and by the cancel and
 retry endpoints, so the detail shape has one builder.
@@ -8,10 +8,9 @@ from uuid import UUID
 
 from django.urls import reverse
 
-from editfactory.compiled_query import CompiledQuery
-
-from .models import CostEntry, Job, JobFile, WebhookDelivery
-from .schemas import CostOut, JobFileOut, JobOut, WebhookDeliveryOut
+from core.compiled_query import CompiledQuery
+from jobs.models import CostEntry, Job, JobFile, WebhookDelivery
+from jobs.schemas import CostOut, JobFileOut, JobOut, WebhookDeliveryOut
 
 _JOB_FIELDS = [
     *(name for name in JobOut.model_fields if name not in {"files", "costs", "webhook_deliveries"}),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pydantic
 
-from .errors import InvalidJobParams, UnknownJobType
+from jobs.errors import InvalidJobParams, UnknownJobType
 
 
 class EmptyParams(pydantic.BaseModel):

@@ -9,11 +9,11 @@ import traceback
 from django.db import close_old_connections, connection
 from rq.timeouts import JobTimeoutException
 
-from . import services
-from .context import JobContext, Watcher
-from .dbretry import with_db_retry
-from .errors import JobCancelled, PermanentJobError
-from .registry import get_job_type
+from jobs import services
+from jobs.context import JobContext, Watcher
+from jobs.dbretry import with_db_retry
+from jobs.errors import JobCancelled, PermanentJobError
+from jobs.registry import get_job_type
 
 logger = logging.getLogger(__name__)
 

@@ -20,18 +20,18 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import queue, webhooks
-from .budgets import budget_check
-from .errors import (
+from core.errors import storage_error
+from jobs import queue, webhooks
+from jobs.budgets import budget_check
+from jobs.errors import (
     IllegalTransition,
     PermanentJobError,
     UnknownJobType,
     is_permanent,
-    storage_error,
 )
-from .models import CostEntry, Job, JobFile
-from .registry import get_job_type
-from .status import ALLOWED_FROM, TERMINAL, JobStatus
+from jobs.models import CostEntry, Job, JobFile
+from jobs.registry import get_job_type
+from jobs.status import ALLOWED_FROM, TERMINAL, JobStatus
 
 logger = logging.getLogger(__name__)
 

@@ -34,10 +34,10 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from . import queue
-from .errors import InvalidCallbackUrl
-from .models import Job, WebhookDelivery
-from .status import JobStatus
+from jobs import queue
+from jobs.errors import InvalidCallbackUrl
+from jobs.models import Job, WebhookDelivery
+from jobs.status import JobStatus
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import uuid
 from django import db
 from rq import Worker
 
-from . import runner, services
+from jobs import runner, services
 
 logger = logging.getLogger(__name__)
 

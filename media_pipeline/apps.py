@@ -6,6 +6,6 @@ class MediaPipelineConfig(AppConfig):
     verbose_name = "Media pipeline"
 
     def ready(self):
-        from .jobtypes import load_all
+        from media_pipeline.jobtypes import load_all
 
         load_all()  # registers the job types

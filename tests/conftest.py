@@ -13,8 +13,7 @@ import pytest
 from django.conf import settings
 
 from editfactory.embedded_redis import embedded_redis_from_settings
-
-from .media import MediaFactory
+from tests.media import MediaFactory
 
 _embedded = None
 
@@ -36,7 +35,7 @@ def close_pooled_connections(django_db_setup, django_db_blocker):
     """The async endpoints' ORM threads keep connections; close them before the test database
     is dropped (PostgreSQL refuses to drop a database that is in use)."""
     yield
-    from editfactory.asyncdb import close_pool_connections
+    from core.asyncdb import close_pool_connections
 
     with django_db_blocker.unblock():
         close_pool_connections()
@@ -67,7 +66,7 @@ def other_user(django_user_model):
 
 
 def _token_for(user) -> str:
-    from jobs.auth import api_token_create
+    from core.auth import api_token_create
 
     return api_token_create(user=user, name="test")[1]
 
@@ -150,7 +149,7 @@ def database_down():
     a function that brings it back early (the settings are restored on exit either way)."""
     from django.db import connection
 
-    from editfactory.asyncdb import close_pool_connections
+    from core.asyncdb import close_pool_connections
 
     settings_dict = connection.settings_dict  # the object itself: `restore` may run in a thread
     saved = dict(settings_dict)

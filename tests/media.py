@@ -3,7 +3,7 @@
 import subprocess
 from pathlib import Path
 
-from media_pipeline.ffmpeg_bin import ffmpeg_path
+from media_pipeline.ops.ffmpeg_bin import ffmpeg_path
 
 
 class MediaFactory:
@@ -110,7 +110,7 @@ class MediaFactory:
         voice: str = "en",
     ) -> Path:
         """Real speech from the offline provider (eSpeak NG)."""
-        from media_pipeline.tts.espeak import synthesize
+        from media_pipeline.ops.tts.espeak import synthesize
 
         name = f"speech-{abs(hash((text, voice)))}.wav"
         if name not in self._cache:

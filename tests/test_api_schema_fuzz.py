@@ -30,7 +30,7 @@ def in_test_transaction():
 
 @pytest.fixture
 def auth_headers(user, in_test_transaction):
-    from jobs.auth import api_token_create
+    from core.auth import api_token_create
 
     return {"Authorization": f"Bearer {api_token_create(user=user, name='fuzz')[1]}"}
 

@@ -7,12 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from media_pipeline.models import ExportPreset
-from media_pipeline.presets import PRESETS
-from media_pipeline.probe import probe_media
-
-from .conftest import run_burst_worker
-from .media_pipeline.test_tts import elevenlabs_answer, elevenlabs_api  # noqa: F401 - fixture
+from media_pipeline.library.models import ExportPreset
+from media_pipeline.ops.presets import PRESETS
+from media_pipeline.ops.probe import probe_media
+from tests.conftest import run_burst_worker
+from tests.media_pipeline.test_tts import elevenlabs_answer, elevenlabs_api  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 API = "/api/v1/library"

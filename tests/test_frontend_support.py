@@ -4,8 +4,7 @@ import pytest
 from django.urls import Resolver404, resolve
 
 from editfactory.legacy import ALIASES, API
-
-from .conftest import database_down, wait_for
+from tests.conftest import database_down, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from .conftest import descendants, pid_alive, wait_for
+from tests.conftest import descendants, pid_alive, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -25,7 +25,7 @@ TARGET_DURATION = 30.0
 
 
 def make_source(directory: Path) -> Path:
-    from media_pipeline.ffmpeg_run import run_ffmpeg
+    from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 
     path = directory / "source-1080p30.mp4"
     run_ffmpeg(
@@ -36,13 +36,13 @@ def make_source(directory: Path) -> Path:
 
 
 def bare_decode(path: Path) -> None:
-    from media_pipeline.ffmpeg_run import run_ffmpeg
+    from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 
     run_ffmpeg(["-i", str(path), "-vf", "scale=64:36,format=gray", "-f", "null", "-"])
 
 
 def analyze(path: Path) -> dict:
-    from media_pipeline.analysis import analyze_video
+    from media_pipeline.ops.analysis import analyze_video
 
     return analyze_video(path, target_duration=TARGET_DURATION)
 

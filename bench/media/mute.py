@@ -27,7 +27,7 @@ GAP_SECONDS = 2.5  # silence between repetitions of the speech
 
 def _speech_track(directory: Path) -> Path:
     """eSpeak speech repeated with pauses up to SECONDS, as a mono WAV."""
-    from media_pipeline.tts.espeak import synthesize
+    from media_pipeline.ops.tts.espeak import synthesize
 
     speech = synthesize(TEXT)
     voice = np.frombuffer(speech.samples, dtype=np.int16)
@@ -48,7 +48,7 @@ def make_source(directory: Path) -> Path:
     """A 60 s 1080p30 H.264 video whose stereo AAC audio is speech over a quiet noise bed."""
     import ffmpeg
 
-    from media_pipeline.ffmpeg_run import run_ffmpeg
+    from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 
     speech = ffmpeg.input(str(_speech_track(directory)))
     video = ffmpeg.input(f"testsrc2=size=1920x1080:rate=30:duration={SECONDS}", f="lavfi")
@@ -101,10 +101,10 @@ def _timed(fn, *args) -> tuple[float, float, object]:
 
 def main() -> None:
     setup_django()
-    from media_pipeline.ffmpeg_run import run_ffmpeg
-    from media_pipeline.probe import probe_media
-    from media_pipeline.voice_detect import detect_voice
-    from media_pipeline.voice_mute import VoiceMuteParams, mute_voice
+    from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+    from media_pipeline.ops.probe import probe_media
+    from media_pipeline.ops.voice_detect import detect_voice
+    from media_pipeline.ops.voice_mute import VoiceMuteParams, mute_voice
 
     with tempfile.TemporaryDirectory(prefix="bench-mute-") as tmp:
         directory = Path(tmp)

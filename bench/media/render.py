@@ -23,7 +23,7 @@ SRT = "1\n00:00:00,000 --> 00:00:03,000\nBenchmark caption\n\n2\n00:00:04,000 --
 
 
 def make_source(directory: Path) -> Path:
-    from media_pipeline.ffmpeg_run import run_ffmpeg
+    from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 
     path = directory / "source.mp4"
     run_ffmpeg(
@@ -34,7 +34,7 @@ def make_source(directory: Path) -> Path:
 
 
 def hand_written(source: Path, ass: Path, fonts: str, out: Path) -> None:
-    from media_pipeline.ffmpeg_run import escape_filter_value, run_ffmpeg
+    from media_pipeline.ops.ffmpeg_run import escape_filter_value, run_ffmpeg
 
     norm = "fps=30,scale=1080:1920:force_original_aspect_ratio=increase,crop=1080:1920,setsar=1,format=yuv420p"
     graph = (
@@ -82,7 +82,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from media_pipeline.subtitles import build_ass, default_fonts_dir
+    from media_pipeline.ops.subtitles import build_ass, default_fonts_dir
 
     call_command("migrate", verbosity=0)
     user, _ = get_user_model().objects.get_or_create(username="bench-render")

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from ..ffmpeg_run import run_ffmpeg
-from ..render import Subtitles, build_thumbnail_args
-from ..subtitles import SubtitleStyle, build_ass, default_fonts_dir
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.render import Subtitles, build_thumbnail_args
+from media_pipeline.ops.subtitles import SubtitleStyle, build_ass, default_fonts_dir
 
 
 def subtitles_to_burn(

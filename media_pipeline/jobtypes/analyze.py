@@ -12,12 +12,11 @@ import pydantic
 from django.conf import settings
 
 from jobs.registry import register
-
-from .. import gemini
-from ..analysis import analyze_video
-from ..analysis_scoring import AnalysisConfig
-from ..ffmpeg_run import run_ffmpeg
-from ..probe import probe_media, require_video
+from media_pipeline.ops import gemini
+from media_pipeline.ops.analysis import analyze_video
+from media_pipeline.ops.analysis_scoring import AnalysisConfig
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.probe import probe_media, require_video
 
 # Job percent at which each stage starts; decoding (or the model) is nearly all the work.
 PROBE_END = 2.0

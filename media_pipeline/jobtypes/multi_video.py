@@ -6,14 +6,13 @@ from pathlib import Path
 import pydantic
 
 from jobs.registry import register
-
-from ..ffmpeg_run import run_ffmpeg
-from ..keyword_match import Cue, find_inserts
-from ..multi_video import Secondary, build_multi_video_args
-from ..probe import probe_media, require_video
-from ..srt_validation import SrtText, validate_srt
-from ..subtitles import SubtitleStyle
-from ._shared import store_video_with_thumbnail, subtitles_to_burn
+from media_pipeline.jobtypes._shared import store_video_with_thumbnail, subtitles_to_burn
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.keyword_match import Cue, find_inserts
+from media_pipeline.ops.multi_video import Secondary, build_multi_video_args
+from media_pipeline.ops.probe import probe_media, require_video
+from media_pipeline.ops.srt_validation import SrtText, validate_srt
+from media_pipeline.ops.subtitles import SubtitleStyle
 
 
 class MultiVideoParams(pydantic.BaseModel):

@@ -7,8 +7,7 @@ JSON-able result.
 import pydantic
 
 from jobs.registry import register
-
-from ..probe import probe_media
+from media_pipeline.ops.probe import probe_media
 
 
 class ProbeParams(pydantic.BaseModel):

@@ -10,13 +10,13 @@ from pathlib import Path
 import pydantic
 
 from jobs.registry import register
-
-from ..analysis import analyze_video
-from ..errors import InvalidMediaError
-from ..ffmpeg_run import run_ffmpeg
-from ..presets import Preset
-from ..probe import probe_media, require_video
-from ..render import (
+from media_pipeline.jobtypes._shared import subtitles_to_burn
+from media_pipeline.ops.analysis import analyze_video
+from media_pipeline.ops.errors import InvalidMediaError
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.presets import Preset
+from media_pipeline.ops.probe import probe_media, require_video
+from media_pipeline.ops.render import (
     AudioMode,
     Piece,
     RenderSpec,
@@ -24,12 +24,11 @@ from ..render import (
     build_render_args,
     build_thumbnail_args,
 )
-from ..srt_validation import SrtText
-from ..subtitles import SubtitleStyle
-from ..variants import Segment, plan_variants
-from ..voice_detect import detect_voice
-from ..voice_mute import VoiceMuteParams, mute_speech
-from ._shared import subtitles_to_burn
+from media_pipeline.ops.srt_validation import SrtText
+from media_pipeline.ops.subtitles import SubtitleStyle
+from media_pipeline.ops.variants import Segment, plan_variants
+from media_pipeline.ops.voice_detect import detect_voice
+from media_pipeline.ops.voice_mute import VoiceMuteParams, mute_speech
 
 
 class ProcessParams(pydantic.BaseModel):

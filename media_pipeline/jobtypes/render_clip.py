@@ -13,13 +13,14 @@ from pathlib import Path
 import pydantic
 
 from jobs.registry import register
-
-from ..errors import InvalidMediaError
-from ..ffmpeg_run import run_ffmpeg
-from ..loudness import loudness_target, normalise_loudness
-from ..presets import DEFAULT_PRESET, Preset, get_preset
-from ..probe import probe_media, require_video
-from ..render import (
+from media_pipeline.jobtypes._shared import store_video_with_thumbnail, subtitles_to_burn
+from media_pipeline.jobtypes.tts import TtsParams, Voiceover, estimate_tts_cost, make_voiceover
+from media_pipeline.ops.errors import InvalidMediaError
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.loudness import loudness_target, normalise_loudness
+from media_pipeline.ops.presets import DEFAULT_PRESET, Preset, get_preset
+from media_pipeline.ops.probe import probe_media, require_video
+from media_pipeline.ops.render import (
     AudioMode,
     Piece,
     RenderSpec,
@@ -28,11 +29,9 @@ from ..render import (
     build_render_args,
     plan_timeline,
 )
-from ..srt_validation import SrtText
-from ..subtitles import SubtitleStyle
-from ..tts.timings import words_to_srt
-from ._shared import store_video_with_thumbnail, subtitles_to_burn
-from .tts import TtsParams, Voiceover, estimate_tts_cost, make_voiceover
+from media_pipeline.ops.srt_validation import SrtText
+from media_pipeline.ops.subtitles import SubtitleStyle
+from media_pipeline.ops.tts.timings import words_to_srt
 
 
 class Span(pydantic.BaseModel):

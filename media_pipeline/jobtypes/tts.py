@@ -10,14 +10,13 @@ import pydantic
 from django.conf import settings
 
 from jobs.registry import register
-
-from ..errors import InvalidMediaError
-from ..ffmpeg_run import run_ffmpeg
-from ..probe import probe_media, require_video
-from ..tts.commands import build_add_tts_args, build_encode_args, output_suffix
-from ..tts.silence import PausePolicy, tighten_speech
-from ..tts.synthesis import speak
-from ..tts.timings import remap_words, words_to_json, words_to_srt
+from media_pipeline.ops.errors import InvalidMediaError
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.probe import probe_media, require_video
+from media_pipeline.ops.tts.commands import build_add_tts_args, build_encode_args, output_suffix
+from media_pipeline.ops.tts.silence import PausePolicy, tighten_speech
+from media_pipeline.ops.tts.synthesis import speak
+from media_pipeline.ops.tts.timings import remap_words, words_to_json, words_to_srt
 
 # Voice ids of every provider: "en-US-AriaNeural", "21m00Tcm4TlvDq8ikWAM", "gmw/en-US",
 # "English (America)". Nothing that could act as a path or URL beyond these characters, and no

@@ -6,10 +6,9 @@ no output file (a copy of the input would be pointless). Non-media input fails p
 """
 
 from jobs.registry import register
-
-from ..probe import probe_media
-from ..voice_detect import VoiceDetectionParams, detect_voice
-from ..voice_mute import VoiceMuteParams, mute_speech
+from media_pipeline.ops.probe import probe_media
+from media_pipeline.ops.voice_detect import VoiceDetectionParams, detect_voice
+from media_pipeline.ops.voice_mute import VoiceMuteParams, mute_speech
 
 # Stage weights from bench/media/mute.py (60 s, 1080p30): detection (decode + VAD) takes about
 # a quarter of the time of the ffmpeg pass that re-encodes the audio.

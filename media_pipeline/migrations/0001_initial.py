@@ -6,7 +6,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import media_pipeline.models
+import media_pipeline.library.models
 
 
 class Migration(migrations.Migration):
@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
                     models.FileField(
                         blank=True,
                         max_length=500,
-                        upload_to=media_pipeline.models.library_upload_to,
+                        upload_to=media_pipeline.library.models.library_upload_to,
                     ),
                 ),
                 (
@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
                     models.FileField(
                         blank=True,
                         max_length=500,
-                        upload_to=media_pipeline.models.library_upload_to,
+                        upload_to=media_pipeline.library.models.library_upload_to,
                     ),
                 ),
                 ("duration", models.FloatField(blank=True, null=True)),
@@ -243,7 +243,7 @@ class Migration(migrations.Migration):
                 (
                     "file",
                     models.FileField(
-                        max_length=500, upload_to=media_pipeline.models.library_upload_to
+                        max_length=500, upload_to=media_pipeline.library.models.library_upload_to
                     ),
                 ),
                 (
@@ -251,7 +251,7 @@ class Migration(migrations.Migration):
                     models.FileField(
                         blank=True,
                         max_length=500,
-                        upload_to=media_pipeline.models.library_upload_to,
+                        upload_to=media_pipeline.library.models.library_upload_to,
                     ),
                 ),
                 ("size", models.BigIntegerField(default=0)),
@@ -310,7 +310,7 @@ class Migration(migrations.Migration):
                     models.FileField(
                         blank=True,
                         max_length=500,
-                        upload_to=media_pipeline.models.library_upload_to,
+                        upload_to=media_pipeline.library.models.library_upload_to,
                     ),
                 ),
                 ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
@@ -360,7 +360,7 @@ class Migration(migrations.Migration):
                     models.FileField(
                         blank=True,
                         max_length=500,
-                        upload_to=media_pipeline.models.library_upload_to,
+                        upload_to=media_pipeline.library.models.library_upload_to,
                     ),
                 ),
                 ("size", models.BigIntegerField(default=0)),

@@ -1,11 +1,11 @@
-"""Seed the export presets from media_pipeline.presets (editable afterwards; re-running adds only
+"""Seed the export presets from media_pipeline.ops.presets (editable afterwards; re-running adds only
 missing ones)."""
 
 from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from media_pipeline.presets import PRESETS
+    from media_pipeline.ops.presets import PRESETS
 
     ExportPreset = apps.get_model("media_pipeline", "ExportPreset")
     for preset in PRESETS.values():

@@ -47,7 +47,7 @@ def test_non_staff_and_anonymous_are_sent_to_the_login_page(client, user, make_j
 
 
 def test_staff_without_job_permissions_get_403(django_user_model, make_job):
-    from .conftest import staff_with
+    from tests.admin.conftest import staff_with
 
     client = Client()
     client.force_login(staff_with(django_user_model, "nobody"))
@@ -390,8 +390,8 @@ def test_other_admin_pages_render(staff_client, make_job):
         unit_name="characters", cost_usd="0.022",
     )  # fmt: skip
     WebhookDelivery.objects.create(job=job, attempt=1, url="https://x.example", event="job.failed")
-    for name in ("costentry", "webhookdelivery", "apitoken"):
-        response = staff_client.get(reverse(f"admin:jobs_{name}_changelist"), {"q": "x"})
+    for name in ("jobs_costentry", "jobs_webhookdelivery", "core_apitoken"):
+        response = staff_client.get(reverse(f"admin:{name}_changelist"), {"q": "x"})
         assert response.status_code == 200, name
     index = staff_client.get(reverse("admin:index")).content.decode()
     assert reverse("ef_dashboard") in index and "/admin/rq/" in index

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
-from media_pipeline.models import (
+from media_pipeline.library.models import (
     Clip,
     ClipContent,
     Export,

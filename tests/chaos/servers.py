@@ -24,8 +24,7 @@ import redis
 from django.conf import settings
 
 from editfactory.embedded_redis import EmbeddedRedis
-
-from ..conftest import kill_tree, wait_for
+from tests.conftest import kill_tree, wait_for
 
 MANAGE_PY = str(Path(settings.BASE_DIR) / "manage.py")
 # Serves the product's URLs plus a test-only endpoint that starts any registered job type.

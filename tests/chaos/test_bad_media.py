@@ -21,11 +21,10 @@ from jobs import services
 from jobs.errors import InvalidJobParams
 from jobs.models import Job, JobFile
 from jobs.status import TERMINAL, JobStatus
-from media_pipeline.probe import probe_media
-
-from ..conftest import wait_for
-from ..media_pipeline.api_videos.helpers import API, created_job, error, fields, post
-from .test_worker_kill import ffmpeg_pids_of
+from media_pipeline.ops.probe import probe_media
+from tests.chaos.test_worker_kill import ffmpeg_pids_of
+from tests.conftest import wait_for
+from tests.media_pipeline.api_videos.helpers import API, created_job, error, fields, post
 
 # Job types that read one 'source' video, with cheap params.
 SOURCE_JOBS = {

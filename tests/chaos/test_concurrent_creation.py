@@ -9,13 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from jobs.auth import api_token_create
+from core.auth import api_token_create
 from jobs.models import Job
 from jobs.queue import get_connection
 from jobs.status import JobStatus
-
-from ..conftest import wait_for
-from .servers import (
+from tests.chaos.servers import (
     WebServer,
     base_env,
     executions,
@@ -23,6 +21,7 @@ from .servers import (
     start_worker,
     stop_all,
 )
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 

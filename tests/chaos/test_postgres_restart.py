@@ -17,8 +17,7 @@ import httpx
 import psycopg
 import pytest
 
-from ..conftest import wait_for
-from .servers import (
+from tests.chaos.servers import (
     PrivatePostgres,
     PrivateRedis,
     WebServer,
@@ -30,6 +29,7 @@ from .servers import (
     start_worker,
     stop_all,
 )
+from tests.conftest import wait_for
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -44,7 +44,7 @@ OUTAGE_SECONDS = 4.0
 DB_NAME = "editfactory_chaos"
 CREATE_USER = """
 from django.contrib.auth import get_user_model
-from jobs.auth import api_token_create
+from core.auth import api_token_create
 user = get_user_model().objects.create_user("chaos")
 print(api_token_create(user=user, name="chaos")[1])
 """

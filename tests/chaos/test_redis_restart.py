@@ -9,9 +9,7 @@ import pytest
 from jobs import queue, services
 from jobs.models import Job
 from jobs.status import JobStatus
-
-from ..conftest import wait_for
-from .servers import (
+from tests.chaos.servers import (
     PrivateRedis,
     base_env,
     executions,
@@ -20,6 +18,7 @@ from .servers import (
     start_worker,
     stop_all,
 )
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 

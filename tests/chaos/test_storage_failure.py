@@ -17,8 +17,7 @@ from django.core.files import File
 from jobs import services
 from jobs.models import Job, JobFile
 from jobs.status import TERMINAL, JobStatus
-
-from ..conftest import wait_for
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -119,9 +118,8 @@ def test_storage_refusing_the_output_fails_the_job_clearly_and_the_worker_goes_o
 def test_an_upload_into_a_refusing_storage_is_a_507_and_nothing_stays(
     api, media, endpoint, folder, mount_options, problem
 ):
-    from media_pipeline.models import SourceVideo
-
-    from ..media_pipeline.api_videos.helpers import error, post
+    from media_pipeline.library.models import SourceVideo
+    from tests.media_pipeline.api_videos.helpers import error, post
 
     source = media.video(seconds=2, size="160x120", fps=10)  # larger than the 8 kB tmpfs
     storage_dir = Path(settings.MEDIA_ROOT) / folder

@@ -23,8 +23,7 @@ from django.utils import timezone
 from jobs import services
 from jobs.models import Job, JobFile
 from jobs.status import TERMINAL, JobStatus
-
-from ..conftest import pid_alive, wait_for
+from tests.conftest import pid_alive, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,11 +7,11 @@ from typing import Any
 from django.urls import path
 from ninja import NinjaAPI, Schema
 
-from editfactory import apierrors
+from core import apierrors
+from core.auth import API_AUTH
 from editfactory.urls import urlpatterns as product_urlpatterns
-from jobs.auth import API_AUTH
 from jobs.schemas import JobCreated
-from media_pipeline.api.common import CREATE_ERRORS, start_job
+from media_pipeline.library.api.common import CREATE_ERRORS, start_job
 
 chaos_api = NinjaAPI(urls_namespace="chaos_api", auth=API_AUTH, docs_url=None)
 apierrors.install(chaos_api)

@@ -3,7 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from jobs.models import ApiToken, Job
+from core.models import ApiToken
+from jobs.models import Job
 from jobs.status import JobStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,7 +57,7 @@ def test_retry_and_cancel_actions_use_the_services(staff_client, user):
 
 def test_api_token_created_in_the_admin_is_shown_once_and_stored_hashed(staff_client, user):
     response = staff_client.post(
-        reverse("admin:jobs_apitoken_add"), {"user": user.id, "name": "frontend"}, follow=True
+        reverse("admin:core_apitoken_add"), {"user": user.id, "name": "frontend"}, follow=True
     )
     shown = [str(m) for m in response.context["messages"] if "will not be shown again" in str(m)]
     assert len(shown) == 1

@@ -6,12 +6,12 @@ import json
 import pytest
 from django.test import AsyncClient
 
+from core.auth import api_token_create
+from core.models import ApiToken
 from jobs import services
-from jobs.auth import api_token_create
-from jobs.models import ApiToken, Job
+from jobs.models import Job
 from jobs.status import JobStatus
-
-from ..conftest import database_down, run_burst_worker
+from tests.conftest import database_down, run_burst_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,8 +13,8 @@ from jobs.budgets import month_start, spent_this_month
 from jobs.errors import BudgetExceeded
 from jobs.models import CostEntry, Job, UsageBudget
 from jobs.registry import get_job_type
-from media_pipeline.api.common import start_job
 from media_pipeline.jobtypes.tts import TtsParams, estimate_tts_cost
+from media_pipeline.library.api.common import start_job
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from jobs.cleanup import jobs_select_old
 from jobs.models import Job, JobFile
 from jobs.status import JobStatus
-from media_pipeline.models import SourceVideo
+from media_pipeline.library.models import SourceVideo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,8 +7,7 @@ from django.core.management import CommandError, call_command
 
 from jobs.models import Job
 from jobs.status import JobStatus
-
-from ..conftest import run_burst_worker
+from tests.conftest import run_burst_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

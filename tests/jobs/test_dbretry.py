@@ -8,8 +8,7 @@ from django.db import OperationalError
 
 from jobs.dbretry import with_db_retry
 from jobs.models import Job
-
-from ..conftest import database_down
+from tests.conftest import database_down
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,7 @@ from jobs.errors import InvalidJobParams, UnknownJobType
 from jobs.models import Job, JobFile
 from jobs.runner import run_job
 from jobs.status import JobStatus
-
-from ..conftest import pid_alive, run_burst_worker, wait_for
+from tests.conftest import pid_alive, run_burst_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

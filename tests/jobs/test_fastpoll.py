@@ -5,10 +5,11 @@ import asyncio
 import httpx
 import pytest
 
+from core.auth import api_token_create
+from core.models import ApiToken
 from editfactory.asgi import application
 from jobs import services
-from jobs.auth import api_token_create
-from jobs.models import ApiToken, JobFile
+from jobs.models import JobFile
 from jobs.polling import job_detail
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,11 +7,11 @@ import pytest
 import redis
 from django.test import RequestFactory
 
-from editfactory.apierrors import ApiError
+from core.apierrors import ApiError
 from jobs import limits, services
 from jobs.limits import check_job_rate_limit, parse_rate
 from jobs.models import Job
-from media_pipeline.api.common import start_job
+from media_pipeline.library.api.common import start_job
 
 pytestmark = pytest.mark.django_db
 

@@ -16,9 +16,8 @@ from editfactory.api import api as root_api
 from jobs import services, webhooks
 from jobs.errors import InvalidCallbackUrl
 from jobs.models import Job, WebhookDelivery
-from media_pipeline.api.common import start_job
-
-from ..conftest import run_burst_worker
+from media_pipeline.library.api.common import start_job
+from tests.conftest import run_burst_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import av
 
-from media_pipeline.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 
 
 @dataclass(frozen=True)

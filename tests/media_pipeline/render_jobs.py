@@ -8,8 +8,7 @@ from django.core.files.storage import default_storage
 from jobs import services
 from jobs.models import Job
 from jobs.status import JobStatus
-
-from ..conftest import run_burst_worker
+from tests.conftest import run_burst_worker
 
 
 def run_render_clip(user, source: Path, **params) -> Job:

@@ -15,9 +15,9 @@ from django.core.files import File
 from jobs import services
 from jobs.models import CostEntry
 from jobs.status import JobStatus
-from media_pipeline import gemini
-from media_pipeline.analysis import analyze_video, display_orientation, iter_gray_frames
-from media_pipeline.analysis_scoring import (
+from media_pipeline.ops import gemini
+from media_pipeline.ops.analysis import analyze_video, display_orientation, iter_gray_frames
+from media_pipeline.ops.analysis_scoring import (
     AnalysisConfig,
     Window,
     analyze_features,
@@ -30,11 +30,10 @@ from media_pipeline.analysis_scoring import (
     window_grid,
     window_length,
 )
-from media_pipeline.errors import InvalidMediaError
-from media_pipeline.ffmpeg_bin import ffmpeg_path
-from media_pipeline.probe import probe_media
-
-from ..conftest import run_burst_worker
+from media_pipeline.ops.errors import InvalidMediaError
+from media_pipeline.ops.ffmpeg_bin import ffmpeg_path
+from media_pipeline.ops.probe import probe_media
+from tests.conftest import run_burst_worker
 
 RNG_SEED = 7
 FPS = 5.0

@@ -14,10 +14,9 @@ import av
 import numpy as np
 import pytest
 
-from media_pipeline.ffmpeg_run import run_ffmpeg
-from media_pipeline.presets import PRESETS
-
-from .render_jobs import rendered_video
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.presets import PRESETS
+from tests.media_pipeline.render_jobs import rendered_video
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

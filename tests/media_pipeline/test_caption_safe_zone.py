@@ -14,12 +14,11 @@ import av
 import numpy as np
 import pytest
 
-from media_pipeline.ffmpeg_run import run_ffmpeg
-from media_pipeline.presets import PRESETS
-from media_pipeline.safe_zone import VERTICAL_SAFE_ZONE, is_vertical
-from media_pipeline.subtitles import SubtitleStyle, build_ass
-
-from .render_jobs import rendered_video
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.presets import PRESETS
+from media_pipeline.ops.safe_zone import VERTICAL_SAFE_ZONE, is_vertical
+from media_pipeline.ops.subtitles import SubtitleStyle, build_ass
+from tests.media_pipeline.render_jobs import rendered_video
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from media_pipeline.keyword_match import Cue, find_inserts, keyword_in, normalise
+from media_pipeline.ops.keyword_match import Cue, find_inserts, keyword_in, normalise
 
 
 def test_normalise_strips_case_and_diacritics():

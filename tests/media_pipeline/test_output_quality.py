@@ -18,19 +18,23 @@ from django.core.files.storage import default_storage
 from jobs import services
 from jobs.models import Job
 from jobs.status import JobStatus
-from media_pipeline import loudness
-from media_pipeline.errors import MediaError
-from media_pipeline.ffmpeg_run import run_ffmpeg
 from media_pipeline.jobtypes import render_clip as render_clip_module
 from media_pipeline.jobtypes.render_clip import ClipRecipe, render_clip_file
-from media_pipeline.models import Export, ExportPreset
-from media_pipeline.presets import LOUDNESS_OFF, PRESETS, Preset
-from media_pipeline.probe import probe_media
-from media_pipeline.render import AudioMode, Piece, RenderSpec, build_render_args
-
-from ..conftest import run_burst_worker
-from .api_render.conftest import API, add_content, make_clip, post_json
-from .quality import black_frames, frozen_frames, measure_loudness, stream_format
+from media_pipeline.library.models import Export, ExportPreset
+from media_pipeline.ops import loudness
+from media_pipeline.ops.errors import MediaError
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.presets import LOUDNESS_OFF, PRESETS, Preset
+from media_pipeline.ops.probe import probe_media
+from media_pipeline.ops.render import AudioMode, Piece, RenderSpec, build_render_args
+from tests.conftest import run_burst_worker
+from tests.media_pipeline.api_render.conftest import API, add_content, make_clip, post_json
+from tests.media_pipeline.quality import (
+    black_frames,
+    frozen_frames,
+    measure_loudness,
+    stream_format,
+)
 
 CUTS = [{"start": 0.3, "end": 1.3}, {"start": 2.0, "end": 3.2}]  # two cuts, 2.2 s in all
 CUT_LENGTH = 2.2

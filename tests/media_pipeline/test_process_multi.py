@@ -8,9 +8,8 @@ from django.core.files.storage import default_storage
 
 from jobs import services
 from jobs.status import JobStatus
-from media_pipeline.probe import probe_media
-
-from ..conftest import run_burst_worker
+from media_pipeline.ops.probe import probe_media
+from tests.conftest import run_burst_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +34,7 @@ def _path(job, label):
 @pytest.fixture(scope="module")
 def varied_source(tmp_path_factory):
     """12 s of a continuous Mandelbrot zoom: every window looks different (testsrc2 repeats)."""
-    from media_pipeline.ffmpeg_run import run_ffmpeg
+    from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 
     path = tmp_path_factory.mktemp("process") / "zoom.mp4"
     run_ffmpeg(["-f", "lavfi", "-i", "mandelbrot=s=320x240:r=25", "-f", "lavfi", "-i", "sine=d=12", "-t", "12",
@@ -71,7 +70,7 @@ def _mean_frame(path, at):
 def test_multi_video_inserts_the_secondary_where_its_keyword_is_said(user, media, tmp_path):
     main = media.video(seconds=4, size="320x240")
     red = tmp_path / "red.mp4"
-    from media_pipeline.ffmpeg_run import run_ffmpeg
+    from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 
     run_ffmpeg(
         [

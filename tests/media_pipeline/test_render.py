@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from media_pipeline.ffmpeg_run import run_ffmpeg
-from media_pipeline.presets import PRESETS, Preset, get_preset
-from media_pipeline.probe import probe_media
-from media_pipeline.render import (
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.presets import PRESETS, Preset, get_preset
+from media_pipeline.ops.probe import probe_media
+from media_pipeline.ops.render import (
     AudioMode,
     Piece,
     RenderSpec,
@@ -128,7 +128,7 @@ def test_subtitles_from_a_path_with_filter_special_characters_are_burned(
 ):
     from font_lato import __file__ as lato_init
 
-    from media_pipeline.render import Subtitles
+    from media_pipeline.ops.render import Subtitles
 
     weird = tmp_path / "it's: a [test], ok"
     weird.mkdir()

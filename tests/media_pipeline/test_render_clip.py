@@ -5,9 +5,8 @@ import pytest
 from jobs import services
 from jobs.errors import InvalidJobParams
 from jobs.status import JobStatus
-from media_pipeline.probe import probe_media
-
-from .render_jobs import output_path, run_render_clip
+from media_pipeline.ops.probe import probe_media
+from tests.media_pipeline.render_jobs import output_path, run_render_clip
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from media_pipeline.errors import InvalidMediaError
-from media_pipeline.srt_validation import InvalidSrtError, require_valid_srt, validate_srt
+from media_pipeline.ops.errors import InvalidMediaError
+from media_pipeline.ops.srt_validation import InvalidSrtError, require_valid_srt, validate_srt
 
 
 def cue(number, start, end, *text):

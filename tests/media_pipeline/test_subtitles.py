@@ -17,10 +17,10 @@ import pydantic
 import pytest
 import srt
 
-from media_pipeline.ffmpeg_bin import ffmpeg_path
-from media_pipeline.ffmpeg_run import escape_filter_value, run_ffmpeg
-from media_pipeline.srt_validation import InvalidSrtError
-from media_pipeline.subtitles import (
+from media_pipeline.ops.ffmpeg_bin import ffmpeg_path
+from media_pipeline.ops.ffmpeg_run import escape_filter_value, run_ffmpeg
+from media_pipeline.ops.srt_validation import InvalidSrtError
+from media_pipeline.ops.subtitles import (
     SubtitleStyle,
     ass_color,
     build_ass,

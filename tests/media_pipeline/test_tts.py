@@ -31,17 +31,17 @@ from jobs.models import CostEntry, Job
 from jobs.registry import get_job_type
 from jobs.services import job_create
 from jobs.status import JobStatus
-from media_pipeline.ffmpeg_run import run_ffmpeg
-from media_pipeline.probe import probe_media
-from media_pipeline.tts import espeak
-from media_pipeline.tts.base import InvalidVoiceError, ProviderUnavailable, TtsRequestError
-from media_pipeline.tts.commands import build_add_tts_args, build_encode_args, output_suffix
-from media_pipeline.tts.edge import edge_rate
-from media_pipeline.tts.offline import merge_repeats
-from media_pipeline.tts.registry import get_provider, list_voices
-from media_pipeline.tts.silence import PausePolicy, kept_spans, tighten_speech
-from media_pipeline.tts.synthesis import check_text
-from media_pipeline.tts.timings import (
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.probe import probe_media
+from media_pipeline.ops.tts import espeak
+from media_pipeline.ops.tts.base import InvalidVoiceError, ProviderUnavailable, TtsRequestError
+from media_pipeline.ops.tts.commands import build_add_tts_args, build_encode_args, output_suffix
+from media_pipeline.ops.tts.edge import edge_rate
+from media_pipeline.ops.tts.offline import merge_repeats
+from media_pipeline.ops.tts.registry import get_provider, list_voices
+from media_pipeline.ops.tts.silence import PausePolicy, kept_spans, tighten_speech
+from media_pipeline.ops.tts.synthesis import check_text
+from media_pipeline.ops.tts.timings import (
     align_to_text,
     group_words,
     remap_time,
@@ -49,8 +49,7 @@ from media_pipeline.tts.timings import (
     words_from_characters,
     words_to_srt,
 )
-
-from ..conftest import run_burst_worker
+from tests.conftest import run_burst_worker
 
 e2e = pytest.mark.django_db(transaction=True)
 

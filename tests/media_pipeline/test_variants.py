@@ -2,7 +2,7 @@
 
 import pytest
 
-from media_pipeline.variants import Segment, plan_variants
+from media_pipeline.ops.variants import Segment, plan_variants
 
 
 def _segments(n, length=2.0, gap=1.0):

@@ -19,18 +19,18 @@ from jobs.errors import InvalidJobParams
 from jobs.models import Job
 from jobs.services import job_create
 from jobs.status import JobStatus
-from media_pipeline.errors import InvalidMediaError
-from media_pipeline.ffmpeg_bin import ffmpeg_path
-from media_pipeline.ffmpeg_run import run_ffmpeg
-from media_pipeline.probe import probe_media
-from media_pipeline.voice_detect import (
+from media_pipeline.ops.errors import InvalidMediaError
+from media_pipeline.ops.ffmpeg_bin import ffmpeg_path
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.probe import probe_media
+from media_pipeline.ops.voice_detect import (
     WINDOW_SECONDS,
     SpeechInterval,
     VoiceDetectionParams,
     detect_voice,
     speech_intervals,
 )
-from media_pipeline.voice_mute import (
+from media_pipeline.ops.voice_mute import (
     MAX_INLINE_FILTER_CHARS,
     VoiceMuteParams,
     audio_bitrate_for,
@@ -41,8 +41,7 @@ from media_pipeline.voice_mute import (
     muted_suffix,
     spill_long_filter,
 )
-
-from ..conftest import run_burst_worker
+from tests.conftest import run_burst_worker
 
 W = WINDOW_SECONDS  # 32 ms
 TOLERANCE = 0.3  # seconds between detected and true speech edges

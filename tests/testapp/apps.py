@@ -6,4 +6,4 @@ class TestAppConfig(AppConfig):
     label = "testapp"
 
     def ready(self):
-        from . import job_types  # noqa: F401
+        from tests.testapp import job_types  # noqa: F401

@@ -9,7 +9,7 @@ import pydantic
 
 from jobs.errors import PermanentJobError, TransientJobError
 from jobs.registry import register
-from media_pipeline.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 
 
 class NoParams(pydantic.BaseModel):

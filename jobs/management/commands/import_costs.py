@@ -5,9 +5,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs import legacy_costs
+from jobs.management.commands.import_jobs import owner_or_error
 from jobs.management.output import Progress, write_import_summary
-
-from .import_jobs import owner_or_error
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from media_pipeline.library_projects import project_refresh_counts
-from media_pipeline.models import Clip, Project, Segment, SourceVideo
+from media_pipeline.library.models import Clip, Project, Segment, SourceVideo
+from media_pipeline.library.projects import project_refresh_counts
 
 API = "/api/v1/library"
 

@@ -5,9 +5,8 @@ import pytest
 from django.test import Client
 
 from jobs.models import Job
-from media_pipeline.models import Clip, ClipContent, Project
-
-from .conftest import API
+from media_pipeline.library.models import Clip, ClipContent, Project
+from tests.media_pipeline.api_projects.conftest import API
 
 pytestmark = pytest.mark.django_db
 

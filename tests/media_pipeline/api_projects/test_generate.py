@@ -7,11 +7,10 @@ from django.core.files.storage import default_storage
 
 from jobs.models import Job
 from jobs.status import JobStatus
-from media_pipeline.models import Clip, Project, Segment, SourceVideo
-from media_pipeline.probe import probe_media
-
-from ...conftest import run_burst_worker
-from .conftest import API
+from media_pipeline.library.models import Clip, Project, Segment, SourceVideo
+from media_pipeline.ops.probe import probe_media
+from tests.conftest import run_burst_worker
+from tests.media_pipeline.api_projects.conftest import API
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

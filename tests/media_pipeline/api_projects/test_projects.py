@@ -5,10 +5,9 @@ import pytest
 from jobs import services as job_services
 from jobs.models import Job
 from jobs.status import JobStatus
-from media_pipeline.jobtypes.project_generate import Span, plan_span_variants
-from media_pipeline.models import Project
-
-from .conftest import API
+from media_pipeline.library.jobs.generate import Span, plan_span_variants
+from media_pipeline.library.models import Project
+from tests.media_pipeline.api_projects.conftest import API
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,15 @@ import json
 import pytest
 from django.core.files import File
 
-from media_pipeline.models import Clip, ClipContent, ExportPreset, Project, Segment, SourceVideo
-from media_pipeline.probe import probe_media
+from media_pipeline.library.models import (
+    Clip,
+    ClipContent,
+    ExportPreset,
+    Project,
+    Segment,
+    SourceVideo,
+)
+from media_pipeline.ops.probe import probe_media
 
 API = "/api/v1/library"
 
@@ -23,7 +30,7 @@ def patch_json(client, url, body):
 @pytest.fixture(autouse=True)
 def seeded_presets(db):
     """The rows of the data migration: a transactional test's flush removes them."""
-    from media_pipeline.presets import PRESETS
+    from media_pipeline.ops.presets import PRESETS
 
     for preset in PRESETS.values():
         fields = preset.as_dict()

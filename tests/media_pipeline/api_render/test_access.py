@@ -7,9 +7,8 @@ import pytest
 from django.core.files import File
 from django.utils import timezone
 
-from media_pipeline.models import Export, ExportPreset, Segment, SourceVideo
-
-from .conftest import API, make_clip, make_source
+from media_pipeline.library.models import Export, ExportPreset, Segment, SourceVideo
+from tests.media_pipeline.api_render.conftest import API, make_clip, make_source
 
 pytestmark = pytest.mark.django_db
 

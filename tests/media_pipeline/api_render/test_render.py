@@ -8,13 +8,12 @@ from django.utils import timezone
 from jobs import services as job_services
 from jobs.models import Job, JobFile
 from jobs.status import JobStatus
-from media_pipeline.library_media import preset_from_row
-from media_pipeline.models import Clip, Export, ExportPreset
-from media_pipeline.presets import PRESETS
-from media_pipeline.probe import probe_media
-
-from ...conftest import run_burst_worker
-from .conftest import API, add_content, make_clip, post_json
+from media_pipeline.library.media import preset_from_row
+from media_pipeline.library.models import Clip, Export, ExportPreset
+from media_pipeline.ops.presets import PRESETS
+from media_pipeline.ops.probe import probe_media
+from tests.conftest import run_burst_worker
+from tests.media_pipeline.api_render.conftest import API, add_content, make_clip, post_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

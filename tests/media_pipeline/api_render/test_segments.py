@@ -6,12 +6,11 @@ from django.core.files.storage import default_storage
 
 from jobs.models import Job
 from jobs.status import JobStatus
-from media_pipeline.jobtypes.library_render import build_cut_args
-from media_pipeline.models import Project, Segment
-from media_pipeline.probe import probe_media
-
-from ...conftest import run_burst_worker
-from .conftest import API, make_source, patch_json, post_json
+from media_pipeline.library.jobs.render import build_cut_args
+from media_pipeline.library.models import Project, Segment
+from media_pipeline.ops.probe import probe_media
+from tests.conftest import run_burst_worker
+from tests.media_pipeline.api_render.conftest import API, make_source, patch_json, post_json
 
 
 def _create(api, source, **body):

@@ -4,9 +4,8 @@ import pytest
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from media_pipeline.models import Segment, SourceVideo
-
-from .conftest import API, make_source, patch_json
+from media_pipeline.library.models import Segment, SourceVideo
+from tests.media_pipeline.api_render.conftest import API, make_source, patch_json
 
 pytestmark = pytest.mark.django_db
 

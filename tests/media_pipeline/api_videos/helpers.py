@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.files import File
 
 from jobs.models import Job
-from media_pipeline.models import SourceVideo
+from media_pipeline.library.models import SourceVideo
 
 API = "/api/v1/library"
 

@@ -10,9 +10,16 @@ from django.test import Client
 
 from jobs.models import Job, JobFile
 from jobs.status import JobStatus
-
-from ...conftest import run_burst_worker
-from .helpers import API, created_job, error, fields, job_inputs, post, source_video
+from tests.conftest import run_burst_worker
+from tests.media_pipeline.api_videos.helpers import (
+    API,
+    created_job,
+    error,
+    fields,
+    job_inputs,
+    post,
+    source_video,
+)
 
 # --- POST /audio/tts ----------------------------------------------------------------------------
 

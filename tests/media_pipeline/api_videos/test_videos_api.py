@@ -6,9 +6,15 @@ from django.core.files.storage import default_storage
 
 from jobs.models import Job, JobFile
 from jobs.status import JobStatus
-
-from ...conftest import run_burst_worker
-from .helpers import created_job, error, fields, job_inputs, post, source_video
+from tests.conftest import run_burst_worker
+from tests.media_pipeline.api_videos.helpers import (
+    created_job,
+    error,
+    fields,
+    job_inputs,
+    post,
+    source_video,
+)
 
 # endpoint -> (job type, params sent, expected subset of the stored params, a bad params dict
 # with the field path its 422 names). The info endpoint takes no params.

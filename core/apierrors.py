@@ -1,0 +1,198 @@
+"""One JSON error shape for the whole API: {"error": {"code", "message", "details"}}.
+
+This is the one place where errors become HTTP: a `DomainError`'s code picks the status
+(`STATUS_BY_CODE`); Django, ninja, database and Redis errors have their own handlers below.
+"""
+
+import logging
+
+from django.db import DatabaseError, DataError
+from django.http import Http404
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
+from redis.exceptions import RedisError
+
+from core.errors import DomainError, StorageUnavailable, storage_error
+
+logger = logging.getLogger(__name__)
+
+# DomainError.code -> HTTP status. A code missing here is a bug (answered 500 and logged).
+STATUS_BY_CODE = {
+    "validation_error": 422,
+    "invalid_params": 422,
+    "invalid_callback_url": 422,
+    "unknown_job_type": 422,
+    "invalid_media": 422,
+    "invalid_srt": 422,
+    "not_found": 404,
+    "conflict": 409,
+    "budget_exceeded": 402,
+    "rate_limited": 429,
+    "payload_too_large": 413,
+    "unsupported_media": 415,
+    "storage_unavailable": 507,
+    "provider_error": 502,
+    "provider_unavailable": 503,
+    "provider_not_configured": 503,
+}
+
+
+class ApiError(DomainError):
+    """Raise from an endpoint to answer with a specific status, code and message."""
+
+    def __init__(self, status: int, code: str, message: str, details=None, headers=None):
+        super().__init__(message, details, headers=headers)
+        self.status, self.code = status, code
+
+
+def error_response(api, request, status: int, code: str, message: str, details=None, headers=None):
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details if details is not None else [],
+        }
+    }
+    response = api.create_response(request, body, status=status)
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+def _validation_details(errors) -> list[dict]:
+    details = []
+    for err in errors:
+        loc = [str(part) for part in err.get("loc", ())]
+        details.append(
+            {"loc": loc, "field": ".".join(loc[1:]) or ".".join(loc), "msg": err.get("msg", "")}
+        )
+    return details
+
+
+def install(api) -> None:
+    def handler(exc_class, fn):
+        api.add_exception_handler(exc_class, lambda request, exc: fn(request, exc))
+
+    handler(DomainError, _domain_error(api))
+    handler(
+        ValidationError,
+        lambda r, e: error_response(
+            api,
+            r,
+            422,
+            "validation_error",
+            "The request is invalid: see details.",
+            _validation_details(e.errors),
+        ),
+    )
+    handler(
+        AuthenticationError,
+        lambda r, e: error_response(
+            api,
+            r,
+            401,
+            "unauthenticated",
+            "Authentication required: send 'Authorization: Bearer <token>' or log in.",
+        ),
+    )
+    handler(
+        AuthorizationError,
+        lambda r, e: error_response(api, r, 403, "forbidden", str(e) or "Forbidden."),
+    )
+    handler(Http404, lambda r, e: error_response(api, r, 404, "not_found", str(e) or "Not found."))
+    handler(
+        HttpError,
+        lambda r, e: error_response(api, r, e.status_code, _code_for(e.status_code), str(e)),
+    )
+    # A value the database cannot hold (an id past 64 bits, say) is the client's error, not an
+    # outage: SQLite raises OverflowError, PostgreSQL a DataError.
+    for exc_class in (OverflowError, DataError):
+        handler(
+            exc_class,
+            lambda r, e: error_response(
+                api, r, 422, "validation_error", "A number in the request is out of range."
+            ),
+        )
+    handler(
+        DatabaseError,
+        _unavailable(
+            api, "database_unavailable", "The database is unavailable; try again shortly."
+        ),
+    )
+    handler(
+        RedisError,
+        _unavailable(api, "queue_unavailable", "The job queue is unavailable; try again shortly."),
+    )
+    handler(OSError, _storage_or_internal(api))
+    handler(Exception, _internal(api))
+
+
+def _domain_error(api):
+    internal = _internal(api)
+
+    def respond(request, exc: DomainError):
+        if isinstance(exc, StorageUnavailable):
+            return _storage_unavailable(api, request, exc)
+        status = getattr(exc, "status", None) or STATUS_BY_CODE.get(exc.code)
+        if status is None:
+            return internal(request, exc)
+        return error_response(api, request, status, exc.code, exc.message, exc.details, exc.headers)
+
+    return respond
+
+
+def _unavailable(api, code: str, message: str):
+    def respond(request, exc):
+        logger.error("%s: %s", code, exc)
+        return error_response(api, request, 503, code, message, headers={"Retry-After": "5"})
+
+    return respond
+
+
+def _storage_or_internal(api):
+    """A write refused by a full or read-only disk while a request stores an upload (a library
+    file, Django's temporary upload file) is a 507 saying so; any other OSError is a bug."""
+    internal = _internal(api)
+
+    def respond(request, exc):
+        readable = storage_error(exc, storage="media storage", doing="writing the uploaded file")
+        if readable is None:
+            return internal(request, exc)
+        logger.error("storage_unavailable: %s", exc)
+        return _storage_unavailable(api, request, readable)
+
+    return respond
+
+
+def _storage_unavailable(api, request, exc: StorageUnavailable):
+    return error_response(
+        api, request, 507, exc.code, f"{exc}. The upload was not stored; try again later."
+    )
+
+
+def _internal(api):
+    def respond(request, exc):
+        logger.exception("unhandled API error on %s %s", request.method, request.path, exc_info=exc)
+        return error_response(api, request, 500, "internal_error", "Internal server error.")
+
+    return respond
+
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    402: "budget_exceeded",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    507: "storage_unavailable",
+    503: "unavailable",
+}
+
+
+def _code_for(status: int) -> str:
+    return _CODES.get(status, "error")

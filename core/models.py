@@ -1,0 +1,28 @@
+"""Models of the shared API plumbing: per-user API tokens."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ApiToken(models.Model):
+    """A per-user API token. Only a SHA-256 digest of the secret is stored."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="Shown to tell tokens apart; not secret")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+        # Created by the jobs app before this package existed; the table keeps its name.
+        db_table = "jobs_apitoken"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"

@@ -1,0 +1,136 @@
+"""Library API: text to speech, the providers' voices, and a voice-over mixed onto videos."""
+
+import logging
+from typing import Literal
+
+import pydantic
+from django.conf import settings
+from ninja import File, Form, Query, Router, Schema
+from ninja.files import UploadedFile
+
+from core.apierrors import ApiError
+from jobs.schemas import ErrorOut, JobCreated
+from media_pipeline.jobtypes.tts import MAX_VIDEOS, TtsParams
+from media_pipeline.library.api.common import CREATE_ERRORS, start_job
+from media_pipeline.library.api.inputs import (
+    PARAMS_HELP,
+    audio_upload,
+    callback,
+    count_videos,
+    job_params,
+    video_list_input,
+)
+from media_pipeline.ops.tts.base import ProviderNotConfigured, ProviderUnavailable, TtsError
+from media_pipeline.ops.tts.registry import list_voices
+
+logger = logging.getLogger(__name__)
+router = Router(tags=["audio"])
+Provider = Literal["edge", "elevenlabs", "offline"]
+
+
+class TtsRequest(TtsParams):
+    """The `tts` job's params plus where to POST when it ends."""
+
+    callback_url: str | None = pydantic.Field(None, max_length=500)
+
+
+@router.post(
+    "/audio/tts",
+    response={202: JobCreated, **CREATE_ERRORS},
+    summary="Speech from text (a tts job)",
+    description="JSON body: the `tts` params (`text`, `provider`, `voice`, `rate`, `max_pause`) "
+    "and an optional `callback_url`. Outputs `audio`, and `srt` + `words` when the provider "
+    "gives word timings.",
+)
+def audio_tts(request, payload: TtsRequest):
+    url = callback(payload.callback_url)
+    params = payload.model_dump(mode="json", exclude={"callback_url"})
+    return start_job(request, "tts", params=params, callback_url=url)
+
+
+class VoiceOut(Schema):
+    id: str
+    name: str
+    language: str
+    gender: str | None = None
+
+
+class VoicesOut(Schema):
+    provider: str
+    voices: list[VoiceOut]
+
+
+class VoicesQuery(Schema):
+    provider: Provider | None = pydantic.Field(
+        None, description="edge, elevenlabs or offline (default: the server's default provider)"
+    )
+    language: str | None = pydantic.Field(
+        None, max_length=20, description="only voices whose language starts with this, e.g. 'en'"
+    )
+
+
+@router.get(
+    "/audio/voices",
+    response={200: VoicesOut, 401: ErrorOut, 422: ErrorOut, 502: ErrorOut, 503: ErrorOut},
+    summary="Voices of a TTS provider",
+    description="edge and elevenlabs ask their service (503 when it is unreachable or not "
+    "configured); offline lists the bundled eSpeak NG voices.",
+)
+def audio_voices(request, query: Query[VoicesQuery]):
+    provider = query.provider or settings.TTS_DEFAULT_PROVIDER
+    voices = _provider_voices(provider)
+    if query.language:
+        prefix = query.language.lower()
+        voices = [v for v in voices if (v.get("language") or "").lower().startswith(prefix)]
+    return {"provider": provider, "voices": voices}
+
+
+def _provider_voices(provider: str) -> list[dict]:
+    """The provider's voices; its failures as 502/503 (the client cannot fix them)."""
+    try:
+        return list_voices(provider)
+    except ProviderUnavailable as exc:
+        logger.warning("voices of %s unavailable: %s", provider, exc)
+        raise ApiError(
+            503, "provider_unavailable", str(exc), headers={"Retry-After": "30"}
+        ) from None
+    except ProviderNotConfigured as exc:
+        raise ApiError(503, "provider_not_configured", str(exc)) from None
+    except TtsError as exc:
+        logger.warning("voices of %s failed: %s", provider, exc)
+        raise ApiError(502, "provider_error", str(exc)) from None
+
+
+@router.post(
+    "/audio/add-to-videos",
+    response={202: JobCreated, **CREATE_ERRORS},
+    summary="Mix a voice-over onto videos (an add_tts job)",
+    description="Multipart: the voice-over as an `audio` upload; the videos as `files` "
+    f"(uploads) or `source_video_ids` (your source videos), exactly one of the two, 1–{MAX_VIDEOS}"
+    " videos (outputs `video_0`, `video_1`... in that order); optional `callback_url`. "
+    f"Params: `duck_level` (`videos` is set from the count). {PARAMS_HELP}",
+)
+def audio_add_to_videos(
+    request,
+    audio: File[UploadedFile],
+    files: File[list[UploadedFile]] = None,
+    source_video_ids: Form[list[int]] = None,
+    params: Form[str] = None,
+    callback_url: Form[str] = None,
+):
+    count = count_videos(
+        files, source_video_ids, files_field="files", ids_field="source_video_ids", most=MAX_VIDEOS
+    )
+    parsed = job_params("add_tts", params, videos=count)
+    url = callback(callback_url)
+    inputs, shared = video_list_input(
+        request,
+        files,
+        source_video_ids,
+        files_field="files",
+        labels=[f"video_{i}" for i in range(count)],
+    )
+    inputs = {**(inputs or {}), "audio": audio_upload(audio)}
+    return start_job(
+        request, "add_tts", params=parsed, inputs=inputs, shared_inputs=shared, callback_url=url
+    )

@@ -1,0 +1,70 @@
+"""What every library endpoint shares: ownership lookups, job starts, upload-or-library inputs."""
+
+from django.shortcuts import get_object_or_404
+from ninja import Status
+
+from core.apierrors import ApiError
+from jobs import services as job_services
+from jobs.limits import check_job_rate_limit
+from jobs.schemas import ErrorOut, JobCreated
+from media_pipeline.library.models import SourceVideo
+from media_pipeline.library.uploads import validate_media_upload
+
+# Responses of every endpoint that creates a job (402 budget, 429 rate limit).
+CREATE_ERRORS = {
+    401: ErrorOut,
+    402: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    413: ErrorOut,
+    415: ErrorOut,
+    422: ErrorOut,
+    429: ErrorOut,
+    503: ErrorOut,
+}
+ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+def owned(queryset, user, **lookup):
+    """The user's object or a 404 (another user's object is indistinguishable from none)."""
+    return get_object_or_404(queryset.for_owner(user), **lookup)
+
+
+def start_job(
+    request,
+    job_type: str,
+    *,
+    params: dict | None = None,
+    inputs: dict | None = None,
+    shared_inputs: dict | None = None,
+    callback_url: str | None = None,
+):
+    """Create a job for the requesting user behind the rate limit; answers 202 {job_id, status_url}.
+    Every job-creating endpoint goes through here."""
+    check_job_rate_limit(request.auth)
+    job = job_services.job_create(
+        job_type=job_type,
+        params=params,
+        owner=request.auth,
+        inputs=inputs,
+        shared_inputs=shared_inputs,
+        callback_url=callback_url or "",
+    )
+    return Status(202, JobCreated.for_job(job))
+
+
+def video_input(request, *, file, source_video_id, label: str = "source", need_video=True):
+    """An upload or one of the user's source videos, as job inputs: (inputs, shared_inputs).
+    Exactly one of the two must be given (422 otherwise)."""
+    if (file is None) == (source_video_id is None):
+        raise ApiError(
+            422,
+            "validation_error",
+            "give exactly one of 'file' (an upload) or 'source_video_id'",
+            [{"field": "file"}, {"field": "source_video_id"}],
+        )
+    if file is not None:
+        validate_media_upload(file, need_video=need_video)
+        return {label: file}, None
+    video = owned(SourceVideo.objects, request.auth, id=source_video_id)
+    return None, {label: video.file.name}

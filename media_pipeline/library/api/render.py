@@ -1,0 +1,173 @@
+"""Library API: export presets, clip renders (one or many), their progress, and downloads."""
+
+import mimetypes
+from datetime import datetime
+from uuid import UUID
+
+from django.db import transaction
+from ninja import Router, Schema, Status
+from pydantic import Field
+
+from core.apierrors import ApiError
+from core.downloads import stream_stored_file
+from jobs.schemas import ErrorOut, JobCreated
+from media_pipeline.library import media as library
+from media_pipeline.library.api.common import CREATE_ERRORS, ERRORS, owned, start_job
+from media_pipeline.library.models import Clip, ExportPreset
+from media_pipeline.ops.presets import DEFAULT_PRESET
+
+router = Router(tags=["render"])
+MAX_BULK = 100
+
+
+class ExportPresetOut(Schema):
+    name: str
+    label: str
+    width: int
+    height: int
+    fps: int
+    crf: int
+    video_maxrate_kbps: int
+    audio_bitrate_kbps: int
+    x264_preset: str
+    loudness_lufs: float
+    true_peak_db: float
+
+
+class RenderIn(Schema):
+    preset: str = Field(DEFAULT_PRESET, max_length=50, description="an export preset's name")
+
+
+class BulkRenderIn(RenderIn):
+    clip_ids: list[int] = Field(min_length=1, max_length=MAX_BULK)
+
+
+class RenderCreated(JobCreated):
+    export_id: int
+    clip_id: int
+
+
+class BulkRenderCreated(Schema):
+    items: list[RenderCreated]
+
+
+class RenderProgressOut(Schema):
+    export_id: int
+    job_id: UUID | None
+    status: str = Field(description="queued, rendering, completed or failed")
+    job_status: str | None
+    percentage: float
+    current_step: str
+    current_step_label: str
+    estimated_remaining: float | None = Field(description="seconds, from the job's rate")
+    error: str
+    preset: str
+    created_at: datetime
+    completed_at: datetime | None
+
+
+@router.get(
+    "/export-presets",
+    response={200: list[ExportPresetOut], 401: ErrorOut},
+    summary="The active export presets (platform formats)",
+)
+def list_export_presets(request):
+    return list(ExportPreset.objects.filter(is_active=True).order_by("name"))
+
+
+def _start_render(request, clip: Clip, preset: ExportPreset) -> RenderCreated:
+    """Export row + clip_render job; called inside a transaction (both or neither)."""
+    export = library.export_create(clip=clip, preset=preset)
+    created = start_job(
+        request,
+        "clip_render",
+        params={"export_id": export.id},
+        shared_inputs={"source": clip.file.name},
+    ).value
+    export.job_id = created.job_id
+    export.save(update_fields=["job"])
+    return RenderCreated(**created.dict(), export_id=export.id, clip_id=clip.id)
+
+
+@router.post(
+    "/clips/{clip_id}/render",
+    response={202: RenderCreated, **CREATE_ERRORS},
+    summary="Render a clip with its content (voice-over, subtitles) in an export preset",
+)
+def render_clip(request, clip_id: int, payload: RenderIn = None):
+    payload = payload or RenderIn()
+    clip = owned(Clip.objects, request.auth, id=clip_id)
+    preset = library.export_preset_get(name=payload.preset)
+    library.clip_check_renderable(clip=clip)
+    with transaction.atomic():
+        return Status(202, _start_render(request, clip, preset))
+
+
+@router.post(
+    "/clips/bulk-render",
+    response={202: BulkRenderCreated, **CREATE_ERRORS},
+    summary="Render several clips (one job each); nothing starts unless every clip can render",
+)
+def bulk_render(request, payload: BulkRenderIn):
+    ids = list(dict.fromkeys(payload.clip_ids))
+    found = Clip.objects.for_owner(request.auth).select_related("project").in_bulk(ids)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise ApiError(404, "not_found", f"clips not found: {missing}", [{"clip_ids": missing}])
+    preset = library.export_preset_get(name=payload.preset)
+    for clip_id in ids:
+        library.clip_check_renderable(clip=found[clip_id])
+    with transaction.atomic():
+        items = [_start_render(request, found[i], preset) for i in ids]
+    return Status(202, BulkRenderCreated(items=items))
+
+
+def _latest_export(request, clip_id: int, *, completed: bool):
+    clip = owned(Clip.objects, request.auth, id=clip_id)
+    export = library.export_latest(clip=clip, completed=completed)
+    if export is None:
+        what = "completed render" if completed else "render"
+        raise ApiError(404, "not_found", f"clip {clip_id} has no {what}")
+    return clip, export
+
+
+@router.get(
+    "/clips/{clip_id}/render/progress",
+    response={200: RenderProgressOut, **ERRORS},
+    summary="Progress of the clip's latest render (numbers from its job)",
+)
+def render_progress(request, clip_id: int):
+    _, export = _latest_export(request, clip_id, completed=False)
+    job = export.job
+    status = library.export_effective_status(export)
+    done = status == "completed"
+    return RenderProgressOut(
+        export_id=export.id,
+        job_id=job.id if job else None,
+        status=status,
+        job_status=job.status if job else None,
+        percentage=100.0 if done else (job.progress if job else 0.0),
+        current_step=job.stage if job else "",
+        current_step_label=job.stage_label if job else "",
+        estimated_remaining=0.0 if done else (job.eta_seconds if job else None),
+        error=job.error if job else "",
+        preset=export.preset.name,
+        created_at=export.created_at,
+        completed_at=export.completed_at,
+    )
+
+
+@router.get(
+    "/clips/{clip_id}/download",
+    response={200: None, 206: None, 416: None, **ERRORS},
+    summary="Download the clip's latest completed render (supports Range)",
+)
+def download_clip(request, clip_id: int):
+    clip, export = _latest_export(request, clip_id, completed=True)
+    name = export.file.name
+    return stream_stored_file(
+        request,
+        name=name,
+        content_type=mimetypes.guess_type(name)[0] or "video/mp4",
+        filename=f"clip-{clip.id}-{export.preset.name}.mp4",
+    )

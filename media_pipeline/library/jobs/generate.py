@@ -1,0 +1,208 @@
+"""Library job types: `project_generate` (a project's clips, from an analysed source or from
+chosen segments) and `clip_remove_audio`. Both end by copying their result into library rows
+(`media_pipeline.library_projects`), so job retention cleanup never removes a clip's file."""
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pydantic
+
+from jobs.registry import register
+from media_pipeline.jobtypes.process import find_segments, render_variants, source_preset
+from media_pipeline.library import projects as library
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.probe import probe_media, require_video
+from media_pipeline.ops.render import Piece
+from media_pipeline.ops.variants import plan_variants
+
+Order = Literal["random", "sequential", "weighted"]
+
+
+class SpanParam(pydantic.BaseModel):
+    """A span of a library segment: which job input it is cut from, and where."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    source: str = pydantic.Field(max_length=50, description="label of the job input")
+    start: float = pydantic.Field(ge=0)
+    end: float = pydantic.Field(gt=0)
+    score: float = 0.0
+    segment_id: int | None = None
+
+
+class ProjectGenerateParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    project_id: int
+    variant_count: int = pydantic.Field(3, ge=1, le=10)
+    target_duration: float = pydantic.Field(20, ge=2, le=600)
+    segments: list[SpanParam] | None = pydantic.Field(
+        None, max_length=500, description="assemble from these spans instead of analysing 'source'"
+    )
+    order: Order = "sequential"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Span:
+    source: str
+    start: float
+    end: float
+    score: float = 0.0
+    segment_id: int | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def plan_span_variants(
+    spans: list[Span], *, count: int, target_duration: float, order: Order, seed: int
+) -> list[list[Span]]:
+    """Each variant takes spans until it reaches the target (the last one trimmed), in an order:
+    sequential = the given order, each variant starting one span further (rotation);
+    random = shuffled per variant; weighted = random, higher scores more likely to come first."""
+    rng = random.Random(seed)
+    variants = []
+    for i in range(count):
+        if order == "sequential":
+            shift = i % len(spans)
+            pool = spans[shift:] + spans[:shift]
+        elif order == "random":
+            pool = rng.sample(spans, len(spans))
+        else:  # Efraimidis-Spirakis: key u**(1/w), so weight w wins proportionally more often
+            pool = sorted(spans, key=lambda s: rng.random() ** (1.0 / max(s.score, 0.01)))[::-1]
+        variants.append(_take(pool, target_duration))
+    return variants
+
+
+def _take(pool: list[Span], target: float) -> list[Span]:
+    taken, total = [], 0.0
+    for span in pool:
+        if total >= target - 0.05:
+            break
+        length = min(span.duration, target - total)
+        taken.append(
+            Span(
+                span.source, span.start, round(span.start + length, 3), span.score, span.segment_id
+            )
+        )
+        total += length
+    return taken
+
+
+def _from_analysis(ctx, params: ProjectGenerateParams):
+    source = ctx.input_path("source")
+    info = require_video(probe_media(source), label="the source")
+    segments, _ = find_segments(
+        ctx, source, info, total_duration=params.target_duration * params.variant_count
+    )
+    plan = plan_variants(
+        segments, count=params.variant_count, target_duration=params.target_duration
+    )
+    pieces = [
+        tuple(Piece(str(source), s.start, s.end, info["has_audio"]) for s in v.segments)
+        for v in plan.variants
+    ]
+    return pieces, [[None] * len(p) for p in pieces], source_preset(info)
+
+
+def _from_spans(ctx, params: ProjectGenerateParams):
+    spans = [Span(**s.model_dump()) for s in params.segments]
+    sources: dict[str, tuple[Path, dict]] = {}
+    for label in dict.fromkeys(s.source for s in spans):
+        path = ctx.input_path(label)
+        sources[label] = (path, require_video(probe_media(path), label="a segment's source"))
+    ctx.progress(25, "plan", "Choosing segments")
+    plan = plan_span_variants(
+        spans,
+        count=params.variant_count,
+        target_duration=params.target_duration,
+        order=params.order,
+        seed=params.seed,
+    )
+    pieces = [
+        tuple(
+            Piece(str(sources[s.source][0]), s.start, s.end, sources[s.source][1]["has_audio"])
+            for s in v
+        )
+        for v in plan
+    ]
+    first_info = sources[spans[0].source][1]
+    return pieces, [[s.segment_id for s in v] for v in plan], source_preset(first_info)
+
+
+@register(
+    "project_generate",
+    params_schema=ProjectGenerateParams,
+    max_attempts=2,
+    timeout=7200,
+    label="Project clips",
+)
+def project_generate_handler(ctx, params: ProjectGenerateParams) -> dict:
+    ctx.progress(1, "probe", "Reading the source")
+    plan = _from_spans if params.segments else _from_analysis
+    pieces, segment_ids, preset = plan(ctx, params)
+    rendered = render_variants(ctx, pieces, preset=preset, span=(30.0, 95.0))
+    ctx.progress(96, "save", "Saving the clips")
+    clips = [
+        library.GeneratedClip(
+            video=r.video,
+            thumbnail=r.thumbnail,
+            duration=r.duration,
+            segments=[
+                {"start": p.start, "end": p.end, **({"segment_id": sid} if sid else {})}
+                for p, sid in zip(r.pieces, ids, strict=True)
+            ],
+        )
+        for r, ids in zip(rendered, segment_ids, strict=True)
+    ]
+    ctx.check_cancelled()
+    clip_ids = library.project_store_generated(
+        project_id=params.project_id, job_id=ctx.job_id, clips=clips
+    )
+    ctx.progress(100, "done", "Clips ready")
+    return {
+        "project_id": params.project_id,
+        "clip_ids": clip_ids,
+        "width": preset.width,
+        "height": preset.height,
+    }
+
+
+class RemoveAudioParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    clip_id: int
+
+
+def remove_audio_args(source: str, output: str) -> list[str]:
+    """Keep the video stream as it is (no re-encode), drop every audio stream."""
+    return ["-i", source, "-map", "0:v", "-an", "-c:v", "copy", "-movflags", "+faststart", output]
+
+
+@register(
+    "clip_remove_audio",
+    params_schema=RemoveAudioParams,
+    max_attempts=2,
+    timeout=1800,
+    label="Remove a clip's audio",
+)
+def clip_remove_audio_handler(ctx, params: RemoveAudioParams) -> dict:
+    ctx.progress(1, "probe", "Reading the clip")
+    source = ctx.input_path("source")
+    info = require_video(probe_media(source), label="the clip")
+    output = Path(ctx.temp_dir) / "silent.mp4"
+    report = ctx.stage(5, 90, "strip", "Removing the audio track")
+    run_ffmpeg(
+        remove_audio_args(str(source), str(output)),
+        duration=info["duration"],
+        on_progress=report,
+        tracker=ctx,
+    )
+    ctx.check_cancelled()
+    library.clip_replace_file(clip_id=params.clip_id, owner_id=ctx.owner_id, video=output)
+    ctx.progress(100, "done", "Audio removed")
+    return {"clip_id": params.clip_id}

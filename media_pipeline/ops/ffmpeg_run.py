@@ -1,0 +1,189 @@
+"""The one place that runs ffmpeg: argv in (built by pure functions), progress out.
+
+Never a shell; the argument list goes straight to exec. Progress comes from ffmpeg's own
+`-progress pipe:1` output; the caller maps the fraction into its job's stage.
+"""
+
+import collections
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from media_pipeline.ops.errors import FFmpegError
+from media_pipeline.ops.ffmpeg_bin import ffmpeg_path
+
+logger = logging.getLogger(__name__)
+
+LOG_TAIL_LINES = 30
+
+
+class ProcessTracker(Protocol):
+    """Anything that wants to kill the running process on cancellation (the job context)."""
+
+    def track_process(self, process: subprocess.Popen) -> None: ...
+
+    def untrack_process(self, process: subprocess.Popen) -> None: ...
+
+
+def ffmpeg_argv(args: Sequence[str], *, loglevel: str = "warning") -> list[str]:
+    """The full argv: our fixed global options, then the caller's arguments."""
+    return [
+        ffmpeg_path(),
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        loglevel,
+        "-progress",
+        "pipe:1",
+        "-y",
+        *args,
+    ]
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _load_prctl():
+    """libc's prctl(2), looked up once in the parent (the child must do as little as possible
+    between fork and exec); None where it does not exist."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
+def _die_with_parent():
+    """A preexec_fn tying ffmpeg's life to ours (Linux): if the process running it is killed
+    (a SIGKILLed work horse, the OOM killer), the kernel SIGKILLs ffmpeg too instead of leaving
+    an orphan rendering into a removed temp dir. The signal follows the *thread* that started
+    ffmpeg, which is fine here: run_ffmpeg waits for it in that same thread."""
+    if _PRCTL is None:
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the prctl: nobody wants the output
+            os._exit(1)
+
+    return preexec
+
+
+def _drain(stream, tail: collections.deque) -> None:
+    for raw in iter(stream.readline, b""):
+        tail.append(raw.decode("utf-8", "replace").rstrip())
+    stream.close()
+
+
+def _parse_progress_line(line: str) -> tuple[str, str] | None:
+    key, sep, value = line.strip().partition("=")
+    return (key, value) if sep else None
+
+
+def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    duration: float | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    tracker: ProcessTracker | None = None,
+    timeout: float | None = None,
+    loglevel: str = "warning",
+) -> str:
+    """Run ffmpeg to completion; returns the tail of its log. Raises FFmpegError on failure
+    (including being killed by a cancellation or the timeout). `loglevel="info"` is for callers
+    that read a filter's report from the tail (loudnorm's JSON, printed last, at info level)."""
+    argv = ffmpeg_argv(args, loglevel=loglevel)
+    logger.debug("ffmpeg %s", argv)
+    process = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_die_with_parent(),
+    )
+    tail: collections.deque = collections.deque(maxlen=LOG_TAIL_LINES)
+    drainer = threading.Thread(target=_drain, args=(process.stderr, tail), daemon=True)
+    drainer.start()
+    timer = threading.Timer(timeout, process.kill) if timeout else None
+    if timer:
+        timer.start()
+    if tracker:
+        tracker.track_process(process)
+    try:
+        _follow_progress(process, duration, on_progress)
+        returncode = process.wait()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        if timer:
+            timer.cancel()
+        if tracker:
+            tracker.untrack_process(process)
+        drainer.join(timeout=5)
+    log_tail = "\n".join(tail)
+    if returncode != 0:
+        reason = "killed" if returncode < 0 else f"exit code {returncode}"
+        last = tail[-1] if tail else "no output"
+        raise FFmpegError(f"ffmpeg failed ({reason}): {last}", returncode, log_tail)
+    return log_tail
+
+
+def _follow_progress(process, duration, on_progress) -> None:
+    for raw in iter(process.stdout.readline, b""):
+        if on_progress is None or not duration:
+            continue
+        parsed = _parse_progress_line(raw.decode("ascii", "replace"))
+        if not parsed:
+            continue
+        key, value = parsed
+        if key == "out_time_us" and value.lstrip("-").isdigit():
+            on_progress(min(1.0, max(0.0, int(value) / 1e6 / duration)))
+        elif key == "progress" and value == "end":
+            on_progress(1.0)
+    process.stdout.close()
+
+
+# Characters with a meaning inside one filter's option value (level 1: ':' separates options)
+# and inside a filtergraph description (level 2: ',' ';' '[' ']' separate filters and links);
+# see "Notes on filtergraph escaping" in ffmpeg-filters(1). '=' is escaped too, as ffmpeg-python
+# does, so both ways of building a filter give the same string.
+_OPTION_SPECIAL = frozenset("\\':=")
+_GRAPH_SPECIAL = frozenset("\\'[],;")
+_TRIMMED_CHARS = " \n\t\r"  # av_get_token() trims these at both ends unless escaped
+
+
+def _backslash_escape(text: str, special: frozenset) -> str:
+    lead = len(text) - len(text.lstrip(_TRIMMED_CHARS))
+    trail = len(text.rstrip(_TRIMMED_CHARS))
+    return "".join(
+        "\\" + char if char in special or i < lead or i >= trail else char
+        for i, char in enumerate(text)
+    )
+
+
+def escape_filter_value(text: str) -> str:
+    """`text` as one option value of a hand-written filtergraph string (`-vf`/`-filter_complex`):
+    `f"ass=filename={escape_filter_value(path)}"` reads exactly `path` whatever it contains
+    (spaces, quotes, ':', ',', '[', ']', backslashes...). Both escaping levels are applied.
+
+    Not needed for filters built with ffmpeg-python's `.filter(name, key=value)`, which escapes
+    the same way itself. drawtext adds a third level of its own (`%{...}` expansion): give it
+    `expansion=none` so its text is taken literally."""
+    return _backslash_escape(_backslash_escape(text, _OPTION_SPECIAL), _GRAPH_SPECIAL)

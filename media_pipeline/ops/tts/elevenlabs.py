@@ -1,0 +1,152 @@
+"""The ElevenLabs provider: REST over httpx with the configured API key.
+
+Speech comes from the `with-timestamps` endpoint, whose character alignment gives word timings.
+Errors are sorted for the engine: no key / rejected key / unknown voice / bad request are
+permanent; network errors, timeouts, rate limits and 5xx are transient (ProviderUnavailable).
+"""
+
+import base64
+import binascii
+import re
+from pathlib import Path
+
+import httpx
+from django.conf import settings
+
+from media_pipeline.ops.tts.base import (
+    InvalidVoiceError,
+    ProviderNotConfigured,
+    ProviderUnavailable,
+    TtsAudio,
+    TtsRequestError,
+)
+from media_pipeline.ops.tts.timings import words_from_characters
+
+OUTPUT_FORMAT = "mp3_44100_128"
+VOICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # goes into the URL path: nothing else allowed
+SPEED_RANGE = (0.7, 1.2)  # what ElevenLabs accepts as voice_settings.speed
+TIMEOUT = httpx.Timeout(120.0, connect=10.0)
+
+
+def _error_detail(response: httpx.Response):
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("detail") if isinstance(body, dict) else None
+
+
+def _error_status(response: httpx.Response) -> str:
+    """ElevenLabs' machine-readable reason, e.g. 'invalid_api_key', 'quota_exceeded'."""
+    detail = _error_detail(response)
+    return str(detail.get("status", "")) if isinstance(detail, dict) else ""
+
+
+def _error_message(response: httpx.Response) -> str:
+    """ElevenLabs' own explanation: {"detail": {"status", "message"}} or {"detail": "..."}."""
+    detail = _error_detail(response)
+    if isinstance(detail, dict):
+        detail = detail.get("message") or detail.get("status")
+    elif isinstance(detail, list) and detail:  # validation errors
+        detail = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
+    return str(detail or response.reason_phrase or "no details")
+
+
+class ElevenLabsProvider:
+    name = "elevenlabs"
+    default_voice = "21m00Tcm4TlvDq8ikWAM"  # "Rachel", a premade voice every account has
+
+    def _client(self) -> httpx.Client:
+        if not settings.ELEVENLABS_API_KEY:
+            raise ProviderNotConfigured(
+                "ElevenLabs is not configured: set ELEVENLABS_API_KEY to use this provider"
+            )
+        return httpx.Client(
+            base_url=settings.ELEVENLABS_BASE_URL,
+            headers={"xi-api-key": settings.ELEVENLABS_API_KEY},
+            timeout=TIMEOUT,
+        )
+
+    def _request(self, method: str, url: str, *, voice: str | None = None, **kwargs) -> dict:
+        with self._client() as client:
+            try:
+                response = client.request(method, url, **kwargs)
+            except httpx.TransportError as exc:  # connection refused, DNS, timeouts...
+                raise ProviderUnavailable(
+                    f"ElevenLabs is unreachable ({type(exc).__name__}: {exc})"
+                ) from exc
+        self._raise_for_status(response, voice)
+        try:
+            return response.json()
+        except ValueError:
+            raise ProviderUnavailable(
+                "ElevenLabs answered with something that is not JSON"
+            ) from None
+
+    @staticmethod
+    def _raise_for_status(response: httpx.Response, voice: str | None) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        reason = f"HTTP {status}: {_error_message(response)}"
+        if _error_status(response) == "quota_exceeded":
+            raise TtsRequestError(f"ElevenLabs quota exceeded ({reason})")
+        if status in (401, 403):
+            raise ProviderNotConfigured(f"ElevenLabs rejected the API key ({reason})")
+        if status == 404 and voice:
+            raise InvalidVoiceError(f"ElevenLabs has no voice '{voice}' ({reason})")
+        if status == 429 or status >= 500:
+            raise ProviderUnavailable(f"ElevenLabs is unavailable ({reason})")
+        raise TtsRequestError(f"ElevenLabs refused the request ({reason})")
+
+    def synthesize(self, text: str, *, voice: str, out_dir: Path, rate: float = 1.0) -> TtsAudio:
+        if not VOICE_ID.match(voice):
+            raise InvalidVoiceError(f"invalid ElevenLabs voice id '{voice}'")
+        body: dict = {"text": text, "model_id": settings.ELEVENLABS_MODEL}
+        if rate != 1.0:
+            low, high = SPEED_RANGE
+            if not low <= rate <= high:
+                raise TtsRequestError(f"ElevenLabs speaks at rates {low}–{high} only, not {rate}")
+            body["voice_settings"] = {"speed": rate}
+        payload = self._request(
+            "POST",
+            f"/v1/text-to-speech/{voice}/with-timestamps",
+            voice=voice,
+            params={"output_format": OUTPUT_FORMAT},
+            json=body,
+        )
+        path = Path(out_dir) / "elevenlabs.mp3"
+        try:
+            path.write_bytes(base64.b64decode(payload["audio_base64"], validate=True))
+        except (KeyError, TypeError, binascii.Error):
+            raise ProviderUnavailable("ElevenLabs answered without usable audio") from None
+        return TtsAudio(
+            path=path,
+            characters=len(text),
+            words=self._words(payload.get("alignment")),
+            sample_rate=44100,
+        )
+
+    @staticmethod
+    def _words(alignment: dict | None) -> list[dict] | None:
+        try:
+            return words_from_characters(
+                alignment["characters"],
+                alignment["character_start_times_seconds"],
+                alignment["character_end_times_seconds"],
+            )
+        except (KeyError, TypeError, IndexError):
+            return None  # audio without timings is still usable
+
+    def voices(self) -> list[dict]:
+        payload = self._request("GET", "/v1/voices")
+        return [
+            {
+                "id": v["voice_id"],
+                "name": v.get("name") or v["voice_id"],
+                "language": (v.get("labels") or {}).get("language")
+                or (v.get("labels") or {}).get("accent", ""),
+                "gender": (v.get("labels") or {}).get("gender"),
+            }
+            for v in payload.get("voices", [])
+        ]

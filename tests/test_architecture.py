@@ -1,0 +1,122 @@
+"""Layers import only downward (README "Architecture"). Every import in product code, including
+imports inside functions, is checked against the layer order below."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("editfactory", "media_pipeline", "jobs", "core")
+
+# Top to bottom. A module may import its own layer and the layers below it, never one above.
+LAYERS = [
+    ("project", ("editfactory",)),
+    ("library domain", ("media_pipeline.library", "media_pipeline")),
+    ("job types", ("media_pipeline.jobtypes",)),
+    ("engine", ("jobs",)),
+    ("shared plumbing", ("core",)),
+    ("media operations", ("media_pipeline.ops",)),
+]
+# The pure media operations use no models, no ORM and no engine: of Django, only settings.
+OPS_DJANGO_ALLOWED = ("django.conf",)
+
+
+def layer_of(module: str) -> int | None:
+    """The index of the most specific layer whose prefix names `module` (None: not ours)."""
+    best = None
+    for index, (_name, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if module == prefix or module.startswith(prefix + "."):
+                if best is None or len(prefix) > best[1]:
+                    best = (index, len(prefix))
+    return best[0] if best else None
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(source: str, module: str, is_package: bool) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import, relative ones resolved."""
+    package = module if is_package else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[: len(parts) - (node.level - 1)]
+                base = ".".join(filter(None, [*parts, base]))
+            # `from pkg import sub` may name a submodule: check the most specific reading.
+            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
+    return found
+
+
+def violations(source: str, module: str, *, is_package: bool = False) -> list[str]:
+    own = layer_of(module)
+    problems = []
+    for line, target in imported_modules(source, module, is_package):
+        if own is not None and LAYERS[own][0] == "media operations":
+            if target.startswith("django.") and not target.startswith(OPS_DJANGO_ALLOWED):
+                problems.append(f"{module}:{line} imports {target} (media operations use no ORM)")
+        theirs = layer_of(target)
+        if own is not None and theirs is not None and theirs < own:
+            problems.append(
+                f"{module}:{line} ({LAYERS[own][0]}) imports {target} ({LAYERS[theirs][0]})"
+            )
+    return problems
+
+
+def product_files():
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield path
+
+
+def test_every_product_module_imports_only_downward():
+    problems = []
+    for path in product_files():
+        problems += violations(
+            path.read_text(), module_name(path), is_package=path.name == "__init__.py"
+        )
+    assert problems == []
+
+
+def test_product_modules_are_found():
+    names = {module_name(p) for p in product_files()}
+    assert {"jobs.runner", "media_pipeline.ops.probe", "core.apierrors"} <= names
+
+
+@pytest.mark.parametrize(
+    "module, source",
+    [
+        ("jobs.services", "from media_pipeline.library.models import Clip"),
+        ("jobs.cleanup", "def f():\n    from editfactory.api import api\n"),
+        ("core.auth", "from jobs.models import Job"),
+        ("media_pipeline.ops.render", "from media_pipeline.jobtypes import render_clip"),
+        ("media_pipeline.ops.probe", "from django.db import models"),
+        ("media_pipeline.jobtypes.tts", "from ..library import models"),
+        ("media_pipeline.jobtypes.tts", "from media_pipeline import library"),
+    ],
+)
+def test_an_upward_import_is_a_violation(module, source):
+    assert violations(source, module)
+
+
+@pytest.mark.parametrize(
+    "module, source",
+    [
+        ("editfactory.api", "from media_pipeline.library.api import router"),
+        ("media_pipeline.library.projects", "from jobs import services"),
+        ("media_pipeline.jobtypes.tts", "from ..ops.tts import synthesis"),
+        ("jobs.api", "from core.auth import API_AUTH"),
+        ("media_pipeline.ops.ffmpeg_bin", "from django.conf import settings"),
+    ],
+)
+def test_a_downward_import_is_allowed(module, source):
+    assert violations(source, module) == []
