@@ -412,7 +412,7 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
         self.message_user(request, f"Deleted {files} stored file(s) with the job.")
 
     def delete_queryset(self, request, queryset):
-        files = sum(services.job_delete(job=job) for job in queryset)
+        files = services.jobs_delete(jobs=queryset)["files"]
         self.message_user(request, f"Deleted {files} stored file(s) with the jobs.")
 
 

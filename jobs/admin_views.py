@@ -189,14 +189,10 @@ class JobAdminViews:
         }
         if request.method == "POST" and form.is_valid():
             days = form.cleaned_data["days"]
-            old = Job.objects.filter(
-                status__in=TERMINAL, created_at__lt=timezone.now() - timedelta(days=days)
-            )
+            old = services.jobs_select_old(older_than_days=days)
             if request.POST.get("confirm") == "yes":
-                jobs = files = 0
-                for job in old:
-                    files += services.job_delete(job=job)
-                    jobs += 1
+                counts = services.jobs_delete(jobs=old)
+                jobs, files = counts["jobs"], counts["files"]
                 logger.info("admin cleanup by %s: %d jobs, %d files", request.user, jobs, files)
                 self.message_user(
                     request,

@@ -1,8 +1,5 @@
-"""Operator cleanup beyond retention: old jobs chosen by age and status, and orphan files (in the
-media storage's jobs/ tree or the temp dir) that nothing references any more.
-
-Deleting a job always goes through `services.job_delete`, so exactly its own files go with it
-(never a shared input, never library media).
+"""Operator cleanup of orphan files: stored under the media storage's jobs/ tree, or left in the
+temp dir, that no row references any more. (Old jobs: `jobs.services.retention`.)
 """
 
 import logging
@@ -19,39 +16,14 @@ from django.core.files.storage import default_storage
 from django.db import models
 from django.utils import timezone
 
-from jobs import services
 from jobs.models import Job, JobFile
-from jobs.status import ACTIVE, TERMINAL, JobStatus
+from jobs.status import JobStatus
 
 logger = logging.getLogger(__name__)
 
 JOBS_PREFIX = "jobs"
 # Folders of the temp dir made at startup: their entries are cleaned, never the folders.
 _TEMP_KEEP = ("jobs", "uploads")
-
-
-# --- old jobs -----------------------------------------------------------------------------------
-def jobs_select_old(*, older_than_days: float, statuses=None, now=None):
-    """Terminal jobs (of `statuses`) that ended, or were created when they never ran, more than
-    `older_than_days` ago. Active statuses are refused: a running job is not cleanup's."""
-    statuses = set(statuses or TERMINAL)
-    active = statuses & ACTIVE
-    if active:
-        raise ValueError(f"refusing active status(es): {', '.join(sorted(active))}")
-    cutoff = (now or timezone.now()) - timedelta(days=older_than_days)
-    ended_before = models.Q(completed_at__lt=cutoff) | models.Q(
-        completed_at__isnull=True, created_at__lt=cutoff
-    )
-    return Job.objects.filter(ended_before, status__in=statuses).order_by("created_at")
-
-
-def jobs_delete(*, jobs, on_job=lambda: None) -> dict[str, int]:
-    counts = {"jobs": 0, "files": 0}
-    for job in jobs:
-        counts["files"] += services.job_delete(job=job)
-        counts["jobs"] += 1
-        on_job()
-    return counts
 
 
 # --- orphan files -------------------------------------------------------------------------------
@@ -63,9 +35,10 @@ class Orphan:
 
 
 def referenced_storage_names() -> set[str]:
-    """Every storage name a row points at: job files and every FileField of the library."""
+    """Every storage name a row points at: job files and every FileField of every installed
+    model (the library's clips, exports... which adopt job outputs)."""
     names = set(JobFile.objects.values_list("name", flat=True))
-    for model in apps.get_app_config("media_pipeline").get_models():
+    for model in apps.get_models():
         for field in model._meta.get_fields():
             if isinstance(field, models.FileField):
                 values = model._base_manager.exclude(**{field.name: ""}).values_list(field.name)

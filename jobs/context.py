@@ -142,15 +142,29 @@ class JobContext:
                 unit_name=unit_name,
                 cost_usd=cost_usd,
                 details=details or {},
-                percent=self._progress.percent,
             ),
             what="cost write",
         )
 
-    def add_file(self, path, *, role: str = "output", label: str = "", filename: str | None = None):
-        """Store a local file in media storage and register it on the job; returns the JobFile."""
+    def add_file(
+        self,
+        path,
+        *,
+        role: str = "output",
+        label: str = "",
+        filename: str | None = None,
+        name: str | None = None,
+    ):
+        """Store a local file in media storage and register it on the job; returns the JobFile.
+        `name`: a storage name outside the job's folder, for a file another row adopts when the
+        job completes (jobs.services.job_files_adopt)."""
         return services.job_file_store(
-            job_id=self.job_id, local_path=Path(path), role=role, label=label, filename=filename
+            job_id=self.job_id,
+            local_path=Path(path),
+            role=role,
+            label=label,
+            filename=filename,
+            name=name,
         )
 
     def input_path(self, label: str) -> Path:

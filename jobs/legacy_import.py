@@ -24,7 +24,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from jobs import queue, services
+from jobs import queue
 from jobs.errors import InvalidJobParams, UnknownJobType
 from jobs.models import Job
 from jobs.registry import get_job_type
@@ -395,8 +395,15 @@ def _import_one(item: LegacyJob, report: ImportReport, *, owner, enqueue: bool, 
             return
     report.imported[item.status] += 1
     report.enqueued += timeout is not None
-    if timeout is None and services._expires_at(item.completed_at) <= timezone.now():
+    if timeout is None and _expires_at(item) <= timezone.now():
         report.past_retention += 1
+
+
+def _expires_at(item: LegacyJob):
+    """When retention will delete the imported row (the one age rule: see Job.expires_at)."""
+    return Job(
+        status=item.status, completed_at=item.completed_at, created_at=item.created_at
+    ).expires_at
 
 
 def _decide_pending(item: LegacyJob, *, enqueue: bool) -> int | None:
@@ -431,8 +438,6 @@ def job_import_legacy(*, item: LegacyJob, owner=None, enqueue_timeout: int | Non
         error=item.error,
         created_at=item.created_at,
         completed_at=item.completed_at if terminal else None,
-        # retention counts from when the job ended, as for the engine's own jobs
-        expires_at=services._expires_at(item.completed_at) if terminal else None,
     )
     with transaction.atomic():
         job.save(force_insert=True)

@@ -14,7 +14,7 @@ import time
 
 from django.conf import settings
 
-from core.apierrors import ApiError
+from core.errors import RateLimited
 from jobs import queue
 
 _UNITS = {
@@ -60,7 +60,7 @@ def parse_rate(rule: str) -> tuple[int, int] | None:
 
 
 def check_job_rate_limit(user) -> None:
-    """Count one job creation for `user`; raise ApiError(429, Retry-After) past the limit."""
+    """Count one job creation for `user`; raise RateLimited (HTTP 429, Retry-After) past the limit."""
     rate = parse_rate(settings.RATE_LIMIT_JOBS)
     if rate is None or user is None:
         return
@@ -72,9 +72,7 @@ def check_job_rate_limit(user) -> None:
     )
     if wait_ms:
         seconds = max(1, math.ceil(int(wait_ms) / 1000))
-        raise ApiError(
-            429,
-            "rate_limited",
+        raise RateLimited(
             f"Too many jobs started: the limit is {limit} per {_window_text(window)}. "
             f"Try again in {seconds} s.",
             [{"limit": limit, "window_seconds": window, "retry_after": seconds}],

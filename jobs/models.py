@@ -1,6 +1,7 @@
 """The engine's durable state: jobs, their files, costs, webhook deliveries and budgets."""
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -31,8 +32,14 @@ class JobQuerySet(models.QuerySet):
             | models.Q(run_after__lte=now)
         )
 
-    def expired(self, now):
-        return self.terminal().filter(expires_at__lte=now)
+    def ended_before(self, cutoff):
+        """Terminal jobs that ended before `cutoff`: the one age rule of old jobs (retention,
+        the cleanup command, the admin's clean-up). A job's age counts from when it ended
+        (`completed_at`), or from its creation when it has no end time (an imported row)."""
+        return self.terminal().filter(
+            models.Q(completed_at__lt=cutoff)
+            | models.Q(completed_at__isnull=True, created_at__lt=cutoff)
+        )
 
 
 class Job(models.Model):
@@ -64,7 +71,6 @@ class Job(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
     callback_url = models.URLField(
         max_length=500, blank=True, default="", help_text="webhook POSTed on the terminal status"
     )
@@ -85,8 +91,8 @@ class Job(models.Model):
             ),
             # dashboard and filters: jobs of one type in one status
             models.Index(fields=["job_type", "status"], name="job_type_status"),
-            # cleanup: terminal jobs whose retention is over
-            models.Index(fields=["expires_at"], name="job_expires"),
+            # retention and cleanup: terminal jobs that ended before a cutoff (ended_before)
+            models.Index(fields=["status", "completed_at"], name="job_status_completed"),
         ]
 
     def __str__(self):
@@ -95,6 +101,17 @@ class Job(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def ended_at(self):
+        """When the job ended, for its age (see JobQuerySet.ended_before); None while active."""
+        return (self.completed_at or self.created_at) if self.is_terminal else None
+
+    @property
+    def expires_at(self):
+        """When retention deletes it, under the current EF_JOB_RETENTION_DAYS."""
+        ended = self.ended_at
+        return ended and ended + timedelta(days=settings.JOB_RETENTION_DAYS)
 
 
 class JobFile(models.Model):

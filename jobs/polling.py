@@ -12,9 +12,9 @@ from core.compiled_query import CompiledQuery
 from jobs.models import CostEntry, Job, JobFile, WebhookDelivery
 from jobs.schemas import CostOut, JobFileOut, JobOut, WebhookDeliveryOut
 
-_JOB_FIELDS = [
-    *(name for name in JobOut.model_fields if name not in {"files", "costs", "webhook_deliveries"}),
-]
+# expires_at is derived from the row (Job.expires_at), not stored.
+_DERIVED = {"files", "costs", "webhook_deliveries", "expires_at"}
+_JOB_FIELDS = [name for name in JobOut.model_fields if name not in _DERIVED]
 _FILE_FIELDS = ["id", "job_id", "role", "label", "size", "content_type", "created_at"]
 _COST_FIELDS = list(CostOut.model_fields)
 _DELIVERY_FIELDS = list(WebhookDeliveryOut.model_fields)
@@ -59,8 +59,12 @@ def job_detail(*, owner_id: int, job_id: UUID) -> JobOut | None:
     row = _JOB.first(owner_id=owner_id, job_id=job_id)
     if row is None:
         return None
+    ended = Job(
+        status=row["status"], completed_at=row["completed_at"], created_at=row["created_at"]
+    )
     return JobOut(
         **row,
+        expires_at=ended.expires_at,
         files=[_file_out(f) for f in _FILES.fetch(job_id=job_id)],
         costs=[CostOut(**c) for c in _COSTS.fetch(job_id=job_id)],
         webhook_deliveries=[WebhookDeliveryOut(**d) for d in _DELIVERIES.fetch(job_id=job_id)],

@@ -3,6 +3,8 @@
 Apps register their types in `AppConfig.ready()`; the engine refuses any type not registered.
 """
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +30,10 @@ class JobType:
     # params -> estimated USD spent on paid APIs (budgets refuse jobs that would pass a hard
     # limit); None: the type costs nothing.
     estimate_cost: Callable[[pydantic.BaseModel], Decimal | float] | None = None
+    # (job, jobs.status.JobChange) -> None: called inside the transaction of every status change
+    # of a job of this type (and of its deletion), so rows that follow the job (a project, an
+    # export) change with it or not at all. An exception undoes the change.
+    on_change: Callable[[Any, str], None] | None = None
 
     def estimated_cost(self, params: pydantic.BaseModel) -> Decimal:
         if self.estimate_cost is None:
@@ -51,7 +57,7 @@ _REGISTRY: dict[str, JobType] = {}
 
 def register(name: str, **options: Any) -> Callable:
     """Decorator: `@register("probe", params_schema=ProbeParams, timeout=120)`; options are the
-    JobType fields (max_attempts, timeout, label, estimate_cost)."""
+    JobType fields (max_attempts, timeout, label, estimate_cost, on_change)."""
 
     def decorator(handler: Callable) -> Callable:
         _REGISTRY[name] = JobType(name=name, handler=handler, **options)
@@ -70,3 +76,10 @@ def get_job_type(name: str) -> JobType:
 
 def job_type_names() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def load_job_types(package: str) -> None:
+    """Import every module of `package`: each registers its job types when imported (apps call
+    this from `AppConfig.ready()`)."""
+    for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        importlib.import_module(f"{package}.{module.name}")

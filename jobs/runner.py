@@ -54,7 +54,10 @@ def _execute(job) -> str:
         if not isinstance(exc, Exception):
             raise  # SystemExit / KeyboardInterrupt: the worker is going down
     else:
-        outcome = _record_success(job, result)
+        try:
+            outcome = _record_success(job, result)
+        except Exception as exc:  # the type's on_change hook refused the completion
+            outcome = _record_error(job, exc, traceback.format_exc())
     finally:
         watcher.stop()
         ctx.remove_temp_dir()

@@ -27,3 +27,16 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
 
 def can_transition(current: str, target: str) -> bool:
     return current in ALLOWED_FROM.get(target, frozenset())
+
+
+class JobChange(models.TextChoices):
+    """What a job type's `on_change` hook is told (jobs.registry): the status changes, told apart
+    where a type must know more than the new status, and the deletion of a job."""
+
+    QUEUED = "queued", "Queued again by a retry (attempts start over)"
+    RETRYING = "retrying", "Queued again after a failed attempt or a lost worker"
+    PROCESSING = "processing", "Claimed by a worker"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed for good"
+    CANCELLED = "cancelled", "Cancelled"
+    DELETED = "deleted", "Deleted (cancelled first when it was still active)"

@@ -101,12 +101,18 @@ def resolve_target(url: str) -> Target:
     return Target(url=parsed, host=host, address=addresses[0].split("%", 1)[0])
 
 
+class CheckedUrl(str):
+    """A callback URL `validate_callback_url` accepted: passed on, it is not resolved again."""
+
+
 def validate_callback_url(url: str | None) -> str:
     """The URL to store on a job ('' for none); InvalidCallbackUrl (HTTP 422) when refused."""
     if not url:
         return ""
+    if isinstance(url, CheckedUrl):
+        return url
     resolve_target(url)
-    return url
+    return CheckedUrl(url)
 
 
 # --- signatures ---------------------------------------------------------------------------------

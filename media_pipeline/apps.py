@@ -6,6 +6,8 @@ class MediaPipelineConfig(AppConfig):
     verbose_name = "Media pipeline"
 
     def ready(self):
-        from media_pipeline.jobtypes import load_all
+        from jobs.registry import load_job_types
 
-        load_all()  # registers the job types
+        load_job_types("media_pipeline.jobtypes")
+        # The library's job types, whose rows (projects, clips, exports) follow their jobs.
+        load_job_types("media_pipeline.library.jobs")

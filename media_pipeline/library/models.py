@@ -7,20 +7,23 @@ media copy their results here, so job retention cleanup never removes a clip's f
 """
 
 import uuid
-from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from core.files import safe_suffix
+
 
 def library_upload_to(instance, filename: str) -> str:
     """library/<kind>/<uuid><suffix>: only the suffix comes from the given name, and only if sane."""
-    suffix = PurePosixPath(filename).suffix.lower()
-    if not suffix[1:].isalnum() or len(suffix) > 6:
-        suffix = ".bin"
-    return f"library/{type(instance).__name__.lower()}/{uuid.uuid4().hex}{suffix}"
+    return library_name(type(instance).__name__.lower(), safe_suffix(filename))
+
+
+def library_name(kind: str, suffix: str) -> str:
+    """A fresh storage name for a library file of `kind` (a model's name in lower case)."""
+    return f"library/{kind}/{uuid.uuid4().hex}{suffix}"
 
 
 class OwnedQuerySet(models.QuerySet):

@@ -1,10 +1,11 @@
 """Services of the library's projects and clips.
 
-A project's status follows its generation job: `generating` while the job is queued or running,
-`ready_for_triage` once the job stored its clips, `failed` when the job failed for good (or was
-deleted), back to `draft` (or `ready_for_triage` when earlier clips exist) when it was cancelled.
-The job engine knows nothing about projects, so the status is reconciled from the job on read
-(`projects_sync_status`, a conditional update per row) before any answer or status change.
+A project's status follows its generation job, in the same transaction as each change of the
+job's status (`project_generation_changed`, the `project_generate` type's on_change hook):
+`generating` from the claim of the generation until the job ends; `ready_for_triage` when it
+completes (its clips are stored then); `failed` when it fails for good or is deleted while
+running; back to `draft` (or `ready_for_triage` when earlier clips exist) when it is cancelled;
+`generating` again when a failed generation is retried.
 
 `variants_count` and `selected_count` count the project's clips outside the trash; they are
 recomputed (never incremented) after every change. A segment's `usage_count` is the number of
@@ -13,20 +14,18 @@ clips built from it: raised when the clips are stored, lowered when they are del
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
 
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Max
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from core.errors import Conflict
 from jobs import services as job_services
-from jobs.errors import IllegalTransition, PermanentJobError
 from jobs.models import Job
-from jobs.status import ACTIVE, JobStatus
+from jobs.status import ACTIVE, JobChange
+from media_pipeline.library.errors import LibraryRowGone
 from media_pipeline.library.models import Clip, ClipContent, Project, Segment, SourceVideo
 
 logger = logging.getLogger(__name__)
@@ -51,53 +50,15 @@ def _idle_status(project_id) -> str:
     return Status.READY_FOR_TRIAGE if alive.exists() else Status.DRAFT
 
 
-def _settled(project: Project) -> tuple[str, str]:
-    """(status, error) of a `generating` project whose job is no longer active."""
-    job = project.current_job
-    if job is None:
-        return Status.FAILED, "the generation job was deleted"
-    if job.status == JobStatus.FAILED:
-        return Status.FAILED, job.error or "the generation failed"
-    if job.status == JobStatus.CANCELLED:
-        return _idle_status(project.id), "the generation was cancelled"
-    return Status.FAILED, "the generation job ended without storing clips"
-
-
-def projects_sync_status(*, queryset) -> None:
-    """Bring the projects of `queryset` in line with their current job (see the module doc)."""
-    now = timezone.now()
-    stale = queryset.filter(status=Status.GENERATING).exclude(current_job__status__in=ACTIVE)
-    for project in stale.select_related("current_job"):
-        status, error = _settled(project)
-        Project.objects.filter(
-            id=project.id, status=Status.GENERATING, current_job_id=project.current_job_id
-        ).update(status=status, error=error, updated_at=now)
-    # A failed job retried through the jobs API: the project generates again. (A cancelled
-    # generation stays cancelled: the user chose that, and a ready project's job may still be
-    # finishing after it stored its clips.)
-    queryset.filter(status=Status.FAILED, current_job__status__in=ACTIVE).update(
-        status=Status.GENERATING, error="", updated_at=now
-    )
-
-
-def project_synced(project: Project) -> Project:
-    projects_sync_status(queryset=Project.objects.filter(id=project.id))
-    project.refresh_from_db()
-    return project
-
-
 def project_claim_generation(*, project: Project) -> None:
     """Any status but generating -> generating (inside the caller's transaction); 409 otherwise."""
-    projects_sync_status(queryset=Project.objects.filter(id=project.id))
     claimed = (
         Project.objects.filter(id=project.id)
         .exclude(status=Status.GENERATING)
         .update(status=Status.GENERATING, error="", updated_at=timezone.now())
     )
     if not claimed:
-        raise IllegalTransition(
-            "the project is already generating clips: wait for it or cancel it first"
-        )
+        raise Conflict("the project is already generating clips: wait for it or cancel it first")
 
 
 def project_attach_job(*, project: Project, job_id, source_video: SourceVideo | None) -> None:
@@ -110,16 +71,14 @@ def project_attach_job(*, project: Project, job_id, source_video: SourceVideo | 
 def project_cancel_generation(*, project: Project) -> Project:
     """Cancel the running generation: the project goes back to draft (or ready_for_triage when
     it has clips from an earlier generation). 409 when it is not generating."""
-    with transaction.atomic():
-        project_synced(project)
-        settled = _idle_status(project.id)
-        flipped = Project.objects.filter(
-            id=project.id, status=Status.GENERATING, current_job_id=project.current_job_id
-        ).update(status=settled, error="the generation was cancelled", updated_at=timezone.now())
-        if not flipped:
-            raise IllegalTransition(f"the project is not generating (it is {project.status})")
-        if project.current_job is not None:
-            job_services.job_cancel(job=project.current_job)  # a finished job: 409, rolled back
+    if project.status != Status.GENERATING:
+        raise Conflict(f"the project is not generating (it is {project.status})")
+    if project.current_job is not None:
+        job_services.job_cancel(job=project.current_job)  # the hook settles the project
+    else:  # its job row is gone: nothing to stop
+        Project.objects.filter(id=project.id, status=Status.GENERATING).update(
+            status=_idle_status(project.id), error=CANCELLED, updated_at=timezone.now()
+        )
     project.refresh_from_db()
     return project
 
@@ -128,9 +87,9 @@ def project_delete(*, project: Project) -> int:
     """Delete the project, its clips and their files; refused (409) while it is generating.
     Returns the number of clips deleted."""
     with transaction.atomic():
-        project = Project.objects.select_for_update().get(id=project_synced(project).id)
+        project = Project.objects.select_for_update().get(id=project.id)
         if project.status == Status.GENERATING:
-            raise IllegalTransition(
+            raise Conflict(
                 "the project is generating clips: cancel the generation first (POST .../cancel)"
             )
         clips = list(project.clips.prefetch_related("exports"))
@@ -162,58 +121,68 @@ def project_refresh_counts(*, project_id) -> None:
     )
 
 
-# --- source videos ------------------------------------------------------------------------------
-# --- what a generation job stores ---------------------------------------------------------------
-@dataclass(frozen=True)
-class GeneratedClip:
-    video: Path
-    thumbnail: Path
-    duration: float
-    segments: list[dict]  # [{start, end, segment_id?}]
+# --- the generation job -------------------------------------------------------------------------
+CANCELLED = "the generation was cancelled"
+GONE = "the project was deleted, cancelled or regenerated meanwhile: clips not stored"
 
 
-def project_store_generated(*, project_id, job_id, clips: list[GeneratedClip]) -> list[int]:
-    """Copy a generation's renders into new clips and mark the project ready, in one transaction.
-    Refused (a permanent job error) when the project was deleted, cancelled or regenerated."""
-    saved: list[str] = []
-    try:
-        with transaction.atomic():
-            projects_sync_status(queryset=Project.objects.filter(id=project_id))
-            if not Project.objects.filter(
-                id=project_id, status=Status.GENERATING, current_job_id=job_id
-            ).update(status=Status.READY_FOR_TRIAGE, error="", updated_at=timezone.now()):
-                raise PermanentJobError(
-                    "the project was deleted, cancelled or regenerated meanwhile: clips not stored"
-                )
-            first = Clip.objects.filter(project_id=project_id).aggregate(n=Max("variant_index"))
-            start = (first["n"] or 0) + 1
-            ids = [
-                _store_clip(project_id, start + n, generated, saved)
-                for n, generated in enumerate(clips)
-            ]
-            _use_segments([c.segments for c in clips], +1)
-            project_refresh_counts(project_id=project_id)
-    except BaseException:
-        _delete_stored(saved)  # the rows were rolled back: their files must go too
-        raise
-    return ids
+def project_generation_changed(job, change: str) -> None:
+    """`project_generate`'s on_change hook (see the module doc). Only the project's current
+    generation moves it; on completion the clips are stored, or the completion is refused."""
+    generating = Project.objects.filter(
+        id=job.params["project_id"], current_job_id=job.id, status=Status.GENERATING
+    )
+    now = timezone.now()
+    if change == JobChange.COMPLETED:
+        if not generating.exists():
+            raise LibraryRowGone(GONE)
+        _store_generated(job)
+    elif change == JobChange.FAILED:
+        generating.update(
+            status=Status.FAILED, error=job.error or "the generation failed", updated_at=now
+        )
+    elif change == JobChange.DELETED:
+        generating.update(
+            status=Status.FAILED, error="the generation job was deleted", updated_at=now
+        )
+    elif change == JobChange.CANCELLED:
+        project_id = job.params["project_id"]
+        generating.update(status=_idle_status(project_id), error=CANCELLED, updated_at=now)
+    elif change == JobChange.QUEUED:
+        # A failed generation retried through the jobs API generates again. (A cancelled one
+        # stays cancelled: the user chose that.)
+        Project.objects.filter(
+            id=job.params["project_id"], current_job_id=job.id, status=Status.FAILED
+        ).update(status=Status.GENERATING, error="", updated_at=now)
 
 
-def _store_clip(project_id, index: int, generated: GeneratedClip, saved: list[str]) -> int:
+def _store_generated(job) -> None:
+    """The job's renders, stored under library names, become new clips; the project is ready.
+    The job's result then names the clips instead of its files."""
+    project_id = job.params["project_id"]
+    planned = job.result["clips"]
+    first = Clip.objects.filter(project_id=project_id).aggregate(n=Max("variant_index"))
+    start = (first["n"] or 0) + 1
+    ids = [_store_clip(job, project_id, start + n, clip) for n, clip in enumerate(planned)]
+    _use_segments([clip["segments"] for clip in planned], +1)
+    Project.objects.filter(id=project_id).update(
+        status=Status.READY_FOR_TRIAGE, error="", updated_at=timezone.now()
+    )
+    project_refresh_counts(project_id=project_id)
+    job.result = {**{k: v for k, v in job.result.items() if k != "clips"}, "clip_ids": ids}
+    job.save(update_fields=["result"])
+
+
+def _store_clip(job, project_id, index: int, planned: dict) -> int:
     clip = Clip(
         project_id=project_id,
         variant_index=index,
         variant_name=f"Variant {index}",
-        duration=generated.duration,
-        segments=generated.segments,
+        duration=planned["duration"],
+        segments=planned["segments"],
     )
-    for field, path, name in (
-        (clip.file, generated.video, "clip.mp4"),
-        (clip.thumbnail, generated.thumbnail, "thumbnail.jpg"),
-    ):
-        with path.open("rb") as fh:
-            field.save(name, File(fh), save=False)
-        saved.append(field.name)
+    clip.file.name = job_services.job_files_adopt(job_id=job.id, label=planned["video"])
+    clip.thumbnail.name = job_services.job_files_adopt(job_id=job.id, label=planned["thumbnail"])
     clip.save()
     return clip.id
 
@@ -237,7 +206,7 @@ def _release_segments(clips: list[Clip]) -> None:
 # --- clips --------------------------------------------------------------------------------------
 def _require_alive(clip: Clip) -> None:
     if clip.in_trash:
-        raise IllegalTransition(f"clip {clip.id} is in the trash: restore it before changing it")
+        raise Conflict(f"clip {clip.id} is in the trash: restore it before changing it")
 
 
 def clip_update(*, clip: Clip, **fields) -> Clip:
@@ -274,7 +243,7 @@ def clip_trash(*, clip: Clip) -> Clip:
 
 def clip_restore(*, clip: Clip) -> Clip:
     if not clip.in_trash:
-        raise IllegalTransition(f"clip {clip.id} is not in the trash")
+        raise Conflict(f"clip {clip.id} is not in the trash")
     with transaction.atomic():
         clip.deleted_at = None
         clip.save(update_fields=["deleted_at", "updated_at"])
@@ -318,24 +287,20 @@ def clip_audio_removal_running(*, clip: Clip) -> bool:
     ).exists()
 
 
-def clip_replace_file(*, clip_id, owner_id, video: Path) -> None:
-    """Swap the clip's file for `video` (a job's output); the old file is deleted after commit."""
-    with transaction.atomic():
-        clip = (
-            Clip.objects.select_for_update().filter(id=clip_id, project__owner_id=owner_id).first()
-        )
-        if clip is None:
-            raise PermanentJobError(f"clip {clip_id} no longer exists")
-        old = clip.file.name
-        with video.open("rb") as fh:
-            clip.file.save("clip.mp4", File(fh), save=False)
-        new = clip.file.name
-        try:
-            clip.save(update_fields=["file", "updated_at"])
-        except BaseException:
-            _delete_stored([new])
-            raise
-        transaction.on_commit(lambda: _delete_stored([old] if old else []))
+def clip_audio_removed(job, change: str) -> None:
+    """`clip_remove_audio`'s on_change: once the job completes, its silent video becomes the
+    clip's file (the old one is deleted after commit). Refused when the clip is gone."""
+    if change != JobChange.COMPLETED:
+        return
+    clip_id = job.params["clip_id"]
+    clip = Clip.objects.filter(id=clip_id, project__owner_id=job.owner_id).first()
+    if clip is None:
+        raise LibraryRowGone(f"clip {clip_id} no longer exists")
+    old = clip.file.name
+    clip.file.name = job_services.job_files_adopt(job_id=job.id, label="video")
+    clip.save(update_fields=["file", "updated_at"])
+    if old:
+        transaction.on_commit(lambda: _delete_stored([old]))
 
 
 # --- files --------------------------------------------------------------------------------------

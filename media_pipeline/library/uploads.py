@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from core.apierrors import ApiError
+from core.errors import InvalidMedia, PayloadTooLarge, UnsupportedMedia
 from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.probe import probe_media
 
@@ -25,11 +25,9 @@ def _local_copy(upload) -> tuple[Path, bool]:
 def validate_media_upload(upload, *, field: str = "file", need_video: bool = False) -> dict:
     """Reject an empty, oversized or non-media upload with a clear 4xx; returns its probe."""
     if upload.size == 0:
-        raise ApiError(422, "invalid_media", f"'{field}' is empty (0 bytes)", [{"field": field}])
+        raise InvalidMedia(f"'{field}' is empty (0 bytes)", [{"field": field}])
     if upload.size > settings.UPLOAD_MAX_BYTES:
-        raise ApiError(
-            413,
-            "payload_too_large",
+        raise PayloadTooLarge(
             f"'{field}' is {upload.size} bytes; the limit is {settings.UPLOAD_MAX_BYTES} bytes",
             [{"field": field}],
         )
@@ -37,10 +35,10 @@ def validate_media_upload(upload, *, field: str = "file", need_video: bool = Fal
     try:
         info = probe_media(path)
     except InvalidMediaError as exc:
-        raise ApiError(415, "unsupported_media", f"'{field}': {exc}", [{"field": field}]) from None
+        raise UnsupportedMedia(f"'{field}': {exc}", [{"field": field}]) from None
     finally:
         if temporary:
             path.unlink(missing_ok=True)
     if need_video and not info["has_video"]:
-        raise ApiError(422, "invalid_media", f"'{field}' has no video stream", [{"field": field}])
+        raise InvalidMedia(f"'{field}' has no video stream", [{"field": field}])
     return info

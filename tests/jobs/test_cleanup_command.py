@@ -13,8 +13,8 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from jobs.cleanup import jobs_select_old
 from jobs.models import Job, JobFile
+from jobs.services import jobs_select_old
 from jobs.status import JobStatus
 from media_pipeline.library.models import SourceVideo
 
@@ -45,7 +45,6 @@ def make_job(status, *, ended_days_ago=None, created_days_ago=0, files=1) -> Job
         status=status,
         created_at=now - timedelta(days=created_days_ago),
         completed_at=ended,
-        expires_at=ended and ended + timedelta(days=14),
     )
     for n in range(files):
         name = default_storage.save(f"jobs/{job.id}/output/out{n}.txt", ContentFile(b"x" * 10))

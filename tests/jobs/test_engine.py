@@ -184,11 +184,17 @@ def test_cancel_of_a_queued_job_is_immediate_and_it_never_runs():
 
 
 def test_cleanup_deletes_expired_jobs_and_exactly_their_files():
+    # Retention (EF_JOB_RETENTION_DAYS, 14) counts from when a job ended.
+    retention = timedelta(days=settings.JOB_RETENTION_DAYS)
     expired = Job.objects.create(
-        job_type="noop", status=JobStatus.COMPLETED, expires_at=timezone.now() - timedelta(hours=1)
+        job_type="noop",
+        status=JobStatus.COMPLETED,
+        completed_at=timezone.now() - retention - timedelta(hours=1),
     )
     kept = Job.objects.create(
-        job_type="noop", status=JobStatus.COMPLETED, expires_at=timezone.now() + timedelta(days=1)
+        job_type="noop",
+        status=JobStatus.COMPLETED,
+        completed_at=timezone.now() - retention + timedelta(days=1),
     )
     names = {}
     for job in (expired, kept):

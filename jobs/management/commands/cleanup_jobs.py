@@ -1,11 +1,10 @@
 """`manage.py cleanup_jobs`: retention cleanup, plus old jobs by age/status and orphan files."""
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from jobs import cleanup, services
 from jobs.management.output import Progress
-from jobs.models import Job
 from jobs.status import ACTIVE, TERMINAL, JobStatus
 
 
@@ -74,7 +73,10 @@ class Command(BaseCommand):
 
     def _expired(self, dry_run):
         if dry_run:
-            self._list("expired job(s)", Job.objects.expired(timezone.now()))
+            self._list(
+                "expired job(s)",
+                services.jobs_select_old(older_than_days=settings.JOB_RETENTION_DAYS),
+            )
             return
         counts = services.jobs_cleanup_expired()
         self.stdout.write(
@@ -82,14 +84,14 @@ class Command(BaseCommand):
         )
 
     def _old(self, days, statuses, dry_run):
-        jobs = cleanup.jobs_select_old(older_than_days=days, statuses=statuses)
+        jobs = services.jobs_select_old(older_than_days=days, statuses=statuses)
         what = f"job(s) older than {days:g} day(s) ({', '.join(sorted(set(statuses or TERMINAL)))})"
         if dry_run:
             self._list(what, jobs)
             return
         jobs = list(jobs)
         progress = Progress(self.stderr, "cleanup_jobs", len(jobs), every=100)
-        counts = cleanup.jobs_delete(jobs=jobs, on_job=progress.step)
+        counts = services.jobs_delete(jobs=jobs, on_job=progress.step)
         self.stdout.write(f"cleanup: {counts['jobs']} {what} and {counts['files']} file(s) deleted")
 
     def _list(self, what, jobs):

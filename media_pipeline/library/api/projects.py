@@ -106,7 +106,7 @@ class FromSegmentsIn(Schema):
 
 
 def _project(request, project_id: int) -> Project:
-    return library.project_synced(owned(Project.objects, request.auth, id=project_id))
+    return owned(Project.objects, request.auth, id=project_id)
 
 
 @router.post("/projects", response={201: ProjectOut, **ERRORS}, summary="Create a project")
@@ -119,7 +119,6 @@ def create_project(request, data: ProjectIn):
 )
 def list_projects(request, filters: Query[ProjectFilters]):
     mine = Project.objects.for_owner(request.auth)
-    library.projects_sync_status(queryset=mine)
     if filters.status:
         mine = mine.filter(status=filters.status)
     page = mine.order_by("-created_at", "-id")[filters.offset : filters.offset + filters.limit]

@@ -139,7 +139,7 @@ def _latest_export(request, clip_id: int, *, completed: bool):
 def render_progress(request, clip_id: int):
     _, export = _latest_export(request, clip_id, completed=False)
     job = export.job
-    status = library.export_effective_status(export)
+    status = export.status
     done = status == "completed"
     return RenderProgressOut(
         export_id=export.id,

@@ -1,6 +1,8 @@
 """Library job types: `project_generate` (a project's clips, from an analysed source or from
-chosen segments) and `clip_remove_audio`. Both end by copying their result into library rows
-(`media_pipeline.library_projects`), so job retention cleanup never removes a clip's file."""
+chosen segments) and `clip_remove_audio`. Their handlers store what they make under library
+names; when the job completes, the library rows adopt those files in the same transaction
+(`media_pipeline.library.projects`: the types' on_change hooks), so job retention cleanup never
+removes a clip's file and a failed job leaves nothing behind."""
 
 import random
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ import pydantic
 from jobs.registry import register
 from media_pipeline.jobtypes.process import find_segments, render_variants, source_preset
 from media_pipeline.library import projects as library
+from media_pipeline.library.models import library_name
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from media_pipeline.ops.probe import probe_media, require_video
 from media_pipeline.ops.render import Piece
@@ -140,6 +143,7 @@ def _from_spans(ctx, params: ProjectGenerateParams):
     max_attempts=2,
     timeout=7200,
     label="Project clips",
+    on_change=library.project_generation_changed,
 )
 def project_generate_handler(ctx, params: ProjectGenerateParams) -> dict:
     ctx.progress(1, "probe", "Reading the source")
@@ -147,28 +151,31 @@ def project_generate_handler(ctx, params: ProjectGenerateParams) -> dict:
     pieces, segment_ids, preset = plan(ctx, params)
     rendered = render_variants(ctx, pieces, preset=preset, span=(30.0, 95.0))
     ctx.progress(96, "save", "Saving the clips")
-    clips = [
-        library.GeneratedClip(
-            video=r.video,
-            thumbnail=r.thumbnail,
-            duration=r.duration,
-            segments=[
-                {"start": p.start, "end": p.end, **({"segment_id": sid} if sid else {})}
-                for p, sid in zip(r.pieces, ids, strict=True)
-            ],
-        )
-        for r, ids in zip(rendered, segment_ids, strict=True)
-    ]
+    clips = [_stored_variant(ctx, r, ids) for r, ids in zip(rendered, segment_ids, strict=True)]
     ctx.check_cancelled()
-    clip_ids = library.project_store_generated(
-        project_id=params.project_id, job_id=ctx.job_id, clips=clips
-    )
     ctx.progress(100, "done", "Clips ready")
     return {
         "project_id": params.project_id,
-        "clip_ids": clip_ids,
+        "clips": clips,  # the completion hook turns these into clip_ids
         "width": preset.width,
         "height": preset.height,
+    }
+
+
+def _stored_variant(ctx, rendered, segment_ids) -> dict:
+    """Store a variant's video and thumbnail under library names (adopted by its clip when the
+    job completes); what the clip will say of it."""
+    video, thumbnail = f"clip_{rendered.index}", f"clip_{rendered.index}_thumbnail"
+    ctx.add_file(rendered.video, label=video, name=library_name("clip", ".mp4"))
+    ctx.add_file(rendered.thumbnail, label=thumbnail, name=library_name("clip", ".jpg"))
+    return {
+        "video": video,
+        "thumbnail": thumbnail,
+        "duration": rendered.duration,
+        "segments": [
+            {"start": p.start, "end": p.end, **({"segment_id": sid} if sid else {})}
+            for p, sid in zip(rendered.pieces, segment_ids, strict=True)
+        ],
     }
 
 
@@ -189,6 +196,7 @@ def remove_audio_args(source: str, output: str) -> list[str]:
     max_attempts=2,
     timeout=1800,
     label="Remove a clip's audio",
+    on_change=library.clip_audio_removed,
 )
 def clip_remove_audio_handler(ctx, params: RemoveAudioParams) -> dict:
     ctx.progress(1, "probe", "Reading the clip")
@@ -203,6 +211,6 @@ def clip_remove_audio_handler(ctx, params: RemoveAudioParams) -> dict:
         tracker=ctx,
     )
     ctx.check_cancelled()
-    library.clip_replace_file(clip_id=params.clip_id, owner_id=ctx.owner_id, video=output)
+    ctx.add_file(output, label="video", name=library_name("clip", ".mp4"))
     ctx.progress(100, "done", "Audio removed")
     return {"clip_id": params.clip_id}

@@ -1,8 +1,10 @@
 """Job types of the library's media: `clip_render` (a clip with its content, in an export preset,
 into an Export row) and `segment_extract` (a segment's span cut into its own file).
 
-Both copy their result into the library row at the end (the library owns it; job retention
-never deletes it) and re-check that the row still exists and belongs to the job's owner."""
+Both store their result under a library name; when the job completes, the library row adopts
+it in the same transaction (the types' on_change hooks in `media_pipeline.library.media`), after
+re-checking that the row still exists and belongs to the job's owner. The library owns the file
+from then on (job retention never deletes it); a failed job leaves nothing behind."""
 
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +19,7 @@ from media_pipeline.jobtypes.render_clip import (
     rendered_clip_result,
 )
 from media_pipeline.library import media as library
-from media_pipeline.library.models import Export
+from media_pipeline.library.models import Export, library_name
 from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from media_pipeline.ops.probe import probe_media, require_video
@@ -51,29 +53,20 @@ def estimate_clip_render_cost(params: ClipRenderParams) -> Decimal:
     timeout=3600,
     label="Render a library clip",
     estimate_cost=estimate_clip_render_cost,
+    on_change=library.export_render_changed,
 )
 def clip_render_handler(ctx, params: ClipRenderParams) -> dict:
     export = library.export_for_job(export_id=params.export_id, owner_id=ctx.owner_id)
     try:
         recipe = library.clip_recipe(clip=export.clip)  # read now: edits until the run count
     except pydantic.ValidationError as exc:
-        library.export_set_status(export=export, status=Export.Status.FAILED)
         raise InvalidMediaError(f"the clip's content cannot be rendered: {exc}") from None
-    library.export_set_status(export=export, status=Export.Status.RENDERING)
-    try:
-        rendered = render_clip_file(
-            ctx,
-            recipe,
-            preset=library.preset_from_row(export.preset),
-            source=ctx.input_path("source"),
-        )
-        result = rendered_clip_result(rendered)
-        ctx.progress(97, "save", "Saving the export")
-        library.export_finish(export=export, output=rendered.output)
-    except BaseException:
-        # A retry sets it back to rendering; the progress endpoint also reads the job.
-        library.export_set_status(export=export, status=Export.Status.FAILED)
-        raise
+    rendered = render_clip_file(
+        ctx, recipe, preset=library.preset_from_row(export.preset), source=ctx.input_path("source")
+    )
+    result = rendered_clip_result(rendered)
+    ctx.progress(97, "save", "Saving the export")
+    ctx.add_file(rendered.output, label="export", name=library_name("export", ".mp4"))
     ctx.progress(100, "done", "Clip rendered")
     return {"export_id": export.id, "clip_id": export.clip_id, **result}
 
@@ -104,6 +97,7 @@ def build_cut_args(source: str, output: str, *, start: float, end: float) -> lis
     max_attempts=2,
     timeout=1800,
     label="Extract a segment",
+    on_change=library.segment_extract_changed,
 )
 def segment_extract_handler(ctx, params: SegmentExtractParams) -> dict:
     segment = library.segment_for_job(segment_id=params.segment_id, owner_id=ctx.owner_id)
@@ -124,12 +118,12 @@ def segment_extract_handler(ctx, params: SegmentExtractParams) -> dict:
     )
     cut = probe_media(output)
     ctx.progress(97, "save", "Saving the segment")
-    library.segment_store_extract(
-        segment_id=segment.id, owner_id=ctx.owner_id, start=start, end=end, path=output
-    )
+    ctx.add_file(output, label="segment", name=library_name("segment", ".mp4"))
     ctx.progress(100, "done", "Segment extracted")
     return {
         "segment_id": segment.id,
+        "start": start,  # the span cut: the completion hook refuses it if the segment changed
+        "end": end,
         "duration": cut["duration"],
         "width": cut["width"],
         "height": cut["height"],

@@ -1,0 +1,35 @@
+"""Recording paid-API usage against a job."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.models import CostEntry, Job
+
+MONEY = Decimal("0.000001")  # CostEntry.cost_usd's precision
+
+
+def cost_record(
+    *, job_id, owner_id, service, operation, units, unit_name, cost_usd=None, details=None
+) -> CostEntry:
+    """Write a cost entry in the same transaction as the job's touch (its `updated_at`). Without
+    `cost_usd`, the price comes from settings.COST_RATES["<service>.<unit_name>"]."""
+    units = Decimal(str(units))
+    if cost_usd is None:
+        rate = Decimal(str(settings.COST_RATES.get(f"{service}.{unit_name}", 0)))
+        cost_usd = units * rate
+    with transaction.atomic():
+        entry = CostEntry.objects.create(
+            job_id=job_id,
+            owner_id=owner_id,
+            service=service,
+            operation=operation,
+            units=units,
+            unit_name=unit_name,
+            cost_usd=Decimal(str(cost_usd)).quantize(MONEY),
+            details=details or {},
+        )
+        Job.objects.filter(id=job_id).update(updated_at=timezone.now())
+    return entry

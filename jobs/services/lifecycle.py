@@ -1,0 +1,250 @@
+"""A job's life: creation, the worker's claim and outcome, and the operator's cancel, retry and
+delete. Every status change goes through `transitions.transition`."""
+
+import logging
+import os
+import socket
+from datetime import timedelta
+
+import pydantic
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from jobs import queue, webhooks
+from jobs.budgets import budget_check
+from jobs.errors import IllegalTransition, is_permanent
+from jobs.models import Job, JobFile
+from jobs.registry import get_job_type
+from jobs.services.files import (
+    delete_job_files,
+    job_discard_outputs,
+    job_input_share,
+    job_input_store,
+)
+from jobs.services.transitions import tell_job_type, transition
+from jobs.status import TERMINAL, JobChange, JobStatus
+
+logger = logging.getLogger(__name__)
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- creation -----------------------------------------------------------------------------------
+def job_create(
+    *,
+    job_type: str,
+    params: dict | pydantic.BaseModel | None = None,
+    owner=None,
+    inputs: dict[str, File] | None = None,
+    shared_inputs: dict[str, str] | None = None,
+    max_attempts: int | None = None,
+    priority: int = 0,
+    callback_url: str = "",
+) -> Job:
+    """Validate, insert the row (and its input files) and enqueue after commit.
+
+    `params` is validated here unless the caller already parsed it with the type's schema;
+    `callback_url` likewise unless it came from `webhooks.validate_callback_url`. `inputs` are
+    uploads copied into the job's storage (deleted with the job); `shared_inputs` are storage
+    names owned by someone else (a library source video), read in place and never deleted with
+    the job. An unknown type, invalid params, a refused callback URL or a passed hard budget
+    (BudgetExceeded) raises before anything is written."""
+    jt = get_job_type(job_type)
+    parsed = params if isinstance(params, jt.params_schema) else jt.parse_params(params)
+    callback_url = webhooks.validate_callback_url(callback_url)
+    budget_check(user=owner, estimate=jt.estimated_cost(parsed))
+    job = Job(
+        job_type=job_type,
+        owner=owner,
+        params=parsed.model_dump(mode="json"),
+        max_attempts=max_attempts or jt.max_attempts,
+        priority=priority,
+        callback_url=callback_url,
+    )
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            job.save(force_insert=True)
+            for label, upload in (inputs or {}).items():
+                stored.append(job_input_store(job, label, upload))
+            for label, name in (shared_inputs or {}).items():
+                job_input_share(job, label, name)
+            transaction.on_commit(
+                lambda: queue.enqueue(job.id, timeout=jt.timeout, at_front=priority > 0)
+            )
+    except Exception:
+        for name in stored:
+            default_storage.delete(name)
+        raise
+    return job
+
+
+# --- the worker's side --------------------------------------------------------------------------
+def job_claim(*, job_id) -> Job | None:
+    """queued -> processing for exactly one delivery; None when someone else has it (or it is
+    not runnable yet)."""
+    now = timezone.now()
+    return transition(
+        job_id,
+        JobStatus.PROCESSING,
+        where=Q(run_after__isnull=True) | Q(run_after__lte=now),
+        attempts=F("attempts") + 1,
+        started_at=now,
+        heartbeat_at=now,
+        worker=_worker_name(),
+        stage="starting",
+        stage_label="Starting",
+        eta_seconds=None,
+        updated_at=now,
+    )
+
+
+def job_complete(*, job_id, result: dict | None) -> bool:
+    changed = transition(
+        job_id,
+        JobStatus.COMPLETED,
+        result=result or {},
+        progress=100.0,
+        stage="done",
+        stage_label="Done",
+        eta_seconds=0,
+        completed_at=timezone.now(),
+        error="",
+        error_detail="",
+    )
+    return changed is not None
+
+
+def retry_delay(attempts: int) -> float:
+    """Exponential backoff after the n-th failed attempt: base * 2**(n-1), capped."""
+    return min(
+        settings.JOB_RETRY_BACKOFF_BASE * 2 ** max(attempts - 1, 0), settings.JOB_RETRY_BACKOFF_MAX
+    )
+
+
+def job_handle_error(*, job_id, exc: BaseException, detail: str = "") -> str:
+    """Record a failed attempt: retry later (transient, attempts left) or fail for good.
+
+    Returns the status the job ended in (or its current one when it was no longer ours)."""
+    job = Job.objects.get(id=job_id)
+    if job.status != JobStatus.PROCESSING:
+        return job.status
+    message = _error_message(exc)
+    job_discard_outputs(job_id=job_id)
+    if not is_permanent(exc) and job.attempts < job.max_attempts:
+        delay = retry_delay(job.attempts)
+        if transition(
+            job_id,
+            JobStatus.QUEUED,
+            only_from=(JobStatus.PROCESSING,),
+            change=JobChange.RETRYING,
+            error=message,
+            error_detail=detail,
+            run_after=timezone.now() + timedelta(seconds=delay),
+            stage="retry_wait",
+            stage_label=f"Retrying in {delay:.0f} s (attempt {job.attempts} failed)",
+            eta_seconds=None,
+            worker="",
+        ):
+            return JobStatus.QUEUED
+    _fail(job_id, message, detail, only_from=(JobStatus.PROCESSING,))
+    return JobStatus.FAILED
+
+
+def _error_message(exc: BaseException) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return text if is_permanent(exc) else f"{exc.__class__.__name__}: {text}"
+
+
+def _fail(job_id, message: str, detail: str, *, only_from) -> bool:
+    failed = transition(
+        job_id,
+        JobStatus.FAILED,
+        only_from=only_from,
+        error=message[:5000],
+        error_detail=detail,
+        completed_at=timezone.now(),
+        eta_seconds=None,
+    )
+    return failed is not None
+
+
+def job_fail(*, job_id, message: str, detail: str = "") -> bool:
+    """Fail a job now (no retry), whatever its attempts."""
+    job_discard_outputs(job_id=job_id)
+    return _fail(job_id, message, detail, only_from=(JobStatus.QUEUED, JobStatus.PROCESSING))
+
+
+# --- operator and API actions -------------------------------------------------------------------
+def _cancel(job_id, change: str) -> Job | None:
+    return transition(
+        job_id,
+        JobStatus.CANCELLED,
+        change=change,
+        completed_at=timezone.now(),
+        stage="cancelled",
+        stage_label="Cancelled",
+        eta_seconds=None,
+    )
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Queued or processing -> cancelled. A running worker notices within a poll interval,
+    kills its ffmpeg and cleans up. Raises IllegalTransition for terminal jobs."""
+    cancelled = _cancel(job.id, JobChange.CANCELLED)
+    job.refresh_from_db()
+    if cancelled is None:
+        raise IllegalTransition(f"cannot cancel a {job.status} job")
+    return job
+
+
+def job_retry(*, job: Job) -> Job:
+    """Failed or cancelled -> queued, with a fresh set of attempts (attempts reset to 0)."""
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise IllegalTransition(f"cannot retry a {job.status} job (only failed or cancelled)")
+    jt = get_job_type(job.job_type)
+    budget_check(user=job.owner, estimate=jt.estimated_cost(jt.parse_params(job.params)))
+    with transaction.atomic():
+        job_discard_outputs(job_id=job.id)
+        retried = transition(
+            job.id,
+            JobStatus.QUEUED,
+            only_from=(JobStatus.FAILED, JobStatus.CANCELLED),
+            attempts=0,
+            progress=0.0,
+            stage="",
+            stage_label="",
+            eta_seconds=None,
+            error="",
+            error_detail="",
+            result=None,
+            run_after=None,
+            worker="",
+            started_at=None,
+            completed_at=None,
+        )
+        if retried:
+            transaction.on_commit(lambda: queue.enqueue(job.id, timeout=jt.timeout))
+    job.refresh_from_db()
+    if not retried:
+        raise IllegalTransition(f"cannot retry a {job.status} job (only failed or cancelled)")
+    return job
+
+
+def job_delete(*, job: Job) -> int:
+    """Delete a job and exactly its files (cancelling it first if it is still active); its type
+    hears of the deletion. Returns the number of files deleted."""
+    # An active job is cancelled first, and that cancellation is announced as the deletion.
+    cancelled = job.status not in TERMINAL and _cancel(job.id, JobChange.DELETED) is not None
+    with transaction.atomic():
+        if not cancelled:
+            tell_job_type(job, JobChange.DELETED)
+        deleted = delete_job_files(JobFile.objects.filter(job_id=job.id))
+        Job.objects.filter(id=job.id).delete()
+    return deleted

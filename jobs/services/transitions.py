@@ -1,0 +1,64 @@
+"""The one place a job's status changes.
+
+Every change is a conditional update, `filter(id=..., status__in=<allowed>).update(...)`, so two
+workers can never both claim a job and a cancelled job is never resurrected by a late worker
+write. What may follow what is `jobs.status.ALLOWED_FROM`; a caller may narrow it, never widen it.
+
+In the same transaction the job's type hears of the change (`JobType.on_change`), so the rows
+that follow a job (a project generating, an export rendering) change with it or not at all; and
+after a terminal status, the job's webhook is scheduled.
+"""
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from jobs import webhooks
+from jobs.errors import UnknownJobType
+from jobs.models import Job
+from jobs.registry import get_job_type
+from jobs.status import ALLOWED_FROM, TERMINAL
+
+
+def transition(
+    job_id,
+    target: str,
+    *,
+    only_from=None,
+    where: Q | None = None,
+    change: str | None = None,
+    **fields,
+) -> Job | None:
+    """Move a job to `target` when its status allows it; returns the changed job, or None when
+    the row was not in an allowed status (or did not match `where`).
+
+    `only_from` narrows the statuses allowed by the state machine; `where` adds a condition
+    (a claim's due time, a rescue's heartbeat); `change` is what the type's hook is told when
+    the status alone does not say it (`JobChange`); `fields` are written with the status."""
+    allowed = ALLOWED_FROM[target]
+    if only_from is not None:
+        if not set(only_from) <= allowed:
+            raise ValueError(f"{target} cannot follow {sorted(set(only_from) - allowed)}")
+        allowed = frozenset(only_from)
+    fields.setdefault("updated_at", timezone.now())
+    with transaction.atomic():
+        rows = Job.objects.filter(id=job_id, status__in=allowed)
+        if where is not None:
+            rows = rows.filter(where)
+        if not rows.update(status=target, **fields):
+            return None
+        job = Job.objects.get(id=job_id)
+        tell_job_type(job, change or target)
+        if target in TERMINAL:
+            webhooks.webhook_schedule(job_id=job.id)
+    return job
+
+
+def tell_job_type(job: Job, change: str) -> None:
+    """Run the job type's `on_change` hook (inside the caller's transaction)."""
+    try:
+        hook = get_job_type(job.job_type).on_change
+    except UnknownJobType:  # a type removed from the code has nothing to follow it
+        return
+    if hook is not None:
+        hook(job, change)

@@ -1,0 +1,148 @@
+"""Exports: a clip rendered in an export preset by a `clip_render` job. The export and its clip
+follow the job (`export_render_changed`, called in the same transaction as each change of the
+job's status): queued, rendering (also while an attempt waits to be retried), completed with
+its file, or failed."""
+
+import pydantic
+from django.db.models import F
+from django.utils import timezone
+
+from core.errors import Conflict, Invalid
+from jobs import services as job_services
+from jobs.status import JobChange
+from media_pipeline.jobtypes.render_clip import ClipRecipe
+from media_pipeline.library.errors import LibraryRowGone
+from media_pipeline.library.models import Clip, ClipContent, Export, ExportPreset, Project
+from media_pipeline.ops.presets import Preset
+
+
+def preset_from_row(row: ExportPreset) -> Preset:
+    """The render format of an (editable) ExportPreset row."""
+    return Preset(
+        name=row.name,
+        label=row.label,
+        width=row.width,
+        height=row.height,
+        fps=row.fps,
+        crf=row.crf,
+        video_maxrate_kbps=row.video_maxrate_kbps,
+        audio_bitrate_kbps=row.audio_bitrate_kbps,
+        x264_preset=row.x264_preset,
+        loudness_lufs=row.loudness_lufs,
+        true_peak_db=row.true_peak_db,
+    )
+
+
+def export_preset_get(*, name: str) -> ExportPreset:
+    row = ExportPreset.objects.filter(name=name, is_active=True).first()
+    if row is None:
+        known = ", ".join(
+            ExportPreset.objects.filter(is_active=True).values_list("name", flat=True)
+        )
+        raise Invalid(
+            f"unknown export preset '{name}' (known: {known})",
+            [{"field": "preset", "msg": "unknown export preset"}],
+        )
+    return row
+
+
+def clip_recipe(*, clip: Clip) -> ClipRecipe:
+    """What the clip's content asks for: a TTS voice-over, burned subtitles and their style.
+    Raises pydantic.ValidationError when the stored content is not renderable."""
+    content = ClipContent.objects.filter(clip=clip).first()
+    if content is None:
+        return ClipRecipe()
+    recipe: dict = {"subtitle_style": content.subtitle_settings or {}}
+    if content.tts_text.strip():
+        tts = {"text": content.tts_text}
+        if content.tts_provider:
+            tts["provider"] = content.tts_provider
+        if content.voice:
+            tts["voice"] = content.voice
+        recipe["tts"] = tts
+    if content.srt.strip():
+        recipe["srt"] = content.srt
+    return ClipRecipe.model_validate(recipe)
+
+
+def clip_check_renderable(*, clip: Clip) -> None:
+    """409 for a clip in the trash or without a video; 422 for content that cannot render."""
+    if clip.in_trash:
+        raise Conflict(f"clip {clip.id} is in the trash; restore it first")
+    if not clip.file:
+        raise Conflict(f"clip {clip.id} has no video file to render")
+    try:
+        clip_recipe(clip=clip)
+    except pydantic.ValidationError as exc:
+        details = [
+            {"loc": ["content", *map(str, e["loc"])], "msg": e["msg"]}
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise Invalid(f"clip {clip.id}'s content cannot be rendered", details) from None
+
+
+def export_create(*, clip: Clip, preset: ExportPreset) -> Export:
+    return Export.objects.create(clip=clip, preset=preset, status=Export.Status.QUEUED)
+
+
+def export_for_job(*, export_id: int, owner_id) -> Export:
+    export = (
+        Export.objects.select_related("clip__project", "preset")
+        .filter(id=export_id, clip__project__owner_id=owner_id)
+        .first()
+    )
+    if export is None:
+        raise LibraryRowGone(f"export {export_id} no longer exists")
+    return export
+
+
+# What the export and its clip say after each change of their render job.
+_EXPORT_STATUS = {
+    JobChange.QUEUED: (Export.Status.QUEUED, Clip.RenderStatus.RENDERING),
+    JobChange.PROCESSING: (Export.Status.RENDERING, Clip.RenderStatus.RENDERING),
+    # an attempt failed (or its worker was lost) and another one follows: still rendering
+    JobChange.RETRYING: (Export.Status.RENDERING, Clip.RenderStatus.RENDERING),
+    JobChange.FAILED: (Export.Status.FAILED, Clip.RenderStatus.FAILED),
+    JobChange.CANCELLED: (Export.Status.FAILED, Clip.RenderStatus.FAILED),
+    JobChange.DELETED: (Export.Status.FAILED, Clip.RenderStatus.FAILED),
+}
+
+
+def export_render_changed(job, change: str) -> None:
+    """`clip_render`'s on_change (see the module doc). On completion the render, stored by the
+    job under a library name, is adopted by the export; the clip is rendered and the project
+    counts one more export. Refused when the export is gone (the job then fails)."""
+    export_id = job.params["export_id"]
+    exports = Export.objects.filter(id=export_id, clip__project__owner_id=job.owner_id)
+    if change == JobChange.COMPLETED:
+        _export_complete(job, exports.first(), export_id)
+        return
+    export_status, clip_status = _EXPORT_STATUS[change]
+    export = exports.exclude(status=Export.Status.COMPLETED).first()
+    if export is not None:
+        Export.objects.filter(id=export.id).update(status=export_status)
+        Clip.objects.filter(id=export.clip_id).update(
+            final_status=clip_status, updated_at=timezone.now()
+        )
+
+
+def _export_complete(job, export: Export | None, export_id: int) -> None:
+    if export is None:
+        raise LibraryRowGone(f"export {export_id} no longer exists")
+    now = timezone.now()
+    export.file.name = job_services.job_files_adopt(job_id=job.id, label="export")
+    export.size = export.file.size
+    export.status = Export.Status.COMPLETED
+    export.completed_at = now
+    export.save(update_fields=["file", "size", "status", "completed_at"])
+    Clip.objects.filter(id=export.clip_id).update(
+        final_status=Clip.RenderStatus.RENDERED, updated_at=now
+    )
+    Project.objects.filter(clips__id=export.clip_id).update(exported_count=F("exported_count") + 1)
+
+
+def export_latest(*, clip: Clip, completed: bool = False) -> Export | None:
+    qs = clip.exports.select_related("job", "preset")
+    if completed:
+        qs = qs.filter(status=Export.Status.COMPLETED).exclude(file="")
+    return qs.order_by("-created_at", "-id").first()
