@@ -2,6 +2,9 @@
 imports inside functions, is checked against the layer order below."""
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +123,19 @@ def test_an_upward_import_is_a_violation(module, source):
 )
 def test_a_downward_import_is_allowed(module, source):
     assert violations(source, module) == []
+
+
+def test_a_fresh_process_registers_every_job_type():
+    """Apps register their job types at start-up; nothing may rely on a test having imported a
+    handler module first (the library's types were once missing in real processes)."""
+    code = (
+        "import django; django.setup(); from jobs.registry import job_type_names; "
+        "print(','.join(job_type_names()))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "editfactory.settings_test"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    names = set(out.stdout.strip().split(","))
+    library = {"project_generate", "clip_render", "segment_extract", "clip_remove_audio"}
+    assert library | {"probe", "render_clip", "tts", "process"} <= names
