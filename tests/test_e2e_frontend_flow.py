@@ -79,7 +79,7 @@ def test_frontend_flow_from_upload_to_download_with_costs(
     out = settings.DATA_DIR / "e2e-download.mp4"
     out.write_bytes(b"".join(download.streaming_content))
     info = probe_media(out)
-    assert (info["width"], info["height"], info["has_audio"]) == (180, 320, True)
+    assert (info.width, info.height, info.has_audio) == (180, 320, True)
 
     costs = api.get(f"{API}/usage/costs").json()
     (elevenlabs,) = [s for s in costs["by_service"] if s["service"] == "elevenlabs"]

@@ -110,8 +110,8 @@ def main() -> None:
         directory = Path(tmp)
         made, _, source = _timed(make_source, directory)
         info = probe_media(source)
-        print(f"source: {info['width']}x{info['height']} {info['fps']} fps, "
-              f"{info['duration']:.1f} s ({made:.1f} s to generate)")  # fmt: skip
+        print(f"source: {info.width}x{info.height} {info.fps} fps, "
+              f"{info.duration:.1f} s ({made:.1f} s to generate)")  # fmt: skip
         params = VoiceMuteParams()
         spans = detect_voice(source, params).intervals  # also the warm-up (page cache, libraries)
         baselines = {
@@ -143,7 +143,7 @@ def main() -> None:
             ("detect", "  of which detection (decode + VAD)"),
         ):
             print(f"{label:<46} {wall[key]:6.2f} s {cpu[key]:6.2f} s")
-        print(f"detection speed: {info['duration'] / wall['detect']:.0f}x real time")
+        print(f"detection speed: {info.duration / wall['detect']:.0f}x real time")
         for key in ("hand", "half"):
             ratio = wall["mute"] / wall[key]
             verdict = "met" if ratio <= TARGET else "NOT met"

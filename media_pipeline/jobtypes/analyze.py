@@ -118,7 +118,7 @@ def _run_gemini(ctx, source, info, params: AnalyzeParams, reached: dict) -> dict
     frames_dir.mkdir(exist_ok=True)
     run_ffmpeg(
         gemini.frame_extraction_args(source, frames_dir, interval=config.frame_interval),
-        duration=info["duration"],
+        duration=info.duration,
         on_progress=ctx.stage(PROBE_END, FRAMES_END, "frames", "Extracting frames"),
         tracker=ctx,
     )
@@ -141,12 +141,12 @@ def _run_gemini(ctx, source, info, params: AnalyzeParams, reached: dict) -> dict
     segments = gemini.analyze_frames(
         frames,
         config=config,
-        source_duration=info["duration"],
+        source_duration=info.duration,
         context_text=params.context_text,
         on_batch=on_batch,
     )
     result = gemini.select_segments_for_target(
-        segments, target_duration=params.target_duration, source_duration=info["duration"]
+        segments, target_duration=params.target_duration, source_duration=info.duration
     )
     ctx.progress(100, "done", f"{len(result['segments'])} segments selected")
     return {

@@ -45,7 +45,7 @@ def multi_video_handler(ctx, params: MultiVideoParams) -> dict:
         secondaries.append(
             Secondary(
                 str(path),
-                require_video(probe_media(path), label=f"input 'secondary_{i}'")["duration"],
+                require_video(probe_media(path), label=f"input 'secondary_{i}'").duration,
             )
         )
     cues = [
@@ -55,9 +55,9 @@ def multi_video_handler(ctx, params: MultiVideoParams) -> dict:
     inserts = [
         i
         for i in find_inserts(cues, params.keywords, threshold=params.match_threshold)
-        if i.start < info["duration"]
+        if i.start < info.duration
     ]
-    width, height = info["width"] // 2 * 2, info["height"] // 2 * 2
+    width, height = info.width // 2 * 2, info.height // 2 * 2
     subtitles = subtitles_to_burn(
         ctx, params.srt, width=width, height=height, style=params.subtitle_style
     )
@@ -69,15 +69,15 @@ def multi_video_handler(ctx, params: MultiVideoParams) -> dict:
         inserts=inserts,
         output=str(output),
         subtitles=subtitles,
-        main_has_audio=info["has_audio"],
+        main_has_audio=info.has_audio,
     )
     run_ffmpeg(
         args,
-        duration=info["duration"],
+        duration=info.duration,
         on_progress=ctx.stage(5, 95, "render", "Rendering"),
         tracker=ctx,
     )
-    store_video_with_thumbnail(ctx, output, duration=info["duration"])
+    store_video_with_thumbnail(ctx, output, duration=info.duration)
     ctx.progress(100, "done", "Edit ready")
     return {
         "inserts": [
@@ -90,5 +90,5 @@ def multi_video_handler(ctx, params: MultiVideoParams) -> dict:
             }
             for i in inserts
         ],
-        "duration": probe_media(output)["duration"],
+        "duration": probe_media(output).duration,
     }

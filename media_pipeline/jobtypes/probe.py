@@ -19,4 +19,4 @@ def probe_handler(ctx, params: ProbeParams) -> dict:
     ctx.progress(5, "probe", "Reading media information")
     info = probe_media(ctx.input_path("source"))
     ctx.progress(100, "probe", "Media information read")
-    return info
+    return info.as_dict()

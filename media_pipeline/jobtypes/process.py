@@ -15,7 +15,7 @@ from media_pipeline.ops.analysis import analyze_video
 from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from media_pipeline.ops.presets import Preset
-from media_pipeline.ops.probe import probe_media, require_video
+from media_pipeline.ops.probe import MediaInfo, probe_media, require_video
 from media_pipeline.ops.render import (
     AudioMode,
     Piece,
@@ -61,15 +61,15 @@ class RenderedVariant:
         return [{"start": p.start, "end": p.end} for p in self.pieces]
 
 
-def source_preset(info: dict) -> Preset:
+def source_preset(info: MediaInfo) -> Preset:
     """Variants keep the source's display size (rotation applied) and frame rate."""
     even = lambda n: max(2, int(n) // 2 * 2)  # noqa: E731 - x264 needs even dimensions
-    fps = max(1, min(60, round(info["fps"] or 30)))
+    fps = max(1, min(60, round(info.fps or 30)))
     return Preset(
         "source",
         "Source size",
-        even(info["width"]),
-        even(info["height"]),
+        even(info.width),
+        even(info.height),
         fps,
         21,
         10000,
@@ -85,7 +85,7 @@ def _subtitles(ctx, params: ProcessParams, preset: Preset) -> Subtitles | None:
     )
 
 
-def find_segments(ctx, source: Path, info: dict, *, total_duration: float):
+def find_segments(ctx, source: Path, info: MediaInfo, *, total_duration: float):
     """Analyse the source (job progress 2-25 %): (scored segments, the analysis result).
     Raises InvalidMediaError when nothing usable is found."""
     analysis = analyze_video(
@@ -134,7 +134,7 @@ def render_variants(
         run_ffmpeg(
             build_thumbnail_args(str(output), str(thumbnail), at=spec.duration / 2), tracker=ctx
         )
-        duration = probe_media(output)["duration"]
+        duration = probe_media(output).duration
         rendered.append(RenderedVariant(n, output, thumbnail, duration, pieces))
     return rendered
 
@@ -160,7 +160,7 @@ def process_handler(ctx, params: ProcessParams) -> dict:
     rendered = render_variants(
         ctx,
         [
-            tuple(Piece(str(source), s.start, s.end, info["has_audio"]) for s in v.segments)
+            tuple(Piece(str(source), s.start, s.end, info.has_audio) for s in v.segments)
             for v in plan.variants
         ],
         preset=preset,
@@ -182,7 +182,7 @@ def process_handler(ctx, params: ProcessParams) -> dict:
     }
 
 
-def _mute_voice(ctx, source: Path, info: dict, params: VoiceMuteParams):
+def _mute_voice(ctx, source: Path, info: MediaInfo, params: VoiceMuteParams):
     detect = ctx.stage(25, 28, "detect", "Detecting speech")
     detection = detect_voice(source, params, info=info, on_progress=detect)
     report = ctx.stage(28, 30, "mute", "Muting speech")

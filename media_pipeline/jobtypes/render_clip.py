@@ -19,7 +19,7 @@ from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from media_pipeline.ops.loudness import loudness_target, normalise_loudness
 from media_pipeline.ops.presets import DEFAULT_PRESET, Preset, get_preset
-from media_pipeline.ops.probe import probe_media, require_video
+from media_pipeline.ops.probe import MediaInfo, probe_media, require_video
 from media_pipeline.ops.render import (
     AudioMode,
     Piece,
@@ -78,17 +78,17 @@ class RenderClipParams(ClipRecipe):
         return name
 
 
-def _pieces(spans: list[Span] | None, source: Path, info: dict) -> list[Piece]:
-    duration = info["duration"]
+def _pieces(spans: list[Span] | None, source: Path, info: MediaInfo) -> list[Piece]:
+    duration = info.duration
     if spans is None:
-        return [Piece(str(source), 0.0, duration, info["has_audio"])]
+        return [Piece(str(source), 0.0, duration, info.has_audio)]
     pieces = []
     for span in spans:
         if span.start >= duration:
             raise InvalidMediaError(
                 f"segment {span.start}-{span.end} s starts after the source ends ({duration} s)"
             )
-        pieces.append(Piece(str(source), span.start, min(span.end, duration), info["has_audio"]))
+        pieces.append(Piece(str(source), span.start, min(span.end, duration), info.has_audio))
     return pieces
 
 
@@ -186,10 +186,10 @@ def rendered_clip_result(rendered: RenderedClip) -> dict:
     info = probe_media(rendered.output)
     return {
         "preset": spec.preset.name,
-        "duration": info["duration"],
-        "width": info["width"],
-        "height": info["height"],
-        "size_bytes": info["size_bytes"],
+        "duration": info.duration,
+        "width": info.width,
+        "height": info.height,
+        "size_bytes": info.size_bytes,
         "audio_mode": spec.audio_mode.value,
         "timeline": [{"start": p.start, "end": p.end} for p in spec.pieces],
         "subtitles": bool(rendered.srt_text),

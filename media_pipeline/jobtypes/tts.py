@@ -173,7 +173,7 @@ class AddTtsParams(pydantic.BaseModel):
 def _probe_inputs(ctx, count: int) -> tuple:
     tts_path = ctx.input_path("audio")
     tts_info = probe_media(tts_path)
-    if not tts_info["has_audio"]:
+    if not tts_info.has_audio:
         raise InvalidMediaError("input 'audio' has no audio stream")
     videos = []
     for i in range(count):
@@ -190,32 +190,32 @@ def add_tts_handler(ctx, params: AddTtsParams) -> dict:
     span = 95.0 / len(videos)
     outputs = []
     for i, (label, path, info) in enumerate(videos):
-        filename = f"{label}_tts{output_suffix(info['format'])}"
+        filename = f"{label}_tts{output_suffix(info.format)}"
         out = ctx.temp_dir / filename
         args = build_add_tts_args(
             str(path),
             str(tts_path),
             str(out),
-            duration=info["duration"],
+            duration=info.duration,
             duck_level=params.duck_level,
-            has_audio=info["has_audio"],
+            has_audio=info.has_audio,
         )
         report = ctx.stage(
             5 + span * i, 5 + span * (i + 1), "mix", f"Mixing video {i + 1} of {len(videos)}"
         )
-        run_ffmpeg(args, duration=info["duration"], on_progress=report, tracker=ctx)
+        run_ffmpeg(args, duration=info.duration, on_progress=report, tracker=ctx)
         ctx.add_file(out, label=label, filename=filename)
         outputs.append(
             {
                 "label": label,
-                "duration": probe_media(out)["duration"],
-                "original_audio": "ducked" if info["has_audio"] else "none",
-                "tts_cut": tts_info["duration"] > info["duration"] + 0.05,
+                "duration": probe_media(out).duration,
+                "original_audio": "ducked" if info.has_audio else "none",
+                "tts_cut": tts_info.duration > info.duration + 0.05,
             }
         )
     ctx.progress(100, "done", "Voice-over added")
     return {
         "duck_level": params.duck_level,
-        "tts_duration": tts_info["duration"],
+        "tts_duration": tts_info.duration,
         "outputs": outputs,
     }

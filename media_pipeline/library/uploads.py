@@ -8,7 +8,7 @@ from django.conf import settings
 
 from core.errors import InvalidMedia, PayloadTooLarge, UnsupportedMedia
 from media_pipeline.ops.errors import InvalidMediaError
-from media_pipeline.ops.probe import probe_media
+from media_pipeline.ops.probe import MediaInfo, probe_media
 
 
 def _local_copy(upload) -> tuple[Path, bool]:
@@ -22,7 +22,7 @@ def _local_copy(upload) -> tuple[Path, bool]:
     return Path(tmp.name), True
 
 
-def validate_media_upload(upload, *, field: str = "file", need_video: bool = False) -> dict:
+def validate_media_upload(upload, *, field: str = "file", need_video: bool = False) -> MediaInfo:
     """Reject an empty, oversized or non-media upload with a clear 4xx; returns its probe."""
     if upload.size == 0:
         raise InvalidMedia(f"'{field}' is empty (0 bytes)", [{"field": field}])
@@ -39,6 +39,6 @@ def validate_media_upload(upload, *, field: str = "file", need_video: bool = Fal
     finally:
         if temporary:
             path.unlink(missing_ok=True)
-    if need_video and not info["has_video"]:
+    if need_video and not info.has_video:
         raise InvalidMedia(f"'{field}' has no video stream", [{"field": field}])
     return info

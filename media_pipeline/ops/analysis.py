@@ -21,7 +21,7 @@ from media_pipeline.ops.analysis_scoring import (
     analyze_features,
 )
 from media_pipeline.ops.errors import InvalidMediaError
-from media_pipeline.ops.probe import probe_media, require_video
+from media_pipeline.ops.probe import MediaInfo, probe_media, require_video
 
 logger = logging.getLogger(__name__)
 
@@ -118,20 +118,20 @@ def analyze_video(
     *,
     target_duration: float,
     config: AnalysisConfig = DEFAULT_CONFIG,
-    info: dict | None = None,
+    info: MediaInfo | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> dict:
     """Scored segments of a video for a target duration (see `analysis_scoring` for how)."""
-    info = info or probe_media(path)
+    info = info if info is not None else probe_media(path)
     require_video(info)
     features, decode_error = extract_features(
         path,
-        duration=info["duration"],
-        rotation=info.get("rotation", 0),
+        duration=info.duration,
+        rotation=info.rotation,
         config=config,
         on_progress=on_progress,
     )
-    duration = info["duration"]
+    duration = info.duration
     decoded_until = float(features.times[-1]) + 1.0 / config.sample_fps
     warning = decode_error
     if warning is None and decoded_until < duration - TRUNCATION_MARGIN:

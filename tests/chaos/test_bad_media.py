@@ -173,20 +173,20 @@ def _check_render(job, corpus_case):
     out = _output(job)
     info = probe_media(out)
     if corpus_case == "video only":  # a silent track is added: every output has audio
-        assert info["has_audio"] and (info["width"], info["height"]) == (1080, 1080)
+        assert info.has_audio and (info.width, info.height) == (1080, 1080)
     elif corpus_case == "variable frame rate":  # constant 30 fps, same length
         times = _frame_times(out)
         steps = {round(b - a, 4) for a, b in zip(times, times[1:], strict=False)}
         assert steps == {round(1 / 30, 4)}, steps
-        assert info["duration"] == pytest.approx(3, abs=0.1)
+        assert info.duration == pytest.approx(3, abs=0.1)
     elif corpus_case == "rotated":  # honoured: the left (red) edge is now at the bottom
-        assert (info["width"], info["height"], info["rotation"]) == (1080, 1920, 0)
+        assert (info.width, info.height, info.rotation) == (1080, 1920, 0)
         top, bottom = _pixel(out, x=540, y=300), _pixel(out, x=540, y=1600)
         assert top[2] > 200 and top[0] < 60, f"top should be blue, is {top}"
         assert bottom[0] > 200 and bottom[2] < 60, f"bottom should be red, is {bottom}"
     elif corpus_case == "8K":
-        assert (info["width"], info["height"]) == (1080, 1080)
-        assert info["duration"] == pytest.approx(1, abs=0.1)
+        assert (info.width, info.height) == (1080, 1080)
+        assert info.duration == pytest.approx(1, abs=0.1)
 
 
 @pytest.mark.timeout(120)

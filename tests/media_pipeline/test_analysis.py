@@ -300,7 +300,7 @@ def test_local_analysis_drops_the_repeated_section(repeated_video):
 
 def test_rotated_video_is_analysed_in_display_orientation(media, tmp_path):
     path = media.rotated(rotation=90)
-    rotation = probe_media(path)["rotation"]
+    rotation = probe_media(path).rotation
     first = next(iter_gray_frames(path, sample_fps=2, rotation=rotation))[1].astype(int)
     assert first.shape == (64, 36)  # portrait: stored 320x240, turned
     # The oracle: ffmpeg's own autorotation of the same frame.

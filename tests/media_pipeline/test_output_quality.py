@@ -126,7 +126,7 @@ def test_every_preset_renders_platform_ready(name, level, sources, tmp_path):
     output = _render(tmp_path, sources[level], preset)
     _assert_on_target(output, lufs=preset.loudness_lufs, true_peak=preset.true_peak_db)
     _assert_preset_format(output, preset)
-    assert probe_media(output)["duration"] == pytest.approx(CUT_LENGTH, abs=0.05)
+    assert probe_media(output).duration == pytest.approx(CUT_LENGTH, abs=0.05)
     assert black_frames(output) == []
     assert frozen_frames(output, fps=preset.fps) == []
 

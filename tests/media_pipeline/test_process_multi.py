@@ -54,8 +54,8 @@ def test_process_makes_disjoint_variants_with_thumbnails(user, varied_source):
             assert a1 <= b0 or b1 <= a0, "variants share footage"
     for n in (1, 2):
         info = probe_media(_path(job, f"variant_{n}"))
-        assert info["duration"] == pytest.approx(3, abs=0.15)
-        assert (info["width"], info["height"]) == (320, 240)
+        assert info.duration == pytest.approx(3, abs=0.15)
+        assert (info.width, info.height) == (320, 240)
         assert job.files.filter(label=f"thumbnail_{n}").exists()
 
 
@@ -101,7 +101,7 @@ def test_multi_video_inserts_the_secondary_where_its_keyword_is_said(user, media
     top = slice(0, 100)  # above the subtitles
     assert inserted[top, :, 0].mean() > 200 and inserted[top, :, 1].mean() < 60  # red
     assert not (before[top, :, 0].mean() > 200 and before[top, :, 1].mean() < 60)
-    assert probe_media(out)["duration"] == pytest.approx(4, abs=0.1)
+    assert probe_media(out).duration == pytest.approx(4, abs=0.1)
 
 
 def _rms_db(path, start, end):

@@ -170,7 +170,7 @@ def test_real_render_joins_pieces_from_mixed_sources_into_the_preset_frame(
     spec = RenderSpec(pieces=pieces, preset=small_preset, output=str(out))
     run_ffmpeg(build_render_args(spec), duration=spec.duration, on_progress=fractions.append)
     info = probe_media(out)
-    assert (info["width"], info["height"], info["fps"]) == (180, 320, 25.0)
-    assert info["duration"] == pytest.approx(2.8, abs=0.1)
-    assert info["has_audio"] and info["audio_sample_rate"] == 48000
+    assert (info.width, info.height, info.fps) == (180, 320, 25.0)
+    assert info.duration == pytest.approx(2.8, abs=0.1)
+    assert info.has_audio and info.audio_sample_rate == 48000
     assert fractions and fractions[-1] == 1.0 and fractions == sorted(fractions)

@@ -22,8 +22,8 @@ def test_square_render_of_two_segments_with_srt(user, media):
     )
     assert job.status == JobStatus.COMPLETED, job.error
     info = probe_media(output_path(job, "video"))
-    assert (info["width"], info["height"], info["fps"]) == (1080, 1080, 30.0)
-    assert info["duration"] == pytest.approx(2.5, abs=0.1)
+    assert (info.width, info.height, info.fps) == (1080, 1080, 30.0)
+    assert info.duration == pytest.approx(2.5, abs=0.1)
     assert job.result["subtitles"] and {f.label for f in job.files.all()} >= {
         "video",
         "thumbnail",
@@ -48,8 +48,8 @@ def test_tts_voiceover_sets_the_length_and_loops_a_short_source(user, media):
     info = probe_media(output_path(job, "video"))
     voice = job.result["voiceover"]
     assert voice["provider"] == "offline" and voice["duration"] > 2.5
-    assert info["duration"] == pytest.approx(voice["duration"], abs=0.1)
-    assert (info["width"], info["height"]) == (1080, 1920)
+    assert info.duration == pytest.approx(voice["duration"], abs=0.1)
+    assert (info.width, info.height) == (1080, 1920)
     assert len(job.result["timeline"]) >= 3  # the one-second piece repeated
 
 

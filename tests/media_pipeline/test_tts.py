@@ -405,8 +405,8 @@ def test_offline_tts_job_tightens_speech_and_saves_timings(user):
     assert job.progress == 100
 
     info = probe_media(files["audio"])
-    assert info["audio_codec"] == "aac" and not info["has_video"]
-    assert info["duration"] == pytest.approx(result["duration"], abs=0.06)
+    assert info.audio_codec == "aac" and not info.has_video
+    assert info.duration == pytest.approx(result["duration"], abs=0.06)
     loud, _ = sound_map(files["audio"])
     assert max(b - a for a, b in silences(loud)) <= 0.33  # the paragraph pause was shortened
     assert raw.duration - result["duration"] >= raw_pause - 0.3 - 0.05
@@ -460,7 +460,7 @@ def test_edge_tts_job_uses_word_boundaries_and_shortens_the_pause(user, monkeypa
     source = LEAD + paused_speech.first_len + GAP + paused_speech.second_len + TAIL
     assert job.result["source_duration"] == pytest.approx(source, abs=0.1)
     expected = paused_speech.first_len + 0.3 + paused_speech.second_len + 0.1
-    assert probe_media(files["audio"])["duration"] == pytest.approx(expected, abs=0.12)
+    assert probe_media(files["audio"]).duration == pytest.approx(expected, abs=0.12)
 
     loud, duration = sound_map(files["audio"])
     pauses = silences(loud)
@@ -495,7 +495,7 @@ def test_edge_unreachable_fails_readably_or_falls_back_offline(user, monkeypatch
     assert job.status == JobStatus.COMPLETED, job.error
     assert (job.result["provider"], job.result["voice"]) == ("offline", "roa/fr")
     assert job.result["fallback"] == {"from": "edge", "reason": reason}
-    assert probe_media(job_files(job)["audio"])["duration"] > 0.3
+    assert probe_media(job_files(job)["audio"]).duration > 0.3
 
 
 # --- ElevenLabs --------------------------------------------------------------------------------
@@ -611,9 +611,7 @@ def test_elevenlabs_job_records_the_cost_of_its_characters(user, settings, eleve
         "Hello there.",
         "This is a test.",
     ]
-    assert probe_media(files["audio"])["duration"] == pytest.approx(
-        job.result["duration"], abs=0.06
-    )
+    assert probe_media(files["audio"]).duration == pytest.approx(job.result["duration"], abs=0.06)
 
 
 @e2e
@@ -664,7 +662,7 @@ def test_elevenlabs_unreachable_retries_fails_or_falls_back_offline(user, settin
 def test_add_tts_mixes_one_voice_over_onto_two_videos(user, media):
     with_audio, without_audio = media.video(seconds=4), media.video(seconds=3, audio=False)
     voice = media.speech_wav("Hello there.")
-    voice_len = probe_media(voice)["duration"]
+    voice_len = probe_media(voice).duration
     assert voice_len < 1.5
     inputs = {
         "audio": File(open(voice, "rb"), name="voice.wav"),
@@ -680,7 +678,7 @@ def test_add_tts_mixes_one_voice_over_onto_two_videos(user, media):
     for label, source, seconds in (("video_0", with_audio, 4), ("video_1", without_audio, 3)):
         out = files[label]
         assert stream_counts(out) == (1, 1)
-        assert probe_media(out)["duration"] == pytest.approx(seconds, abs=0.1)
+        assert probe_media(out).duration == pytest.approx(seconds, abs=0.1)
         assert video_packets(out) == video_packets(source)  # copied, not re-encoded
 
     # Where the voice is silent, the original tone plays at 10 %: 20 dB lower.

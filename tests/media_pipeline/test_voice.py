@@ -353,7 +353,7 @@ def test_detects_espeak_speech_where_it_is(media):
     assert detection.has_audio
     assert_matches_speech(detection.intervals, speech)
     assert all(0.5 < i.confidence <= 1 for i in detection.intervals)
-    assert detection.duration == pytest.approx(probe_media(path)["duration"], abs=0.1)
+    assert detection.duration == pytest.approx(probe_media(path).duration, abs=0.1)
     # Progress by media time decoded: many steps, never backwards, ending at 1.
     assert len(fractions) > 10 and fractions == sorted(fractions) and fractions[-1] == 1.0
 
@@ -439,8 +439,8 @@ def test_mute_lowers_the_speech_with_measurable_fades(speech_on_tone, tmp_path):
     # The video is copied: the same packets, byte for byte; duration unchanged.
     assert video_packet_hashes(result.output) == video_packet_hashes(path)
     before, after = probe_media(path), probe_media(result.output)
-    assert after["duration"] == pytest.approx(before["duration"], abs=0.05)
-    assert (after["video_codec"], after["audio_codec"]) == ("h264", "aac")
+    assert after.duration == pytest.approx(before.duration, abs=0.05)
+    assert (after.video_codec, after.audio_codec) == ("h264", "aac")
     assert len(progress) > 1 and progress == sorted(progress) and progress[-1] == 1.0
 
 
@@ -449,9 +449,9 @@ def test_mute_audio_only_speech_gives_an_m4a(media, tmp_path):
     result = mute_voice(wav, tmp_path, VoiceMuteParams(keep_percentage=0, fade_ms=0))
     assert result.output.name == "muted.m4a"
     info = probe_media(result.output)
-    assert not info["has_video"] and info["audio_codec"] == "aac"
+    assert not info.has_video and info.audio_codec == "aac"
     assert result.as_dict()["video"] is None
-    assert info["duration"] == pytest.approx(probe_media(wav)["duration"], abs=0.05)
+    assert info.duration == pytest.approx(probe_media(wav).duration, abs=0.05)
     [muted] = result.detection.intervals
     original, processed = decode_mono(wav), decode_mono(result.output)
     assert gain_db(original, processed, muted.start + 0.05, muted.end - 0.05) < -40  # keep 0 %

@@ -83,7 +83,7 @@ def video_list_input(request, files, source_video_ids, *, files_field: str, labe
 def audio_upload(upload, *, field: str = "audio"):
     """An upload that has an audio stream (415 if not media, 422 without audio)."""
     info = validate_media_upload(upload, field=field)
-    if not info["has_audio"]:
+    if not info.has_audio:
         raise _invalid(field, f"'{field}' has no audio stream")
     return upload
 

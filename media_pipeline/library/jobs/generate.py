@@ -16,7 +16,7 @@ from media_pipeline.jobtypes.process import find_segments, render_variants, sour
 from media_pipeline.library import projects as library
 from media_pipeline.library.models import library_name
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
-from media_pipeline.ops.probe import probe_media, require_video
+from media_pipeline.ops.probe import MediaInfo, probe_media, require_video
 from media_pipeline.ops.render import Piece
 from media_pipeline.ops.variants import plan_variants
 
@@ -106,7 +106,7 @@ def _from_analysis(ctx, params: ProjectGenerateParams):
         segments, count=params.variant_count, target_duration=params.target_duration
     )
     pieces = [
-        tuple(Piece(str(source), s.start, s.end, info["has_audio"]) for s in v.segments)
+        tuple(Piece(str(source), s.start, s.end, info.has_audio) for s in v.segments)
         for v in plan.variants
     ]
     return pieces, [[None] * len(p) for p in pieces], source_preset(info)
@@ -114,7 +114,7 @@ def _from_analysis(ctx, params: ProjectGenerateParams):
 
 def _from_spans(ctx, params: ProjectGenerateParams):
     spans = [Span(**s.model_dump()) for s in params.segments]
-    sources: dict[str, tuple[Path, dict]] = {}
+    sources: dict[str, tuple[Path, MediaInfo]] = {}
     for label in dict.fromkeys(s.source for s in spans):
         path = ctx.input_path(label)
         sources[label] = (path, require_video(probe_media(path), label="a segment's source"))
@@ -128,7 +128,7 @@ def _from_spans(ctx, params: ProjectGenerateParams):
     )
     pieces = [
         tuple(
-            Piece(str(sources[s.source][0]), s.start, s.end, sources[s.source][1]["has_audio"])
+            Piece(str(sources[s.source][0]), s.start, s.end, sources[s.source][1].has_audio)
             for s in v
         )
         for v in plan
@@ -206,7 +206,7 @@ def clip_remove_audio_handler(ctx, params: RemoveAudioParams) -> dict:
     report = ctx.stage(5, 90, "strip", "Removing the audio track")
     run_ffmpeg(
         remove_audio_args(str(source), str(output)),
-        duration=info["duration"],
+        duration=info.duration,
         on_progress=report,
         tracker=ctx,
     )

@@ -105,14 +105,14 @@ def segment_extract_handler(ctx, params: SegmentExtractParams) -> dict:
     ctx.progress(2, "probe", "Reading the source")
     source = ctx.input_path("source")
     info = require_video(probe_media(source), label="the source video")
-    if start >= info["duration"]:
+    if start >= info.duration:
         raise InvalidMediaError(
-            f"the segment starts at {start} s, after the video ends ({info['duration']} s)"
+            f"the segment starts at {start} s, after the video ends ({info.duration} s)"
         )
     output = Path(ctx.temp_dir) / "segment.mp4"
     run_ffmpeg(
         build_cut_args(str(source), str(output), start=start, end=end),
-        duration=min(end, info["duration"]) - start,
+        duration=min(end, info.duration) - start,
         on_progress=ctx.stage(5, 95, "cut", "Cutting the segment"),
         tracker=ctx,
     )
@@ -124,8 +124,8 @@ def segment_extract_handler(ctx, params: SegmentExtractParams) -> dict:
         "segment_id": segment.id,
         "start": start,  # the span cut: the completion hook refuses it if the segment changed
         "end": end,
-        "duration": cut["duration"],
-        "width": cut["width"],
-        "height": cut["height"],
-        "size_bytes": cut["size_bytes"],
+        "duration": cut.duration,
+        "width": cut.width,
+        "height": cut.height,
+        "size_bytes": cut.size_bytes,
     }

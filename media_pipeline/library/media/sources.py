@@ -17,6 +17,7 @@ from django.core.files.storage import default_storage
 from media_pipeline.library.models import SourceVideo
 from media_pipeline.ops.errors import FFmpegError
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.probe import MediaInfo
 from media_pipeline.ops.render import build_thumbnail_args
 
 logger = logging.getLogger(__name__)
@@ -47,18 +48,18 @@ def local_path(name: str):
 
 
 # --- source videos ------------------------------------------------------------------------------
-def source_video_create(*, owner, upload, info: dict, name: str | None = None) -> SourceVideo:
+def source_video_create(*, owner, upload, info: MediaInfo, name: str | None = None) -> SourceVideo:
     """Store a validated upload (`info` is its probe) with a thumbnail from its middle."""
     default_name = PurePosixPath(upload.name or "").name or "video"
     video = SourceVideo(
         owner=owner,
         name=(name or "").strip()[:255] or default_name[:255],
         size=upload.size,
-        duration=info["duration"],
-        width=info["width"],
-        height=info["height"],
-        fps=info["fps"],
-        media_info=info,
+        duration=info.duration,
+        width=info.width,
+        height=info.height,
+        fps=info.fps,
+        media_info=info.as_dict(),
     )
     video.file.save(upload.name or "video.mp4", upload, save=False)
     try:

@@ -49,7 +49,7 @@ def test_generate_from_an_upload_makes_clips_with_files(api, user, make_project,
     for clip in clips:
         row = Clip.objects.get(id=clip["id"])
         info = _probe(row.file.name)
-        assert info["duration"] == pytest.approx(2, abs=0.15) and info["has_audio"]
+        assert info.duration == pytest.approx(2, abs=0.15) and info.has_audio
         assert clip["duration"] == pytest.approx(2, abs=0.15)
         assert default_storage.exists(row.thumbnail.name)
         assert row.file.name.startswith("library/clip/")  # owned by the clip, not the job
@@ -68,7 +68,7 @@ def test_generate_from_an_upload_makes_clips_with_files(api, user, make_project,
     new_name = Clip.objects.get(id=first["id"]).file.name
     assert new_name != old_name and not default_storage.exists(old_name)
     info = _probe(new_name)
-    assert not info["has_audio"] and info["duration"] == pytest.approx(2, abs=0.15)
+    assert not info.has_audio and info.duration == pytest.approx(2, abs=0.15)
 
     # deleting the project removes its clips' files (the source video stays in the library)
     names = [
@@ -109,7 +109,7 @@ def test_generate_from_segments_counts_segment_usage(api, make_project, make_sou
         {"start": 0.0, "end": 0.5, "segment_id": first.id},
     ]
     for clip in clips:
-        assert _probe(clip.file.name)["duration"] == pytest.approx(2, abs=0.15)
+        assert _probe(clip.file.name).duration == pytest.approx(2, abs=0.15)
     usage = lambda: sorted(Segment.objects.values_list("usage_count", flat=True))  # noqa: E731
     assert usage() == [2, 2]
 

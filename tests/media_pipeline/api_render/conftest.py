@@ -57,12 +57,12 @@ def make_source(owner, path, name="source") -> SourceVideo:
     video = SourceVideo(
         owner=owner,
         name=name,
-        size=info["size_bytes"],
-        duration=info["duration"],
-        width=info["width"],
-        height=info["height"],
-        fps=info["fps"],
-        media_info=info,
+        size=info.size_bytes,
+        duration=info.duration,
+        width=info.width,
+        height=info.height,
+        fps=info.fps,
+        media_info=info.as_dict(),
     )
     with open(path, "rb") as fh:
         video.file.save("source.mp4", File(fh), save=False)

@@ -71,11 +71,11 @@ def test_render_with_voiceover_and_subtitles_fills_the_export(api, clip, tiny_pr
     assert export.status == Export.Status.COMPLETED and export.completed_at is not None
     assert export.size == default_storage.size(export.file.name) > 0
     info = probe_media(default_storage.path(export.file.name))
-    assert (info["width"], info["height"], info["fps"]) == (180, 320, 15.0)
+    assert (info.width, info.height, info.fps) == (180, 320, 15.0)
     voice = job.result["voiceover"]
     assert voice["provider"] == "offline" and job.result["subtitles"] is True
-    assert info["duration"] == pytest.approx(voice["duration"], abs=0.15)  # follows the voice
-    assert info["duration"] > 2.5 and info["has_audio"]
+    assert info.duration == pytest.approx(voice["duration"], abs=0.15)  # follows the voice
+    assert info.duration > 2.5 and info.has_audio
     assert clip.final_status == Clip.RenderStatus.RENDERED
     assert clip.project.exported_count == 1
     assert job.result["export_id"] == export.id

@@ -116,8 +116,8 @@ def test_extract_cuts_the_span_into_the_segment_and_streams_it(api, segment):
     segment.refresh_from_db()
     name = segment.extracted_file.name
     info = probe_media(default_storage.path(name))
-    assert info["duration"] == pytest.approx(1.0, abs=0.1) and info["has_audio"]
-    assert (info["width"], info["height"]) == (320, 240)
+    assert info.duration == pytest.approx(1.0, abs=0.1) and info.has_audio
+    assert (info.width, info.height) == (320, 240)
     part = api.get(stream_url, HTTP_RANGE="bytes=0-15")
     assert part.status_code == 206 and part["Content-Type"] == "video/mp4"
     # a new span makes the extracted file stale: it is removed

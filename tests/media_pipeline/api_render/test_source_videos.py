@@ -5,6 +5,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 
 from media_pipeline.library.models import Segment, SourceVideo
+from media_pipeline.ops.probe import probe_media
 from tests.media_pipeline.api_render.conftest import API, make_source, patch_json
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +17,8 @@ def _upload(api, path, **extra):
 
 
 def test_upload_probes_and_makes_a_thumbnail(api, user, media):
-    response = _upload(api, media.video(seconds=2, size="320x240"), name="  Beach day ")
+    path = media.video(seconds=2, size="320x240")
+    response = _upload(api, path, name="  Beach day ")
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["name"] == "Beach day" and body["has_thumbnail"]
@@ -24,6 +26,7 @@ def test_upload_probes_and_makes_a_thumbnail(api, user, media):
     assert body["duration"] == pytest.approx(2.0, abs=0.1)
     assert body["media_info"]["video_codec"] == "h264"
     video = SourceVideo.objects.get(id=body["id"], owner=user)
+    assert body["media_info"] == video.media_info == probe_media(path).as_dict()
     assert default_storage.exists(video.file.name) and default_storage.exists(video.thumbnail.name)
     assert video.file.name.startswith("library/sourcevideo/")
     thumb = api.get(f"{API}/source-videos/{video.id}/thumbnail")
