@@ -23,6 +23,7 @@ STATUS_BY_CODE = {
     "unknown_job_type": 422,
     "invalid_media": 422,
     "invalid_srt": 422,
+    "invalid_media_link": 422,
     "not_found": 404,
     "conflict": 409,
     "budget_exceeded": 402,

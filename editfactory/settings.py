@@ -211,6 +211,8 @@ TTS_MAX_CHARS = 5000
 # --- Media --------------------------------------------------------------------------------------
 FFMPEG_BINARY = env.str("EF_FFMPEG", default="")  # empty: PATH, then imageio-ffmpeg's binary
 UPLOAD_MAX_BYTES = env.int("EF_UPLOAD_MAX_BYTES", default=2 * 1024**3)
+# Lifetime in seconds of the signed media links the API hands out (core.media_urls).
+MEDIA_URL_TTL = env.int("EF_MEDIA_URL_TTL", default=24 * 3600)
 FILE_UPLOAD_TEMP_DIR = str(JOB_TEMP_DIR / "uploads")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

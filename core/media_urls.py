@@ -1,0 +1,96 @@
+"""Signed, expiring, per-object media links: what a browser loads in `<img>`, `<video>` or
+`<a download>`, which cannot send an Authorization header.
+
+Two forms, both signed with SECRET_KEY (django.core.signing) and carrying their owner and expiry:
+- `signed_url(path)`: an API path with `?sig=...` bound to exactly that path (a clip's file, a
+  job's file...). `SignedUrlAuth` accepts it on that path only: moved to another object, changed
+  or expired, it is a 401 like a missing token.
+- `media_token(name)`: an opaque token naming a stored file (the frontend contract's path
+  tokens, `final_video_path` and the like), served by the `/files/{token}` routes and accepted
+  back in request bodies. `read_media_token` refuses a tampered or expired one.
+"""
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from ninja.security import APIKeyQuery
+
+from core.errors import DomainError
+
+_URL_SALT = "ef.media.url"
+_TOKEN_SALT = "ef.media.token"  # noqa: S105 - a signing namespace, not a secret
+SIGNATURE_PARAM = "sig"
+
+
+class InvalidMediaLink(DomainError):
+    """A media link or token that was tampered with, expired, or names something else."""
+
+    code = "invalid_media_link"
+
+
+@dataclass(frozen=True)
+class MediaClaim:
+    name: str  # storage name (media_token) or API path (signed_url)
+    owner_id: int | None
+    expires_at: int  # unix seconds
+
+
+def _expiry(ttl: int | None) -> int:
+    return int(time.time()) + (settings.MEDIA_URL_TTL if ttl is None else ttl)
+
+
+def _sign(value: str, owner_id: int | None, ttl: int | None, salt: str) -> str:
+    return signing.dumps({"v": value, "o": owner_id, "e": _expiry(ttl)}, salt=salt, compress=True)
+
+
+def _read(token: str, salt: str) -> MediaClaim:
+    try:
+        data = signing.loads(token, salt=salt)
+    except signing.BadSignature:
+        raise InvalidMediaLink("the media link is not valid (altered or not ours)") from None
+    claim = MediaClaim(name=data["v"], owner_id=data["o"], expires_at=data["e"])
+    if claim.expires_at < time.time():
+        raise InvalidMediaLink("the media link has expired: reload the page for a fresh one")
+    return claim
+
+
+def media_token(name: str, *, owner_id: int | None, ttl: int | None = None) -> str:
+    """An opaque, URL-safe token for the stored file `name` (see the module doc)."""
+    return _sign(name, owner_id, ttl, _TOKEN_SALT)
+
+
+def read_media_token(token: str) -> MediaClaim:
+    return _read(token, _TOKEN_SALT)
+
+
+def signed_url(path: str, *, owner_id: int | None, ttl: int | None = None) -> str:
+    """`path` (an absolute API path, no query) with a signature that opens exactly it."""
+    return f"{path}?{SIGNATURE_PARAM}={_sign(path, owner_id, ttl, _URL_SALT)}"
+
+
+def read_signed_path(signature: str) -> MediaClaim:
+    return _read(signature, _URL_SALT)
+
+
+class SignedUrlAuth(APIKeyQuery):
+    """Authenticates a GET of a media path by its `sig` query parameter: the owner named in the
+    signature, when the signature is valid, unexpired and was made for this very path."""
+
+    param_name = SIGNATURE_PARAM
+
+    def authenticate(self, request, key):
+        if not key or request.method not in ("GET", "HEAD"):
+            return None
+        try:
+            claim = read_signed_path(key)
+        except InvalidMediaLink:
+            return None
+        if claim.name != request.path or claim.owner_id is None:
+            return None
+        user = get_user_model().objects.filter(pk=claim.owner_id, is_active=True).first()
+        if user is not None:
+            request.user = user
+        return user
