@@ -1,4 +1,6 @@
-"""One JSON error shape for the whole API: {"error": {"code", "message", "details"}}.
+"""One JSON error shape for the whole API: {"error": {"code", "message", "details"}, "detail"}.
+
+`detail` repeats the message as a plain string: the web frontend shows `detail` (FastAPI's key).
 
 This is the one place where errors become HTTP: a `DomainError`'s code picks the status
 (`STATUS_BY_CODE`); Django, ninja, database and Redis errors have their own handlers below.
@@ -50,7 +52,8 @@ def error_response(api, request, status: int, code: str, message: str, details=N
             "code": code,
             "message": message,
             "details": details if details is not None else [],
-        }
+        },
+        "detail": message,
     }
     response = api.create_response(request, body, status=status)
     for key, value in (headers or {}).items():
