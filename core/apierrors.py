@@ -35,7 +35,10 @@ STATUS_BY_CODE = {
     "provider_error": 502,
     "provider_unavailable": 503,
     "provider_not_configured": 503,
+    "auth_unavailable": 503,
 }
+
+UNAUTHENTICATED_MESSAGE = "Authentication required: send 'Authorization: Bearer <token>' or log in."
 
 
 class ApiError(DomainError):
@@ -44,6 +47,15 @@ class ApiError(DomainError):
     def __init__(self, status: int, code: str, message: str, details=None, headers=None):
         super().__init__(message, details, headers=headers)
         self.status, self.code = status, code
+
+
+class CredentialRejected(AuthenticationError):
+    """A 401 that says in words what is wrong with the credential sent (expired, wrong audience,
+    bad signature...), so a client knows whether to refresh, sign in again or fix its setup.
+    The message must never contain a secret."""
+
+    def __init__(self, message: str):
+        super().__init__(message=message)
 
 
 def error_response(api, request, status: int, code: str, message: str, details=None, headers=None):
@@ -94,7 +106,7 @@ def install(api) -> None:
             r,
             401,
             "unauthenticated",
-            "Authentication required: send 'Authorization: Bearer <token>' or log in.",
+            str(e) if isinstance(e, CredentialRejected) else UNAUTHENTICATED_MESSAGE,
         ),
     )
     handler(

@@ -195,6 +195,15 @@ WEBHOOK_MAX_ATTEMPTS = env.int("EF_WEBHOOK_MAX_ATTEMPTS", default=5)
 WEBHOOK_TIMEOUT = env.float("EF_WEBHOOK_TIMEOUT", default=10.0)
 WEBHOOK_BACKOFF_BASE = env.float("EF_WEBHOOK_BACKOFF_BASE", default=10.0)
 
+# --- Supabase Auth (the web frontend's logins) -------------------------------------------------
+# Access tokens of a Supabase project are accepted besides API tokens once its JWT secret
+# (HS256) and/or its URL (public keys from its JWKS: ES256/RS256) is set; see core.supabase_auth.
+SUPABASE_JWT_SECRET = env.str("EF_SUPABASE_JWT_SECRET", default="")
+SUPABASE_URL = env.str("EF_SUPABASE_URL", default="").rstrip("/")
+SUPABASE_JWT_AUDIENCE = env.str("EF_SUPABASE_JWT_AUDIENCE", default="authenticated")
+SUPABASE_JWT_LEEWAY = env.float("EF_SUPABASE_JWT_LEEWAY", default=10.0)  # clock skew, seconds
+SUPABASE_JWKS_CACHE_SECONDS = env.float("EF_SUPABASE_JWKS_CACHE_SECONDS", default=600.0)
+
 # --- Third-party media services (empty key: the provider is disabled) --------------------------
 ELEVENLABS_API_KEY = env.str("ELEVENLABS_API_KEY", default="")
 ELEVENLABS_MODEL = env.str("ELEVENLABS_MODEL", default="eleven_multilingual_v2")
