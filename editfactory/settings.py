@@ -48,9 +48,22 @@ ALLOWED_HOSTS = env.list(
 )
 # Frontends on other origins (django-cors-headers). Only these may call the API from a browser
 # with credentials; they are also trusted for CSRF so session-authenticated POSTs work.
+# No default here (production must name its origins): `manage.py up` outside production gives
+# its web processes the frontend's dev server origins when EF_CORS_ORIGINS is unset (see up.py).
 CORS_ALLOWED_ORIGINS = env.list("EF_CORS_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = True
 CORS_URLS_REGEX = r"^/api/"
+# Spelled out rather than left to the library's defaults: the web frontend preflights every PUT,
+# PATCH, DELETE and JSON request and sends Authorization (a `*` would not cover it).
+CORS_ALLOW_METHODS = ["DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"]
+CORS_ALLOW_HEADERS = [
+    "accept",
+    "authorization",
+    "content-type",
+    "user-agent",
+    "x-csrftoken",
+    "x-requested-with",
+]
 CORS_EXPOSE_HEADERS = ["Retry-After", "Deprecation", "Link", "Content-Range", "Accept-Ranges"]
 CSRF_TRUSTED_ORIGINS = [*env.list("CSRF_TRUSTED_ORIGINS", default=[]), *CORS_ALLOWED_ORIGINS]
 
