@@ -1,9 +1,10 @@
-"""API tokens in the admin: created here, shown once, stored only as a digest."""
+"""API tokens in the admin (created here, shown once, stored only as a digest) and the external
+identities (Supabase users) mapped to local users."""
 
 from django.contrib import admin, messages
 
 from core.auth import api_token_create
-from core.models import ApiToken
+from core.models import ApiToken, ExternalIdentity
 
 
 @admin.register(ApiToken)
@@ -28,3 +29,18 @@ class ApiTokenAdmin(admin.ModelAdmin):
             f"Token created. Copy it now, it will not be shown again: {raw}",
             messages.WARNING,
         )
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    """Created by the first request with a user's access token, never by hand. Deactivate the
+    user to refuse their tokens; deleting an identity only makes the next request create a new
+    local user."""
+
+    list_display = ("subject", "provider", "user", "created_at", "last_seen_at")
+    list_filter = ("provider",)
+    search_fields = ("subject", "user__username", "user__email")
+    readonly_fields = ("provider", "subject", "user", "created_at", "last_seen_at")
+
+    def has_add_permission(self, request):
+        return False

@@ -1,4 +1,6 @@
-"""One JSON error shape for the whole API: {"error": {"code", "message", "details"}}.
+"""One JSON error shape for the whole API: {"error": {"code", "message", "details"}, "detail"}.
+
+`detail` repeats the message as a plain string: the web frontend shows `detail` (FastAPI's key).
 
 This is the one place where errors become HTTP: a `DomainError`'s code picks the status
 (`STATUS_BY_CODE`); Django, ninja, database and Redis errors have their own handlers below.
@@ -34,7 +36,10 @@ STATUS_BY_CODE = {
     "provider_error": 502,
     "provider_unavailable": 503,
     "provider_not_configured": 503,
+    "auth_unavailable": 503,
 }
+
+UNAUTHENTICATED_MESSAGE = "Authentication required: send 'Authorization: Bearer <token>' or log in."
 
 
 class ApiError(DomainError):
@@ -45,13 +50,23 @@ class ApiError(DomainError):
         self.status, self.code = status, code
 
 
+class CredentialRejected(AuthenticationError):
+    """A 401 that says in words what is wrong with the credential sent (expired, wrong audience,
+    bad signature...), so a client knows whether to refresh, sign in again or fix its setup.
+    The message must never contain a secret."""
+
+    def __init__(self, message: str):
+        super().__init__(message=message)
+
+
 def error_response(api, request, status: int, code: str, message: str, details=None, headers=None):
     body = {
         "error": {
             "code": code,
             "message": message,
             "details": details if details is not None else [],
-        }
+        },
+        "detail": message,
     }
     response = api.create_response(request, body, status=status)
     for key, value in (headers or {}).items():
@@ -92,7 +107,7 @@ def install(api) -> None:
             r,
             401,
             "unauthenticated",
-            "Authentication required: send 'Authorization: Bearer <token>' or log in.",
+            str(e) if isinstance(e, CredentialRejected) else UNAUTHENTICATED_MESSAGE,
         ),
     )
     handler(

@@ -1,4 +1,5 @@
-"""API authentication: per-user Bearer tokens (stored as SHA-256 digests) and Django sessions."""
+"""API authentication: per-user Bearer tokens (stored as SHA-256 digests), Django sessions and
+Supabase Auth access tokens (core.supabase_auth)."""
 
 import hashlib
 import secrets
@@ -10,6 +11,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from core.compiled_query import CompiledQuery
 from core.models import ApiToken
+from core.supabase_auth import DeferredJwt, DeferredSupabaseJwtAuth, SupabaseJwtAuth
 
 TOKEN_PREFIX = "ef_"  # noqa: S105 - a public marker, not a secret
 LAST_USED_RESOLUTION = 60  # seconds: last_used_at is refreshed at most this often
@@ -82,6 +84,8 @@ class DeferredBearerTokenAuth(HttpBearer):
 def resolve_auth(auth):
     """The user behind `request.auth` of an endpoint using ASYNC_API_AUTH (call in an ORM thread).
     Raises AuthenticationError (401) for a bad token."""
+    if isinstance(auth, DeferredJwt):
+        return auth.resolve()
     if not isinstance(auth, DeferredToken):
         return auth  # a session user
     user = user_for_token(auth.token)
@@ -92,6 +96,7 @@ def resolve_auth(auth):
 
 # Session auth (admin login) for the browsable docs and same-origin frontends; CSRF-checked.
 session_auth = SessionAuth(csrf=True)
-API_AUTH = [BearerTokenAuth(), session_auth]
+# Supabase access tokens (JWTs) come last: an `ef_` token or a session never reaches them.
+API_AUTH = [BearerTokenAuth(), session_auth, SupabaseJwtAuth()]
 # For async endpoints (the hot polling paths); they must call resolve_auth() on request.auth.
-ASYNC_API_AUTH = [DeferredBearerTokenAuth(), session_auth]
+ASYNC_API_AUTH = [DeferredBearerTokenAuth(), session_auth, DeferredSupabaseJwtAuth()]

@@ -1,4 +1,4 @@
-"""Models of the shared API plumbing: per-user API tokens."""
+"""Models of the shared API plumbing: per-user API tokens and external login identities."""
 
 from django.conf import settings
 from django.db import models
@@ -26,3 +26,30 @@ class ApiToken(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
+
+
+class ExternalIdentity(models.Model):
+    """A user of an external identity provider (Supabase Auth), mapped to the local user that owns
+    their jobs and library. Created on the first request with their access token; unique on
+    (provider, subject) so concurrent first requests cannot create two users."""
+
+    provider = models.CharField(max_length=32)
+    subject = models.CharField(max_length=255, help_text="The provider's user id (the token's sub)")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "external identity"
+        verbose_name_plural = "external identities"
+        constraints = [
+            # Also the index of the lookup made on every request: provider = ? AND subject = ?
+            models.UniqueConstraint(
+                fields=["provider", "subject"], name="core_externalidentity_provider_subject"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.provider}:{self.subject}"

@@ -48,9 +48,22 @@ ALLOWED_HOSTS = env.list(
 )
 # Frontends on other origins (django-cors-headers). Only these may call the API from a browser
 # with credentials; they are also trusted for CSRF so session-authenticated POSTs work.
+# No default here (production must name its origins): `manage.py up` outside production gives
+# its web processes the frontend's dev server origins when EF_CORS_ORIGINS is unset (see up.py).
 CORS_ALLOWED_ORIGINS = env.list("EF_CORS_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = True
 CORS_URLS_REGEX = r"^/api/"
+# Spelled out rather than left to the library's defaults: the web frontend preflights every PUT,
+# PATCH, DELETE and JSON request and sends Authorization (a `*` would not cover it).
+CORS_ALLOW_METHODS = ["DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"]
+CORS_ALLOW_HEADERS = [
+    "accept",
+    "authorization",
+    "content-type",
+    "user-agent",
+    "x-csrftoken",
+    "x-requested-with",
+]
 CORS_EXPOSE_HEADERS = ["Retry-After", "Deprecation", "Link", "Content-Range", "Accept-Ranges"]
 CSRF_TRUSTED_ORIGINS = [*env.list("CSRF_TRUSTED_ORIGINS", default=[]), *CORS_ALLOWED_ORIGINS]
 
@@ -194,6 +207,15 @@ WEBHOOK_ALLOWED_HOSTS = [h.lower() for h in env.list("EF_WEBHOOK_ALLOWED_HOSTS",
 WEBHOOK_MAX_ATTEMPTS = env.int("EF_WEBHOOK_MAX_ATTEMPTS", default=5)
 WEBHOOK_TIMEOUT = env.float("EF_WEBHOOK_TIMEOUT", default=10.0)
 WEBHOOK_BACKOFF_BASE = env.float("EF_WEBHOOK_BACKOFF_BASE", default=10.0)
+
+# --- Supabase Auth (the web frontend's logins) -------------------------------------------------
+# Access tokens of a Supabase project are accepted besides API tokens once its JWT secret
+# (HS256) and/or its URL (public keys from its JWKS: ES256/RS256) is set; see core.supabase_auth.
+SUPABASE_JWT_SECRET = env.str("EF_SUPABASE_JWT_SECRET", default="")
+SUPABASE_URL = env.str("EF_SUPABASE_URL", default="").rstrip("/")
+SUPABASE_JWT_AUDIENCE = env.str("EF_SUPABASE_JWT_AUDIENCE", default="authenticated")
+SUPABASE_JWT_LEEWAY = env.float("EF_SUPABASE_JWT_LEEWAY", default=10.0)  # clock skew, seconds
+SUPABASE_JWKS_CACHE_SECONDS = env.float("EF_SUPABASE_JWKS_CACHE_SECONDS", default=600.0)
 
 # --- Third-party media services (empty key: the provider is disabled) --------------------------
 ELEVENLABS_API_KEY = env.str("ELEVENLABS_API_KEY", default="")

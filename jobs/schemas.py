@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from django.urls import reverse
-from ninja import Schema
+from ninja import Field, Schema
 
 
 class JobFileOut(Schema):
@@ -112,6 +112,7 @@ class ErrorBody(Schema):
 
 class ErrorOut(Schema):
     error: ErrorBody
+    detail: str = Field(description="The error's message again, as a plain string")
 
 
 class DeletedOut(Schema):

@@ -37,7 +37,8 @@ def test_up_serves_runs_a_job_and_stops_everything_on_ctrl_c(tmp_path, media):
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "EF_USE_TEST_DB"}
+        if k
+        not in {"DATABASE_URL", "REDIS_URL", "EF_USE_TEST_DB", "EF_CORS_ORIGINS", "EF_PRODUCTION"}
     }
     env.update(
         EF_DATA_DIR=str(tmp_path / "data"),
@@ -53,6 +54,16 @@ def test_up_serves_runs_a_job_and_stops_everything_on_ctrl_c(tmp_path, media):
     try:
         wait_for(lambda: _ping(base), timeout=90, interval=0.5, message="the web server")
         assert httpx.get(f"{base}/admin/login/").status_code == 200
+        # Outside production, `up` lets the web frontend's dev server call the API.
+        preflight = httpx.options(
+            f"{base}/api/v1/jobs",
+            headers={
+                "Origin": "http://localhost:3000",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        assert preflight.headers.get("access-control-allow-origin") == "http://localhost:3000"
         token = subprocess.run(
             [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "create_api_token", "admin"],
             env=env, capture_output=True, text=True, check=True,

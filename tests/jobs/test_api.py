@@ -18,7 +18,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _error(response) -> dict:
     body = response.json()
-    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"])
+    assert set(body) == {"error", "detail"} and {"code", "message", "details"} <= set(body["error"])
+    assert body["detail"] == body["error"]["message"]  # the frontend shows `detail`
     return body["error"]
 
 

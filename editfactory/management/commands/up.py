@@ -13,6 +13,20 @@ from django.core.management.base import BaseCommand, CommandError
 from editfactory.embedded_redis import EmbeddedRedisError, embedded_redis_from_settings
 from editfactory.supervisor import Child, Supervisor
 
+# The web frontend's dev server (Next.js), allowed to call the API when `up` runs outside
+# production and EF_CORS_ORIGINS is unset.
+DEV_CORS_ORIGINS = "http://localhost:3000,http://127.0.0.1:3000"
+
+
+def child_env(environ, *, production: bool) -> dict[str, str]:
+    """The environment of the processes `up` starts. The development CORS default lives here,
+    not in settings: settings serve tests and production too, where no origin is allowed unless
+    named. Set EF_CORS_ORIGINS (even empty) to choose the origins yourself."""
+    env = dict(environ, PYTHONUNBUFFERED="1")
+    if not production:
+        env.setdefault("EF_CORS_ORIGINS", DEV_CORS_ORIGINS)
+    return env
+
 
 class Command(BaseCommand):
     help = "Run Edit Factory: migrations, embedded Redis (when REDIS_URL is unset), web server, workers and the maintenance loop."
@@ -38,7 +52,18 @@ class Command(BaseCommand):
         self.stdout.write("Database ready (migrations applied).")
         self._ensure_admin()
         redis_server = None
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = child_env(os.environ, production=settings.PRODUCTION)
+        origins = [o.strip() for o in env.get("EF_CORS_ORIGINS", "").split(",") if o.strip()]
+        if origins:
+            self.stdout.write(
+                f"Browser origins allowed to call the API (CORS): {', '.join(origins)}"
+            )
+        else:
+            self.stdout.write(
+                self.style.WARNING(
+                    "No EF_CORS_ORIGINS: a web frontend on another origin cannot call the API."
+                )
+            )
         if settings.EMBEDDED_REDIS:
             redis_server = embedded_redis_from_settings()
             try:

@@ -14,7 +14,8 @@ API = "/api/v1/library"
 
 def error(response) -> dict:
     body = response.json()
-    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"])
+    assert set(body) == {"error", "detail"} and {"code", "message", "details"} <= set(body["error"])
+    assert body["detail"] == body["error"]["message"]  # the frontend shows `detail`
     return body["error"]
 
 
