@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.http import HttpResponseRedirect
+from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -285,7 +286,7 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
                     jf.name.rsplit("/", 1)[-1],
                     jf.get_role_display(),
                     jf.label,
-                    _filesize(jf.size),
+                    filesizeformat(jf.size),
                     jf.content_type,
                 )
                 for jf in files
@@ -414,12 +415,6 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         files = sum(services.job_delete(job=job) for job in queryset)
         self.message_user(request, f"Deleted {files} stored file(s) with the jobs.")
-
-
-def _filesize(size: int) -> str:
-    from django.template.defaultfilters import filesizeformat
-
-    return filesizeformat(size)
 
 
 @admin.register(CostEntry)

@@ -4,7 +4,6 @@ single-job actions and the "clean up older than N days" form. Actions call jobs.
 import logging
 import uuid
 from datetime import timedelta
-from pathlib import PurePosixPath
 
 from django import forms
 from django.conf import settings
@@ -169,12 +168,7 @@ class JobAdminViews:
         jf = get_object_or_404(JobFile, pk=file_id, job=job)
         if not default_storage.exists(jf.name):
             raise Http404("the file is no longer stored")
-        return stream_stored_file(
-            request,
-            name=jf.name,
-            content_type=jf.content_type,
-            filename=PurePosixPath(jf.name).name,
-        )
+        return stream_stored_file(request, name=jf.name, content_type=jf.content_type)
 
     def cleanup_view(self, request):
         """Step 1: ask N. Step 2: show how many would go and ask to confirm. Step 3: delete."""

@@ -3,7 +3,6 @@
 import asyncio
 import json
 from datetime import datetime
-from pathlib import PurePosixPath
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
@@ -127,9 +126,7 @@ def delete_job(request, job_id: UUID):
 def download_job_file(request, job_id: UUID, file_id: int):
     job = owned_job(request, job_id)
     jf = get_object_or_404(JobFile, job=job, id=file_id)
-    return stream_stored_file(
-        request, name=jf.name, content_type=jf.content_type, filename=PurePosixPath(jf.name).name
-    )
+    return stream_stored_file(request, name=jf.name, content_type=jf.content_type)
 
 
 def _snapshot(job_id) -> dict | None:

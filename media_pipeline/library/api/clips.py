@@ -4,9 +4,7 @@ DELETE moves a clip to the trash (restorable); `?permanent=true` deletes it and 
 A clip in the trash cannot be changed (PATCH, content, remove-audio answer 409): restore it first.
 """
 
-import mimetypes
 from datetime import datetime
-from pathlib import PurePosixPath
 from typing import Any
 
 from django.conf import settings
@@ -305,13 +303,7 @@ def remove_audio(request, clip_id: int):
 def _stream(request, field, what: str):
     if not field:
         raise Http404(f"the clip has no {what}")
-    name = field.name
-    return stream_stored_file(
-        request,
-        name=name,
-        content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
-        filename=PurePosixPath(name).name,
-    )
+    return stream_stored_file(request, name=field.name)
 
 
 @router.get(

@@ -7,7 +7,6 @@ given order with their total length; the client passes the same `segment_ids` to
 generate-from-segments call. `usage_count` is left to the services that build clips from them.
 """
 
-import mimetypes
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Annotated
@@ -278,11 +277,7 @@ def _stream(request, field, stem: str):
         raise ApiError(404, "not_found", "there is no such file")
     name = field.name  # library_upload_to's: a uuid and a sane suffix
     return stream_stored_file(
-        request,
-        name=name,
-        content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
-        filename=f"{stem}{PurePosixPath(name).suffix}",
-        inline=True,
+        request, name=name, filename=f"{stem}{PurePosixPath(name).suffix}", inline=True
     )
 
 
