@@ -15,7 +15,7 @@ from ninja import Field, Query, Router, Schema
 from core.asyncdb import db_call
 from core.auth import ASYNC_API_AUTH, resolve_auth
 from core.downloads import stream_stored_file
-from core.pagination import MAX_OFFSET
+from core.pagination import MAX_OFFSET, page_of
 from jobs import services
 from jobs.limits import check_job_rate_limit
 from jobs.models import Job, JobFile
@@ -53,8 +53,8 @@ def job_page(auth, filters: JobFilters) -> JobPage:
         qs = qs.filter(created_at__gte=filters.created_after)
     if filters.created_before:
         qs = qs.filter(created_at__lt=filters.created_before)
-    items = [JobSummary.from_orm(j) for j in qs.order_by("-created_at")[offset : offset + limit]]
-    return JobPage(total=qs.count(), limit=limit, offset=offset, items=items)
+    qs = qs.order_by("-created_at")
+    return JobPage(**page_of(qs, limit=limit, offset=offset, item=JobSummary.from_orm))
 
 
 @router.get(

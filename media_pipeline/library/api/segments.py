@@ -18,10 +18,16 @@ from pydantic import Field, StringConstraints
 
 from core.apierrors import ApiError
 from core.downloads import stream_stored_file
-from core.pagination import MAX_OFFSET
+from core.pagination import MAX_OFFSET, page_of
 from jobs.schemas import ErrorOut, JobCreated
 from media_pipeline.library import media as library
-from media_pipeline.library.api.common import CREATE_ERRORS, ERRORS, owned, start_job
+from media_pipeline.library.api.common import (
+    CREATE_ERRORS,
+    ERRORS,
+    owned,
+    schema_of,
+    start_job,
+)
 from media_pipeline.library.models import Project, Segment, SourceVideo
 from media_pipeline.library.uploads import validate_media_upload
 from media_pipeline.ops.srt_validation import validate_srt
@@ -50,18 +56,11 @@ class SourceVideoOut(Schema):
 
     @staticmethod
     def of(video: SourceVideo) -> "SourceVideoOut":
-        return SourceVideoOut(
-            id=video.id,
-            name=video.name,
-            size=video.size,
-            duration=video.duration,
-            width=video.width,
-            height=video.height,
-            fps=video.fps,
-            media_info=video.media_info,
+        return schema_of(
+            SourceVideoOut,
+            video,
             has_thumbnail=bool(video.thumbnail),
             segments_count=video.segments.count(),
-            created_at=video.created_at,
         )
 
 
@@ -113,19 +112,11 @@ class SegmentOut(Schema):
 
     @staticmethod
     def of(segment: Segment) -> "SegmentOut":
-        return SegmentOut(
-            id=segment.id,
-            source_video_id=segment.source_video_id,
-            start=segment.start,
-            end=segment.end,
+        return schema_of(
+            SegmentOut,
+            segment,
             duration=round(segment.duration, 3),
-            keywords=segment.keywords,
-            score=segment.score,
-            favorite=segment.favorite,
-            notes=segment.notes,
-            usage_count=segment.usage_count,
             extracted=bool(segment.extracted_file),
-            created_at=segment.created_at,
         )
 
 
@@ -200,8 +191,7 @@ def list_source_videos(
     request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=MAX_OFFSET)
 ):
     qs = SourceVideo.objects.for_owner(request.auth).order_by("-created_at", "-id")
-    items = [SourceVideoOut.of(v) for v in qs[offset : offset + limit]]
-    return SourceVideoPage(total=qs.count(), limit=limit, offset=offset, items=items)
+    return SourceVideoPage(**page_of(qs, limit=limit, offset=offset, item=SourceVideoOut.of))
 
 
 @router.post(
@@ -319,12 +309,8 @@ def list_segments(request, filters: Query[SegmentFilters]):
         min_duration=filters.min_duration,
         max_duration=filters.max_duration,
     ).order_by("source_video_id", "start", "id")
-    page = qs[filters.offset : filters.offset + filters.limit]
     return SegmentPage(
-        total=qs.count(),
-        limit=filters.limit,
-        offset=filters.offset,
-        items=[SegmentOut.of(s) for s in page],
+        **page_of(qs, limit=filters.limit, offset=filters.offset, item=SegmentOut.of)
     )
 
 
