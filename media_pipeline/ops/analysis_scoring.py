@@ -366,6 +366,37 @@ def coverage_summary(*, source_duration, target_duration, selected_duration, dro
     return summary
 
 
+def selection_result(
+    candidates: list[Window],
+    *,
+    source_duration: float,
+    target_duration: float,
+    min_length: float,
+    dropped: dict | None = None,
+    **details,
+) -> dict:
+    """The analysis result every provider answers: the candidates selected for the target
+    (`select_segments`) as ranked segments, with whether they cover it; `details`, the
+    provider's own figures, come between the coverage and the segments."""
+    chosen = select_segments(candidates, target_duration=target_duration, min_length=min_length)
+    items, ranking = segment_dicts(chosen)
+    selected = round(sum(item["duration"] for item in items), 3)
+    return {
+        "source_duration": round(source_duration, 3),
+        "target_duration": target_duration,
+        "selected_duration": selected,
+        **coverage_summary(
+            source_duration=source_duration,
+            target_duration=target_duration,
+            selected_duration=selected,
+            dropped=dropped,
+        ),
+        **details,
+        "segments": items,
+        "ranking": ranking,
+    }
+
+
 def analyze_features(
     features: FrameFeatures,
     *,
@@ -378,34 +409,23 @@ def analyze_features(
     windows = measure_windows(features, duration=duration, length=length, config=config)
     normalise_scores(windows, config)
     drop_duplicates(windows, config.duplicate_distance)
-    segments = select_segments(
-        windows, target_duration=target_duration, min_length=length * config.min_segment_ratio
-    )
-    items, ranking = segment_dicts(segments)
     dropped = {
         reason: sum(1 for w in windows if w.dropped == reason)
         for reason in ("dark", "static", "short", "empty", "duplicate")
     }
-    selected = round(sum(item["duration"] for item in items), 3)
-    return {
-        "source_duration": round(duration, 3),
-        "target_duration": target_duration,
-        "selected_duration": selected,
-        **coverage_summary(
-            source_duration=duration,
-            target_duration=target_duration,
-            selected_duration=selected,
-            dropped=dropped,
-        ),
-        "window_length": round(length, 3),
-        "sample_fps": config.sample_fps,
-        "frames_analysed": len(features),
-        "windows": {
+    return selection_result(
+        windows,
+        source_duration=duration,
+        target_duration=target_duration,
+        min_length=length * config.min_segment_ratio,
+        dropped=dropped,
+        window_length=round(length, 3),
+        sample_fps=config.sample_fps,
+        frames_analysed=len(features),
+        windows={
             "total": len(windows),
             "usable": sum(1 for w in windows if w.dropped is None),
             **dropped,
         },
-        "weights": config.weights(),
-        "segments": items,
-        "ranking": ranking,
-    }
+        weights=config.weights(),
+    )
