@@ -14,6 +14,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from core.querysets import OwnedQuerySet
+
 
 def library_upload_to(instance, filename: str) -> str:
     """library/<kind>/<uuid><suffix>: only the suffix comes from the given name, and only if sane."""
@@ -21,11 +23,6 @@ def library_upload_to(instance, filename: str) -> str:
     if not suffix[1:].isalnum() or len(suffix) > 6:
         suffix = ".bin"
     return f"library/{type(instance).__name__.lower()}/{uuid.uuid4().hex}{suffix}"
-
-
-class OwnedQuerySet(models.QuerySet):
-    def for_owner(self, user):
-        return self.filter(owner=user)
 
 
 class Project(models.Model):
