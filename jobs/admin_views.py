@@ -6,7 +6,6 @@ import uuid
 from datetime import timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_GET
 
 from core.downloads import stream_stored_file
 from jobs import services
+from jobs.admin_display import heartbeat_stale, progress_text
 from jobs.dashboard import dashboard_context
 from jobs.errors import IllegalTransition
 from jobs.models import Job, JobFile
@@ -69,8 +69,6 @@ def live_progress(request):
             },
             status=400,
         )
-    from jobs.admin import progress_text
-
     jobs = Job.objects.filter(id__in=ids).only(
         "id", "status", "progress", "stage", "stage_label", "eta_seconds"
     )
@@ -116,12 +114,7 @@ class JobAdminViews:
         job = self.get_object(request, object_id) if object_id else None
         if job is None:
             return {}
-        timeout = settings.JOB_HEARTBEAT_TIMEOUT
-        stuck = (
-            job.status == JobStatus.PROCESSING
-            and job.heartbeat_at is not None
-            and job.heartbeat_at < timezone.now() - timedelta(seconds=timeout)
-        )
+        stuck = heartbeat_stale(job)
         can_change = self.has_change_permission(request, job)
         return {
             "ef_can_retry": can_change and job.status in (JobStatus.FAILED, JobStatus.CANCELLED),
