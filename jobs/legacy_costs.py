@@ -10,7 +10,7 @@ from pathlib import Path
 from django.db import DatabaseError
 
 from jobs.costs import MONEY
-from jobs.legacy_import import (
+from jobs.legacy_common import (
     ImportReport,
     LegacyFormatError,
     LegacyRowError,

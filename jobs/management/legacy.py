@@ -7,7 +7,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.legacy_import import LegacyFormatError
+from jobs.legacy_common import LegacyFormatError
 from jobs.management.output import Progress, write_import_summary
 
 

@@ -1,6 +1,6 @@
 """`manage.py import_jobs PATH`: bring the FastAPI prototype's jobs into the engine, once."""
 
-from jobs import legacy_import
+from jobs import legacy_import, legacy_jobs
 from jobs.management.legacy import LegacyImportCommand
 
 
@@ -21,7 +21,7 @@ class Command(LegacyImportCommand):
     def add_import_arguments(self, parser):
         parser.add_argument(
             "--format",
-            choices=legacy_import.FORMATS,
+            choices=legacy_jobs.FORMATS,
             default="auto",
             help="auto (default): .csv is a Supabase CSV export; a JSON object is a memory-store "
             "dump; a JSON list is a Supabase export when its rows have 'id' and 'data', else a "
@@ -36,6 +36,6 @@ class Command(LegacyImportCommand):
         )
 
     def read(self, path, *, format, enqueue_pending, **options):
-        source, rows = legacy_import.read_jobs_file(path, format)
+        source, rows = legacy_jobs.read_jobs_file(path, format)
         heading = f"{path.name}: {len(rows)} row(s), source '{source}'"
         return heading, rows, {"source": source, "enqueue_pending": enqueue_pending}
