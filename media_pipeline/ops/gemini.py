@@ -18,7 +18,7 @@ from pathlib import Path
 import ffmpeg
 import httpx
 
-from media_pipeline.ops.analysis_scoring import Window, selection_result
+from media_pipeline.ops.analysis_selection import Window, selection_result
 from media_pipeline.ops.errors import MediaError
 
 logger = logging.getLogger(__name__)
