@@ -1,5 +1,6 @@
 """What the job admin shows: durations, status badges, progress bars and the detail page's
-HTML (timeline, params, error, files, costs, webhook deliveries), as functions of a job.
+fields (timeline, params, result, error, files, costs, webhook deliveries), as functions of a
+job; JobAdmin uses the detail ones as its read-only fields.
 
 Kept apart from the ModelAdmin so the admin's views (live progress, the detail buttons) use the
 same text and the same "stuck" rule without importing the admin module.
@@ -9,6 +10,7 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
@@ -91,7 +93,8 @@ def _when(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def timeline_html(job: Job):
+@admin.display(description="timeline")
+def timeline(job: Job):
     rows = [
         ("Created", job.created_at, ""),
         ("Started", job.started_at, ""),
@@ -116,7 +119,18 @@ def timeline_html(job: Job):
     )
 
 
-def error_html(job: Job):
+@admin.display(description="params")
+def params_pretty(job: Job):
+    return pretty_json(job.params)
+
+
+@admin.display(description="result")
+def result_pretty(job: Job):
+    return pretty_json(job.result)
+
+
+@admin.display(description="error")
+def error_display(job: Job):
     if not job.error and not job.error_detail:
         return "–"
     return format_html(
@@ -128,6 +142,7 @@ def error_html(job: Job):
     )
 
 
+@admin.display(description="files")
 def files_table(job: Job):
     files = list(job.files.all())
     if not files:
@@ -154,6 +169,7 @@ def files_table(job: Job):
     )
 
 
+@admin.display(description="costs")
 def costs_table(job: Job):
     costs = list(job.costs.order_by("created_at"))
     if not costs:
@@ -176,6 +192,7 @@ def costs_table(job: Job):
     )
 
 
+@admin.display(description="webhook deliveries")
 def webhooks_table(job: Job):
     deliveries = list(WebhookDelivery.objects.filter(job=job).order_by("attempt"))
     if not deliveries:
