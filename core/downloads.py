@@ -1,6 +1,8 @@
 """Auth-checked streaming of stored files, with HTTP Range support (seeking in players)."""
 
+import mimetypes
 import re
+from pathlib import PurePosixPath
 
 from django.core.files.storage import default_storage
 from django.http import HttpResponse, StreamingHttpResponse
@@ -47,10 +49,19 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
 
 
 def stream_stored_file(
-    request, *, name: str, content_type: str, filename: str, inline: bool = False
+    request,
+    *,
+    name: str,
+    content_type: str | None = None,
+    filename: str | None = None,
+    inline: bool = False,
 ):
-    """Stream any stored file (a job's, a library row's). `inline` lets a browser play it in
-    place (a video element) instead of saving it."""
+    """Stream any stored file (a job's, a library row's). `content_type` defaults to the one
+    the name's suffix implies, `filename` to the name's last part; `inline` lets a browser play
+    it in place (a video element) instead of saving it."""
+    if content_type is None:
+        content_type = mimetypes.guess_type(name)[0]
+    filename = filename or PurePosixPath(name).name
     size = default_storage.size(name)
     wanted = parse_range(request.headers.get("Range"), size)
     if wanted == "unsatisfiable":

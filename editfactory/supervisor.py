@@ -1,23 +1,15 @@
 """A tiny supervisor for the embedded runner: start children, restart the ones that die,
 stop them all (and leave none behind) on Ctrl-C or SIGTERM."""
 
-import ctypes
 import logging
-import os
 import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 
+from media_pipeline.ops.child_process import die_with_parent
+
 logger = logging.getLogger(__name__)
-
-PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if _libc is not None:
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -30,7 +22,10 @@ class Child:
     quick_deaths: int = field(default=0)
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv, env=self.env, preexec_fn=_die_with_parent)  # noqa: PLW1509
+        # SIGTERM when the supervisor dies: the children shut down as on Ctrl-C.
+        self.process = subprocess.Popen(
+            self.argv, env=self.env, preexec_fn=die_with_parent(signal.SIGTERM)
+        )
         self.started_at = time.monotonic()
         logger.info("started %s (pid %s)", self.name, self.process.pid)
 

@@ -5,82 +5,18 @@ progress. Retry, cancel, requeue, delete and cleanup call the same services as t
 maintenance loop.
 """
 
-import json
-from datetime import timedelta
-
 from django.contrib import admin, messages
 from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.http import HttpResponseRedirect
-from django.urls import path, reverse
-from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.urls import path
 from django.utils.timesince import timesince
 
+from jobs import admin_display as display
 from jobs import services
 from jobs.admin_views import JobAdminViews
 from jobs.errors import IllegalTransition
 from jobs.models import CostEntry, Job, WebhookDelivery
-from jobs.status import JobStatus
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = max(int(round(seconds)), 0)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
-def job_duration(job: Job, now=None) -> float | None:
-    """Run time: start to completion, or start to now while it runs."""
-    if not job.started_at:
-        return None
-    end = job.completed_at or (now or timezone.now())
-    return (end - job.started_at).total_seconds()
-
-
-def progress_text(job: Job) -> str:
-    text = f"{job.progress:.0f}%"
-    if job.stage_label:
-        text += f" · {job.stage_label}"
-    if job.status == JobStatus.PROCESSING and job.eta_seconds:
-        text += f" · ETA {human_duration(job.eta_seconds)}"
-    return text
-
-
-def status_badge(job: Job):
-    return format_html(
-        '<span class="ef-badge ef-status-{}" data-ef-status="{}">{}</span>',
-        job.status,
-        job.id,
-        job.get_status_display(),
-    )
-
-
-def progress_bar(job: Job):
-    """The bar the live-progress script updates (data-ef-job); terminal jobs are not polled."""
-    return format_html(
-        '<div class="ef-progress" data-ef-job="{}" data-ef-state="{}">'
-        '<div class="ef-progress-track"><div class="ef-progress-fill ef-status-{}" '
-        'style="width: {}%"></div></div><span class="ef-progress-text">{}</span></div>',
-        job.id,
-        job.status,
-        job.status,
-        f"{min(max(job.progress, 0), 100):.1f}",
-        progress_text(job),
-    )
-
-
-def pretty_json(value):
-    if value in (None, "", {}, []):
-        return "–"
-    return format_html(
-        '<pre class="ef-json">{}</pre>', json.dumps(value, indent=2, sort_keys=True, default=str)
-    )
 
 
 class HasErrorFilter(admin.SimpleListFilter):
@@ -195,11 +131,11 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):
-        return status_badge(obj)
+        return display.status_badge(obj)
 
     @admin.display(description="progress", ordering="progress")
     def progress_display(self, obj):
-        return progress_bar(obj)
+        return display.progress_bar(obj)
 
     @admin.display(description="attempts", ordering="attempts")
     def attempts_display(self, obj):
@@ -211,147 +147,16 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
 
     @admin.display(description="duration")
     def duration(self, obj):
-        return human_duration(job_duration(obj))
+        return display.human_duration(display.job_duration(obj))
 
-    # --- detail ---------------------------------------------------------------------------------
-    @admin.display(description="timeline")
-    def timeline(self, obj):
-        stale_before = timezone.now() - timedelta(seconds=self._heartbeat_timeout())
-        stale = (
-            obj.status == JobStatus.PROCESSING
-            and obj.heartbeat_at
-            and obj.heartbeat_at < stale_before
-        )
-        rows = [
-            ("Created", obj.created_at, ""),
-            ("Started", obj.started_at, ""),
-            ("Last heartbeat", obj.heartbeat_at, " (stale: worker lost?)" if stale else ""),
-            ("Completed", obj.completed_at, ""),
-            ("Retry not before", obj.run_after, ""),
-            ("Files expire", obj.expires_at, ""),
-        ]
-        items = format_html_join(
-            "",
-            "<li><strong>{}</strong>: {}{}</li>",
-            (
-                (label, timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S"), note)
-                for label, value, note in rows
-                if value
-            ),
-        )
-        return format_html(
-            '<ul class="ef-timeline">{}</ul><p>Duration: {}</p>',
-            items,
-            human_duration(job_duration(obj)),
-        )
-
-    @staticmethod
-    def _heartbeat_timeout() -> float:
-        from django.conf import settings
-
-        return settings.JOB_HEARTBEAT_TIMEOUT
-
-    @admin.display(description="params")
-    def params_pretty(self, obj):
-        return pretty_json(obj.params)
-
-    @admin.display(description="result")
-    def result_pretty(self, obj):
-        return pretty_json(obj.result)
-
-    @admin.display(description="error")
-    def error_display(self, obj):
-        if not obj.error and not obj.error_detail:
-            return "–"
-        return format_html(
-            '<p class="ef-error">{}</p>{}',
-            obj.error,
-            format_html('<pre class="ef-traceback">{}</pre>', obj.error_detail)
-            if obj.error_detail
-            else "",
-        )
-
-    @admin.display(description="files")
-    def files_table(self, obj):
-        files = list(obj.files.all())
-        if not files:
-            return "–"
-        rows = format_html_join(
-            "",
-            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
-            (
-                (
-                    reverse("admin:jobs_job_file", args=[obj.pk, jf.pk]),
-                    jf.name.rsplit("/", 1)[-1],
-                    jf.get_role_display(),
-                    jf.label,
-                    _filesize(jf.size),
-                    jf.content_type,
-                )
-                for jf in files
-            ),
-        )
-        return format_html(
-            '<table class="ef-table"><tr><th>file</th><th>role</th><th>label</th>'
-            "<th>size</th><th>type</th></tr>{}</table>",
-            rows,
-        )
-
-    @admin.display(description="costs")
-    def costs_table(self, obj):
-        costs = list(obj.costs.order_by("created_at"))
-        if not costs:
-            return "–"
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>${}</td></tr>",
-            (
-                (
-                    c.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                    c.service,
-                    c.operation,
-                    c.units,
-                    c.unit_name,
-                    c.cost_usd,
-                )
-                for c in costs
-            ),
-        )
-        total = sum(c.cost_usd for c in costs)
-        return format_html(
-            '<table class="ef-table"><tr><th>when</th><th>service</th><th>operation</th>'
-            "<th>units</th><th>cost</th></tr>{}<tr><th colspan=4>total</th><th>${}</th></tr>"
-            "</table>",
-            rows,
-            total,
-        )
-
-    @admin.display(description="webhook deliveries")
-    def webhooks_table(self, obj):
-        deliveries = list(WebhookDelivery.objects.filter(job=obj).order_by("attempt"))
-        if not deliveries:
-            return "–"
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    d.attempt,
-                    d.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                    d.event,
-                    d.url,
-                    d.status_code or "–",
-                    "yes" if d.delivered else "no",
-                    d.error or "",
-                )
-                for d in deliveries
-            ),
-        )
-        return format_html(
-            '<table class="ef-table"><tr><th>#</th><th>when</th><th>event</th><th>url</th>'
-            "<th>HTTP</th><th>delivered</th><th>error</th></tr>{}</table>",
-            rows,
-        )
+    # --- detail: functions of the job (a read-only field may be any callable of the admin) ----
+    timeline = staticmethod(display.timeline)
+    params_pretty = staticmethod(display.params_pretty)
+    result_pretty = staticmethod(display.result_pretty)
+    error_display = staticmethod(display.error_display)
+    files_table = staticmethod(display.files_table)
+    costs_table = staticmethod(display.costs_table)
+    webhooks_table = staticmethod(display.webhooks_table)
 
     # --- read-only: a form save must never overwrite a row the worker is writing ----------------
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -414,12 +219,6 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         files = services.jobs_delete(jobs=queryset)["files"]
         self.message_user(request, f"Deleted {files} stored file(s) with the jobs.")
-
-
-def _filesize(size: int) -> str:
-    from django.template.defaultfilters import filesizeformat
-
-    return filesizeformat(size)
 
 
 @admin.register(CostEntry)

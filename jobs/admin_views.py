@@ -3,11 +3,8 @@ single-job actions and the "clean up older than N days" form. Actions call jobs.
 
 import logging
 import uuid
-from datetime import timedelta
-from pathlib import PurePosixPath
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
@@ -15,11 +12,11 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, J
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from core.downloads import stream_stored_file
 from jobs import services
+from jobs.admin_display import heartbeat_stale, progress_text
 from jobs.dashboard import dashboard_context
 from jobs.errors import IllegalTransition
 from jobs.models import Job, JobFile
@@ -70,8 +67,6 @@ def live_progress(request):
             },
             status=400,
         )
-    from jobs.admin import progress_text
-
     jobs = Job.objects.filter(id__in=ids).only(
         "id", "status", "progress", "stage", "stage_label", "eta_seconds"
     )
@@ -117,12 +112,7 @@ class JobAdminViews:
         job = self.get_object(request, object_id) if object_id else None
         if job is None:
             return {}
-        timeout = settings.JOB_HEARTBEAT_TIMEOUT
-        stuck = (
-            job.status == JobStatus.PROCESSING
-            and job.heartbeat_at is not None
-            and job.heartbeat_at < timezone.now() - timedelta(seconds=timeout)
-        )
+        stuck = heartbeat_stale(job)
         can_change = self.has_change_permission(request, job)
         return {
             "ef_can_retry": can_change and job.status in (JobStatus.FAILED, JobStatus.CANCELLED),
@@ -169,12 +159,7 @@ class JobAdminViews:
         jf = get_object_or_404(JobFile, pk=file_id, job=job)
         if not default_storage.exists(jf.name):
             raise Http404("the file is no longer stored")
-        return stream_stored_file(
-            request,
-            name=jf.name,
-            content_type=jf.content_type,
-            filename=PurePosixPath(jf.name).name,
-        )
+        return stream_stored_file(request, name=jf.name, content_type=jf.content_type)
 
     def cleanup_view(self, request):
         """Step 1: ask N. Step 2: show how many would go and ask to confirm. Step 3: delete."""

@@ -3,7 +3,6 @@
 import asyncio
 import json
 from datetime import datetime
-from pathlib import PurePosixPath
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
@@ -16,7 +15,7 @@ from ninja import Field, Query, Router, Schema
 from core.asyncdb import db_call
 from core.auth import ASYNC_API_AUTH, resolve_auth
 from core.downloads import stream_stored_file
-from core.pagination import MAX_OFFSET
+from core.pagination import MAX_OFFSET, page_of
 from jobs import services
 from jobs.limits import check_job_rate_limit
 from jobs.models import Job, JobFile
@@ -54,8 +53,8 @@ def job_page(auth, filters: JobFilters) -> JobPage:
         qs = qs.filter(created_at__gte=filters.created_after)
     if filters.created_before:
         qs = qs.filter(created_at__lt=filters.created_before)
-    items = [JobSummary.from_orm(j) for j in qs.order_by("-created_at")[offset : offset + limit]]
-    return JobPage(total=qs.count(), limit=limit, offset=offset, items=items)
+    qs = qs.order_by("-created_at")
+    return JobPage(**page_of(qs, limit=limit, offset=offset, item=JobSummary.from_orm))
 
 
 @router.get(
@@ -127,9 +126,7 @@ def delete_job(request, job_id: UUID):
 def download_job_file(request, job_id: UUID, file_id: int):
     job = owned_job(request, job_id)
     jf = get_object_or_404(JobFile, job=job, id=file_id)
-    return stream_stored_file(
-        request, name=jf.name, content_type=jf.content_type, filename=PurePosixPath(jf.name).name
-    )
+    return stream_stored_file(request, name=jf.name, content_type=jf.content_type)
 
 
 def _snapshot(job_id) -> dict | None:

@@ -12,19 +12,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Sum
 from django.utils import timezone
 
+from jobs.costs import cost_total, money
 from jobs.errors import BudgetExceeded
 from jobs.models import CostEntry, UsageBudget
 
 logger = logging.getLogger(__name__)
-
-MONEY = Decimal("0.000001")  # CostEntry.cost_usd's precision
-
-
-def money(value) -> Decimal:
-    return Decimal(value or 0).quantize(MONEY)
 
 
 @dataclass(frozen=True)
@@ -47,10 +41,7 @@ def budget_for(user) -> Budget:
 
 
 def spent_this_month(user, *, now: datetime | None = None) -> Decimal:
-    total = CostEntry.objects.filter(owner=user, created_at__gte=month_start(now)).aggregate(
-        total=Sum("cost_usd")
-    )["total"]
-    return money(total)
+    return cost_total(CostEntry.objects.filter(owner=user, created_at__gte=month_start(now)))
 
 
 def budget_check(*, user, estimate: Decimal) -> None:

@@ -1,30 +1,20 @@
-"""Spend totals from CostEntry rows, grouped by any of month, user and service.
-
-Sums are done in Python with Decimal (SQLite's SUM works in floating point); a month is a
-calendar month in the site's TIME_ZONE.
+"""The costs report: spend totals (`jobs.costs`, exact) grouped by any of month, user and
+service, as text keys; a month is a calendar month in the site's TIME_ZONE.
 """
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.utils import timezone
 
+from jobs.costs import CostTotal, cost_totals
 from jobs.models import CostEntry
 
 DIMENSIONS = ("month", "user", "service")
 NO_OWNER = "(no owner)"
-CENTS = Decimal("0.000001")
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-
-
-@dataclass(frozen=True)
-class CostRow:
-    key: tuple[str, ...]  # one value per grouping dimension
-    entries: int
-    cost_usd: Decimal
 
 
 def parse_month(text: str) -> tuple[datetime, datetime]:
@@ -46,20 +36,22 @@ def parse_dimensions(text: str) -> tuple[str, ...]:
     return dims
 
 
-def costs_summarize(*, by=DIMENSIONS, month: str | None = None) -> list[CostRow]:
+_LABELS = {
+    "month": lambda start: timezone.localtime(start).strftime("%Y-%m"),
+    "user": lambda username: username or NO_OWNER,
+    "service": str,
+}
+
+
+def costs_summarize(*, by=DIMENSIONS, month: str | None = None) -> list[CostTotal]:
+    """One row per group, its key the groups' text labels, sorted by key."""
     entries = CostEntry.objects.all()
     if month:
         start, end = parse_month(month)
         entries = entries.filter(created_at__gte=start, created_at__lt=end)
     totals: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0)])
-    values = entries.values_list("created_at", "owner__username", "service", "cost_usd")
-    for created_at, username, service, cost in values.iterator(chunk_size=2000):
-        fields = {
-            "month": timezone.localtime(created_at).strftime("%Y-%m"),
-            "user": username or NO_OWNER,
-            "service": service,
-        }
-        total = totals[tuple(fields[d] for d in by)]
-        total[0] += 1
-        total[1] += Decimal(cost)
-    return [CostRow(key, n, cost.quantize(CENTS)) for key, (n, cost) in sorted(totals.items())]
+    for row in cost_totals(entries, by):
+        total = totals[tuple(_LABELS[d](value) for d, value in zip(by, row.key, strict=True))]
+        total[0] += row.entries
+        total[1] += row.cost_usd  # exact: Decimal sums of exact totals
+    return [CostTotal(key, n, cost) for key, (n, cost) in sorted(totals.items())]

@@ -13,11 +13,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from jobs.budgets import month_start
+from jobs.costs import cost_totals
 from jobs.models import CostEntry, Job, UsageBudget
 from jobs.status import JobStatus
 
@@ -124,13 +125,8 @@ def stuck_jobs(now, limit: int = 50):
 def cost_by_service_per_day(now, days: int = COST_DAYS) -> dict:
     """{days: [date...], services: [name...], totals: {(date, service): Decimal}}."""
     start = (now - timedelta(days=days - 1)).date()
-    rows = (
-        CostEntry.objects.filter(created_at__date__gte=start)
-        .annotate(day=TruncDate("created_at"))
-        .values("day", "service")
-        .annotate(total=Sum("cost_usd"))
-    )
-    totals = {(row["day"], row["service"]): row["total"] or Decimal(0) for row in rows}
+    entries = CostEntry.objects.filter(created_at__date__gte=start)
+    totals = {total.key: total.cost_usd for total in cost_totals(entries, ["day", "service"])}
     return {
         "days": [start + timedelta(days=i) for i in range(days)],
         "services": sorted({service for _, service in totals}),
@@ -182,20 +178,12 @@ def cost_chart(data: dict, *, width: int = 700, height: int = 180) -> dict:
     }
 
 
-def month_start(now):
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
 def spend_vs_budget(now) -> list[dict]:
     """This month's paid-API spend per user against their budget (UsageBudget row, else the
     EF_MONTHLY_BUDGET_USD default when configured)."""
     default = getattr(settings, "EF_MONTHLY_BUDGET_USD", None)
-    spent = {
-        row["owner__username"]: row["total"]
-        for row in CostEntry.objects.filter(created_at__gte=month_start(now), owner__isnull=False)
-        .values("owner__username")
-        .annotate(total=Sum("cost_usd"))
-    }
+    month = CostEntry.objects.filter(created_at__gte=month_start(now), owner__isnull=False)
+    spent = {total.key[0]: total.cost_usd for total in cost_totals(month, ["user"])}
     budgets = {
         b.user.username: b for b in UsageBudget.objects.select_related("user").order_by("user_id")
     }

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from django.db import DatabaseError
 
-from jobs.legacy_import import (
+from jobs.costs import MONEY
+from jobs.legacy_common import (
     ImportReport,
     LegacyFormatError,
     LegacyRowError,
@@ -23,6 +24,7 @@ from jobs.models import CostEntry, Job
 UNIT_NAMES = {"elevenlabs": "characters", "gemini": "frames"}
 _MAX_COST = Decimal("1000000")  # CostEntry.cost_usd: 12 digits, 6 decimals
 _MAX_UNITS = Decimal("100000000000")  # CostEntry.units: 14 digits, 3 decimals
+_UNIT = Decimal("0.001")  # CostEntry.units' precision
 
 
 def read_cost_log(path: Path) -> list[RawRow]:
@@ -39,7 +41,7 @@ def cost_legacy_key(entry: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _decimal(value, what: str, *, maximum: Decimal, places: str) -> Decimal:
+def _decimal(value, what: str, *, maximum: Decimal, places: Decimal) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise LegacyRowError(f"{what} is not a number: {value!r}")
     try:
@@ -48,7 +50,7 @@ def _decimal(value, what: str, *, maximum: Decimal, places: str) -> Decimal:
         raise LegacyRowError(f"{what} is not a number: {value!r}") from None
     if not number.is_finite() or number < 0 or number >= maximum:
         raise LegacyRowError(f"{what} out of range: {value!r}")
-    return number.quantize(Decimal(places))
+    return number.quantize(places)
 
 
 def cost_entry_from_row(raw: RawRow) -> CostEntry:
@@ -71,10 +73,10 @@ def cost_entry_from_row(raw: RawRow) -> CostEntry:
         service=service,
         operation=str(entry.get("operation") or "")[:100],
         units=_decimal(
-            entry.get("input_units", 0), "input_units", maximum=_MAX_UNITS, places="0.001"
+            entry.get("input_units", 0), "input_units", maximum=_MAX_UNITS, places=_UNIT
         ),
         unit_name=UNIT_NAMES.get(service.lower(), "units"),
-        cost_usd=_decimal(entry["cost_usd"], "cost_usd", maximum=_MAX_COST, places="0.000001"),
+        cost_usd=_decimal(entry["cost_usd"], "cost_usd", maximum=_MAX_COST, places=MONEY),
         details=details,
         created_at=parse_when(entry.get("timestamp"), "timestamp"),
     )

@@ -7,13 +7,11 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.querysets import OwnedQuerySet
 from jobs.status import ACTIVE, TERMINAL, JobStatus
 
 
-class JobQuerySet(models.QuerySet):
-    def for_owner(self, user):
-        return self.filter(owner=user)
-
+class JobQuerySet(OwnedQuerySet):
     def active(self):
         return self.filter(status__in=ACTIVE)
 

@@ -18,20 +18,6 @@ class JobFileOut(Schema):
     created_at: datetime
     download_url: str
 
-    @staticmethod
-    def from_file(jf) -> "JobFileOut":
-        return JobFileOut(
-            id=jf.id,
-            role=jf.role,
-            label=jf.label,
-            size=jf.size,
-            content_type=jf.content_type,
-            created_at=jf.created_at,
-            download_url=reverse(
-                "api:job_file_download", kwargs={"job_id": jf.job_id, "file_id": jf.id}
-            ),
-        )
-
 
 class CostOut(Schema):
     id: int

@@ -1,4 +1,4 @@
-"""Recording paid-API usage against a job."""
+"""Recording paid-API usage against a job (its totals: jobs.costs)."""
 
 from decimal import Decimal
 
@@ -6,9 +6,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from jobs.costs import money
 from jobs.models import CostEntry, Job
-
-MONEY = Decimal("0.000001")  # CostEntry.cost_usd's precision
 
 
 def cost_record(
@@ -28,7 +27,7 @@ def cost_record(
             operation=operation,
             units=units,
             unit_name=unit_name,
-            cost_usd=Decimal(str(cost_usd)).quantize(MONEY),
+            cost_usd=money(Decimal(str(cost_usd))),
             details=details or {},
         )
         Job.objects.filter(id=job_id).update(updated_at=timezone.now())

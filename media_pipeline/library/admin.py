@@ -4,13 +4,11 @@ Media is shown through a staff-only streaming view (`<id>/media/<field>/`, Range
 seeking) rather than MEDIA_URL, so library files are never served without an admin login.
 """
 
-import mimetypes
-from pathlib import PurePosixPath
-
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import Http404
+from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -54,12 +52,7 @@ class MediaStreamMixin:
         fieldfile = getattr(obj, field)
         if not fieldfile or not default_storage.exists(fieldfile.name):
             raise Http404("no file stored")
-        return stream_stored_file(
-            request,
-            name=fieldfile.name,
-            content_type=mimetypes.guess_type(fieldfile.name)[0] or "application/octet-stream",
-            filename=PurePosixPath(fieldfile.name).name,
-        )
+        return stream_stored_file(request, name=fieldfile.name)
 
     def media_url(self, obj, field: str) -> str:
         return reverse(
@@ -83,12 +76,6 @@ class MediaStreamMixin:
             self.media_url(obj, field),
             height,
         )
-
-
-def _size(num: int) -> str:
-    from django.template.defaultfilters import filesizeformat
-
-    return filesizeformat(num)
 
 
 @admin.register(Project)
@@ -149,7 +136,7 @@ class SourceVideoAdmin(MediaStreamMixin, admin.ModelAdmin):
 
     @admin.display(description="size", ordering="size")
     def size_display(self, obj):
-        return _size(obj.size)
+        return filesizeformat(obj.size)
 
 
 @admin.register(Segment)
@@ -220,7 +207,7 @@ class ExportAdmin(MediaStreamMixin, admin.ModelAdmin):
 
     @admin.display(description="size", ordering="size")
     def size_display(self, obj):
-        return _size(obj.size)
+        return filesizeformat(obj.size)
 
 
 @admin.register(ExportPreset)

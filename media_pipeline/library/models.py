@@ -14,6 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 from core.files import safe_suffix
+from core.querysets import OwnedQuerySet
 
 
 def library_upload_to(instance, filename: str) -> str:
@@ -24,11 +25,6 @@ def library_upload_to(instance, filename: str) -> str:
 def library_name(kind: str, suffix: str) -> str:
     """A fresh storage name for a library file of `kind` (a model's name in lower case)."""
     return f"library/{kind}/{uuid.uuid4().hex}{suffix}"
-
-
-class OwnedQuerySet(models.QuerySet):
-    def for_owner(self, user):
-        return self.filter(owner=user)
 
 
 class Project(models.Model):

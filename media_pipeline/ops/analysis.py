@@ -14,12 +14,8 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from media_pipeline.ops.analysis_scoring import (
-    DEFAULT_CONFIG,
-    AnalysisConfig,
-    FrameFeatureAccumulator,
-    analyze_features,
-)
+from media_pipeline.ops.analysis_frames import FrameFeatureAccumulator
+from media_pipeline.ops.analysis_scoring import DEFAULT_CONFIG, AnalysisConfig, analyze_features
 from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.probe import MediaInfo, probe_media, require_video
 

@@ -31,17 +31,23 @@ Per window (clamp(target/8, 1.5, 3) s long, 30 % overlap, all configurable):
 
 Selection takes usable windows best first, clipping each to the part not yet covered, until the
 covered time reaches the target; the segments come back sorted by time with a rank (1 = best).
+
+The per-frame features are computed in `analysis_frames`, the selection is `analysis_selection`
+(shared with the Gemini analysis); this module scores the windows.
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
-import imagehash
 import numpy as np
-from PIL import Image
 
-MAX_DEVIATION = 127.5
-MIN_FRAME_GAP = 1e-3  # seconds: guards the motion rate against duplicate timestamps
-MIN_FILL_LENGTH = 0.5  # seconds: the shortest gap-filling piece (see select_segments)
+from media_pipeline.ops.analysis_frames import FrameFeatures, min_hamming
+from media_pipeline.ops.analysis_selection import (
+    MIN_FILL_LENGTH,
+    Window,
+    best_first,
+    selection_result,
+)
+
 TRIM_MOTION_RATIO = 0.5  # edge frames below this share of the static threshold are trimmed
 
 
@@ -73,83 +79,6 @@ class AnalysisConfig:
 DEFAULT_CONFIG = AnalysisConfig()
 
 
-# --- per-frame features -----------------------------------------------------------------------
-def box_blur(frame: np.ndarray) -> np.ndarray:
-    """3x3 mean filter (separable), edges replicated."""
-    padded = np.pad(frame, 1, mode="edge")
-    rows = padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]
-    return (rows[:-2] + rows[1:-1] + rows[2:]) / 9.0
-
-
-def phash_int(frame: np.ndarray) -> int:
-    """The 64-bit perceptual hash of an 8-bit grey frame, as an int."""
-    bits = imagehash.phash(Image.fromarray(frame)).hash.flatten()
-    return int.from_bytes(np.packbits(bits).tobytes(), "big")
-
-
-def min_hamming(value: int, hashes: np.ndarray) -> int:
-    """The smallest Hamming distance between one hash and an array of hashes (uint64)."""
-    return int(np.bitwise_count(hashes ^ np.uint64(value)).min())
-
-
-@dataclass
-class FrameFeatures:
-    times: np.ndarray
-    brightness: np.ndarray
-    variance: np.ndarray
-    motion: np.ndarray
-    hashes: np.ndarray  # uint64 pHash per frame
-
-    def __len__(self) -> int:
-        return len(self.times)
-
-
-class FrameFeatureAccumulator:
-    """Features of a stream of frames, one frame at a time (no frame is kept but the last)."""
-
-    def __init__(self):
-        self._times: list[float] = []
-        self._brightness: list[float] = []
-        self._variance: list[float] = []
-        self._motion: list[float] = []
-        self._hashes: list[int] = []
-        self._previous: np.ndarray | None = None
-
-    def add(self, time: float, frame: np.ndarray) -> None:
-        values = frame.astype(np.float32)
-        blurred = box_blur(values)
-        motion = 0.0
-        if self._previous is not None:
-            gap = max(time - self._times[-1], MIN_FRAME_GAP)
-            motion = float(np.abs(blurred - self._previous).mean()) / gap
-        self._previous = blurred
-        self._times.append(time)
-        self._brightness.append(float(values.mean()) / 255.0)
-        self._variance.append(float(values.std()) / MAX_DEVIATION)
-        self._motion.append(motion / 255.0)
-        self._hashes.append(phash_int(frame))
-
-    def features(self) -> FrameFeatures:
-        motion = np.array(self._motion, dtype=np.float64)
-        if len(motion) > 1:
-            motion[0] = motion[1]  # the first frame has no predecessor: borrow its neighbour's
-        return FrameFeatures(
-            times=np.array(self._times, dtype=np.float64),
-            brightness=np.array(self._brightness, dtype=np.float64),
-            variance=np.array(self._variance, dtype=np.float64),
-            motion=motion,
-            hashes=np.array(self._hashes, dtype=np.uint64),
-        )
-
-
-def features_from_frames(times, frames) -> FrameFeatures:
-    """Features of an in-memory sequence of frames (tests, small inputs)."""
-    accumulator = FrameFeatureAccumulator()
-    for time, frame in zip(times, frames, strict=True):
-        accumulator.add(float(time), np.asarray(frame, dtype=np.uint8))
-    return accumulator.features()
-
-
 # --- windows ----------------------------------------------------------------------------------
 def window_length(target_duration: float, config: AnalysisConfig = DEFAULT_CONFIG) -> float:
     return min(config.window_max, max(config.window_min, target_duration / config.window_divisor))
@@ -168,27 +97,6 @@ def window_grid(duration: float, length: float, overlap: float) -> list[tuple[fl
     if grid[-1][1] < duration - 1e-6:
         grid.append((round(duration - length, 6), round(duration, 6)))
     return grid
-
-
-@dataclass
-class Window:
-    start: float
-    end: float
-    score: float = 0.0
-    motion: float | None = None
-    variance: float | None = None
-    brightness: float | None = None
-    motion_score: float | None = None
-    variance_score: float | None = None
-    brightness_score: float | None = None
-    phash: int | None = None  # of the representative (middle) frame
-    frame_hashes: np.ndarray | None = None  # of every frame in the window
-    dropped: str | None = None  # dark | static | short | empty | duplicate
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def duration(self) -> float:
-        return self.end - self.start
 
 
 def _measure_window(start, end, features, active, period, config, min_length) -> Window:
@@ -262,14 +170,10 @@ def normalise_scores(windows: list[Window], config: AnalysisConfig) -> None:
         )
 
 
-def _best_first(windows: list[Window]) -> list[Window]:
-    return sorted((w for w in windows if w.dropped is None), key=lambda w: (-w.score, w.start))
-
-
 def drop_duplicates(windows: list[Window], max_distance: int) -> None:
     """Mark as `duplicate` each window that looks like a better one elsewhere (see the module)."""
     kept: list[Window] = []
-    for window in _best_first(windows):
+    for window in best_first(windows):
         if window.phash is not None and any(
             (other.end < window.start or window.end < other.start)
             and min_hamming(window.phash, other.frame_hashes) <= max_distance
@@ -279,91 +183,6 @@ def drop_duplicates(windows: list[Window], max_distance: int) -> None:
             window.dropped = "duplicate"
             continue
         kept.append(window)
-
-
-# --- selection --------------------------------------------------------------------------------
-def largest_free_part(
-    start: float, end: float, taken: list[tuple[float, float]]
-) -> tuple[float, float]:
-    """The longest sub-interval of [start, end] that overlaps none of `taken`."""
-    pieces = [(start, end)]
-    for t_start, t_end in taken:
-        next_pieces = []
-        for p_start, p_end in pieces:
-            if t_end <= p_start or t_start >= p_end:
-                next_pieces.append((p_start, p_end))
-                continue
-            if t_start > p_start:
-                next_pieces.append((p_start, t_start))
-            if t_end < p_end:
-                next_pieces.append((t_end, p_end))
-        pieces = next_pieces
-    return max(pieces, key=lambda p: p[1] - p[0], default=(start, start))
-
-
-def select_segments(
-    windows: list[Window], *, target_duration: float, min_length: float
-) -> list[Window]:
-    """Usable windows best first, each clipped to what is not yet covered, until the target is
-    covered; returned sorted by time. Pieces shorter than `min_length` are only taken in a
-    second pass, when the first one fell short of the target (they fill the gaps clipping
-    leaves between overlapping windows)."""
-    chosen: list[Window] = []
-    for floor in (min_length, min(min_length, MIN_FILL_LENGTH)):
-        for window in _best_first(windows):
-            if sum(w.duration for w in chosen) >= target_duration - 1e-6:
-                break
-            taken = [(w.start, w.end) for w in chosen]
-            start, end = largest_free_part(window.start, window.end, taken)
-            if end - start >= floor - 1e-6 and end > start:
-                chosen.append(replace(window, start=start, end=end))
-    return sorted(chosen, key=lambda w: w.start)
-
-
-def segment_dicts(segments: list[Window]) -> tuple[list[dict], list[int]]:
-    """JSON segments sorted by time, each with its rank (1 = best), and the ranking: segment
-    indices best first."""
-    ranking = sorted(range(len(segments)), key=lambda i: (-segments[i].score, segments[i].start))
-    rank_of = {index: rank for rank, index in enumerate(ranking, start=1)}
-    result = []
-    for index, w in enumerate(segments):
-        item = {
-            "start": round(w.start, 3),
-            "end": round(w.end, 3),
-            "duration": round(w.end - w.start, 3),
-            "motion_score": _rounded(w.motion_score),
-            "variance_score": _rounded(w.variance_score),
-            "brightness_score": _rounded(w.brightness_score),
-            "score": round(w.score, 4),
-            "rank": rank_of[index],
-        }
-        item.update(w.extra)
-        result.append(item)
-    return result, ranking
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
-
-
-def coverage_summary(*, source_duration, target_duration, selected_duration, dropped=None) -> dict:
-    """Whether the target is covered, and if not, a sentence saying why."""
-    covers = selected_duration >= target_duration - 1e-3
-    summary = {"covers_target": covers, "shortfall": None}
-    if covers:
-        return summary
-    if source_duration < target_duration:
-        summary["shortfall"] = (
-            f"the source is {source_duration:.1f} s long, shorter than the "
-            f"{target_duration:g} s target: {selected_duration:.1f} s of usable footage returned"
-        )
-    else:
-        reasons = ", ".join(f"{n} {why}" for why, n in sorted((dropped or {}).items()) if n)
-        summary["shortfall"] = (
-            f"only {selected_duration:.1f} s of usable footage for the {target_duration:g} s "
-            "target" + (f" (windows dropped: {reasons})" if reasons else "")
-        )
-    return summary
 
 
 def analyze_features(
@@ -378,34 +197,23 @@ def analyze_features(
     windows = measure_windows(features, duration=duration, length=length, config=config)
     normalise_scores(windows, config)
     drop_duplicates(windows, config.duplicate_distance)
-    segments = select_segments(
-        windows, target_duration=target_duration, min_length=length * config.min_segment_ratio
-    )
-    items, ranking = segment_dicts(segments)
     dropped = {
         reason: sum(1 for w in windows if w.dropped == reason)
         for reason in ("dark", "static", "short", "empty", "duplicate")
     }
-    selected = round(sum(item["duration"] for item in items), 3)
-    return {
-        "source_duration": round(duration, 3),
-        "target_duration": target_duration,
-        "selected_duration": selected,
-        **coverage_summary(
-            source_duration=duration,
-            target_duration=target_duration,
-            selected_duration=selected,
-            dropped=dropped,
-        ),
-        "window_length": round(length, 3),
-        "sample_fps": config.sample_fps,
-        "frames_analysed": len(features),
-        "windows": {
+    return selection_result(
+        windows,
+        source_duration=duration,
+        target_duration=target_duration,
+        min_length=length * config.min_segment_ratio,
+        dropped=dropped,
+        window_length=round(length, 3),
+        sample_fps=config.sample_fps,
+        frames_analysed=len(features),
+        windows={
             "total": len(windows),
             "usable": sum(1 for w in windows if w.dropped is None),
             **dropped,
         },
-        "weights": config.weights(),
-        "segments": items,
-        "ranking": ranking,
-    }
+        weights=config.weights(),
+    )

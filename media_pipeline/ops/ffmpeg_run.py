@@ -5,16 +5,13 @@ Never a shell; the argument list goes straight to exec. Progress comes from ffmp
 """
 
 import collections
-import ctypes
 import logging
-import os
-import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from media_pipeline.ops.child_process import die_with_parent
 from media_pipeline.ops.errors import FFmpegError
 from media_pipeline.ops.ffmpeg_bin import ffmpeg_path
 
@@ -47,43 +44,6 @@ def ffmpeg_argv(args: Sequence[str], *, loglevel: str = "warning") -> list[str]:
     ]
 
 
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def _load_prctl():
-    """libc's prctl(2), looked up once in the parent (the child must do as little as possible
-    between fork and exec); None where it does not exist."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    return prctl
-
-
-_PRCTL = _load_prctl()
-
-
-def _die_with_parent():
-    """A preexec_fn tying ffmpeg's life to ours (Linux): if the process running it is killed
-    (a SIGKILLed work horse, the OOM killer), the kernel SIGKILLs ffmpeg too instead of leaving
-    an orphan rendering into a removed temp dir. The signal follows the *thread* that started
-    ffmpeg, which is fine here: run_ffmpeg waits for it in that same thread."""
-    if _PRCTL is None:
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the prctl: nobody wants the output
-            os._exit(1)
-
-    return preexec
-
-
 def _drain(stream, tail: collections.deque) -> None:
     for raw in iter(stream.readline, b""):
         tail.append(raw.decode("utf-8", "replace").rstrip())
@@ -114,7 +74,9 @@ def run_ffmpeg(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=_die_with_parent(),
+        # Killed with us (a SIGKILLed work horse): no orphan rendering into a removed temp
+        # dir. run_ffmpeg waits in the thread that starts it, as the death signal requires.
+        preexec_fn=die_with_parent(),
     )
     tail: collections.deque = collections.deque(maxlen=LOG_TAIL_LINES)
     drainer = threading.Thread(target=_drain, args=(process.stderr, tail), daemon=True)

@@ -18,12 +18,7 @@ from pathlib import Path
 import ffmpeg
 import httpx
 
-from media_pipeline.ops.analysis_scoring import (
-    Window,
-    coverage_summary,
-    segment_dicts,
-    select_segments,
-)
+from media_pipeline.ops.analysis_selection import Window, selection_result
 from media_pipeline.ops.errors import MediaError
 
 logger = logging.getLogger(__name__)
@@ -253,19 +248,10 @@ def select_segments_for_target(
         )
         for s in segments
     ]
-    chosen = select_segments(windows, target_duration=target_duration, min_length=MIN_SEGMENT)
-    items, ranking = segment_dicts(chosen)
-    selected = round(sum(item["duration"] for item in items), 3)
-    return {
-        "source_duration": round(source_duration, 3),
-        "target_duration": target_duration,
-        "selected_duration": selected,
-        **coverage_summary(
-            source_duration=source_duration,
-            target_duration=target_duration,
-            selected_duration=selected,
-        ),
-        "segments_proposed": len(segments),
-        "segments": items,
-        "ranking": ranking,
-    }
+    return selection_result(
+        windows,
+        source_duration=source_duration,
+        target_duration=target_duration,
+        min_length=MIN_SEGMENT,
+        segments_proposed=len(segments),
+    )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from jobs import legacy_import
+from jobs import legacy_common, legacy_jobs
 from jobs.management.output import Progress
 from jobs.models import CostEntry, Job
 from jobs.queue import get_queue
@@ -29,7 +29,7 @@ def run(command: str, *args) -> str:
 
 
 def legacy(legacy_id: str) -> Job:
-    return Job.objects.get(id=legacy_import.legacy_job_uuid(legacy_id))
+    return Job.objects.get(id=legacy_common.legacy_job_uuid(legacy_id))
 
 
 def by_status() -> dict[str, int]:
@@ -112,8 +112,8 @@ def test_memory_store_mapping(user):
     assert done.expires_at == done.completed_at + timedelta(days=14)
 
     interrupted = legacy("job_20240501_101500")  # non-UUID id: a stable uuid5
-    assert interrupted.id == uuid.uuid5(legacy_import.LEGACY_NAMESPACE, "job_20240501_101500")
-    assert interrupted.status == JobStatus.FAILED and interrupted.error == legacy_import.INTERRUPTED
+    assert interrupted.id == uuid.uuid5(legacy_common.LEGACY_NAMESPACE, "job_20240501_101500")
+    assert interrupted.status == JobStatus.FAILED and interrupted.error == legacy_jobs.INTERRUPTED
     assert interrupted.stage_label == "Processing segment 3/10" and interrupted.progress == 0
 
     failed = legacy("job_20240501_104500")
@@ -121,7 +121,7 @@ def test_memory_store_mapping(user):
     assert failed.error == "ffmpeg exited with status 1" and "error" not in failed.params
 
     pending = legacy("job_20240501_103000")
-    assert pending.status == JobStatus.CANCELLED and pending.error == legacy_import.NOT_RUN
+    assert pending.status == JobStatus.CANCELLED and pending.error == legacy_jobs.NOT_RUN
     assert pending.params["text"] == "Three tips for a better morning routine."
 
 
@@ -146,12 +146,12 @@ def test_supabase_and_list_mapping():
     cancelled = Job.objects.get(id="3fab7c3d-9d40-4e86-a071-4c5d6e7f8093")
     assert (cancelled.status, cancelled.progress) == ("cancelled", 12.0)
     running = Job.objects.get(id="40bc8d4e-ae51-4f97-b182-5d6e7f8091a4")
-    assert running.error == legacy_import.INTERRUPTED
+    assert running.error == legacy_jobs.INTERRUPTED
 
     run("import_jobs", FIXTURES / "jobs_list.json", "--format", "list")
     custom = legacy("list-007")  # unknown type: kept as it is, terminal, never run
     assert (custom.job_type, custom.status, custom.progress) == ("custom_export", "failed", 80.0)
-    assert custom.error == legacy_import.NO_ERROR
+    assert custom.error == legacy_jobs.NO_ERROR
     assert custom.params == {"target": "s3://old-bucket/exports/list-007.zip"}
     assert legacy("list-002").job_type == "process"
     assert legacy("list-001").params == {"text": "Subscribe for more!"}
@@ -254,7 +254,7 @@ def test_progress_counter_is_quiet_on_small_inputs():
     ],
 )
 def test_parse_progress(value, expected):
-    assert legacy_import.parse_progress(value) == expected
+    assert legacy_jobs.parse_progress(value) == expected
 
 
 # --- import_costs -------------------------------------------------------------------------------

@@ -17,19 +17,16 @@ from jobs.models import CostEntry
 from jobs.status import JobStatus
 from media_pipeline.ops import gemini
 from media_pipeline.ops.analysis import analyze_video, display_orientation, iter_gray_frames
+from media_pipeline.ops.analysis_frames import box_blur, features_from_frames
 from media_pipeline.ops.analysis_scoring import (
     AnalysisConfig,
-    Window,
     analyze_features,
-    box_blur,
     drop_duplicates,
-    features_from_frames,
-    largest_free_part,
     normalise_scores,
-    select_segments,
     window_grid,
     window_length,
 )
+from media_pipeline.ops.analysis_selection import Window, largest_free_part, select_segments
 from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.ffmpeg_bin import ffmpeg_path
 from media_pipeline.ops.probe import probe_media

@@ -8,6 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs import cost_reports
+from jobs.costs import money
 
 
 class Command(BaseCommand):
@@ -48,7 +49,7 @@ class Command(BaseCommand):
 def _lines(dims, rows) -> list[list[str]]:
     header = [*dims, "entries", "cost_usd"]
     body = [[*row.key, str(row.entries), str(row.cost_usd)] for row in rows]
-    total = sum((row.cost_usd for row in rows), Decimal(0)).quantize(cost_reports.CENTS)
+    total = money(sum((row.cost_usd for row in rows), Decimal(0)))
     blanks = [""] * (len(dims) - 1)
     footer = ["TOTAL", *blanks, str(sum(row.entries for row in rows)), str(total)]
     return [header, *body, footer]

@@ -4,9 +4,7 @@ DELETE moves a clip to the trash (restorable); `?permanent=true` deletes it and 
 A clip in the trash cannot be changed (PATCH, content, remove-audio answer 409): restore it first.
 """
 
-import mimetypes
 from datetime import datetime
-from pathlib import PurePosixPath
 from typing import Any
 
 from django.conf import settings
@@ -16,10 +14,16 @@ from ninja import Field, Query, Router, Schema
 
 from core.apierrors import ApiError
 from core.downloads import stream_stored_file
-from core.pagination import MAX_OFFSET
+from core.pagination import MAX_OFFSET, page_of
 from jobs.schemas import JobCreated
 from media_pipeline.library import projects as library
-from media_pipeline.library.api.common import CREATE_ERRORS, ERRORS, owned, start_job
+from media_pipeline.library.api.common import (
+    CREATE_ERRORS,
+    ERRORS,
+    owned,
+    schema_of,
+    start_job,
+)
 from media_pipeline.library.models import Clip, Project
 from media_pipeline.ops.srt_validation import validate_srt
 from media_pipeline.ops.subtitles import SubtitleStyle
@@ -59,18 +63,13 @@ class ClipOut(Schema):
     def of(clip: Clip) -> "ClipOut":
         content = clip.content if hasattr(clip, "content") else None
         url = lambda name: reverse(f"api:{name}", kwargs={"clip_id": clip.id})  # noqa: E731
-        return ClipOut(
-            **{name: getattr(clip, name) for name in _PLAIN_FIELDS},
+        return schema_of(
+            ClipOut,
+            clip,
             file_url=url("clip_file") if clip.file else None,
             thumbnail_url=url("clip_thumbnail") if clip.thumbnail else None,
             content=ClipContentOut.from_orm(content) if content else None,
         )
-
-
-_PLAIN_FIELDS = (
-    "id project_id variant_index variant_name duration segments is_selected in_trash deleted_at "
-    "final_status created_at updated_at"
-).split()
 
 
 class ClipPage(Schema):
@@ -137,9 +136,10 @@ def _clip(request, clip_id: int) -> Clip:
     return owned(Clip.objects.select_related("content"), request.auth, id=clip_id)
 
 
-def _page(queryset, limit: int, offset: int) -> ClipPage:
-    items = [ClipOut.of(c) for c in queryset[offset : offset + limit]]
-    return ClipPage(total=queryset.count(), limit=limit, offset=offset, items=items)
+def _page(queryset, filters) -> ClipPage:
+    return ClipPage(
+        **page_of(queryset, limit=filters.limit, offset=filters.offset, item=ClipOut.of)
+    )
 
 
 @router.get(
@@ -152,7 +152,7 @@ def project_clips(request, project_id: int, filters: Query[ProjectClipFilters]):
     clips = _clips(request).filter(project=project).order_by("variant_index", "id")
     if not filters.include_deleted:
         clips = clips.alive()
-    return _page(clips, filters.limit, filters.offset)
+    return _page(clips, filters)
 
 
 @router.get(
@@ -166,7 +166,7 @@ def list_clips(request, filters: Query[ClipFilters]):
         clips = clips.filter(is_selected=filters.selected)
     if not filters.include_deleted:
         clips = clips.alive()
-    return _page(clips, filters.limit, filters.offset)
+    return _page(clips, filters)
 
 
 @router.post(
@@ -305,13 +305,7 @@ def remove_audio(request, clip_id: int):
 def _stream(request, field, what: str):
     if not field:
         raise Http404(f"the clip has no {what}")
-    name = field.name
-    return stream_stored_file(
-        request,
-        name=name,
-        content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
-        filename=PurePosixPath(name).name,
-    )
+    return stream_stored_file(request, name=field.name)
 
 
 @router.get(

@@ -25,6 +25,14 @@ CREATE_ERRORS = {
 ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 
+def schema_of(schema, obj, **computed):
+    """`schema` filled from `obj`'s attributes of the same names, except the `computed` ones.
+    Not ninja resolvers: those run again whenever the schema is validated anew (nested in a
+    page, say), and then get the schema instead of the row."""
+    plain = {name: getattr(obj, name) for name in schema.model_fields if name not in computed}
+    return schema(**plain, **computed)
+
+
 def owned(queryset, user, **lookup):
     """The user's object or a 404 (another user's object is indistinguishable from none)."""
     return get_object_or_404(queryset.for_owner(user), **lookup)
@@ -53,9 +61,8 @@ def start_job(
     return Status(202, JobCreated.for_job(job))
 
 
-def video_input(request, *, file, source_video_id, label: str = "source", need_video=True):
-    """An upload or one of the user's source videos, as job inputs: (inputs, shared_inputs).
-    Exactly one of the two must be given (422 otherwise)."""
+def require_one_video(file, source_video_id) -> None:
+    """A video is an upload `file` or a `source_video_id`: exactly one of the two (422)."""
     if (file is None) == (source_video_id is None):
         raise ApiError(
             422,
@@ -63,6 +70,12 @@ def video_input(request, *, file, source_video_id, label: str = "source", need_v
             "give exactly one of 'file' (an upload) or 'source_video_id'",
             [{"field": "file"}, {"field": "source_video_id"}],
         )
+
+
+def video_input(request, *, file, source_video_id, label: str = "source", need_video=True):
+    """An upload or one of the user's source videos, as job inputs: (inputs, shared_inputs).
+    Exactly one of the two must be given (422 otherwise)."""
+    require_one_video(file, source_video_id)
     if file is not None:
         validate_media_upload(file, need_video=need_video)
         return {label: file}, None

@@ -16,11 +16,17 @@ from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from core.apierrors import ApiError
-from core.pagination import MAX_OFFSET
+from core.pagination import MAX_OFFSET, page_of
 from jobs.schemas import JobCreated
 from media_pipeline.library import media as library_media
 from media_pipeline.library import projects as library
-from media_pipeline.library.api.common import CREATE_ERRORS, ERRORS, owned, start_job
+from media_pipeline.library.api.common import (
+    CREATE_ERRORS,
+    ERRORS,
+    owned,
+    require_one_video,
+    start_job,
+)
 from media_pipeline.library.models import Project, Segment, SourceVideo
 from media_pipeline.library.uploads import validate_media_upload
 
@@ -121,10 +127,8 @@ def list_projects(request, filters: Query[ProjectFilters]):
     mine = Project.objects.for_owner(request.auth)
     if filters.status:
         mine = mine.filter(status=filters.status)
-    page = mine.order_by("-created_at", "-id")[filters.offset : filters.offset + filters.limit]
-    return ProjectPage(
-        total=mine.count(), limit=filters.limit, offset=filters.offset, items=list(page)
-    )
+    mine = mine.order_by("-created_at", "-id")
+    return ProjectPage(**page_of(mine, limit=filters.limit, offset=filters.offset))
 
 
 @router.get("/projects/{project_id}", response={200: ProjectOut, **ERRORS}, summary="A project")
@@ -173,13 +177,7 @@ def _start_generation(request, project: Project, *, params: dict, shared: dict, 
 
 def _source_video(request, file, source_video_id) -> tuple[SourceVideo, bool]:
     """(the source video, whether it was just created from the upload)."""
-    if (file is None) == (source_video_id is None):
-        raise ApiError(
-            422,
-            "validation_error",
-            "give exactly one of 'file' (an upload) or 'source_video_id'",
-            [{"field": "file"}, {"field": "source_video_id"}],
-        )
+    require_one_video(file, source_video_id)
     if file is None:
         return owned(SourceVideo.objects, request.auth, id=source_video_id), False
     info = validate_media_upload(file, need_video=True)

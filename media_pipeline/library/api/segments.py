@@ -7,22 +7,36 @@ given order with their total length; the client passes the same `segment_ids` to
 generate-from-segments call. `usage_count` is left to the services that build clips from them.
 """
 
-import mimetypes
-from datetime import datetime
 from pathlib import PurePosixPath
-from typing import Annotated
 
 from django.shortcuts import get_object_or_404
-from ninja import File, Form, Query, Router, Schema, Status
+from ninja import File, Form, Query, Router, Status
 from ninja.files import UploadedFile
-from pydantic import Field, StringConstraints
 
 from core.apierrors import ApiError
 from core.downloads import stream_stored_file
-from core.pagination import MAX_OFFSET
+from core.pagination import MAX_OFFSET, page_of
 from jobs.schemas import ErrorOut, JobCreated
 from media_pipeline.library import media as library
 from media_pipeline.library.api.common import CREATE_ERRORS, ERRORS, owned, start_job
+from media_pipeline.library.api.segment_schemas import (
+    AssignSegmentsIn,
+    AssignSegmentsOut,
+    CueMatches,
+    FavoriteIn,
+    MatchSrtIn,
+    MatchSrtOut,
+    SegmentFilters,
+    SegmentIn,
+    SegmentMatch,
+    SegmentOut,
+    SegmentPage,
+    SegmentPatch,
+    SourceVideoDeleted,
+    SourceVideoOut,
+    SourceVideoPage,
+    SourceVideoPatch,
+)
 from media_pipeline.library.models import Project, Segment, SourceVideo
 from media_pipeline.library.uploads import validate_media_upload
 from media_pipeline.ops.srt_validation import validate_srt
@@ -31,166 +45,12 @@ router = Router(tags=["segments"])
 SOURCES = ["source videos"]
 UPLOAD_ERRORS = {401: ErrorOut, 413: ErrorOut, 415: ErrorOut, 422: ErrorOut, 503: ErrorOut}
 
-Keyword = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-
-
-# --- shapes -------------------------------------------------------------------------------------
-class SourceVideoOut(Schema):
-    id: int
-    name: str
-    size: int
-    duration: float | None
-    width: int | None
-    height: int | None
-    fps: float | None
-    media_info: dict
-    has_thumbnail: bool
-    segments_count: int
-    created_at: datetime
-
-    @staticmethod
-    def of(video: SourceVideo) -> "SourceVideoOut":
-        return SourceVideoOut(
-            id=video.id,
-            name=video.name,
-            size=video.size,
-            duration=video.duration,
-            width=video.width,
-            height=video.height,
-            fps=video.fps,
-            media_info=video.media_info,
-            has_thumbnail=bool(video.thumbnail),
-            segments_count=video.segments.count(),
-            created_at=video.created_at,
-        )
-
-
-class SourceVideoPage(Schema):
-    total: int
-    limit: int
-    offset: int
-    items: list[SourceVideoOut]
-
-
-class SourceVideoPatch(Schema):
-    name: Name
-
-
-class SourceVideoDeleted(Schema):
-    deleted: bool
-    files_deleted: int
-    segments_deleted: int
-
-
-class SegmentIn(Schema):
-    start: float = Field(ge=0)
-    end: float = Field(gt=0)
-    keywords: list[Keyword] = Field(default_factory=list, max_length=50)
-    notes: str = Field("", max_length=5000)
-
-
-class SegmentPatch(Schema):
-    start: float | None = Field(None, ge=0)
-    end: float | None = Field(None, gt=0)
-    keywords: list[Keyword] | None = Field(None, max_length=50)
-    notes: str | None = Field(None, max_length=5000)
-    favorite: bool | None = None
-
-
-class SegmentOut(Schema):
-    id: int
-    source_video_id: int
-    start: float
-    end: float
-    duration: float
-    keywords: list[str]
-    score: float | None
-    favorite: bool
-    notes: str
-    usage_count: int
-    extracted: bool
-    created_at: datetime
-
-    @staticmethod
-    def of(segment: Segment) -> "SegmentOut":
-        return SegmentOut(
-            id=segment.id,
-            source_video_id=segment.source_video_id,
-            start=segment.start,
-            end=segment.end,
-            duration=round(segment.duration, 3),
-            keywords=segment.keywords,
-            score=segment.score,
-            favorite=segment.favorite,
-            notes=segment.notes,
-            usage_count=segment.usage_count,
-            extracted=bool(segment.extracted_file),
-            created_at=segment.created_at,
-        )
-
-
-class SegmentPage(Schema):
-    total: int
-    limit: int
-    offset: int
-    items: list[SegmentOut]
-
-
-class SegmentFilters(Schema):
-    keyword: str | None = Field(
-        None, max_length=100, description="case/diacritics-insensitive substring of a keyword"
-    )
-    source: int | None = Field(None, description="a source video id")
-    favorites: bool | None = Field(
-        None, description="true: only favorites; false: only the others; absent: all"
-    )
-    min_duration: float | None = Field(None, ge=0)
-    max_duration: float | None = Field(None, ge=0)
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0, le=MAX_OFFSET)
-
-
-class FavoriteIn(Schema):
-    favorite: bool | None = Field(None, description="true/false sets the flag; null toggles it")
-
-
-class MatchSrtIn(Schema):
-    srt: str = Field(max_length=200_000)
-    source_video_id: int | None = None
-
-
-class SegmentMatch(Schema):
-    keyword: str
-    segment: SegmentOut
-
-
-class CueMatches(Schema):
-    index: int
-    start: float
-    end: float
-    text: str
-    matches: list[SegmentMatch]
-
-
-class MatchSrtOut(Schema):
-    cues: list[CueMatches]
-    matched_cues: int
-    warnings: list[dict]
-
-
-class AssignSegmentsIn(Schema):
-    segment_ids: list[int] = Field(min_length=1, max_length=200)
-
-
-class AssignSegmentsOut(Schema):
-    project_id: int
-    segment_ids: list[int]
-    segments: list[SegmentOut]
-    total_duration: float
-
 
 # --- source videos ------------------------------------------------------------------------------
+def _video(request, video_id: int) -> SourceVideo:
+    return owned(SourceVideo.objects, request.auth, id=video_id)
+
+
 @router.get(
     "/source-videos",
     response={200: SourceVideoPage, 401: ErrorOut, 422: ErrorOut},
@@ -201,8 +61,7 @@ def list_source_videos(
     request, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=MAX_OFFSET)
 ):
     qs = SourceVideo.objects.for_owner(request.auth).order_by("-created_at", "-id")
-    items = [SourceVideoOut.of(v) for v in qs[offset : offset + limit]]
-    return SourceVideoPage(total=qs.count(), limit=limit, offset=offset, items=items)
+    return SourceVideoPage(**page_of(qs, limit=limit, offset=offset, item=SourceVideoOut.of))
 
 
 @router.post(
@@ -226,7 +85,7 @@ def upload_source_video(request, file: File[UploadedFile], name: Form[str] = Non
     summary="One source video",
 )
 def get_source_video(request, video_id: int):
-    return SourceVideoOut.of(owned(SourceVideo.objects, request.auth, id=video_id))
+    return SourceVideoOut.of(_video(request, video_id))
 
 
 @router.patch(
@@ -236,7 +95,7 @@ def get_source_video(request, video_id: int):
     summary="Rename a source video",
 )
 def patch_source_video(request, video_id: int, payload: SourceVideoPatch):
-    video = owned(SourceVideo.objects, request.auth, id=video_id)
+    video = _video(request, video_id)
     return SourceVideoOut.of(library.source_video_rename(video=video, name=payload.name))
 
 
@@ -247,7 +106,7 @@ def patch_source_video(request, video_id: int, payload: SourceVideoPatch):
     summary="Delete a source video, its thumbnail, its segments and their extracted files",
 )
 def delete_source_video(request, video_id: int):
-    video = owned(SourceVideo.objects, request.auth, id=video_id)
+    video = _video(request, video_id)
     return library.source_video_delete(video=video)
 
 
@@ -258,7 +117,7 @@ def delete_source_video(request, video_id: int):
     summary="Stream a source video (supports Range)",
 )
 def stream_source_video(request, video_id: int):
-    video = owned(SourceVideo.objects, request.auth, id=video_id)
+    video = _video(request, video_id)
     return _stream(request, video.file, f"source-{video.id}")
 
 
@@ -269,7 +128,7 @@ def stream_source_video(request, video_id: int):
     summary="The source video's JPEG thumbnail (404 when it has none)",
 )
 def source_video_thumbnail(request, video_id: int):
-    video = owned(SourceVideo.objects, request.auth, id=video_id)
+    video = _video(request, video_id)
     return _stream(request, video.thumbnail, f"source-{video.id}-thumbnail")
 
 
@@ -278,11 +137,7 @@ def _stream(request, field, stem: str):
         raise ApiError(404, "not_found", "there is no such file")
     name = field.name  # library_upload_to's: a uuid and a sane suffix
     return stream_stored_file(
-        request,
-        name=name,
-        content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
-        filename=f"{stem}{PurePosixPath(name).suffix}",
-        inline=True,
+        request, name=name, filename=f"{stem}{PurePosixPath(name).suffix}", inline=True
     )
 
 
@@ -299,7 +154,7 @@ def _segment(request, segment_id: int) -> Segment:
     summary="Mark a segment of a source video (end after start, within the video)",
 )
 def create_segment(request, video_id: int, payload: SegmentIn):
-    video = owned(SourceVideo.objects, request.auth, id=video_id)
+    video = _video(request, video_id)
     segment = library.segment_create(
         video=video,
         start=payload.start,
@@ -324,12 +179,8 @@ def list_segments(request, filters: Query[SegmentFilters]):
         min_duration=filters.min_duration,
         max_duration=filters.max_duration,
     ).order_by("source_video_id", "start", "id")
-    page = qs[filters.offset : filters.offset + filters.limit]
     return SegmentPage(
-        total=qs.count(),
-        limit=filters.limit,
-        offset=filters.offset,
-        items=[SegmentOut.of(s) for s in page],
+        **page_of(qs, limit=filters.limit, offset=filters.offset, item=SegmentOut.of)
     )
 
 
@@ -407,7 +258,7 @@ def match_srt(request, payload: MatchSrtIn):
         raise ApiError(422, "invalid_srt", checked.summary(), checked.errors)
     video = None
     if payload.source_video_id is not None:
-        video = owned(SourceVideo.objects, request.auth, id=payload.source_video_id)
+        video = _video(request, payload.source_video_id)
     matches = library.segments_matching_cues(
         owner=request.auth, cues=checked.cues, source_video=video
     )

@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from django.db.models import Count, Sum
 from django.utils import timezone
 from ninja import Query, Router, Schema
 
 from core.apierrors import ApiError
-from jobs.budgets import budget_for, money, month_start
+from jobs.budgets import budget_for, month_start
+from jobs.costs import cost_total, cost_totals, money
 from jobs.models import CostEntry, Job
 from jobs.schemas import CostOut, ErrorOut
 from media_pipeline.library.api.common import ERRORS, owned
@@ -66,15 +66,10 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _total(qs) -> Decimal:
-    return money(qs.aggregate(total=Sum("cost_usd"))["total"])
-
-
 def _by_service(qs) -> list[ServiceTotal]:
-    rows = qs.order_by().values("service").annotate(cost=Sum("cost_usd"), n=Count("id"))
     return [
-        ServiceTotal(service=r["service"], cost_usd=money(r["cost"]), entries=r["n"])
-        for r in sorted(rows, key=lambda r: r["service"])
+        ServiceTotal(service=t.key[0], cost_usd=t.cost_usd, entries=t.entries)
+        for t in sorted(cost_totals(qs, ["service"]), key=lambda t: t.key)
     ]
 
 
@@ -98,7 +93,7 @@ def _range(costs, start: date | None, end: date | None) -> RangeTotal | None:
     within = costs.filter(
         created_at__gte=_day_start(start), created_at__lt=_day_start(end + timedelta(days=1))
     )
-    return RangeTotal(start=start, end=end, cost_usd=_total(within))
+    return RangeTotal(start=start, end=end, cost_usd=cost_total(within))
 
 
 def _job(request, costs, job_id: UUID | None) -> JobCosts | None:
@@ -108,7 +103,7 @@ def _job(request, costs, job_id: UUID | None) -> JobCosts | None:
     entries = costs.filter(job=job).order_by("created_at", "id")
     return JobCosts(
         job_id=job.id,
-        cost_usd=_total(entries),
+        cost_usd=cost_total(entries),
         entries=[CostOut.from_orm(e) for e in entries],
     )
 
@@ -122,9 +117,9 @@ def usage_costs(request, filters: Query[CostFilters]):
     costs = CostEntry.objects.filter(owner=request.auth)
     today = _day_start(timezone.now().astimezone(UTC).date())
     return CostsOut(
-        total_usd=_total(costs),
+        total_usd=cost_total(costs),
         by_service=_by_service(costs),
-        today_usd=_total(costs.filter(created_at__gte=today)),
+        today_usd=cost_total(costs.filter(created_at__gte=today)),
         range=_range(costs, filters.start, filters.end),
         job=_job(request, costs, filters.job_id),
     )
@@ -138,7 +133,7 @@ def usage_costs(request, filters: Query[CostFilters]):
 def usage_month(request):
     start = month_start()
     month = CostEntry.objects.filter(owner=request.auth, created_at__gte=start)
-    spent = _total(month)
+    spent = cost_total(month)
     budget = budget_for(request.auth)
     limit = budget.limit_usd
     return UsageOut(

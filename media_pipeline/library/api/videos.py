@@ -5,6 +5,9 @@ of your library source videos, read in place), the job's `params` as one JSON fo
 optional `callback_url`. It answers 202 {job_id, status, status_url, events_url}.
 """
 
+import inspect
+from dataclasses import dataclass
+
 from ninja import File, Form, Router
 from ninja.files import UploadedFile
 
@@ -34,163 +37,130 @@ def _describe(what: str, job_type: str) -> str:
     return f"{what} Starts a `{job_type}` job. {SOURCE_HELP} {PARAMS_HELP}"
 
 
-def _one_video_job(request, job_type, *, file, source_video_id, params, callback_url, need_video):
-    """The shared body of the single-video endpoints: params, callback, input, job."""
-    parsed = job_params(job_type, params)
-    url = callback(callback_url)
-    inputs, shared = video_input(
-        request, file=file, source_video_id=source_video_id, need_video=need_video
-    )
-    return start_job(
-        request, job_type, params=parsed, inputs=inputs, shared_inputs=shared, callback_url=url
-    )
+@dataclass(frozen=True)
+class VideoJob:
+    """A single-video endpoint, POST /videos/<path>: one video in, one `job_type` job out."""
+
+    path: str
+    job_type: str
+    name: str  # the view's name, hence its OpenAPI operationId
+    summary: str
+    what: str  # the description's first sentence: what the job does, its params
+    takes_params: bool = True  # a `params` form field
+    need_video: bool = True  # False: an audio-only file will do
+    audio_implies: str | None = None  # an optional `audio` upload, which sets this param true
 
 
-@router.post(
-    "/videos/info",
-    response=RESPONSES,
-    summary="Media info of a video (a probe job)",
-    description=_describe("Duration, size, rotation, codecs of any audio or video.", "probe"),
-)
-def video_info(
-    request,
-    file: File[UploadedFile] = None,
-    source_video_id: Form[int] = None,
-    callback_url: Form[str] = None,
-):
-    return _one_video_job(
-        request,
+VIDEO_JOBS = (
+    VideoJob(
+        "info",
         "probe",
-        file=file,
-        source_video_id=source_video_id,
-        params=None,
-        callback_url=callback_url,
+        "video_info",
+        "Media info of a video (a probe job)",
+        "Duration, size, rotation, codecs of any audio or video.",
+        takes_params=False,
         need_video=False,
-    )
-
-
-@router.post(
-    "/videos/detect-voice",
-    response=RESPONSES,
-    summary="Speech intervals of a video or audio file (a detect_voice job)",
-    description=_describe(
+    ),
+    VideoJob(
+        "detect-voice",
+        "detect_voice",
+        "video_detect_voice",
+        "Speech intervals of a video or audio file (a detect_voice job)",
         "Params: `threshold`, `min_speech_ms`, `min_silence_ms`, `merge_gap_ms`, `padding_ms`.",
-        "detect_voice",
-    ),
-)
-def video_detect_voice(
-    request,
-    file: File[UploadedFile] = None,
-    source_video_id: Form[int] = None,
-    params: Form[str] = None,
-    callback_url: Form[str] = None,
-):
-    return _one_video_job(
-        request,
-        "detect_voice",
-        file=file,
-        source_video_id=source_video_id,
-        params=params,
-        callback_url=callback_url,
         need_video=False,
-    )
-
-
-@router.post(
-    "/videos/mute-voice",
-    response=RESPONSES,
-    summary="Lower the speech of a video or audio file (a mute_voice job)",
-    description=_describe(
-        "Params: `keep_percentage`, `fade_ms` and the detection params.", "mute_voice"
     ),
-)
-def video_mute_voice(
-    request,
-    file: File[UploadedFile] = None,
-    source_video_id: Form[int] = None,
-    params: Form[str] = None,
-    callback_url: Form[str] = None,
-):
-    return _one_video_job(
-        request,
+    VideoJob(
+        "mute-voice",
         "mute_voice",
-        file=file,
-        source_video_id=source_video_id,
-        params=params,
-        callback_url=callback_url,
+        "video_mute_voice",
+        "Lower the speech of a video or audio file (a mute_voice job)",
+        "Params: `keep_percentage`, `fade_ms` and the detection params.",
         need_video=False,
-    )
-
-
-@router.post(
-    "/videos/analyze",
-    response=RESPONSES,
-    summary="Scored segments of a video (an analyze job)",
-    description=_describe(
+    ),
+    VideoJob(
+        "analyze",
+        "analyze",
+        "video_analyze",
+        "Scored segments of a video (an analyze job)",
         "Params: `target_duration`, `provider` (local/gemini), `context_text`, "
         "`fallback_to_local`, `sample_fps`, `window_overlap`, `thresholds`.",
-        "analyze",
     ),
-)
-def video_analyze(
-    request,
-    file: File[UploadedFile] = None,
-    source_video_id: Form[int] = None,
-    params: Form[str] = None,
-    callback_url: Form[str] = None,
-):
-    return _one_video_job(
-        request,
-        "analyze",
-        file=file,
-        source_video_id=source_video_id,
-        params=params,
-        callback_url=callback_url,
-        need_video=True,
-    )
-
-
-@router.post(
-    "/videos/process",
-    response=RESPONSES,
-    summary="Clip variants of a video (a process job)",
-    description=_describe(
+    VideoJob(
+        "process",
+        "process",
+        "video_process",
+        "Clip variants of a video (a process job)",
         "Params: `variant_count`, `target_duration`, `srt`, `subtitle_style`, `voice_mute`, "
         "`replace_audio`. An optional `audio` upload becomes the soundtrack (`replace_audio` "
         "is then implied; `replace_audio: true` without it is a 422).",
-        "process",
+        audio_implies="replace_audio",
     ),
 )
-def video_process(
-    request,
-    file: File[UploadedFile] = None,
-    source_video_id: Form[int] = None,
-    audio: File[UploadedFile] = None,
-    params: Form[str] = None,
-    callback_url: Form[str] = None,
+
+
+def _one_video_job(
+    request, spec: VideoJob, *, file, source_video_id, audio=None, params=None, callback_url
 ):
-    if audio is not None:
-        parsed = job_params("process", params, replace_audio=True)
-    else:
-        parsed = job_params("process", params)
-        if parsed.get("replace_audio"):
-            raise _needs_audio()
+    """The body of every single-video endpoint: params, callback, input (+ audio), job; the
+    cheap checks first, so a bad request never waits for an upload's probe."""
+    implied = {spec.audio_implies: True} if audio is not None else {}
+    parsed = job_params(spec.job_type, params, **implied)
+    if spec.audio_implies and audio is None and parsed.get(spec.audio_implies):
+        raise _needs_audio(spec.audio_implies)
     url = callback(callback_url)
-    inputs, shared = video_input(request, file=file, source_video_id=source_video_id)
+    inputs, shared = video_input(
+        request, file=file, source_video_id=source_video_id, need_video=spec.need_video
+    )
     if audio is not None:
         inputs = merge(inputs, {"audio": audio_upload(audio)})
     return start_job(
-        request, "process", params=parsed, inputs=inputs, shared_inputs=shared, callback_url=url
+        request, spec.job_type, params=parsed, inputs=inputs, shared_inputs=shared, callback_url=url
     )
 
 
-def _needs_audio():
+def _needs_audio(param: str):
     return ApiError(
         422,
         "validation_error",
-        "'params.replace_audio' is true but no 'audio' was uploaded",
-        [{"field": "audio"}, {"field": "params.replace_audio"}],
+        f"'params.{param}' is true but no 'audio' was uploaded",
+        [{"field": "audio"}, {"field": f"params.{param}"}],
     )
+
+
+def _form_field(name: str, annotation) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
+    )
+
+
+def _add_video_job(spec: VideoJob) -> None:
+    """Route one VideoJob. ninja reads the form fields from the view's signature, so the view
+    gets one built from the spec (its fields in the order the form documents them)."""
+    fields = [
+        _form_field("file", File[UploadedFile]),
+        _form_field("source_video_id", Form[int]),
+        *([_form_field("audio", File[UploadedFile])] if spec.audio_implies else []),
+        *([_form_field("params", Form[str])] if spec.takes_params else []),
+        _form_field("callback_url", Form[str]),
+    ]
+
+    def view(request, **form):
+        return _one_video_job(request, spec, **form)
+
+    view.__name__ = view.__qualname__ = spec.name
+    view.__signature__ = inspect.Signature(
+        [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD), *fields]
+    )
+    router.post(
+        f"/videos/{spec.path}",
+        response=RESPONSES,
+        summary=spec.summary,
+        description=_describe(spec.what, spec.job_type),
+    )(view)
+
+
+for _spec in VIDEO_JOBS:
+    _add_video_job(_spec)
 
 
 @router.post(

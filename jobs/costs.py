@@ -1,0 +1,67 @@
+"""Cost totals: the one place that sums `CostEntry.cost_usd`, exactly, on every database.
+
+SQLite keeps a decimal column as a float (REAL) and its SUM is floating point; Django then
+reads a sum with 15 significant digits, so a large total loses its last decimals. Each amount is
+therefore summed as a whole number of millionths of a dollar (the column's precision): every
+row is exact as an integer (at most 12 digits), and integer sums are exact on SQLite and
+PostgreSQL alike. Months and days are calendar ones in the current time zone.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import BigIntegerField, Count, F, Sum
+from django.db.models.functions import Cast, Round, TruncDate, TruncMonth
+
+from jobs.models import CostEntry
+
+PLACES = CostEntry._meta.get_field("cost_usd").decimal_places
+MONEY = Decimal(1).scaleb(-PLACES)  # 0.000001: every amount of money is shown to this
+_UNITS = Cast(Round(F("cost_usd") * 10**PLACES), BigIntegerField())  # millionths of a dollar
+
+# What totals can be grouped by: a name -> the value of an entry it groups on.
+GROUPS = {
+    "service": F("service"),
+    "user": F("owner__username"),  # None: no owner
+    "month": TruncMonth("created_at"),  # an aware datetime, the month's first instant
+    "day": TruncDate("created_at"),  # a date
+}
+
+
+def money(value) -> Decimal:
+    """An amount (a Decimal, int, str, or None for nothing) at the money precision."""
+    return Decimal(value or 0).quantize(MONEY)
+
+
+def _usd(units) -> Decimal:
+    # PostgreSQL answers a bigint SUM as numeric (a Decimal), SQLite as an int: both are exact.
+    return money(Decimal(units or 0).scaleb(-PLACES))
+
+
+@dataclass(frozen=True)
+class CostTotal:
+    key: tuple  # one value per grouping, in the order asked
+    entries: int
+    cost_usd: Decimal
+
+
+def cost_total(entries) -> Decimal:
+    """The exact total of a CostEntry queryset (0 when empty)."""
+    return _usd(entries.aggregate(units=Sum(_UNITS))["units"])
+
+
+def cost_totals(entries, by: Sequence[str]) -> list[CostTotal]:
+    """Exact totals of a CostEntry queryset per distinct value of `by` (names of GROUPS), in no
+    particular order; one query."""
+    names = {f"group_{name}": GROUPS[name] for name in by}
+    rows = (
+        entries.order_by()
+        .annotate(**names)
+        .values(*names)
+        .annotate(units=Sum(_UNITS), entries=Count("id"))
+    )
+    return [
+        CostTotal(tuple(row[name] for name in names), row["entries"], _usd(row["units"]))
+        for row in rows
+    ]

@@ -1,0 +1,47 @@
+"""Child processes that die with their parent (Linux): `prctl(PR_SET_PDEATHSIG)` in a preexec_fn.
+
+Used for ffmpeg (`ffmpeg_run`) and for the embedded runner's children (`editfactory.supervisor`):
+when the parent is killed (SIGKILL, the OOM killer), the kernel signals the child instead of
+leaving an orphan behind (an ffmpeg rendering into a removed temp dir, a worker nobody stops).
+"""
+
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _load_prctl():
+    """libc's prctl(2), looked up once in the parent (the child must do as little as possible
+    between fork and exec); None where it does not exist."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A preexec_fn having the kernel send `sig` to the child when its parent dies; None where
+    prctl does not exist (Popen then runs nothing). The signal follows the *thread* that starts
+    the child: start it from a thread that lives as long as the child is wanted."""
+    if _PRCTL is None:
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        _PRCTL(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the prctl: nobody wants the child
+            os._exit(1)
+
+    return preexec
