@@ -49,7 +49,8 @@ def job_create(
 ) -> Job:
     """Validate, insert the row (and its input files) and enqueue after commit.
 
-    `params` is validated here unless the caller already parsed it with the type's schema;
+    `params` is validated here unless the caller already parsed it with the type's schema (a
+    subclass instance too: an endpoint's request body that adds its own fields);
     `callback_url` likewise unless it came from `webhooks.validate_callback_url`. `inputs` are
     uploads copied into the job's storage (deleted with the job); `shared_inputs` are storage
     names owned by someone else (a library source video), read in place and never deleted with
@@ -57,12 +58,14 @@ def job_create(
     (BudgetExceeded) raises before anything is written."""
     jt = get_job_type(job_type)
     parsed = params if isinstance(params, jt.params_schema) else jt.parse_params(params)
+    # A subclass carrying an endpoint's own fields (a callback URL) stores the type's fields only.
+    stored = parsed.model_dump(mode="json", include=set(jt.params_schema.model_fields))
     callback_url = webhooks.validate_callback_url(callback_url)
     budget_check(user=owner, estimate=jt.estimated_cost(parsed))
     job = Job(
         job_type=job_type,
         owner=owner,
-        params=parsed.model_dump(mode="json"),
+        params=stored,
         max_attempts=max_attempts or jt.max_attempts,
         priority=priority,
         callback_url=callback_url,

@@ -44,8 +44,7 @@ class TtsRequest(TtsParams):
 )
 def audio_tts(request, payload: TtsRequest):
     url = callback(payload.callback_url)
-    params = payload.model_dump(mode="json", exclude={"callback_url"})
-    return start_job(request, "tts", params=params, callback_url=url)
+    return start_job(request, "tts", params=payload, callback_url=url)  # validated by ninja
 
 
 class VoiceOut(Schema):

@@ -4,6 +4,8 @@ error shape, and the cheap checks run before any upload is probed."""
 
 import json
 
+import pydantic
+
 from core.apierrors import ApiError
 from jobs.errors import InvalidJobParams
 from jobs.registry import get_job_type
@@ -23,9 +25,10 @@ def _invalid(field: str, message: str) -> ApiError:
     return ApiError(422, "validation_error", message, [{"field": field}])
 
 
-def job_params(job_type: str, raw: str | None, **fixed) -> dict:
-    """The `params` form field as a dict, merged with values the endpoint decides (`fixed`),
-    validated against the job type's schema now so a bad request never waits for a probe."""
+def job_params(job_type: str, raw: str | None, **fixed) -> pydantic.BaseModel:
+    """The `params` form field merged with values the endpoint decides (`fixed`), validated
+    against the job type's schema now, so a bad request never waits for a probe. The parsed
+    params go to `job_create` as they are: they are validated once."""
     params: dict = {}
     if raw is not None and raw.strip():
         try:
@@ -39,12 +42,11 @@ def job_params(job_type: str, raw: str | None, **fixed) -> dict:
             raise _invalid(f"params.{key}", f"'params.{key}' must be {value!r} here (or omitted)")
         params[key] = value
     try:
-        get_job_type(job_type).parse_params(params)
+        return get_job_type(job_type).parse_params(params)
     except InvalidJobParams as exc:  # -> 422; add the dotted path our other errors carry
         for detail in exc.details:
             detail.setdefault("field", ".".join(detail.get("loc", [])))
         raise
-    return params
 
 
 def callback(url: str | None) -> str | None:

@@ -105,7 +105,7 @@ def _one_video_job(
     cheap checks first, so a bad request never waits for an upload's probe."""
     implied = {spec.audio_implies: True} if audio is not None else {}
     parsed = job_params(spec.job_type, params, **implied)
-    if spec.audio_implies and audio is None and parsed.get(spec.audio_implies):
+    if spec.audio_implies and audio is None and getattr(parsed, spec.audio_implies):
         raise _needs_audio(spec.audio_implies)
     url = callback(callback_url)
     inputs, shared = video_input(
@@ -193,8 +193,8 @@ def video_multi(
         most=MAX_SECONDARIES,
     )
     parsed = job_params("multi_video", params)
-    if len(parsed["keywords"]) != count:
-        raise _keywords_mismatch(len(parsed["keywords"]), count)
+    if len(parsed.keywords) != count:
+        raise _keywords_mismatch(len(parsed.keywords), count)
     url = callback(callback_url)
     main_inputs, main_shared = video_input(
         request, file=file, source_video_id=source_video_id, label="main"
