@@ -7,7 +7,8 @@ import pytest
 import redis
 from django.test import RequestFactory
 
-from core.apierrors import ApiError
+from core.apierrors import STATUS_BY_CODE
+from core.errors import RateLimited
 from jobs import limits, services
 from jobs.limits import check_job_rate_limit, parse_rate
 from jobs.models import Job
@@ -32,9 +33,9 @@ def test_limit_refuses_past_the_count_with_retry_after(settings, user, other_use
     settings.RATE_LIMIT_JOBS = "3/minute"
     for _ in range(3):
         check_job_rate_limit(user)
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(RateLimited) as err:  # a domain error; the API maps its code to 429
         check_job_rate_limit(user)
-    assert (err.value.status, err.value.code) == (429, "rate_limited")
+    assert (STATUS_BY_CODE[err.value.code], err.value.code) == (429, "rate_limited")
     assert "3 per minute" in err.value.message
     assert 1 <= int(err.value.headers["Retry-After"]) <= 60
     check_job_rate_limit(other_user)  # limits are per user
@@ -44,7 +45,7 @@ def test_staff_are_limited_too(settings, django_user_model):
     settings.RATE_LIMIT_JOBS = "1/minute"
     admin = django_user_model.objects.create_superuser("root", "r@example.com", "pw-root-123")
     check_job_rate_limit(admin)
-    with pytest.raises(ApiError):
+    with pytest.raises(RateLimited):
         check_job_rate_limit(admin)
 
 
@@ -52,7 +53,7 @@ def test_window_slides(settings, user):
     settings.RATE_LIMIT_JOBS = "2/second"
     check_job_rate_limit(user)
     check_job_rate_limit(user)
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(RateLimited) as err:
         check_job_rate_limit(user)
     assert err.value.headers["Retry-After"] == "1"
     time.sleep(1.05)
@@ -73,7 +74,7 @@ def test_concurrent_requests_cannot_pass_the_limit(settings, user):
         try:
             check_job_rate_limit(user)
             allowed.append(1)
-        except ApiError:
+        except RateLimited:
             refused.append(1)
 
     threads = [threading.Thread(target=attempt) for _ in range(20)]
@@ -89,9 +90,9 @@ def test_start_job_is_behind_the_limit_and_creates_nothing_when_refused(settings
     request = RequestFactory().post("/")
     request.auth = user
     assert start_job(request, "noop").status_code == 202
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(RateLimited) as err:
         start_job(request, "noop")
-    assert err.value.status == 429
+    assert STATUS_BY_CODE[err.value.code] == 429
     assert Job.objects.count() == 1
 
 
