@@ -36,6 +36,8 @@ STATUS_BY_CODE = {
     "provider_error": 502,
     "provider_unavailable": 503,
     "provider_not_configured": 503,
+    "job_still_running": 504,
+    "not_implemented": 501,
     "auth_unavailable": 503,
 }
 

@@ -1,8 +1,12 @@
-"""The prototype's paths, kept as deprecated aliases so an old frontend can move gradually.
+"""Old paths: the prototype's aliases under /api/v1, and the web frontend's API (its routes are
+registered where they are defined, in media_pipeline.frontend).
 
-Each alias is answered by its successor (the request is routed there unchanged) and the response
-says so: `Deprecation: true` and `Link: <successor>; rel="successor-version"`.
+An alias is answered by its successor (the request is routed there unchanged). Every old path's
+answer says it is deprecated (`Deprecation: true`, `Link: <successor>; rel="successor-version"`)
+and its use is counted and logged (core.deprecation).
 """
+
+from core import deprecation
 
 API = "/api/v1"
 
@@ -20,25 +24,46 @@ ALIASES: dict[tuple[str, str], str] = {
     ("GET", "/usage"): "/library/usage",
 }
 _BY_PATH = {(method, API + legacy): API + new for (method, legacy), new in ALIASES.items()}
+for (_method, _legacy), _new in ALIASES.items():
+    deprecation.old_path(
+        _method,
+        API + _legacy,
+        f"{_method} {API}{_new}",
+        note="An alias: answered by its successor.",
+    )
 
 
 def successor_of(method: str, path: str) -> str | None:
     return _BY_PATH.get((method, path.rstrip("/") or path))
 
 
-class LegacyAliasMiddleware:
-    """Routes a legacy request to its successor before URL resolution (placed before Django's
-    CommonMiddleware so trailing-slash handling sees the new path)."""
+def _client(request) -> str:
+    """Who used an old path: the authenticated user, else the address."""
+    user = getattr(request, "auth", None) or getattr(request, "user", None)
+    if getattr(user, "is_authenticated", False):
+        return f"user {user.pk}"
+    return f"address {request.META.get('REMOTE_ADDR', '?')}"
+
+
+class DeprecationMiddleware:
+    """Routes an alias to its successor before URL resolution (placed before Django's
+    CommonMiddleware, so trailing-slash handling sees the new path); marks the answer of every
+    old path as deprecated and counts the use."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        successor = successor_of(request.method, request.path_info)
-        if successor is None:
+        path = request.path_info
+        old = deprecation.match(request.method, path)
+        if old is None:
             return self.get_response(request)
-        request.path_info = request.path = successor
+        successor = successor_of(request.method, path)
+        if successor is not None:
+            request.path_info = request.path = successor
         response = self.get_response(request)
         response["Deprecation"] = "true"
-        response["Link"] = f'<{successor}>; rel="successor-version"'
+        if old.successor_path:
+            response["Link"] = f'<{old.successor_url(path)}>; rel="successor-version"'
+        deprecation.note_use(old, client=_client(request))
         return response

@@ -87,7 +87,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "editfactory.legacy.LegacyAliasMiddleware",
+    "editfactory.legacy.DeprecationMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -235,6 +235,9 @@ FFMPEG_BINARY = env.str("EF_FFMPEG", default="")  # empty: PATH, then imageio-ff
 UPLOAD_MAX_BYTES = env.int("EF_UPLOAD_MAX_BYTES", default=2 * 1024**3)
 # Lifetime in seconds of the signed media links the API hands out (core.media_urls).
 MEDIA_URL_TTL = env.int("EF_MEDIA_URL_TTL", default=24 * 3600)
+# How long the frontend API's synchronous answers (video info, analyze, remove-audio) wait for
+# their job before answering 504 with the job to poll.
+FRONTEND_SYNC_WAIT = env.float("EF_FRONTEND_SYNC_WAIT", default=60.0)
 FILE_UPLOAD_TEMP_DIR = str(JOB_TEMP_DIR / "uploads")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

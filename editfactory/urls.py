@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from editfactory.api import api
 from jobs.admin_views import dashboard_view, live_progress
+from media_pipeline.frontend.api import frontend_api
 
 urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
@@ -12,4 +13,6 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    # The web frontend's contract (deprecated compatibility layer over the same services).
+    path("api/frontend/v1/", frontend_api.urls),
 ]

@@ -1,0 +1,23 @@
+"""The frontend API's NinjaAPI, mounted at /api/frontend/v1 (docs at /api/frontend/v1/docs)."""
+
+from ninja import NinjaAPI
+
+from core import apierrors
+from core.auth import API_AUTH
+
+PREFIX = "/api/frontend/v1"
+
+frontend_api = NinjaAPI(
+    title="Edit Factory web frontend API (deprecated compatibility layer)",
+    version="2026-01-05",
+    description=(
+        "The API the Edit Factory web frontend (Next.js, version of 2026-01-05) calls, served "
+        "exactly as it expects. Every route is deprecated: new clients use /api/v1. "
+        "Authenticate with `Authorization: Bearer <API token or Supabase access token>`; media "
+        "links in the answers are signed and need no header."
+    ),
+    auth=API_AUTH,
+    urls_namespace="frontend",
+    docs_url="/docs",
+)
+apierrors.install(frontend_api)
