@@ -60,10 +60,30 @@ class Target:
     address: str  # the checked IP address the delivery connects to
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits: NAT64's well-known and
+# local-use prefixes (RFC 6052, RFC 8215), IPv4-translated (RFC 2765) and the deprecated
+# IPv4-compatible form (RFC 4291). IPv4-mapped, 6to4 and Teredo have properties of their own.
+_IPV4_IN_LAST_32_BITS = [
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("::ffff:0:0:0/96"),
+    ipaddress.ip_network("::/96"),
+]
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: a router of these forms forwards to them,
+    so each must be public too (http://[2002:7f00:1::1]/ is 127.0.0.1 by 6to4)."""
+    found = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    found += [
+        ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        for net in _IPV4_IN_LAST_32_BITS
+        if ip in net and int(ip) & 0xFFFFFFFF
+    ]
+    return [v4 for v4 in found if v4 is not None]
+
+
+def _is_public_ip(ip) -> bool:
     return ip.is_global and not (
         ip.is_private
         or ip.is_loopback
@@ -72,6 +92,15 @@ def _is_public(address: str) -> bool:
         or ip.is_reserved
         or ip.is_unspecified
     )
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded:  # a translation form: where it leads decides
+            return all(_is_public_ip(v4) for v4 in embedded)
+    return _is_public_ip(ip)
 
 
 def resolve_target(url: str) -> Target:

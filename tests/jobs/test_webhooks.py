@@ -196,6 +196,17 @@ def test_address_is_checked_again_at_delivery(receiver_factory, settings, user):
         "http://[::1]/hook",
         "http://[::ffff:10.0.0.1]/hook",
         "http://100.64.0.1/",
+        # IPv6 forms that lead to a private, loopback or link-local IPv4 address
+        "http://[2002:7f00:1::1]/",  # 6to4 of 127.0.0.1
+        "http://[2002:a9fe:a9fe::1]/",  # 6to4 of 169.254.169.254
+        "http://[2001:0:808:808::80ff:fffe]/",  # Teredo, client 127.0.0.1 (obfuscated)
+        "http://[64:ff9b::7f00:1]/",  # NAT64 (well-known prefix) of 127.0.0.1
+        "http://[64:ff9b:1::c0a8:101]/",  # NAT64 (local-use prefix) of 192.168.1.1
+        "http://[::7f00:1]/",  # IPv4-compatible 127.0.0.1
+        "http://[::ffff:0:a9fe:a9fe]/",  # IPv4-translated 169.254.169.254
+        "http://[::ffff:127.0.0.1]/",  # IPv4-mapped loopback
+        "http://[fe80::1]/",
+        "http://[fc00::1]/",
     ],
 )
 def test_private_addresses_are_refused(settings, user, url):
@@ -203,6 +214,21 @@ def test_private_addresses_are_refused(settings, user, url):
     with pytest.raises(InvalidCallbackUrl, match="non-public address"):
         services.job_create(job_type="noop", owner=user, callback_url=url)
     assert Job.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "8.8.8.8",
+        "2606:4700::1111",
+        "::ffff:8.8.8.8",  # IPv4-mapped public
+        "2002:808:808::1",  # 6to4 of a public address
+        "2001:0:808:808::f7f7:fbfb",  # Teredo, server and client (8.8.4.4) public
+        "64:ff9b::808:808",  # NAT64 of a public address
+    ],
+)
+def test_public_addresses_in_every_form_pass(address):
+    assert webhooks._is_public(address)
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/hook", "file:///etc/passwd", "http:///x"])
