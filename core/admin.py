@@ -1,7 +1,9 @@
 """API tokens in the admin (created here, shown once, stored only as a digest) and the external
 identities (Supabase users) mapped to local users."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 
 from core.auth import api_token_create
 from core.models import ApiToken, ExternalIdentity
@@ -24,11 +26,24 @@ class ApiTokenAdmin(admin.ModelAdmin):
             token.digest,
             token.created_at,
         )
-        self.message_user(
-            request,
-            f"Token created. Copy it now, it will not be shown again: {raw}",
-            messages.WARNING,
-        )
+        request.ef_new_token = raw  # shown by response_add, on this one page
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The new token, once, on a page rendered here: never in a cookie (Django's messages
+        travel in a signed but readable cookie), never cached."""
+        raw = getattr(request, "ef_new_token", None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API token created",
+            "opts": self.opts,
+            "token": obj,
+            "raw_token": raw,
+        }
+        response = TemplateResponse(request, "admin/core/apitoken/created.html", context)
+        add_never_cache_headers(response)
+        return response
 
 
 @admin.register(ExternalIdentity)
