@@ -4,10 +4,16 @@ DATABASE_URL and REDIS_URL still come from the environment (`.ci/run` points the
 machine's PostgreSQL and Redis); unset, tests use SQLite and the embedded Redis.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
-os.environ.setdefault("EF_DATA_DIR", tempfile.mkdtemp(prefix="ef-test-"))
+if "EF_DATA_DIR" not in os.environ:
+    # A private data dir for this run, removed when the process that made it exits; the
+    # processes it starts (workers, servers) inherit the variable and leave it alone.
+    os.environ["EF_DATA_DIR"] = tempfile.mkdtemp(prefix="ef-test-")
+    atexit.register(shutil.rmtree, os.environ["EF_DATA_DIR"], ignore_errors=True)
 os.environ.setdefault("EF_HEARTBEAT_INTERVAL", "0.5")
 os.environ.setdefault("EF_HEARTBEAT_TIMEOUT", "3")
 os.environ.setdefault("EF_RETRY_BACKOFF_BASE", "0.2")

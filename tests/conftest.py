@@ -20,6 +20,10 @@ _embedded = None
 
 def pytest_configure(config):
     global _embedded
+    if config.option.basetemp is None:
+        # pytest's own temp dirs (tmp_path, the media fixtures) go inside the run's data dir,
+        # which settings_test removes at exit: a run leaves nothing in the system temp dir.
+        config.option.basetemp = str(settings.DATA_DIR / "pytest")
     if settings.EMBEDDED_REDIS:
         _embedded = embedded_redis_from_settings()
         _embedded.start()

@@ -1,0 +1,34 @@
+"""A test run leaves nothing behind in the system temp dir (data dirs, pytest's temp dirs)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_test_run_leaves_the_temp_dir_as_it_found_it():
+    # Short: the embedded Redis socket of the inner run lives below it (unix socket paths are
+    # limited to ~107 bytes).
+    temp = Path(tempfile.mkdtemp(prefix="ef-lt-", dir="/tmp"))
+    try:
+        _run_and_check(temp)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _run_and_check(temp: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"EF_DATA_DIR", "EF_USE_TEST_DB"}}
+    env.update(TMPDIR=str(temp), PYTHONDONTWRITEBYTECODE="1")
+    # A small run that starts workers, stores media and uses tmp_path (the engine tests do).
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+         "tests/jobs/test_engine.py::test_create_enqueues_after_commit_and_a_worker_completes_it",
+         "tests/core/test_media_urls.py"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert sorted(p.name for p in temp.iterdir()) == []
