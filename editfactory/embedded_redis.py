@@ -3,11 +3,14 @@ unix socket under the data dir. Used when REDIS_URL is unset (`manage.py up`, th
 
 import importlib.util
 import logging
+import signal
 import subprocess
 import time
 from pathlib import Path
 
 import redis
+
+from media_pipeline.ops.child_process import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,14 @@ class EmbeddedRedis:
             "--maxmemory-policy", "noeviction",
             "--logfile", str(self.directory / "redis.log"),
         ]  # fmt: skip
-        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+        # Its own session: a terminal's Ctrl-C must not stop Redis under the workers (the runner
+        # stops it last); it still dies with the process that started it.
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM),
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -22,9 +22,14 @@ class Child:
     quick_deaths: int = field(default=0)
 
     def start(self) -> None:
-        # SIGTERM when the supervisor dies: the children shut down as on Ctrl-C.
+        # SIGTERM when the supervisor dies: the children shut down as on Ctrl-C. Their own
+        # session: a terminal's Ctrl-C reaches the supervisor alone, which stops them in order
+        # (no child is interrupted half-way through its start, printing a traceback).
         self.process = subprocess.Popen(
-            self.argv, env=self.env, preexec_fn=die_with_parent(signal.SIGTERM)
+            self.argv,
+            env=self.env,
+            preexec_fn=die_with_parent(signal.SIGTERM),
+            start_new_session=True,
         )
         self.started_at = time.monotonic()
         logger.info("started %s (pid %s)", self.name, self.process.pid)

@@ -32,12 +32,15 @@ class Command(BaseCommand):
         self._database_down = False
         self._rescue_after = 0.0  # monotonic time before which stale heartbeats are not trusted
         tick = 0
-        while True:
-            self._pass(cleanup=once or tick % CLEANUP_EVERY == 0)
-            if once:
-                return
-            tick += 1
-            time.sleep(interval)
+        try:
+            while True:
+                self._pass(cleanup=once or tick % CLEANUP_EVERY == 0)
+                if once:
+                    return
+                tick += 1
+                time.sleep(interval)
+        except KeyboardInterrupt:  # Ctrl-C: stop between passes' writes, in one line
+            self.stdout.write("maintenance stopped.")
 
     def _pass(self, *, cleanup: bool) -> None:
         close_old_connections()
