@@ -8,6 +8,8 @@ This is the one place where errors become HTTP: a `DomainError`'s code picks the
 
 import logging
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import DatabaseError, DataError
 from django.http import Http404
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
@@ -124,12 +126,18 @@ def install(api) -> None:
     # A value the database cannot hold (an id past 64 bits, say) is the client's error, not an
     # outage: SQLite raises OverflowError, PostgreSQL a DataError.
     for exc_class in (OverflowError, DataError):
-        handler(
-            exc_class,
-            lambda r, e: error_response(
-                api, r, 422, "validation_error", "A number in the request is out of range."
-            ),
-        )
+        handler(exc_class, lambda r, e: _unstorable(api, r, e))
+    # Requests past Django's limits (DATA_UPLOAD_MAX_MEMORY_SIZE, ..._NUMBER_FIELDS/FILES) and
+    # JSON nested too deeply for the parser: the client's error, said in words.
+    handler(RequestDataTooBig, lambda r, e: _too_large(api, r, _BODY_TOO_BIG))
+    handler(TooManyFieldsSent, lambda r, e: _too_large(api, r, _TOO_MANY_FIELDS))
+    handler(TooManyFilesSent, lambda r, e: _too_large(api, r, _TOO_MANY_FILES))
+    handler(
+        RecursionError,
+        lambda r, e: error_response(
+            api, r, 422, "validation_error", "The request is nested too deeply to be read."
+        ),
+    )
     handler(
         DatabaseError,
         _unavailable(
@@ -142,6 +150,36 @@ def install(api) -> None:
     )
     handler(OSError, _storage_or_internal(api))
     handler(Exception, _internal(api))
+
+
+_BODY_TOO_BIG = (
+    "The request body is larger than {DATA_UPLOAD_MAX_MEMORY_SIZE} bytes, the most a request "
+    "that is not a file upload may carry."
+)
+_TOO_MANY_FIELDS = "The request has more than {DATA_UPLOAD_MAX_NUMBER_FIELDS} fields."
+_TOO_MANY_FILES = "The request has more than {DATA_UPLOAD_MAX_NUMBER_FILES} files."
+
+
+def _too_large(api, request, template: str):
+    limits = {
+        name: getattr(settings, name)
+        for name in (
+            "DATA_UPLOAD_MAX_MEMORY_SIZE",
+            "DATA_UPLOAD_MAX_NUMBER_FIELDS",
+            "DATA_UPLOAD_MAX_NUMBER_FILES",
+        )
+    }
+    return error_response(api, request, 413, "payload_too_large", template.format(**limits))
+
+
+def _unstorable(api, request, exc):
+    """A value the database refused: a NUL character in text (PostgreSQL refuses it), else a
+    number out of range."""
+    if "\\x00" in str(exc) or "NUL" in str(exc):
+        message = "Text in the request contains a NUL character (\\u0000), which cannot be stored."
+    else:
+        message = "A number in the request is out of range."
+    return error_response(api, request, 422, "validation_error", message)
 
 
 def _domain_error(api):
