@@ -4,6 +4,12 @@ Spend is the sum of a user's CostEntry rows this calendar month (UTC). The limit
 UsageBudget row, else settings.MONTHLY_BUDGET_USD (a hard limit; empty = unlimited). A hard budget
 refuses a job whose estimated cost would take the user past the limit; a soft one only warns.
 A job estimated at zero is never refused.
+
+Reservations: a paid job's estimate is reserved on its row (`Job.reserved_usd`) in the same
+transaction that creates (or retries) it, after the check, which counts what the user's active jobs
+have reserved; the check locks the user's row first, so concurrent starts are checked one after
+the other and cannot all pass just under the limit. Each recorded cost lowers the job's
+reservation by as much; the end of the job (completed, failed, cancelled) releases the rest.
 """
 
 import logging
@@ -12,11 +18,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from jobs.costs import cost_total, money
 from jobs.errors import BudgetExceeded
-from jobs.models import CostEntry, UsageBudget
+from jobs.models import CostEntry, Job, UsageBudget
 
 logger = logging.getLogger(__name__)
 
@@ -44,22 +51,34 @@ def spent_this_month(user, *, now: datetime | None = None) -> Decimal:
     return cost_total(CostEntry.objects.filter(owner=user, created_at__gte=month_start(now)))
 
 
+def reserved_by_active_jobs(user) -> Decimal:
+    """What the user's queued and running jobs have reserved and not yet spent."""
+    return cost_total(Job.objects.for_owner(user).active(), field="reserved_usd")
+
+
 def budget_check(*, user, estimate: Decimal) -> None:
-    """Raise BudgetExceeded when a hard budget would be passed by a job estimated at `estimate`."""
+    """Raise BudgetExceeded when a hard budget would be passed by a job estimated at `estimate`
+    (with what is spent this month and reserved by active jobs). Call it inside the transaction
+    that reserves the estimate: it locks the user's row until that transaction ends."""
     if user is None or estimate <= 0:
         return
     budget = budget_for(user)
     if budget.limit_usd is None:
         return
+    get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
     spent = spent_this_month(user)
-    if spent + estimate <= budget.limit_usd:
+    reserved = reserved_by_active_jobs(user)
+    if spent + reserved + estimate <= budget.limit_usd:
         return
     if budget.hard:
-        raise BudgetExceeded(spent=spent, estimate=money(estimate), limit=budget.limit_usd)
+        raise BudgetExceeded(
+            spent=spent, estimate=money(estimate), limit=budget.limit_usd, reserved=reserved
+        )
     logger.warning(
-        "user %s passes their soft budget: spent %s + estimate %s > %s",
+        "user %s passes their soft budget: spent %s + reserved %s + estimate %s > %s",
         user.pk,
         spent,
+        reserved,
         estimate,
         budget.limit_usd,
     )

@@ -18,7 +18,14 @@ from jobs.models import CostEntry
 
 PLACES = CostEntry._meta.get_field("cost_usd").decimal_places
 MONEY = Decimal(1).scaleb(-PLACES)  # 0.000001: every amount of money is shown to this
-_UNITS = Cast(Round(F("cost_usd") * 10**PLACES), BigIntegerField())  # millionths of a dollar
+
+
+def _units(field: str):
+    """A money column as whole millionths of a dollar."""
+    return Cast(Round(F(field) * 10**PLACES), BigIntegerField())
+
+
+_UNITS = _units("cost_usd")
 
 # What totals can be grouped by: a name -> the value of an entry it groups on.
 GROUPS = {
@@ -46,9 +53,10 @@ class CostTotal:
     cost_usd: Decimal
 
 
-def cost_total(entries) -> Decimal:
-    """The exact total of a CostEntry queryset (0 when empty)."""
-    return _usd(entries.aggregate(units=Sum(_UNITS))["units"])
+def cost_total(entries, *, field: str = "cost_usd") -> Decimal:
+    """The exact total of a money column (a CostEntry's cost, a Job's reservation...) over a
+    queryset (0 when empty)."""
+    return _usd(entries.aggregate(units=Sum(_units(field)))["units"])
 
 
 def cost_totals(entries, by: Sequence[str]) -> list[CostTotal]:

@@ -59,12 +59,20 @@ class BudgetExceeded(JobError):
 
     code = "budget_exceeded"
 
-    def __init__(self, *, spent, estimate, limit):
+    def __init__(self, *, spent, estimate, limit, reserved=0):
         self.spent, self.estimate, self.limit = spent, estimate, limit
+        held = f" (and ${reserved} is reserved by jobs still running)" if reserved else ""
         super().__init__(
-            f"Monthly budget exceeded: spent ${spent} this month, this job is estimated at "
-            f"${estimate} and the limit is ${limit}.",
-            [{"spent_usd": str(spent), "estimate_usd": str(estimate), "limit_usd": str(limit)}],
+            f"Monthly budget exceeded: spent ${spent} this month{held}, this job is estimated "
+            f"at ${estimate} and the limit is ${limit}.",
+            [
+                {
+                    "spent_usd": str(spent),
+                    **({"reserved_usd": str(reserved)} if reserved else {}),
+                    "estimate_usd": str(estimate),
+                    "limit_usd": str(limit),
+                }
+            ],
         )
 
 

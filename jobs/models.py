@@ -69,6 +69,13 @@ class Job(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    reserved_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        default=0,
+        help_text="the part of its estimated paid-API cost not yet recorded as costs; counted "
+        "against its owner's budget while the job is active, released when it ends",
+    )
     callback_url = models.URLField(
         max_length=500, blank=True, default="", help_text="webhook POSTed on the terminal status"
     )

@@ -4,6 +4,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from jobs.costs import money
@@ -30,5 +32,9 @@ def cost_record(
             cost_usd=money(Decimal(str(cost_usd))),
             details=details or {},
         )
-        Job.objects.filter(id=job_id).update(updated_at=timezone.now())
+        # What is spent is no longer only reserved (jobs.budgets).
+        Job.objects.filter(id=job_id).update(
+            reserved_usd=Greatest(F("reserved_usd") - entry.cost_usd, Value(Decimal(0))),
+            updated_at=timezone.now(),
+        )
     return entry

@@ -55,13 +55,14 @@ def job_create(
     uploads copied into the job's storage (deleted with the job); `shared_inputs` are storage
     names owned by someone else (a library source video), read in place and never deleted with
     the job. An unknown type, invalid params, a refused callback URL or a passed hard budget
-    (BudgetExceeded) raises before anything is written."""
+    (BudgetExceeded) raises before anything is written; a paid job's estimate is reserved
+    against its owner's budget in the transaction that inserts it (jobs.budgets)."""
     jt = get_job_type(job_type)
     parsed = params if isinstance(params, jt.params_schema) else jt.parse_params(params)
     # A subclass carrying an endpoint's own fields (a callback URL) stores the type's fields only.
     stored = parsed.model_dump(mode="json", include=set(jt.params_schema.model_fields))
     callback_url = webhooks.validate_callback_url(callback_url)
-    budget_check(user=owner, estimate=jt.estimated_cost(parsed))
+    estimate = jt.estimated_cost(parsed)
     job = Job(
         job_type=job_type,
         owner=owner,
@@ -69,10 +70,12 @@ def job_create(
         max_attempts=max_attempts or jt.max_attempts,
         priority=priority,
         callback_url=callback_url,
+        reserved_usd=estimate,
     )
     stored: list[str] = []
     try:
         with transaction.atomic():
+            budget_check(user=owner, estimate=estimate)  # reserved by the same transaction
             job.save(force_insert=True)
             for label, upload in (inputs or {}).items():
                 stored.append(job_input_store(job, label, upload))
@@ -212,8 +215,9 @@ def job_retry(*, job: Job) -> Job:
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise IllegalTransition(f"cannot retry a {job.status} job (only failed or cancelled)")
     jt = get_job_type(job.job_type)
-    budget_check(user=job.owner, estimate=jt.estimated_cost(jt.parse_params(job.params)))
+    estimate = jt.estimated_cost(jt.parse_params(job.params))
     with transaction.atomic():
+        budget_check(user=job.owner, estimate=estimate)  # and reserved by the transition
         job_discard_outputs(job_id=job.id)
         retried = transition(
             job.id,
@@ -231,6 +235,7 @@ def job_retry(*, job: Job) -> Job:
             worker="",
             started_at=None,
             completed_at=None,
+            reserved_usd=estimate,
         )
         if retried:
             transaction.on_commit(lambda: queue.enqueue(job.id, timeout=jt.timeout))

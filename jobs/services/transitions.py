@@ -41,6 +41,8 @@ def transition(
             raise ValueError(f"{target} cannot follow {sorted(set(only_from) - allowed)}")
         allowed = frozenset(only_from)
     fields.setdefault("updated_at", timezone.now())
+    if target in TERMINAL:
+        fields["reserved_usd"] = 0  # its budget reservation ends with it (jobs.budgets)
     with transaction.atomic():
         rows = Job.objects.filter(id=job_id, status__in=allowed)
         if where is not None:

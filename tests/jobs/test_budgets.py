@@ -1,10 +1,12 @@
 """Monthly budgets on paid APIs: spend from real cost rows, refusal at creation, 402 answers."""
 
 import json
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.test import RequestFactory
 
 from editfactory.api import api as root_api
@@ -15,6 +17,7 @@ from jobs.models import CostEntry, Job, UsageBudget
 from jobs.registry import get_job_type
 from media_pipeline.jobtypes.tts import TtsParams, estimate_tts_cost
 from media_pipeline.library.api.common import start_job
+from tests.conftest import run_burst_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +123,85 @@ def test_retry_endpoint_is_budgeted_too(api, user):
     assert response.json()["error"]["code"] == "budget_exceeded"
     job.refresh_from_db()
     assert job.status == "failed"
+
+
+# --- reservations -----------------------------------------------------------------------------
+def test_a_queued_jobs_estimate_is_reserved_and_counted(user):
+    UsageBudget.objects.create(user=user, monthly_limit_usd=Decimal("0.25"), hard=True)
+    first = services.job_create(job_type="test_paid", params={"estimate": "0.10"}, owner=user)
+    services.job_create(job_type="test_paid", params={"estimate": "0.10"}, owner=user)
+    first.refresh_from_db()
+    assert first.reserved_usd == Decimal("0.10")
+    # Nothing is spent yet, but 0.20 is reserved: a third job of 0.10 would pass the limit.
+    with pytest.raises(BudgetExceeded, match=r"\$0\.200000 is reserved"):
+        services.job_create(job_type="test_paid", params={"estimate": "0.10"}, owner=user)
+    assert Job.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recorded_costs_settle_the_reservation_and_the_end_releases_it(user):
+    job = services.job_create(
+        job_type="test_paid", params={"estimate": "0.30", "spend": "0.12"}, owner=user
+    )
+    run_burst_worker()
+    job.refresh_from_db()
+    assert job.status == "completed" and job.reserved_usd == 0
+    assert spent_this_month(user) == Decimal("0.12")  # the real cost, not the estimate
+    cancelled = services.job_create(job_type="test_paid", params={"estimate": "0.30"}, owner=user)
+    services.job_cancel(job=cancelled)
+    cancelled.refresh_from_db()
+    assert cancelled.reserved_usd == 0  # released
+
+
+def test_a_cost_lowers_the_reservation_of_the_running_job(user):
+    job = services.job_create(job_type="test_paid", params={"estimate": "0.30"}, owner=user)
+    services.cost_record(
+        job_id=job.id, owner_id=user.pk, service="testapi", operation="call", units=1,
+        unit_name="calls", cost_usd="0.10",
+    )  # fmt: skip
+    job.refresh_from_db()
+    assert job.reserved_usd == Decimal("0.20")
+    services.cost_record(
+        job_id=job.id, owner_id=user.pk, service="testapi", operation="call", units=1,
+        unit_name="calls", cost_usd="0.50",
+    )  # fmt: skip
+    job.refresh_from_db()
+    assert job.reserved_usd == 0  # never below zero
+
+
+def test_a_retry_reserves_again(user):
+    job = services.job_create(job_type="test_paid", params={"estimate": "0.10"}, owner=user)
+    services.job_fail(job_id=job.id, message="boom")
+    job.refresh_from_db()
+    assert job.reserved_usd == 0
+    services.job_retry(job=job)
+    job.refresh_from_db()
+    assert job.reserved_usd == Decimal("0.10")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_starts_cannot_pass_the_limit_together(django_user_model):
+    """Twelve paid starts at once against a limit that holds five: exactly five pass (the check
+    and the reservation are one transaction, serialised per user)."""
+    owner = django_user_model.objects.create_user("spender", "s@example.com", "pw-spender-1")
+    UsageBudget.objects.create(user=owner, monthly_limit_usd=Decimal("0.50"), hard=True)
+    results: list[str] = []
+    barrier = threading.Barrier(12)
+
+    def start() -> None:
+        barrier.wait(timeout=30)
+        try:
+            services.job_create(job_type="test_paid", params={"estimate": "0.10"}, owner=owner)
+            results.append("created")
+        except BudgetExceeded:
+            results.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=start) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(results) == ["created"] * 5 + ["refused"] * 7
+    assert Job.objects.filter(owner=owner).count() == 5

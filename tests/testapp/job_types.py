@@ -125,3 +125,27 @@ class _PidRecorder:
 
     def untrack_process(self, process):
         self.ctx.untrack_process(process)
+
+
+class PaidParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    estimate: str = "0.10"  # USD, what the budget reserves
+    spend: str = "0"  # USD the handler records as a cost
+    seconds: float = pydantic.Field(default=0, ge=0, le=60)
+
+
+def _paid_estimate(params: PaidParams):
+    from decimal import Decimal
+
+    return Decimal(params.estimate)
+
+
+@register("test_paid", params_schema=PaidParams, timeout=60, estimate_cost=_paid_estimate)
+def paid(ctx, params: PaidParams):
+    """A job with a paid-API estimate (budgets reserve it) that records a cost when it runs."""
+    if float(params.spend):
+        ctx.record_cost(
+            service="testapi", operation="call", units=1, unit_name="calls", cost_usd=params.spend
+        )
+    time.sleep(params.seconds)
+    return {"spent": params.spend}

@@ -9,10 +9,10 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.utils import timezone
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from core.apierrors import ApiError
-from jobs.budgets import budget_for, month_start
+from jobs.budgets import budget_for, month_start, reserved_by_active_jobs
 from jobs.costs import cost_total, cost_totals, money
 from jobs.models import CostEntry, Job
 from jobs.schemas import CostOut, ErrorOut
@@ -50,6 +50,7 @@ class CostsOut(Schema):
 class UsageOut(Schema):
     month: str
     spent_usd: Decimal
+    reserved_usd: Decimal = Field(description="estimates held by your queued and running jobs")
     limit_usd: Decimal | None
     hard: bool
     remaining_usd: Decimal | None
@@ -134,13 +135,17 @@ def usage_month(request):
     start = month_start()
     month = CostEntry.objects.filter(owner=request.auth, created_at__gte=start)
     spent = cost_total(month)
+    reserved = reserved_by_active_jobs(request.auth)
     budget = budget_for(request.auth)
     limit = budget.limit_usd
     return UsageOut(
         month=start.strftime("%Y-%m"),
         spent_usd=spent,
+        reserved_usd=reserved,
         limit_usd=money(limit) if limit is not None else None,
         hard=budget.hard,
-        remaining_usd=money(max(limit - spent, Decimal(0))) if limit is not None else None,
+        remaining_usd=money(max(limit - spent - reserved, Decimal(0)))
+        if limit is not None
+        else None,
         by_service=_by_service(month),
     )
