@@ -4,6 +4,7 @@ from ninja import NinjaAPI
 
 from core import apierrors
 from core.auth import API_AUTH
+from core.strict import forbid_unknown_fields
 from editfactory.health import router as health_router
 from jobs.api import router as jobs_router
 from media_pipeline.library.api import router as library_router
@@ -17,6 +18,7 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 apierrors.install(api)
+forbid_unknown_fields(api)
 api.add_router("", health_router)
 api.add_router("", jobs_router)
 api.add_router("/library", library_router)

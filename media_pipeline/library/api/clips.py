@@ -15,6 +15,7 @@ from ninja import Field, Query, Router, Schema
 from core.apierrors import ApiError
 from core.downloads import stream_stored_file
 from core.pagination import MAX_OFFSET, page_of
+from core.strict import InputSchema
 from jobs.schemas import JobCreated
 from media_pipeline.library import projects as library
 from media_pipeline.library.api.common import (
@@ -93,12 +94,12 @@ class ProjectClipFilters(Schema):
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
-class ClipPatch(Schema):
+class ClipPatch(InputSchema):
     variant_name: str | None = Field(None, max_length=100)
     is_selected: bool | None = None
 
 
-class BulkSelectIn(Schema):
+class BulkSelectIn(InputSchema):
     clip_ids: list[int] = Field(min_length=1, max_length=500)
     selected: bool
 
@@ -120,7 +121,7 @@ class ClipDeleted(Schema):
     clip: ClipOut | None = Field(description="the clip in the trash (null when deleted for good)")
 
 
-class ClipContentIn(Schema):
+class ClipContentIn(InputSchema):
     tts_text: str = ""
     tts_provider: str = Field("", description="edge, elevenlabs or offline; empty: the default")
     voice: str = Field("", max_length=100)

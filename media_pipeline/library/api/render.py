@@ -10,6 +10,7 @@ from pydantic import Field
 
 from core.apierrors import ApiError
 from core.downloads import stream_stored_file
+from core.strict import InputSchema
 from jobs.schemas import ErrorOut, JobCreated
 from media_pipeline.library import media as library
 from media_pipeline.library.api.common import CREATE_ERRORS, ERRORS, owned, start_job
@@ -34,7 +35,7 @@ class ExportPresetOut(Schema):
     true_peak_db: float
 
 
-class RenderIn(Schema):
+class RenderIn(InputSchema):
     preset: str = Field(DEFAULT_PRESET, max_length=50, description="an export preset's name")
 
 

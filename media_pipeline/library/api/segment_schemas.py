@@ -8,6 +8,7 @@ from ninja import Schema
 from pydantic import Field, StringConstraints
 
 from core.pagination import MAX_OFFSET
+from core.strict import InputSchema
 from media_pipeline.library.api.common import schema_of
 from media_pipeline.library.models import Segment, SourceVideo
 
@@ -45,7 +46,7 @@ class SourceVideoPage(Schema):
     items: list[SourceVideoOut]
 
 
-class SourceVideoPatch(Schema):
+class SourceVideoPatch(InputSchema):
     name: Name
 
 
@@ -55,14 +56,14 @@ class SourceVideoDeleted(Schema):
     segments_deleted: int
 
 
-class SegmentIn(Schema):
+class SegmentIn(InputSchema):
     start: float = Field(ge=0)
     end: float = Field(gt=0)
     keywords: list[Keyword] = Field(default_factory=list, max_length=50)
     notes: str = Field("", max_length=5000)
 
 
-class SegmentPatch(Schema):
+class SegmentPatch(InputSchema):
     start: float | None = Field(None, ge=0)
     end: float | None = Field(None, gt=0)
     keywords: list[Keyword] | None = Field(None, max_length=50)
@@ -115,11 +116,11 @@ class SegmentFilters(Schema):
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
-class FavoriteIn(Schema):
+class FavoriteIn(InputSchema):
     favorite: bool | None = Field(None, description="true/false sets the flag; null toggles it")
 
 
-class MatchSrtIn(Schema):
+class MatchSrtIn(InputSchema):
     srt: str = Field(max_length=200_000)
     source_video_id: int | None = None
 
@@ -143,7 +144,7 @@ class MatchSrtOut(Schema):
     warnings: list[dict]
 
 
-class AssignSegmentsIn(Schema):
+class AssignSegmentsIn(InputSchema):
     segment_ids: list[int] = Field(min_length=1, max_length=200)
 
 
