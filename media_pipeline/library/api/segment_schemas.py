@@ -4,9 +4,11 @@ endpoints: `segments`)."""
 from datetime import datetime
 from typing import Annotated
 
+from django.urls import reverse
 from ninja import Schema
 from pydantic import Field, StringConstraints
 
+from core.media_urls import signed_url
 from core.pagination import MAX_OFFSET
 from core.strict import InputSchema
 from media_pipeline.library.api.common import schema_of
@@ -14,6 +16,11 @@ from media_pipeline.library.models import Segment, SourceVideo
 
 Keyword = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+
+
+def _media_url(url_name: str, owner_id: int, **kwargs) -> str:
+    """A signed link to one of the owner's media endpoints (core.media_urls)."""
+    return signed_url(reverse(f"api:{url_name}", kwargs=kwargs), owner_id=owner_id)
 
 
 class SourceVideoOut(Schema):
@@ -28,6 +35,8 @@ class SourceVideoOut(Schema):
     has_thumbnail: bool
     segments_count: int
     created_at: datetime
+    stream_url: str = Field(description="the video (GET, Range; a signed link: no header needed)")
+    thumbnail_url: str | None = Field(description="its JPEG thumbnail (signed), null without one")
 
     @staticmethod
     def of(video: SourceVideo) -> "SourceVideoOut":
@@ -36,6 +45,12 @@ class SourceVideoOut(Schema):
             video,
             has_thumbnail=bool(video.thumbnail),
             segments_count=video.segments.count(),
+            stream_url=_media_url("stream_source_video", video.owner_id, video_id=video.id),
+            thumbnail_url=(
+                _media_url("source_video_thumbnail", video.owner_id, video_id=video.id)
+                if video.thumbnail
+                else None
+            ),
         )
 
 
@@ -84,6 +99,10 @@ class SegmentOut(Schema):
     usage_count: int
     extracted: bool
     created_at: datetime
+    stream_url: str | None = Field(
+        description="the extracted file (GET, Range; a signed link: no header needed), null "
+        "until the segment is extracted"
+    )
 
     @staticmethod
     def of(segment: Segment) -> "SegmentOut":
@@ -92,6 +111,11 @@ class SegmentOut(Schema):
             segment,
             duration=round(segment.duration, 3),
             extracted=bool(segment.extracted_file),
+            stream_url=(
+                _media_url("stream_segment", segment.owner_id, segment_id=segment.id)
+                if segment.extracted_file
+                else None
+            ),
         )
 
 
