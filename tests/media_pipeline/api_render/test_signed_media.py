@@ -116,6 +116,13 @@ def test_range_head_download_and_cache_buster_with_a_signed_url(api, anonymous, 
     _refused(anonymous.get(f"{url}&format=webm"), 422)  # an unknown field, even here
 
 
+def test_every_api_get_answers_head(api):
+    get, head = api.get(f"{API}/export-presets"), api.head(f"{API}/export-presets")
+    assert head.status_code == get.status_code == 200 and head.content == b""
+    assert head["Content-Length"] == str(len(get.content))
+    assert head["Content-Type"] == get["Content-Type"]
+
+
 def test_an_expired_link_is_refused(anonymous, user, clip):
     path = f"{API}/clips/{clip.id}/file"
     _refused(anonymous.get(signed_url(path, owner_id=user.id, ttl=-60)), 401)
