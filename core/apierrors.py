@@ -88,6 +88,24 @@ def _validation_details(errors) -> list[dict]:
     return details
 
 
+def validation_message(errors) -> str:
+    """What is wrong, in words, from ninja's first error: "'text': Field required", with the
+    count of the others (all are in the details). The field is named as the client sent it:
+    ninja's loc is (source, [body parameter,] field...), and the body parameter's name (a
+    single JSON body is read into one) is ours, not the client's."""
+    if not errors:
+        return "The request is invalid."
+    first = errors[0]
+    loc = [str(part) for part in first.get("loc", ())]
+    path = loc[2:] if loc[:1] == ["body"] and len(loc) > 2 else loc[1:]
+    where = f"'{'.'.join(path)}'" if path else (f"the {loc[0]}" if loc else "the request")
+    message = f"{where}: {first.get('msg') or 'invalid'}"
+    if len(errors) > 1:
+        others = len(errors) - 1
+        message += f" (and {others} more problem{'s' if others > 1 else ''}: see details)"
+    return message
+
+
 def install(api) -> None:
     def handler(exc_class, fn):
         api.add_exception_handler(exc_class, lambda request, exc: fn(request, exc))
@@ -100,7 +118,7 @@ def install(api) -> None:
             r,
             422,
             "validation_error",
-            "The request is invalid: see details.",
+            validation_message(e.errors),
             _validation_details(e.errors),
         ),
     )

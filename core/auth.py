@@ -10,6 +10,7 @@ from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer, SessionAuth
 
 from core.compiled_query import CompiledQuery
+from core.media_urls import SignedUrlAuth
 from core.models import ApiToken
 from core.supabase_auth import DeferredJwt, DeferredSupabaseJwtAuth, SupabaseJwtAuth
 
@@ -100,3 +101,6 @@ session_auth = SessionAuth(csrf=True)
 API_AUTH = [BearerTokenAuth(), session_auth, SupabaseJwtAuth()]
 # For async endpoints (the hot polling paths); they must call resolve_auth() on request.auth.
 ASYNC_API_AUTH = [DeferredBearerTokenAuth(), session_auth, DeferredSupabaseJwtAuth()]
+# GETs of media a browser loads by URL (<img>, <video>, <a download>), which sends no header:
+# the usual credentials, or a signed URL made for exactly that path (core.media_urls).
+MEDIA_AUTH = [*API_AUTH, SignedUrlAuth()]

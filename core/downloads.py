@@ -7,11 +7,15 @@ from pathlib import PurePosixPath
 from django.core.files.storage import default_storage
 from django.http import HttpResponse, StreamingHttpResponse
 
+from core.errors import Invalid
+
 CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def _iter_file(fh, start: int, length: int):
+def _iter_file(name: str, start: int, length: int):
+    # Opened on the first chunk: an answer whose body is never sent (HEAD) opens nothing.
+    fh = default_storage.open(name, "rb")
     try:
         fh.seek(start)
         remaining = length
@@ -48,6 +52,17 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
     return start, end
 
 
+def wants_download(request) -> bool:
+    """`?download=true` (a media link's "save" variant): the file comes as an attachment, which
+    is what makes a cross-origin <a download> save it."""
+    value = request.GET.get("download")
+    if value is None or value.lower() in ("false", "0", ""):
+        return False
+    if value.lower() in ("true", "1"):
+        return True
+    raise Invalid.field("download", f"'download' must be true or false, not {value!r}")
+
+
 def stream_stored_file(
     request,
     *,
@@ -58,7 +73,8 @@ def stream_stored_file(
 ):
     """Stream any stored file (a job's, a library row's). `content_type` defaults to the one
     the name's suffix implies, `filename` to the name's last part; `inline` lets a browser play
-    it in place (a video element) instead of saving it."""
+    it in place (a video element) instead of saving it, unless the link asks for a download."""
+    disposition = "inline" if inline and not wants_download(request) else "attachment"
     if content_type is None:
         content_type = mimetypes.guess_type(name)[0]
     filename = filename or PurePosixPath(name).name
@@ -71,13 +87,12 @@ def stream_stored_file(
     start, end = wanted if wanted else (0, size - 1)
     length = max(end - start + 1, 0)
     response = StreamingHttpResponse(
-        _iter_file(default_storage.open(name, "rb"), start, length),
+        _iter_file(name, start, length),
         status=206 if wanted else 200,
         content_type=content_type or "application/octet-stream",
     )
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
-    disposition = "inline" if inline else "attachment"
     response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
     if wanted:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"

@@ -39,16 +39,25 @@ class MediaClaim:
 
 
 def _expiry(ttl: int | None) -> int:
-    return int(time.time()) + (settings.MEDIA_URL_TTL if ttl is None else ttl)
+    """Now + ttl (EF_MEDIA_URL_TTL), rounded up to a step of ttl/24 (at most an hour): the same
+    object gets the same link for a while, so a page that polls keeps its <img>/<video> sources
+    (and the browser's cache) instead of reloading them on every answer."""
+    ttl = settings.MEDIA_URL_TTL if ttl is None else ttl
+    expires = int(time.time()) + ttl
+    step = min(ttl // 24, 3600)
+    return expires + (-expires % step if step > 1 else 0)
 
 
 def _sign(value: str, owner_id: int | None, ttl: int | None, salt: str) -> str:
-    return signing.dumps({"v": value, "o": owner_id, "e": _expiry(ttl)}, salt=salt, compress=True)
+    # No signing timestamp (a plain Signer, not signing.dumps): the expiry is in the payload,
+    # and the same payload must give the same link (see _expiry).
+    payload = {"v": value, "o": owner_id, "e": _expiry(ttl)}
+    return signing.Signer(salt=salt).sign_object(payload, compress=True)
 
 
 def _read(token: str, salt: str) -> MediaClaim:
     try:
-        data = signing.loads(token, salt=salt)
+        data = signing.Signer(salt=salt).unsign_object(token)
     except signing.BadSignature:
         raise InvalidMediaLink("the media link is not valid (altered or not ours)") from None
     claim = MediaClaim(name=data["v"], owner_id=data["o"], expires_at=data["e"])

@@ -8,7 +8,8 @@ schema (`job_out_for_user`) and the same JSON renderer as the ninja view.
 
 Everything else, and every doubt, goes to Django, which owns errors and all other behaviour: no
 or unknown token, unknown or foreign job (404), a database error (503), a cross-origin request
-(CORS headers), a Host outside ALLOWED_HOSTS, plain HTTP under SECURE_SSL_REDIRECT.
+(CORS headers), a Host outside ALLOWED_HOSTS, plain HTTP under SECURE_SSL_REDIRECT, a query
+string (the poll takes none: an unknown field is a 422, core.strict).
 """
 
 import logging
@@ -57,6 +58,8 @@ def _job_json(token: str, job_id: UUID) -> bytes | None:
 def _poll_request(scope) -> tuple[str, UUID] | None:
     """(token, job id) when this request is a plain Bearer poll the fast path may answer."""
     if scope["type"] != "http" or scope["method"] != "GET":
+        return None
+    if scope.get("query_string"):  # the poll takes none: Django refuses them (core.strict)
         return None
     match = JOB_PATH.fullmatch(scope["path"])
     if match is None:

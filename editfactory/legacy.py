@@ -6,6 +6,8 @@ answer says it is deprecated (`Deprecation: true`, `Link: <successor>; rel="succ
 and its use is counted and logged (core.deprecation).
 """
 
+import copy
+
 from core import deprecation
 
 API = "/api/v1"
@@ -24,13 +26,35 @@ ALIASES: dict[tuple[str, str], str] = {
     ("GET", "/usage"): "/library/usage",
 }
 _BY_PATH = {(method, API + legacy): API + new for (method, legacy), new in ALIASES.items()}
-for (_method, _legacy), _new in ALIASES.items():
-    deprecation.old_path(
-        _method,
-        API + _legacy,
-        f"{_method} {API}{_new}",
-        note="An alias: answered by its successor.",
+# (method, legacy path) -> its OpenAPI marks ({"deprecated": True, "description": ...})
+_MARKS = {
+    (method, legacy): deprecation.old_path(
+        method, API + legacy, f"{method} {API}{new}", note="An alias: answered by its successor."
     )
+    for (method, legacy), new in ALIASES.items()
+}
+
+
+def document_aliases(schema: dict, prefix: str) -> None:
+    """Add each alias to the OpenAPI document `schema` of the API mounted at `prefix`: its
+    successor's operation (parameters, request body, responses: it is answered by it), marked
+    deprecated, with the successor named in its description and in `x-successor`."""
+    paths = schema["paths"]
+    base = prefix.rstrip("/")
+    for (method, legacy), new in ALIASES.items():
+        successor = paths.get(base + new, {}).get(method.lower())
+        if successor is None:  # tests/test_frontend_support.py checks every successor is routed
+            continue
+        operation = copy.deepcopy(successor)
+        marks = _MARKS[(method, legacy)]
+        operation["deprecated"] = True
+        operation["description"] = "\n\n".join(
+            part for part in (marks["description"], successor.get("description")) if part
+        )
+        operation["operationId"] = f"deprecated_alias_{successor['operationId']}"
+        operation["summary"] = f"Deprecated alias of {method} {base}{new}"
+        operation["x-successor"] = f"{method} {base}{new}"
+        paths.setdefault(base + legacy, {})[method.lower()] = operation
 
 
 def successor_of(method: str, path: str) -> str | None:

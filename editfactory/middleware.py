@@ -20,3 +20,30 @@ class OneHopMiddleware:
 
     def __call__(self, request):
         return self.get_response(request)
+
+
+class ApiHeadMiddleware:
+    """HEAD of an API path is answered as its GET without the body (RFC 9110: a GET resource
+    answers HEAD). ninja routes an operation by its declared methods only, and declaring HEAD
+    on each would add it to the OpenAPI documents. Players and download managers ask HEAD of a
+    media link for its size and type. A streamed file is not read: core.downloads opens it on
+    the first chunk."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method != "HEAD" or not request.path_info.startswith("/api/"):
+            return self.get_response(request)
+        request.method = "GET"
+        try:
+            response = self.get_response(request)
+        finally:
+            request.method = "HEAD"
+        if response.streaming:
+            response.streaming_content = []
+        else:
+            if not response.has_header("Content-Length"):
+                response["Content-Length"] = str(len(response.content))
+            response.content = b""
+        return response

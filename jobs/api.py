@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema
 
 from core.asyncdb import db_call
-from core.auth import ASYNC_API_AUTH, resolve_auth
+from core.auth import ASYNC_API_AUTH, MEDIA_AUTH, resolve_auth
 from core.downloads import stream_stored_file
 from core.pagination import MAX_OFFSET, page_of
 from jobs import services
@@ -119,6 +119,7 @@ def delete_job(request, job_id: UUID):
 
 @router.get(
     "/jobs/{job_id}/files/{file_id}",
+    auth=MEDIA_AUTH,  # its download_url is signed: it opens in a browser without a header
     response={200: None, 206: None, 416: None, **ERRORS},
     url_name="job_file_download",
     summary="Download a job's file (supports Range)",

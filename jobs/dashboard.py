@@ -17,6 +17,7 @@ from django.db.models import Count
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from core import deprecation
 from jobs.budgets import month_start
 from jobs.costs import cost_totals
 from jobs.models import CostEntry, Job, UsageBudget
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
 COST_DAYS = 14
+OLD_PATH_DAYS = 7
 
 
 def status_counts(since) -> dict[str, int]:
@@ -205,6 +207,29 @@ def spend_vs_budget(now) -> list[dict]:
     return rows
 
 
+def old_path_usage(days: int = OLD_PATH_DAYS) -> dict:
+    """Uses of the deprecated paths (the prototype's aliases, the web frontend's API) per path
+    over the last `days` days, from core.deprecation's counts in Redis: when every count stays
+    at zero, the old clients are gone and the paths can go. Redis down is shown, not raised."""
+    try:
+        usage = deprecation.usage_by_path(days=days)
+    except RedisError as exc:
+        logger.warning("dashboard: old path counts unavailable (%s)", exc)
+        return {"ok": False, "error": str(exc), "days": days, "paths": [], "total": 0}
+    paths = [
+        {
+            "method": u.old.method,
+            "path": u.old.path,
+            "successor": u.old.successor,
+            "uses": u.total,
+            "last_used": u.last_used,
+            "per_day": list(reversed(u.per_day.items())),  # oldest first, for the row's days
+        }
+        for u in usage
+    ]
+    return {"ok": True, "days": days, "paths": paths, "total": sum(p["uses"] for p in paths)}
+
+
 def dashboard_context(window: str = "24h", now=None) -> dict:
     now = now or timezone.now()
     window = window if window in WINDOWS else "24h"
@@ -222,4 +247,5 @@ def dashboard_context(window: str = "24h", now=None) -> dict:
         "cost_days": COST_DAYS,
         "budgets": spend_vs_budget(now),
         "month_start": month_start(now),
+        "old_paths": old_path_usage(),
     }

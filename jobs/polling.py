@@ -9,6 +9,7 @@ from uuid import UUID
 from django.urls import reverse
 
 from core.compiled_query import CompiledQuery
+from core.media_urls import signed_url
 from jobs.models import CostEntry, Job, JobFile, WebhookDelivery
 from jobs.schemas import CostOut, JobFileOut, JobOut, WebhookDeliveryOut
 
@@ -49,8 +50,9 @@ _DELIVERIES = CompiledQuery(
 )
 
 
-def _file_out(row: dict) -> JobFileOut:
-    url = reverse("api:job_file_download", kwargs={"job_id": row["job_id"], "file_id": row["id"]})
+def _file_out(row: dict, owner_id: int) -> JobFileOut:
+    path = reverse("api:job_file_download", kwargs={"job_id": row["job_id"], "file_id": row["id"]})
+    url = signed_url(path, owner_id=owner_id)  # opens in <a download>/<video> with no header
     return JobFileOut(**{k: v for k, v in row.items() if k != "job_id"}, download_url=url)
 
 
@@ -65,7 +67,7 @@ def job_detail(*, owner_id: int, job_id: UUID) -> JobOut | None:
     return JobOut(
         **row,
         expires_at=ended.expires_at,
-        files=[_file_out(f) for f in _FILES.fetch(job_id=job_id)],
+        files=[_file_out(f, owner_id) for f in _FILES.fetch(job_id=job_id)],
         costs=[CostOut(**c) for c in _COSTS.fetch(job_id=job_id)],
         webhook_deliveries=[WebhookDeliveryOut(**d) for d in _DELIVERIES.fetch(job_id=job_id)],
     )

@@ -16,7 +16,10 @@ class JobFileOut(Schema):
     size: int
     content_type: str
     created_at: datetime
-    download_url: str
+    download_url: str = Field(
+        description="GET it (Range supported) with no header: a signed link to this file for "
+        "its owner, valid EF_MEDIA_URL_TTL seconds"
+    )
 
 
 class CostOut(Schema):

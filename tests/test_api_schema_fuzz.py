@@ -43,8 +43,6 @@ def auth_headers(user, in_test_transaction):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_no_operation_answers_5xx(case, auth_headers):
-    if case.path.endswith("/events"):
-        case.query = {**(case.query or {}), "poll": "0.05"}  # ends at once for unknown jobs
     if case.path.endswith("/audio/voices"):
         # edge/elevenlabs are network services (503 when unreachable): tests use no network
         case.query = {**(case.query or {}), "provider": "offline"}

@@ -4,6 +4,7 @@ from ninja import NinjaAPI
 
 from core import apierrors
 from core.auth import API_AUTH
+from core.strict import forbid_unknown_fields
 
 PREFIX = "/api/frontend/v1"
 
@@ -21,3 +22,4 @@ frontend_api = NinjaAPI(
     docs_url="/docs",
 )
 apierrors.install(frontend_api)
+forbid_unknown_fields(frontend_api)  # every route, those added later too (core.strict)

@@ -1,5 +1,6 @@
 """Signed media links: round trip, tampering, expiry, and one kind never opening the other."""
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -50,3 +51,14 @@ def test_the_two_kinds_do_not_open_each_other():
         read_media_token(url_signature)
     with pytest.raises(InvalidMediaLink):
         read_signed_path(media_token("/x", owner_id=1))
+
+
+def test_the_same_object_gets_the_same_link_for_a_while(settings):
+    """A polling page keeps its <img>/<video> sources (and the browser's cache)."""
+    settings.MEDIA_URL_TTL = 24 * 3600
+    first, again = signed_url("/x", owner_id=1), signed_url("/x", owner_id=1)
+    assert first == again != signed_url("/x", owner_id=2)
+    claim = read_signed_path(parse_qs(urlsplit(first).query)["sig"][0])
+    assert (
+        24 * 3600 - 5 <= claim.expires_at - time.time() <= 25 * 3600
+    )  # rounded up, an hour at most

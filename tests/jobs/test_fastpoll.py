@@ -92,6 +92,7 @@ def test_fast_path_sees_progress_at_once(polled):
         ("other user's job", 404),
         ("unknown job", 404),
         ("host not allowed", 400),
+        ("unknown query parameter", 422),  # no silent drops (core.strict)
     ],
 )
 def test_everything_else_is_answered_by_django(polled, other_user, case, status):
@@ -109,6 +110,8 @@ def test_everything_else_is_answered_by_django(polled, other_user, case, status)
         path = "/api/v1/jobs/00000000-0000-0000-0000-000000000000"
     elif case == "host not allowed":
         headers["Host"] = "evil.example"
+    elif case == "unknown query parameter":
+        path += "?fields=status"
     response = _get(application, path, **headers)
     assert response.status_code == status
     assert status == 400 or "error" in response.json()

@@ -13,8 +13,11 @@ from django.urls import reverse
 from ninja import Field, Query, Router, Schema
 
 from core.apierrors import ApiError
+from core.auth import MEDIA_AUTH
 from core.downloads import stream_stored_file
+from core.media_urls import signed_url
 from core.pagination import MAX_OFFSET, page_of
+from core.strict import InputSchema
 from jobs.schemas import JobCreated
 from media_pipeline.library import projects as library
 from media_pipeline.library.api.common import (
@@ -55,14 +58,22 @@ class ClipOut(Schema):
     final_status: str
     created_at: datetime
     updated_at: datetime
-    file_url: str | None = Field(description="the clip's video (GET, supports Range)")
+    file_url: str | None = Field(
+        description="the clip's video (GET, supports Range; a signed link: no header needed)"
+    )
     thumbnail_url: str | None
     content: ClipContentOut | None
 
     @staticmethod
     def of(clip: Clip) -> "ClipOut":
         content = clip.content if hasattr(clip, "content") else None
-        url = lambda name: reverse(f"api:{name}", kwargs={"clip_id": clip.id})  # noqa: E731
+        owner_id = clip.project.owner_id
+
+        def url(name):  # signed: <video>/<img> send no header
+            return signed_url(
+                reverse(f"api:{name}", kwargs={"clip_id": clip.id}), owner_id=owner_id
+            )
+
         return schema_of(
             ClipOut,
             clip,
@@ -93,12 +104,12 @@ class ProjectClipFilters(Schema):
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
-class ClipPatch(Schema):
+class ClipPatch(InputSchema):
     variant_name: str | None = Field(None, max_length=100)
     is_selected: bool | None = None
 
 
-class BulkSelectIn(Schema):
+class BulkSelectIn(InputSchema):
     clip_ids: list[int] = Field(min_length=1, max_length=500)
     selected: bool
 
@@ -120,7 +131,7 @@ class ClipDeleted(Schema):
     clip: ClipOut | None = Field(description="the clip in the trash (null when deleted for good)")
 
 
-class ClipContentIn(Schema):
+class ClipContentIn(InputSchema):
     tts_text: str = ""
     tts_provider: str = Field("", description="edge, elevenlabs or offline; empty: the default")
     voice: str = Field("", max_length=100)
@@ -129,11 +140,11 @@ class ClipContentIn(Schema):
 
 
 def _clips(request):
-    return Clip.objects.for_owner(request.auth).select_related("content")
+    return Clip.objects.for_owner(request.auth).select_related("content", "project")
 
 
 def _clip(request, clip_id: int) -> Clip:
-    return owned(Clip.objects.select_related("content"), request.auth, id=clip_id)
+    return owned(Clip.objects.select_related("content", "project"), request.auth, id=clip_id)
 
 
 def _page(queryset, filters) -> ClipPage:
@@ -310,6 +321,7 @@ def _stream(request, field, what: str):
 
 @router.get(
     "/clips/{clip_id}/file",
+    auth=MEDIA_AUTH,
     response=FILE_RESPONSES,
     url_name="clip_file",
     summary="The clip's video (supports Range, for players)",
@@ -320,6 +332,7 @@ def clip_file(request, clip_id: int):
 
 @router.get(
     "/clips/{clip_id}/thumbnail",
+    auth=MEDIA_AUTH,
     response=FILE_RESPONSES,
     url_name="clip_thumbnail",
     summary="The clip's thumbnail (JPEG)",

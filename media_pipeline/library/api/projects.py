@@ -17,6 +17,7 @@ from ninja.files import UploadedFile
 
 from core.apierrors import ApiError
 from core.pagination import MAX_OFFSET, page_of
+from core.strict import InputSchema
 from jobs.schemas import JobCreated
 from media_pipeline.library import media as library_media
 from media_pipeline.library import projects as library
@@ -33,14 +34,14 @@ from media_pipeline.library.uploads import validate_media_upload
 router = Router(tags=["projects"])
 
 
-class ProjectIn(Schema):
+class ProjectIn(InputSchema):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=5000)
     target_duration: float = Field(20, ge=2, le=600)
     context_text: str = Field("", max_length=20000)
 
 
-class ProjectPatch(Schema):
+class ProjectPatch(InputSchema):
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=5000)
     target_duration: float | None = Field(None, ge=2, le=600)
@@ -100,7 +101,7 @@ class GenerateForm(Schema):
     )
 
 
-class FromSegmentsIn(Schema):
+class FromSegmentsIn(InputSchema):
     segment_ids: list[int] = Field(min_length=1, max_length=200)
     variant_count: int = Field(3, ge=1, le=10)
     target_duration: float | None = Field(None, ge=2, le=600)

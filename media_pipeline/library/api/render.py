@@ -5,11 +5,15 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import transaction
+from django.urls import reverse
 from ninja import Router, Schema, Status
 from pydantic import Field
 
 from core.apierrors import ApiError
+from core.auth import MEDIA_AUTH
 from core.downloads import stream_stored_file
+from core.media_urls import signed_url
+from core.strict import InputSchema
 from jobs.schemas import ErrorOut, JobCreated
 from media_pipeline.library import media as library
 from media_pipeline.library.api.common import CREATE_ERRORS, ERRORS, owned, start_job
@@ -34,7 +38,7 @@ class ExportPresetOut(Schema):
     true_peak_db: float
 
 
-class RenderIn(Schema):
+class RenderIn(InputSchema):
     preset: str = Field(DEFAULT_PRESET, max_length=50, description="an export preset's name")
 
 
@@ -64,6 +68,10 @@ class RenderProgressOut(Schema):
     preset: str
     created_at: datetime
     completed_at: datetime | None
+    download_url: str | None = Field(
+        description="the clip's latest completed render (GET, Range; a signed link: no header "
+        "needed), null while the clip has none"
+    )
 
 
 @router.get(
@@ -123,12 +131,17 @@ def bulk_render(request, payload: BulkRenderIn):
 
 
 def _latest_export(request, clip_id: int, *, completed: bool):
-    clip = owned(Clip.objects, request.auth, id=clip_id)
+    clip = owned(Clip.objects.select_related("project"), request.auth, id=clip_id)
     export = library.export_latest(clip=clip, completed=completed)
     if export is None:
         what = "completed render" if completed else "render"
         raise ApiError(404, "not_found", f"clip {clip_id} has no {what}")
     return clip, export
+
+
+def _download_url(clip: Clip) -> str:
+    path = reverse("api:download_clip", kwargs={"clip_id": clip.id})
+    return signed_url(path, owner_id=clip.project.owner_id)
 
 
 @router.get(
@@ -137,10 +150,11 @@ def _latest_export(request, clip_id: int, *, completed: bool):
     summary="Progress of the clip's latest render (numbers from its job)",
 )
 def render_progress(request, clip_id: int):
-    _, export = _latest_export(request, clip_id, completed=False)
+    clip, export = _latest_export(request, clip_id, completed=False)
     job = export.job
     status = export.status
     done = status == "completed"
+    rendered = library.export_latest(clip=clip, completed=True) is not None
     return RenderProgressOut(
         export_id=export.id,
         job_id=job.id if job else None,
@@ -153,12 +167,14 @@ def render_progress(request, clip_id: int):
         error=job.error if job else "",
         preset=export.preset.name,
         created_at=export.created_at,
+        download_url=_download_url(clip) if rendered else None,
         completed_at=export.completed_at,
     )
 
 
 @router.get(
     "/clips/{clip_id}/download",
+    auth=MEDIA_AUTH,
     response={200: None, 206: None, 416: None, **ERRORS},
     summary="Download the clip's latest completed render (supports Range)",
 )

@@ -4,15 +4,23 @@ endpoints: `segments`)."""
 from datetime import datetime
 from typing import Annotated
 
+from django.urls import reverse
 from ninja import Schema
 from pydantic import Field, StringConstraints
 
+from core.media_urls import signed_url
 from core.pagination import MAX_OFFSET
+from core.strict import InputSchema
 from media_pipeline.library.api.common import schema_of
 from media_pipeline.library.models import Segment, SourceVideo
 
 Keyword = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+
+
+def _media_url(url_name: str, owner_id: int, **kwargs) -> str:
+    """A signed link to one of the owner's media endpoints (core.media_urls)."""
+    return signed_url(reverse(f"api:{url_name}", kwargs=kwargs), owner_id=owner_id)
 
 
 class SourceVideoOut(Schema):
@@ -27,6 +35,8 @@ class SourceVideoOut(Schema):
     has_thumbnail: bool
     segments_count: int
     created_at: datetime
+    stream_url: str = Field(description="the video (GET, Range; a signed link: no header needed)")
+    thumbnail_url: str | None = Field(description="its JPEG thumbnail (signed), null without one")
 
     @staticmethod
     def of(video: SourceVideo) -> "SourceVideoOut":
@@ -35,6 +45,12 @@ class SourceVideoOut(Schema):
             video,
             has_thumbnail=bool(video.thumbnail),
             segments_count=video.segments.count(),
+            stream_url=_media_url("stream_source_video", video.owner_id, video_id=video.id),
+            thumbnail_url=(
+                _media_url("source_video_thumbnail", video.owner_id, video_id=video.id)
+                if video.thumbnail
+                else None
+            ),
         )
 
 
@@ -45,7 +61,7 @@ class SourceVideoPage(Schema):
     items: list[SourceVideoOut]
 
 
-class SourceVideoPatch(Schema):
+class SourceVideoPatch(InputSchema):
     name: Name
 
 
@@ -55,14 +71,14 @@ class SourceVideoDeleted(Schema):
     segments_deleted: int
 
 
-class SegmentIn(Schema):
+class SegmentIn(InputSchema):
     start: float = Field(ge=0)
     end: float = Field(gt=0)
     keywords: list[Keyword] = Field(default_factory=list, max_length=50)
     notes: str = Field("", max_length=5000)
 
 
-class SegmentPatch(Schema):
+class SegmentPatch(InputSchema):
     start: float | None = Field(None, ge=0)
     end: float | None = Field(None, gt=0)
     keywords: list[Keyword] | None = Field(None, max_length=50)
@@ -83,6 +99,10 @@ class SegmentOut(Schema):
     usage_count: int
     extracted: bool
     created_at: datetime
+    stream_url: str | None = Field(
+        description="the extracted file (GET, Range; a signed link: no header needed), null "
+        "until the segment is extracted"
+    )
 
     @staticmethod
     def of(segment: Segment) -> "SegmentOut":
@@ -91,6 +111,11 @@ class SegmentOut(Schema):
             segment,
             duration=round(segment.duration, 3),
             extracted=bool(segment.extracted_file),
+            stream_url=(
+                _media_url("stream_segment", segment.owner_id, segment_id=segment.id)
+                if segment.extracted_file
+                else None
+            ),
         )
 
 
@@ -115,11 +140,11 @@ class SegmentFilters(Schema):
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
-class FavoriteIn(Schema):
+class FavoriteIn(InputSchema):
     favorite: bool | None = Field(None, description="true/false sets the flag; null toggles it")
 
 
-class MatchSrtIn(Schema):
+class MatchSrtIn(InputSchema):
     srt: str = Field(max_length=200_000)
     source_video_id: int | None = None
 
@@ -143,7 +168,7 @@ class MatchSrtOut(Schema):
     warnings: list[dict]
 
 
-class AssignSegmentsIn(Schema):
+class AssignSegmentsIn(InputSchema):
     segment_ids: list[int] = Field(min_length=1, max_length=200)
 
 

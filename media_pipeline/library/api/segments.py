@@ -14,6 +14,7 @@ from ninja import File, Form, Query, Router, Status
 from ninja.files import UploadedFile
 
 from core.apierrors import ApiError
+from core.auth import MEDIA_AUTH
 from core.downloads import stream_stored_file
 from core.pagination import MAX_OFFSET, page_of
 from jobs.schemas import ErrorOut, JobCreated
@@ -112,6 +113,7 @@ def delete_source_video(request, video_id: int):
 
 @router.get(
     "/source-videos/{video_id}/stream",
+    auth=MEDIA_AUTH,
     response={200: None, 206: None, 416: None, **ERRORS},
     tags=SOURCES,
     summary="Stream a source video (supports Range)",
@@ -123,6 +125,7 @@ def stream_source_video(request, video_id: int):
 
 @router.get(
     "/source-videos/{video_id}/thumbnail",
+    auth=MEDIA_AUTH,
     response={200: None, **ERRORS},
     tags=SOURCES,
     summary="The source video's JPEG thumbnail (404 when it has none)",
@@ -238,6 +241,7 @@ def extract_segment(request, segment_id: int):
 
 @router.get(
     "/segments/{segment_id}/stream",
+    auth=MEDIA_AUTH,
     response={200: None, 206: None, 416: None, **ERRORS},
     summary="Stream the segment's extracted file (404 until it is extracted)",
 )

@@ -1,0 +1,227 @@
+"""No silent drops: a request field an operation does not declare is a 422 that names it.
+
+`forbid_unknown_fields(api)` is applied once where a NinjaAPI is assembled. Every operation the
+API ever gets (routes added later included: the check is attached when ninja binds its routers)
+learns from its own parameter models what it accepts, and refuses the rest, after
+authentication and before its parameters are parsed:
+
+- query parameters (`?name=`), form fields and uploaded files (multipart or url-encoded), and
+  the top-level keys of a JSON object body. A field sent several times is one field (a repeated
+  multipart field is a list). Path parameters are the route itself; headers and cookies are not
+  fields. Keys nested inside a JSON body are their schema's business (`extra="forbid"`).
+- Media routes (those that accept a signed URL, `core.media_urls.SignedUrlAuth`, or are marked
+  with `@media_route`) also take `download` (`true`: served as an attachment, by
+  core.downloads) and ignore `v`, the cache-buster browsers' pages add. A query parameter an
+  authentication reads (the signature `sig`) is declared by that authentication.
+
+The answer is a `422 validation_error` saying, in words, "Unknown field 'foo' (this endpoint
+takes: a, b, c)", with one detail per unknown field (`loc`, `field`, `msg`) in the same path
+convention as ninja's own validation errors.
+"""
+
+import json
+import types
+from dataclasses import dataclass
+from typing import Any, Union, get_args, get_origin
+
+import pydantic
+from django.core.exceptions import RequestDataTooBig
+from ninja import Schema
+from ninja.operation import Operation
+from ninja.security import APIKeyQuery
+
+from core.errors import Invalid, PayloadTooLarge
+from core.media_urls import SignedUrlAuth
+
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+MEDIA_PARAMS = ("download",)  # honoured by core.downloads.stream_stored_file
+IGNORED_MEDIA_PARAMS = ("v",)  # a page's cache-buster (`?v=<clip id>`): meaningless here
+_MARK = "_ef_media_route"
+
+
+def media_route(view_func):
+    """Mark a view as serving a file that browsers load by URL (see the module doc)."""
+    setattr(view_func, _MARK, True)
+    return view_func
+
+
+class InputSchema(Schema):
+    """A JSON body's schema: an unknown key, at any depth, is a 422 naming it (pydantic's
+    `extra="forbid"`; the OpenAPI document says `additionalProperties: false`)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+
+class UnknownFields(Invalid):
+    """A request carried fields the endpoint does not take."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What one operation takes, by where it comes from."""
+
+    query: frozenset[str]
+    form: frozenset[str]  # url-encoded or multipart fields, JSON-encoded body parts included
+    files: frozenset[str]
+    json_body: bool  # the operation reads a JSON body
+    json_keys: frozenset[str] | None  # its top-level keys; None: not checkable (a dict, a list)
+    body_attr: str | None  # the parameter a single JSON body is read into (ninja's loc)
+    names: tuple[str, ...]  # everything it takes, in declaration order, for the message
+
+    def takes(self) -> str:
+        if not self.names:
+            return "this endpoint takes no fields"
+        return f"this endpoint takes: {', '.join(self.names)}"
+
+
+def forbid_unknown_fields(api) -> None:
+    """Refuse undeclared fields on every operation of `api` (call before `api.urls`)."""
+    api.add_decorator(_install, mode="view")
+
+
+def _install(run):
+    """A "view" decorator, applied by ninja to each operation it binds to the API: the bound
+    `run` tells which operation. The check goes in front of the operation's parameter parsing
+    (`_get_values`): after authentication and throttling (a stranger gets a 401, not our field
+    list), inside ninja's error handling (the API's handlers answer), before the view."""
+    operation = getattr(run, "__self__", None)
+    if not isinstance(operation, Operation):
+        raise TypeError("forbid_unknown_fields must be the API's first view decorator")
+    accepted = accepted_fields(operation)
+    get_values = operation._get_values
+
+    def checked_get_values(request, path_params, temporal_response):
+        check_request(request, accepted)
+        return get_values(request, path_params, temporal_response)
+
+    operation._get_values = checked_get_values
+    operation.accepted_fields = accepted  # for tests and the curious
+    return run
+
+
+def _model_of(annotation: Any):
+    """The pydantic model in `annotation` (`Model`, `Model | None`), else None."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        models = [a for a in get_args(annotation) if a is not type(None)]
+        return _model_of(models[0]) if len(models) == 1 else None
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return annotation
+    return None
+
+
+def _field_names(model) -> list[str]:
+    names = []
+    for name, field in model.model_fields.items():
+        alias = field.validation_alias if isinstance(field.validation_alias, str) else None
+        names.append(alias or field.alias or name)
+        if model.model_config.get("populate_by_name") and name not in names:
+            names.append(name)
+    return names
+
+
+def _json_keys(body_model) -> tuple[frozenset[str] | None, str | None]:
+    """Top-level keys of the JSON body `body_model` (ninja's BodyModel) reads."""
+    attr = getattr(body_model, "__read_from_single_attr__", None)
+    if not attr:  # several body parameters: one top-level key each
+        return frozenset(_field_names(body_model)), None
+    model = _model_of(body_model.model_fields[attr].annotation)
+    if model is None or model.model_config.get("extra") == "allow":
+        return None, attr
+    return frozenset(_field_names(model)), attr
+
+
+def _auth_params(operation: Operation) -> list[str]:
+    return [c.param_name for c in operation.auth_callbacks if isinstance(c, APIKeyQuery)]
+
+
+def is_media_route(operation: Operation) -> bool:
+    return getattr(operation.view_func, _MARK, False) or any(
+        isinstance(c, SignedUrlAuth) for c in operation.auth_callbacks
+    )
+
+
+def accepted_fields(operation: Operation) -> Accepted:
+    query: list[str] = []
+    form: list[str] = []
+    files: list[str] = []
+    json_body, json_keys, body_attr = False, frozenset(), None
+    for model in operation.models:
+        source = model.__ninja_param_source__
+        if source == "query":
+            query += list(model.__ninja_flatten_map__)
+        elif source == "form":
+            form += list(model.__ninja_flatten_map__)
+        elif source == "file":
+            files += _field_names(model)
+        elif source == "body" and hasattr(model, "__ninja_body_params__"):
+            form += list(model.__ninja_body_params__)  # JSON-encoded parts of a multipart body
+        elif source == "body":
+            json_body = True
+            json_keys, body_attr = _json_keys(model)
+    query += _auth_params(operation)
+    if is_media_route(operation):
+        query += [p for p in MEDIA_PARAMS if p not in query]
+    names = [*query, *form, *files, *sorted(json_keys or ())]
+    return Accepted(
+        query=frozenset([*query, *(IGNORED_MEDIA_PARAMS if is_media_route(operation) else ())]),
+        form=frozenset(form),
+        files=frozenset(files),
+        json_body=json_body,
+        json_keys=json_keys,
+        body_attr=body_attr,
+        names=tuple(dict.fromkeys(names)),
+    )
+
+
+def _json_object(request) -> dict | None:
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise PayloadTooLarge("the request body is too large") from None
+    if not body:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None  # not JSON: the operation's own parsing says so, if it reads a body
+    return data if isinstance(data, dict) else None
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def unknown_fields(request, accepted: Accepted) -> list[tuple[tuple[str, ...], str]]:
+    """(ninja-style loc, name) of each field of `request` that `accepted` does not cover."""
+    unknown = [(("query", k), k) for k in request.GET if k not in accepted.query]
+    content_type = request.content_type or ""
+    if content_type in FORM_TYPES:
+        if not accepted.json_body:  # else ninja refuses the encoding itself
+            unknown += [(("form", k), k) for k in request.POST if k not in accepted.form]
+            unknown += [(("file", k), k) for k in request.FILES if k not in accepted.files]
+    elif accepted.json_body or _is_json(content_type):
+        data = _json_object(request)
+        if data is not None and accepted.json_keys is not None:
+            prefix = ("body", accepted.body_attr) if accepted.body_attr else ("body",)
+            unknown += [((*prefix, k), k) for k in data if k not in accepted.json_keys]
+    return unknown
+
+
+def check_request(request, accepted: Accepted) -> None:
+    unknown = unknown_fields(request, accepted)
+    if not unknown:
+        return
+    names = list(dict.fromkeys(name for _, name in unknown))
+    quoted = ", ".join(f"'{n}'" for n in names)
+    word = "field" if len(names) == 1 else "fields"
+    message = f"Unknown {word} {quoted} ({accepted.takes()})"
+    if not accepted.json_body and (accepted.form or accepted.files):
+        if any(loc[0] == "body" for loc, _ in unknown):  # the right names, the wrong encoding?
+            message += "; send them as form fields (multipart/form-data), not as JSON"
+    raise UnknownFields(
+        message,
+        [
+            {"loc": list(loc), "field": ".".join(loc[1:]), "msg": "unknown field"}
+            for loc, _ in unknown
+        ],
+    )
