@@ -37,6 +37,7 @@ STATUS_BY_CODE = {
     "provider_unavailable": 503,
     "provider_not_configured": 503,
     "job_still_running": 504,
+    "job_failed": 500,
     "not_implemented": 501,
     "auth_unavailable": 503,
 }
@@ -86,6 +87,20 @@ def _validation_details(errors) -> list[dict]:
     return details
 
 
+def _validation_message(errors) -> str:
+    """The errors in words, each naming its field (as the client sent it: a body's fields
+    without the endpoint's parameter name), for clients that show only `detail`."""
+    parts = []
+    for err in errors[:5]:
+        loc = [str(part) for part in err.get("loc", ())]
+        field = loc[2:] if loc[:1] == ["body"] and len(loc) > 2 else loc[1:] or loc
+        parts.append(f"'{'.'.join(field)}': {err.get('msg', 'invalid')}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return (
+        f"The request is invalid: {'; '.join(parts)}{more}." if parts else "The request is invalid."
+    )
+
+
 def install(api) -> None:
     def handler(exc_class, fn):
         api.add_exception_handler(exc_class, lambda request, exc: fn(request, exc))
@@ -98,7 +113,7 @@ def install(api) -> None:
             r,
             422,
             "validation_error",
-            "The request is invalid: see details.",
+            _validation_message(e.errors),
             _validation_details(e.errors),
         ),
     )

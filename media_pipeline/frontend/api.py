@@ -21,3 +21,15 @@ frontend_api = NinjaAPI(
     docs_url="/docs",
 )
 apierrors.install(frontend_api)
+
+# The pages' routers (they read PREFIX above, hence imported here).
+from media_pipeline.frontend import (  # noqa: E402
+    clips_page,
+    files,
+    postiz,
+    projects_page,
+    segments_page,
+)
+
+for _page in (files, projects_page, clips_page, segments_page, postiz):
+    frontend_api.add_router("", _page.router)

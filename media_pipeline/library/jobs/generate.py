@@ -114,14 +114,14 @@ def _take(pool: list[Span], target: float) -> list[Span]:
     return taken
 
 
-def _from_analysis(ctx, params: ProjectGenerateParams):
+def _from_analysis(ctx, params: ProjectGenerateParams, mutes: dict):
     source = ctx.input_path("source")
     info = require_video(probe_media(source), label="the source")
     segments, _ = find_segments(
         ctx, source, info, total_duration=params.target_duration * params.variant_count
     )
     if params.voice_mute:
-        source = _muted(ctx, source, info, params.voice_mute, span=(25.0, 30.0))
+        source = _muted(ctx, source, info, params.voice_mute, span=(25.0, 30.0), report=mutes)
     plan = plan_variants(
         segments, count=params.variant_count, target_duration=params.target_duration
     )
@@ -132,14 +132,18 @@ def _from_analysis(ctx, params: ProjectGenerateParams):
     return pieces, [[None] * len(p) for p in pieces], source_preset(info)
 
 
-def _muted(ctx, source: Path, info: MediaInfo, params: VoiceMuteParams, *, span, name="") -> Path:
-    """The source with its speech lowered (the source itself when it has no audio)."""
-    out = Path(ctx.temp_dir) / f"muted{name}"
+def _muted(
+    ctx, source: Path, info: MediaInfo, params: VoiceMuteParams, *, span, report, label="source"
+) -> Path:
+    """The source with its speech lowered (the source itself when it has no audio); what was
+    done goes into `report` under `label`."""
+    out = Path(ctx.temp_dir) / f"muted_{label}"
     muted = mute_source_voice(ctx, source, info, params, span=span, output_dir=out)
+    report[label] = muted.as_dict()
     return muted.output if muted.output is not None else source
 
 
-def _from_spans(ctx, params: ProjectGenerateParams):
+def _from_spans(ctx, params: ProjectGenerateParams, mutes: dict):
     spans = [Span(**s.model_dump()) for s in params.segments]
     sources: dict[str, tuple[Path, MediaInfo]] = {}
     labels = list(dict.fromkeys(s.source for s in spans))
@@ -149,7 +153,7 @@ def _from_spans(ctx, params: ProjectGenerateParams):
         info = require_video(probe_media(path), label="a segment's source")
         if params.voice_mute:  # each source muted once, in its own directory
             span = (2 + step * n, 2 + step * (n + 1))
-            path = _muted(ctx, path, info, params.voice_mute, span=span, name=f"_{n}")
+            path = _muted(ctx, path, info, params.voice_mute, span=span, report=mutes, label=label)
         sources[label] = (path, info)
     ctx.progress(25, "plan", "Choosing segments")
     plan = plan_span_variants(
@@ -181,7 +185,8 @@ def _from_spans(ctx, params: ProjectGenerateParams):
 def project_generate_handler(ctx, params: ProjectGenerateParams) -> dict:
     ctx.progress(1, "probe", "Reading the source")
     plan = _from_spans if params.segments else _from_analysis
-    pieces, segment_ids, preset = plan(ctx, params)
+    mutes: dict = {}
+    pieces, segment_ids, preset = plan(ctx, params, mutes)
     rendered = render_variants(ctx, pieces, preset=preset, span=(30.0, 95.0))
     ctx.progress(96, "save", "Saving the clips")
     clips = [_stored_variant(ctx, r, ids) for r, ids in zip(rendered, segment_ids, strict=True)]
@@ -192,6 +197,7 @@ def project_generate_handler(ctx, params: ProjectGenerateParams) -> dict:
         "clips": clips,  # the completion hook turns these into clip_ids
         "width": preset.width,
         "height": preset.height,
+        "voice_mute": mutes or None,  # per source input: what muting its speech did
     }
 
 

@@ -36,15 +36,16 @@ def preset_from_row(row: ExportPreset) -> Preset:
     )
 
 
-def export_preset_get(*, name: str) -> ExportPreset:
+def export_preset_get(*, name: str, field: str = "preset") -> ExportPreset:
+    """The active preset of that name; 422 naming `field` (the caller's name for it) if none."""
     row = ExportPreset.objects.filter(name=name, is_active=True).first()
     if row is None:
         known = ", ".join(
             ExportPreset.objects.filter(is_active=True).values_list("name", flat=True)
         )
         raise Invalid(
-            f"unknown export preset '{name}' (known: {known})",
-            [{"field": "preset", "msg": "unknown export preset"}],
+            f"'{field}': unknown export preset '{name}' (known: {known})",
+            [{"field": field, "msg": "unknown export preset"}],
         )
     return row
 
