@@ -104,14 +104,25 @@ def video_segments(request, video_id: str):
     ),
 )
 def create_segment(request, video_id: str, data: SegmentIn):
-    segment = library_media.segment_create(
-        video=_video(request, video_id),
-        start=data.start_time,
-        end=data.end_time,
-        keywords=data.keywords,
-        notes=data.notes,
-    )
+    video = _video(request, video_id)
+    try:
+        segment = library_media.segment_create(
+            video=video,
+            start=data.start_time,
+            end=data.end_time,
+            keywords=data.keywords,
+            notes=data.notes,
+        )
+    except Invalid as exc:  # the service names its own fields: say the page's names
+        fields = [_FIELDS.get(d.get("field"), d.get("field")) for d in exc.details]
+        raise Invalid(
+            f"'{fields[0]}': {exc.message}" if fields else exc.message,
+            [{**d, "field": f} for d, f in zip(exc.details, fields, strict=True)],
+        ) from None
     return Status(201, segment_out(segment, owner_id=request.auth.pk))
+
+
+_FIELDS = {"start": "start_time", "end": "end_time"}
 
 
 @router.get(
