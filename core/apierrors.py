@@ -39,6 +39,7 @@ STATUS_BY_CODE = {
     "provider_unavailable": 503,
     "provider_not_configured": 503,
     "job_still_running": 504,
+    "job_failed": 500,
     "not_implemented": 501,
     "auth_unavailable": 503,
 }

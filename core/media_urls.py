@@ -8,6 +8,10 @@ Two forms, both signed with SECRET_KEY (django.core.signing) and carrying their 
 - `media_token(name)`: an opaque token naming a stored file (the frontend contract's path
   tokens, `final_video_path` and the like), served by the `/files/{token}` routes and accepted
   back in request bodies. `read_media_token` refuses a tampered or expired one.
+- `signed_object_id(kind, pk)`: an object id that carries its own signature,
+  `<pk>.<expiry>.<signature>`, for a client that builds a media URL from an id alone (the
+  frontend's source video stream). `read_signed_object_id` refuses a tampered or expired one,
+  or one made for another object.
 """
 
 import time
@@ -16,12 +20,14 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.utils.crypto import constant_time_compare
 from ninja.security import APIKeyQuery
 
 from core.errors import DomainError
 
 _URL_SALT = "ef.media.url"
 _TOKEN_SALT = "ef.media.token"  # noqa: S105 - a signing namespace, not a secret
+_ID_SALT = "ef.media.id"
 SIGNATURE_PARAM = "sig"
 
 
@@ -103,3 +109,36 @@ class SignedUrlAuth(APIKeyQuery):
         if user is not None:
             request.user = user
         return user
+
+
+def _id_signature(kind: str, pk: int, expires_at: int) -> str:
+    return signing.Signer(salt=_ID_SALT).signature(f"{kind}:{pk}:{expires_at}")
+
+
+def signed_object_id(kind: str, pk: int, *, ttl: int | None = None) -> str:
+    """`<pk>.<expiry>.<signature>` for the object `kind` `pk` (see the module doc). The expiry is
+    the start of the current window plus the TTL (a window is a quarter of the TTL, at most an
+    hour), so every listing within a window hands out the same id, valid for (TTL - window, TTL]."""
+    ttl = settings.MEDIA_URL_TTL if ttl is None else ttl
+    window = max(1, min(3600, ttl // 4))
+    expires_at = int(time.time()) // window * window + ttl
+    return f"{pk}.{expires_at}.{_id_signature(kind, pk, expires_at)}"
+
+
+def object_id_pk(text: str) -> str:
+    """The pk part of an object id, signed or plain (checked by whoever looks the object up)."""
+    return text.partition(".")[0]
+
+
+def read_signed_object_id(kind: str, text: str) -> int:
+    """The pk of a valid, unexpired signed id of a `kind` object; InvalidMediaLink otherwise."""
+    pk, expires_at, signature = (text.split(".") + ["", ""])[:3]
+    try:
+        pk_value, expiry = int(pk), int(expires_at)
+    except ValueError:
+        raise InvalidMediaLink("the media link is not valid (altered or not ours)") from None
+    if not constant_time_compare(signature, _id_signature(kind, pk_value, expiry)):
+        raise InvalidMediaLink("the media link is not valid (altered or not ours)")
+    if expiry < time.time():
+        raise InvalidMediaLink("the media link has expired: reload the page for a fresh one")
+    return pk_value

@@ -8,6 +8,8 @@ and its use is counted and logged (core.deprecation).
 
 import copy
 
+from django.urls import get_resolver
+
 from core import deprecation
 
 API = "/api/v1"
@@ -76,6 +78,9 @@ class DeprecationMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
+        # The old paths register themselves when their modules load with the URLconf: load it
+        # now, or a process's first request (before any URL was resolved) would not be seen.
+        get_resolver().url_patterns  # noqa: B018 - loading is the point
 
     def __call__(self, request):
         path = request.path_info

@@ -23,3 +23,15 @@ frontend_api = NinjaAPI(
 )
 apierrors.install(frontend_api)
 forbid_unknown_fields(frontend_api)  # every route, those added later too (core.strict)
+
+# The pages' routers (they read PREFIX above, hence imported here).
+from media_pipeline.frontend import (  # noqa: E402
+    clips_page,
+    files,
+    postiz,
+    projects_page,
+    segments_page,
+)
+
+for _page in (files, projects_page, clips_page, segments_page, postiz):
+    frontend_api.add_router("", _page.router)

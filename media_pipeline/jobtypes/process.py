@@ -150,7 +150,7 @@ def process_handler(ctx, params: ProcessParams) -> dict:
     segments, analysis = find_segments(
         ctx, source, info, total_duration=params.target_duration * params.variant_count
     )
-    muted = _mute_voice(ctx, source, info, params.voice_mute) if params.voice_mute else None
+    muted = mute_source_voice(ctx, source, info, params.voice_mute) if params.voice_mute else None
     if muted and muted.output is not None:
         source = muted.output  # the variants are cut from the muted copy (video stream copied)
     plan = plan_variants(
@@ -182,13 +182,25 @@ def process_handler(ctx, params: ProcessParams) -> dict:
     }
 
 
-def _mute_voice(ctx, source: Path, info: MediaInfo, params: VoiceMuteParams):
-    detect = ctx.stage(25, 28, "detect", "Detecting speech")
+def mute_source_voice(
+    ctx,
+    source: Path,
+    info: MediaInfo,
+    params: VoiceMuteParams,
+    *,
+    span: tuple[float, float] = (25.0, 30.0),
+    output_dir: Path | None = None,
+):
+    """Lower the speech of `source` (job progress between span[0] and span[1] percent): a muted
+    copy (video stream copied) in `output_dir` (default: the job's temp dir), or none when the
+    source has no audio (see VoiceMuteResult). Shared with the library's `project_generate`."""
+    middle = span[0] + (span[1] - span[0]) * 0.6
+    detect = ctx.stage(span[0], middle, "detect", "Detecting speech")
     detection = detect_voice(source, params, info=info, on_progress=detect)
-    report = ctx.stage(28, 30, "mute", "Muting speech")
-    return mute_speech(
-        source, ctx.temp_dir, detection, params, info=info, on_progress=report, tracker=ctx
-    )
+    report = ctx.stage(middle, span[1], "mute", "Muting speech")
+    out = Path(output_dir or ctx.temp_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return mute_speech(source, out, detection, params, info=info, on_progress=report, tracker=ctx)
 
 
 def _save_variant(ctx, variant: RenderedVariant) -> dict:

@@ -4,7 +4,7 @@ Media is shown through a staff-only streaming view (`<id>/media/<field>/`, Range
 seeking) rather than MEDIA_URL, so library files are never served without an admin login.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import Http404
@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from core.downloads import stream_stored_file
+from media_pipeline.library import media as library_media
 from media_pipeline.library.models import (
     Clip,
     ClipContent,
@@ -221,7 +222,19 @@ class ExportPresetAdmin(admin.ModelAdmin):
         "crf",
         "video_maxrate_kbps",
         "is_active",
+        "is_default",
     )
     list_editable = ("is_active",)
     list_filter = ("is_active",)
     search_fields = ("name", "label")
+    # One default at most: the mark moves with the action, never by editing two rows.
+    readonly_fields = ("is_default",)
+    actions = ("make_default",)
+
+    @admin.action(description="Make the selected preset the default", permissions=["change"])
+    def make_default(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one preset.", level=messages.ERROR)
+            return
+        preset = library_media.export_preset_set_default(preset=queryset.get())
+        self.message_user(request, f"{preset.label} is now the default preset.")

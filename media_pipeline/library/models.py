@@ -139,6 +139,28 @@ class Segment(models.Model):
         return self.end - self.start
 
 
+class ProjectSegment(models.Model):
+    """A segment assigned to a project, in the order the user chose: what the project's
+    generation from segments uses when it is given no segment ids."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="assignments")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["project_id", "position"]
+        constraints = [
+            # also the index of "a project's segments in order"
+            models.UniqueConstraint(
+                fields=["project", "position"], name="project_segment_position"
+            ),
+            models.UniqueConstraint(fields=["project", "segment"], name="project_segment_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.project_id} #{self.position}: {self.segment_id}"
+
+
 class ClipQuerySet(OwnedQuerySet):
     def for_owner(self, user):
         return self.filter(project__owner=user)
@@ -168,6 +190,12 @@ class Clip(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="set while in the trash")
     final_status = models.CharField(
         max_length=20, choices=RenderStatus.choices, default=RenderStatus.NONE
+    )
+    has_audio = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="whether its current file has sound (its source had audio, and the audio was "
+        "not removed); empty: not known (clips made before this was recorded)",
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -221,9 +249,21 @@ class ExportPreset(models.Model):
     loudness_lufs = models.FloatField(default=-14.0)
     true_peak_db = models.FloatField(default=-1.0)
     is_active = models.BooleanField(default=True)
+    is_default = models.BooleanField(
+        default=False,
+        help_text="the preset a render uses when none is named (one at most; "
+        "none marked: instagram_reels)",
+    )
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=models.Q(is_default=True),
+                name="exportpreset_one_default",
+            )
+        ]
 
     def __str__(self):
         return self.label

@@ -100,6 +100,21 @@ def project_delete(*, project: Project) -> int:
     return len(clips)
 
 
+def project_reset(*, project: Project) -> Project:
+    """Back to draft for a new generation, forgetting the last one's job and error: only for a
+    project with no live clips that is neither draft nor generating (409 otherwise). (Generating
+    again also works from any status but generating; this is the frontend's explicit reset.)"""
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(id=project.id)
+        if project.status in (Status.DRAFT, Status.GENERATING):
+            raise Conflict(f"the project is {project.status}: there is nothing to reset")
+        if Clip.objects.filter(project_id=project.id, deleted_at__isnull=True).exists():
+            raise Conflict("the project has clips: delete them before resetting it")
+        project.status, project.error, project.current_job = Status.DRAFT, "", None
+        project.save(update_fields=["status", "error", "current_job", "updated_at"])
+    return project
+
+
 def project_progress(project: Project) -> dict:
     job = project.current_job
     done = project.status == Status.READY_FOR_TRIAGE
@@ -164,6 +179,9 @@ def _store_generated(job) -> None:
     first = Clip.objects.filter(project_id=project_id).aggregate(n=Max("variant_index"))
     start = (first["n"] or 0) + 1
     ids = [_store_clip(job, project_id, start + n, clip) for n, clip in enumerate(planned)]
+    tts_text = job.params.get("tts_text")
+    if tts_text:  # the script the generation was given: rendering each clip voices it
+        ClipContent.objects.bulk_create(ClipContent(clip_id=i, tts_text=tts_text) for i in ids)
     _use_segments([clip["segments"] for clip in planned], +1)
     Project.objects.filter(id=project_id).update(
         status=Status.READY_FOR_TRIAGE, error="", updated_at=timezone.now()
@@ -180,6 +198,7 @@ def _store_clip(job, project_id, index: int, planned: dict) -> int:
         variant_name=f"Variant {index}",
         duration=planned["duration"],
         segments=planned["segments"],
+        has_audio=planned.get("has_audio"),
     )
     clip.file.name = job_services.job_files_adopt(job_id=job.id, label=planned["video"])
     clip.thumbnail.name = job_services.job_files_adopt(job_id=job.id, label=planned["thumbnail"])
@@ -298,7 +317,8 @@ def clip_audio_removed(job, change: str) -> None:
         raise LibraryRowGone(f"clip {clip_id} no longer exists")
     old = clip.file.name
     clip.file.name = job_services.job_files_adopt(job_id=job.id, label="video")
-    clip.save(update_fields=["file", "updated_at"])
+    clip.has_audio = False
+    clip.save(update_fields=["file", "has_audio", "updated_at"])
     if old:
         transaction.on_commit(lambda: _delete_stored([old]))
 

@@ -34,6 +34,13 @@ DEFAULT_POSITION_Y = 78.0
 HEX_COLOR = r"^#[0-9A-Fa-f]{6}$"
 # Font names go into a comma-separated Style line: no commas, no control characters.
 FONT_NAME = r"^[A-Za-z0-9][A-Za-z0-9 _\-]{0,63}$"
+_FONT_NAME = re.compile(FONT_NAME)
+# CSS generic families and keywords: no face of that name exists, the renderer picks its own.
+GENERIC_FAMILIES = frozenset(
+    "serif sans-serif monospace cursive fantasy system-ui ui-serif ui-sans-serif ui-monospace "
+    "ui-rounded emoji math fangsong inherit initial unset revert".split()
+)
+_CSS_VAR = re.compile(r"^var\(\s*--[A-Za-z0-9_-]+\s*(,[^()]*)?\)$")
 
 SCRIPT_INFO = """[Script Info]
 ; Edit Factory subtitles: sizes are output pixels (PlayRes = output size)
@@ -58,9 +65,12 @@ class SubtitleStyle(pydantic.BaseModel):
     """How subtitles look; the field names are the frontend's (camelCase).
 
     - fontSize: font size in output pixels (8-400).
-    - fontFamily: font family name. "Lato" (the default) is always available; another name is
-      looked up in the system's fonts and libass falls back to a default face when it is
-      missing.
+    - fontFamily: a font family name, or a CSS font stack as the web editor saves it
+      (`var(--font-montserrat), Montserrat, sans-serif`, `'Bebas Neue', cursive`). It is kept as
+      given; the face rendered is `font_name`, the stack's first real family (CSS variables and
+      generic families skipped, quotes removed; none: Lato). "Lato" (the default) is always
+      available; another name is looked up in the system's fonts and libass falls back to a
+      default face when it is missing.
     - textColor, outlineColor, highlightColor: `#RRGGBB`. highlightColor is the colour a word
       takes when it is spoken (karaoke, only with word timings).
     - outlineWidth: outline thickness in output pixels (0-20).
@@ -77,13 +87,44 @@ class SubtitleStyle(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
     fontSize: int = pydantic.Field(48, ge=8, le=400)
-    fontFamily: str = pydantic.Field(DEFAULT_FONT, pattern=FONT_NAME)
+    fontFamily: str = pydantic.Field(DEFAULT_FONT, min_length=1, max_length=300)
     textColor: str = pydantic.Field("#FFFFFF", pattern=HEX_COLOR)
     outlineColor: str = pydantic.Field("#000000", pattern=HEX_COLOR)
     outlineWidth: float = pydantic.Field(3.0, ge=0, le=20)
     positionY: float = pydantic.Field(DEFAULT_POSITION_Y, ge=0, le=100)
     bold: bool = True
     highlightColor: str = pydantic.Field("#FFD700", pattern=HEX_COLOR)
+
+    @pydantic.field_validator("fontFamily")
+    @classmethod
+    def _font_stack(cls, value: str) -> str:
+        font_families(value)  # ValueError names the item at fault
+        return value
+
+    @property
+    def font_name(self) -> str:
+        """The face to render: the first real family of `fontFamily` (Lato when none)."""
+        return next(iter(font_families(self.fontFamily)), DEFAULT_FONT)
+
+
+def font_families(stack: str) -> list[str]:
+    """The real family names of a CSS font stack, in order: `var(...)` items and generic
+    families are skipped, quotes removed. ValueError for an item that is none of these, or a
+    name that cannot go into an ASS style (commas, control characters, over 64 characters)."""
+    families = []
+    for raw in stack.split(","):
+        item = raw.strip()
+        if _CSS_VAR.match(item) or item.lower() in GENERIC_FAMILIES:
+            continue
+        if len(item) >= 2 and item[0] == item[-1] and item[0] in "'\"":
+            item = item[1:-1].strip()
+        if not _FONT_NAME.match(item):
+            raise ValueError(
+                f"{raw.strip()!r} is not a font family name (letters, digits, spaces, '-' or '_'), "
+                "a CSS variable or a generic family"
+            )
+        families.append(item)
+    return families
 
 
 class WordTiming(pydantic.BaseModel):
@@ -172,7 +213,7 @@ def _style_line(name: str, style: SubtitleStyle, width: int, height: int, karaok
     side = _side_margin(width, height, style.outlineWidth)
     alignment, margin_v = _vertical_placement(style.positionY, height)
     fields = [
-        name, style.fontFamily, style.fontSize, primary, secondary,
+        name, style.font_name, style.fontSize, primary, secondary,
         ass_color(style.outlineColor), "&H80000000", -1 if style.bold else 0, 0, 0, 0,
         100, 100, 0, 0, 1, f"{style.outlineWidth:g}", 0, alignment, side, side, margin_v, 1,
     ]  # fmt: skip

@@ -5,6 +5,7 @@ import io
 import pytest
 from django.core.files import File
 from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
 from django.test import Client
 from django.urls import reverse
 from PIL import Image
@@ -159,3 +160,25 @@ def test_export_presets_are_editable(staff_client, library):
     assert (preset.label, preset.width, preset.crf) == ("Renamed", 720, 20)
     bad = staff_client.post(url, {**form, "crf": 99})
     assert bad.status_code == 200 and "crf" in bad.context["adminform"].form.errors
+
+
+def test_the_default_preset_moves_with_the_admin_action(staff_client, library):
+    preset = library["exportpreset"]
+    other = ExportPreset.objects.create(
+        name="other", label="Other", width=720, height=1280, fps=30, crf=23,
+        video_maxrate_kbps=4000,
+    )  # fmt: skip
+    ExportPreset.objects.update(is_default=False)
+    other.is_default = True
+    other.save()
+    with pytest.raises(IntegrityError), transaction.atomic():  # one default at most
+        ExportPreset.objects.filter(pk=preset.pk).update(is_default=True)
+    changelist = reverse("admin:media_pipeline_exportpreset_changelist")
+    action = {"action": "make_default", "_selected_action": [preset.pk]}
+    assert staff_client.post(changelist, action).status_code == 302
+    assert list(ExportPreset.objects.filter(is_default=True)) == [preset]
+    other.refresh_from_db()
+    assert not other.is_default
+    both = {"action": "make_default", "_selected_action": [preset.pk, other.pk]}
+    staff_client.post(changelist, both)
+    assert list(ExportPreset.objects.filter(is_default=True)) == [preset]  # one at a time

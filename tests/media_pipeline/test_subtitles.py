@@ -82,7 +82,10 @@ def test_style_defaults_and_camel_case_fields():
         {"outlineWidth": 50},
         {"positionY": -5},
         {"positionY": 120},
-        {"fontFamily": "Arial,Bold"},  # would break the comma-separated Style line
+        {"fontFamily": "Arial;Bold"},  # not a family name
+        {"fontFamily": "Arial,,sans-serif"},  # an empty item
+        {"fontFamily": "url(font.ttf), Arial"},  # neither a name, a variable nor a generic
+        {"fontFamily": "'Bebas, Neue'"},  # a comma would break the comma-separated Style line
         {"fontFamily": ""},
         {"font_size": 40},  # unknown field
     ],
@@ -122,6 +125,24 @@ def test_ass_header_uses_the_output_size_and_pixel_styles():
     karaoke = style_fields(ass, "Karaoke")
     assert karaoke["PrimaryColour"] == "&H0000FF00"  # spoken words
     assert karaoke["SecondaryColour"] == "&H000080FF"  # words still to come
+
+
+@pytest.mark.parametrize(
+    "stack, face",
+    [
+        ("var(--font-montserrat), Montserrat, sans-serif", "Montserrat"),
+        ("Arial, sans-serif", "Arial"),
+        ("'Bebas Neue'", "Bebas Neue"),
+        ('"Open Sans", var(--x), serif', "Open Sans"),
+        ("var(--font-inter), sans-serif", "Lato"),  # no real family: the default face
+    ],
+)
+def test_css_font_stacks_are_kept_and_render_their_first_real_family(stack, face):
+    style = SubtitleStyle(fontFamily=stack)
+    assert style.fontFamily == stack and style.model_dump()["fontFamily"] == stack
+    ass = build_ass(cues((1, 2)), width=320, height=240, style=style)
+    assert style_fields(ass, "Default")["Fontname"] == face
+    assert style_fields(ass, "Karaoke")["Fontname"] == face
 
 
 def test_upper_positions_anchor_the_top_edge():

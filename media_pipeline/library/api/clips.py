@@ -7,10 +7,9 @@ A clip in the trash cannot be changed (PATCH, content, remove-audio answer 409):
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.http import Http404
 from django.urls import reverse
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from core.apierrors import ApiError
 from core.auth import MEDIA_AUTH
@@ -20,17 +19,10 @@ from core.pagination import MAX_OFFSET, page_of
 from core.strict import InputSchema
 from jobs.schemas import JobCreated
 from media_pipeline.library import projects as library
-from media_pipeline.library.api.common import (
-    CREATE_ERRORS,
-    ERRORS,
-    owned,
-    schema_of,
-    start_job,
-)
+from media_pipeline.library.api.common import CREATE_ERRORS, ERRORS, owned, schema_of
+from media_pipeline.library.clips import clip_content_checked, clip_remove_audio_start
 from media_pipeline.library.models import Clip, Project
-from media_pipeline.ops.srt_validation import validate_srt
 from media_pipeline.ops.subtitles import SubtitleStyle
-from media_pipeline.ops.tts.registry import provider_names
 
 router = Router(tags=["clips"])
 FILE_RESPONSES = {200: None, 206: None, 416: None, **ERRORS}
@@ -235,38 +227,6 @@ def restore_clip(request, clip_id: int):
     return ClipOut.of(library.clip_restore(clip=_clip(request, clip_id)))
 
 
-def _checked_content(data: ClipContentIn) -> dict:
-    """The content to store, or 422: TTS text length, provider, SRT (cue-level errors)."""
-    if len(data.tts_text) > settings.TTS_MAX_CHARS:
-        raise ApiError(
-            422,
-            "validation_error",
-            f"tts_text is {len(data.tts_text)} characters; the limit is {settings.TTS_MAX_CHARS}",
-            [{"field": "tts_text"}],
-        )
-    if data.tts_provider and data.tts_provider not in provider_names():
-        known = ", ".join(provider_names())
-        raise ApiError(
-            422,
-            "validation_error",
-            f"unknown tts_provider '{data.tts_provider}' (known: {known})",
-            [{"field": "tts_provider"}],
-        )
-    srt_text = ""
-    if data.srt.strip():
-        checked = validate_srt(data.srt)
-        if not checked.ok:
-            raise ApiError(422, "invalid_srt", checked.summary(), checked.as_dict())
-        srt_text = checked.text  # normalised: LF line ends, cues numbered from 1
-    return {
-        "tts_text": data.tts_text,
-        "tts_provider": data.tts_provider,
-        "voice": data.voice,
-        "srt": srt_text,
-        "subtitle_settings": data.subtitle_settings.model_dump() if data.subtitle_settings else {},
-    }
-
-
 @router.put(
     "/clips/{clip_id}/content",
     response={200: ClipOut, **ERRORS},
@@ -276,7 +236,14 @@ def _checked_content(data: ClipContentIn) -> dict:
 )
 def put_content(request, clip_id: int, data: ClipContentIn):
     clip = _clip(request, clip_id)
-    library.clip_content_set(clip=clip, **_checked_content(data))
+    content = clip_content_checked(
+        tts_text=data.tts_text,
+        tts_provider=data.tts_provider,
+        voice=data.voice,
+        srt=data.srt,
+        subtitle_settings=data.subtitle_settings.model_dump() if data.subtitle_settings else None,
+    )
+    library.clip_content_set(clip=clip, **content)
     return ClipOut.of(_clip(request, clip_id))
 
 
@@ -298,19 +265,8 @@ def copy_content(request, clip_id: int, src_id: int):
     summary="Strip the clip's audio track (a clip_remove_audio job; the video is not re-encoded)",
 )
 def remove_audio(request, clip_id: int):
-    clip = _clip(request, clip_id)
-    if clip.in_trash:
-        raise ApiError(409, "conflict", f"clip {clip.id} is in the trash: restore it first")
-    if not clip.file:
-        raise ApiError(409, "conflict", f"clip {clip.id} has no video file yet")
-    if library.clip_audio_removal_running(clip=clip):  # both would swap the same file
-        raise ApiError(409, "conflict", f"the audio of clip {clip.id} is already being removed")
-    return start_job(
-        request,
-        "clip_remove_audio",
-        params={"clip_id": clip.id},
-        shared_inputs={"source": clip.file.name},
-    )
+    job = clip_remove_audio_start(owner=request.auth, clip=_clip(request, clip_id))
+    return Status(202, JobCreated.for_job(job))
 
 
 def _stream(request, field, what: str):

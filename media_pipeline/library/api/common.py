@@ -4,10 +4,9 @@ from django.shortcuts import get_object_or_404
 from ninja import Status
 
 from core.apierrors import ApiError
-from jobs import services as job_services
-from jobs.limits import check_job_rate_limit
 from jobs.schemas import ErrorOut, JobCreated
 from media_pipeline.library.models import SourceVideo
+from media_pipeline.library.starts import job_start
 from media_pipeline.library.uploads import validate_media_upload
 
 # Responses of every endpoint that creates a job (402 budget, 429 rate limit).
@@ -49,14 +48,13 @@ def start_job(
 ):
     """Create a job for the requesting user behind the rate limit; answers 202 {job_id, status_url}.
     Every job-creating endpoint goes through here."""
-    check_job_rate_limit(request.auth)
-    job = job_services.job_create(
+    job = job_start(
+        owner=request.auth,
         job_type=job_type,
         params=params,
-        owner=request.auth,
         inputs=inputs,
         shared_inputs=shared_inputs,
-        callback_url=callback_url or "",
+        callback_url=callback_url,
     )
     return Status(202, JobCreated.for_job(job))
 

@@ -6,30 +6,27 @@ A project's status is `draft` -> `generating` (a `project_generate` job runs) ->
 is generating (409): cancel the generation first.
 """
 
-import secrets
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from django.db import transaction
+from django.conf import settings
 from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from core.apierrors import ApiError
 from core.pagination import MAX_OFFSET, page_of
 from core.strict import InputSchema
 from jobs.schemas import JobCreated
-from media_pipeline.library import media as library_media
+from media_pipeline.library import generation
 from media_pipeline.library import projects as library
 from media_pipeline.library.api.common import (
     CREATE_ERRORS,
     ERRORS,
     owned,
     require_one_video,
-    start_job,
 )
-from media_pipeline.library.models import Project, Segment, SourceVideo
-from media_pipeline.library.uploads import validate_media_upload
+from media_pipeline.library.models import Project, SourceVideo
+from media_pipeline.ops.voice_mute import VoiceMuteParams
 
 router = Router(tags=["projects"])
 
@@ -102,13 +99,27 @@ class GenerateForm(Schema):
 
 
 class FromSegmentsIn(InputSchema):
-    segment_ids: list[int] = Field(min_length=1, max_length=200)
+    segment_ids: list[int] | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="default: the segments assigned to the project (assign-segments), in order",
+    )
     variant_count: int = Field(3, ge=1, le=10)
     target_duration: float | None = Field(None, ge=2, le=600)
     order: Literal["random", "sequential", "weighted"] = Field(
         "sequential",
         description="sequential: the given order (each clip starts one segment further); "
         "random: shuffled per clip; weighted: random, higher scores first more often",
+    )
+    voice_mute: VoiceMuteParams | None = Field(
+        None, description="lower the sources' speech first (keep_percentage, fade_ms, detection)"
+    )
+    tts_text: str | None = Field(
+        None,
+        min_length=1,
+        max_length=settings.TTS_MAX_CHARS,
+        description="voice-over script: each new clip's content TTS text (its render voices it)",
     )
 
 
@@ -158,33 +169,6 @@ def delete_project(request, project_id: int):
     return ProjectDeleted(deleted=True, clips_deleted=clips)
 
 
-def _refuse_if_generating(project: Project) -> None:
-    """Answer 409 before any upload is stored (the claim in the transaction is the real guard)."""
-    if project.status == Project.Status.GENERATING:
-        raise ApiError(409, "conflict", "the project is already generating clips")
-
-
-def _start_generation(request, project: Project, *, params: dict, shared: dict, video=None):
-    """Claim the project, create the job and link it, in one transaction."""
-    with transaction.atomic():
-        library.project_claim_generation(project=project)
-        created = start_job(
-            request, "project_generate", params={"project_id": project.id, **params},
-            shared_inputs=shared,
-        )  # fmt: skip
-        library.project_attach_job(project=project, job_id=created.value.job_id, source_video=video)
-    return created
-
-
-def _source_video(request, file, source_video_id) -> tuple[SourceVideo, bool]:
-    """(the source video, whether it was just created from the upload)."""
-    require_one_video(file, source_video_id)
-    if file is None:
-        return owned(SourceVideo.objects, request.auth, id=source_video_id), False
-    info = validate_media_upload(file, need_video=True)
-    return library_media.source_video_create(owner=request.auth, upload=file, info=info), True
-
-
 @router.post(
     "/projects/{project_id}/generate",
     response={202: JobCreated, **CREATE_ERRORS},
@@ -195,20 +179,19 @@ def _source_video(request, file, source_video_id) -> tuple[SourceVideo, bool]:
 )
 def generate(request, project_id: int, form: Form[GenerateForm], file: File[UploadedFile] = None):
     project = _project(request, project_id)
-    _refuse_if_generating(project)
-    video, created = _source_video(request, file, form.source_video_id)
-    params = {
-        "variant_count": form.variant_count,
-        "target_duration": form.target_duration or project.target_duration,
-    }
-    try:
-        return _start_generation(
-            request, project, params=params, shared={"source": video.file.name}, video=video
-        )
-    except BaseException:
-        if created:  # nothing was started: the upload must not stay behind
-            library_media.source_video_delete(video=video)
-        raise
+    require_one_video(file, form.source_video_id)
+    video = None
+    if form.source_video_id is not None:
+        video = owned(SourceVideo.objects, request.auth, id=form.source_video_id)
+    job = generation.project_generate_from_video(
+        owner=request.auth,
+        project=project,
+        variant_count=form.variant_count,
+        target_duration=form.target_duration,
+        upload=file,
+        source_video=video,
+    )
+    return Status(202, JobCreated.for_job(job))
 
 
 @router.post(
@@ -216,36 +199,22 @@ def generate(request, project_id: int, form: Form[GenerateForm], file: File[Uplo
     response={202: JobCreated, **CREATE_ERRORS},
     summary="Generate the project's clips from your segments (a project_generate job)",
     description="Each clip is assembled from spans of the given segments (of any of your source "
-    "videos) in the chosen `order`, up to `target_duration` seconds. 409 while generating.",
+    "videos; default: those assigned to the project) in the chosen `order`, up to "
+    "`target_duration` seconds; `voice_mute` lowers the sources' speech first; `tts_text` "
+    "becomes the new clips' voice-over script. 409 while generating.",
 )
 def generate_from_segments(request, project_id: int, data: FromSegmentsIn):
-    project = _project(request, project_id)
-    _refuse_if_generating(project)
-    wanted = list(dict.fromkeys(data.segment_ids))
-    found = (
-        Segment.objects.for_owner(request.auth).filter(id__in=wanted).select_related("source_video")
+    job = generation.project_generate_from_segments(
+        owner=request.auth,
+        project=_project(request, project_id),
+        segment_ids=data.segment_ids,
+        variant_count=data.variant_count,
+        target_duration=data.target_duration,
+        order=data.order,
+        voice_mute=data.voice_mute,
+        tts_text=data.tts_text,
     )
-    by_id = {s.id: s for s in found}
-    missing = [sid for sid in wanted if sid not in by_id]
-    if missing:
-        raise ApiError(
-            404, "not_found", f"segments not found: {missing}", [{"segment_ids": missing}]
-        )
-    segments = [by_id[sid] for sid in wanted]
-    spans = [
-        {"source": f"source_{s.source_video_id}", "start": s.start, "end": s.end,
-         "score": s.score or 0.0, "segment_id": s.id}
-        for s in segments
-    ]  # fmt: skip
-    shared = {f"source_{s.source_video_id}": s.source_video.file.name for s in segments}
-    params = {
-        "variant_count": data.variant_count,
-        "target_duration": data.target_duration or project.target_duration,
-        "segments": spans,
-        "order": data.order,
-        "seed": secrets.randbelow(2**31),  # kept in the params: a retry makes the same clips
-    }
-    return _start_generation(request, project, params=params, shared=shared)
+    return Status(202, JobCreated.for_job(job))
 
 
 @router.post(

@@ -4,7 +4,6 @@ import mimetypes
 from datetime import datetime
 from uuid import UUID
 
-from django.db import transaction
 from django.urls import reverse
 from ninja import Router, Schema, Status
 from pydantic import Field
@@ -12,13 +11,13 @@ from pydantic import Field
 from core.apierrors import ApiError
 from core.auth import MEDIA_AUTH
 from core.downloads import stream_stored_file
+from core.errors import Invalid
 from core.media_urls import signed_url
 from core.strict import InputSchema
 from jobs.schemas import ErrorOut, JobCreated
 from media_pipeline.library import media as library
-from media_pipeline.library.api.common import CREATE_ERRORS, ERRORS, owned, start_job
+from media_pipeline.library.api.common import CREATE_ERRORS, ERRORS, owned, schema_of
 from media_pipeline.library.models import Clip, ExportPreset
-from media_pipeline.ops.presets import DEFAULT_PRESET
 
 router = Router(tags=["render"])
 MAX_BULK = 100
@@ -36,10 +35,13 @@ class ExportPresetOut(Schema):
     x264_preset: str
     loudness_lufs: float
     true_peak_db: float
+    is_default: bool = Field(description="the preset used when a render names none")
 
 
 class RenderIn(InputSchema):
-    preset: str = Field(DEFAULT_PRESET, max_length=50, description="an export preset's name")
+    preset: str | None = Field(
+        None, max_length=50, description="an export preset's name; default: the default preset"
+    )
 
 
 class BulkRenderIn(RenderIn):
@@ -80,21 +82,28 @@ class RenderProgressOut(Schema):
     summary="The active export presets (platform formats)",
 )
 def list_export_presets(request):
-    return list(ExportPreset.objects.filter(is_active=True).order_by("name"))
+    default = library.export_preset_default()
+    return [
+        schema_of(ExportPresetOut, row, is_default=default is not None and row.id == default.id)
+        for row in ExportPreset.objects.filter(is_active=True).order_by("name")
+    ]
 
 
-def _start_render(request, clip: Clip, preset: ExportPreset) -> RenderCreated:
-    """Export row + clip_render job; called inside a transaction (both or neither)."""
-    export = library.export_create(clip=clip, preset=preset)
-    created = start_job(
-        request,
-        "clip_render",
-        params={"export_id": export.id},
-        shared_inputs={"source": clip.file.name},
-    ).value
-    export.job_id = created.job_id
-    export.save(update_fields=["job"])
-    return RenderCreated(**created.dict(), export_id=export.id, clip_id=clip.id)
+def _preset(name: str | None) -> ExportPreset:
+    """The named active preset, or the default one when no name is given (422 when none)."""
+    if name is not None:
+        return library.export_preset_get(name=name)
+    default = library.export_preset_default()
+    if default is None:
+        raise Invalid.field("preset", "there is no default export preset: name one in 'preset'")
+    return default
+
+
+def _created(started) -> list[RenderCreated]:
+    return [
+        RenderCreated(**JobCreated.for_job(job).dict(), export_id=export.id, clip_id=export.clip_id)
+        for export, job in started
+    ]
 
 
 @router.post(
@@ -105,10 +114,9 @@ def _start_render(request, clip: Clip, preset: ExportPreset) -> RenderCreated:
 def render_clip(request, clip_id: int, payload: RenderIn = None):
     payload = payload or RenderIn()
     clip = owned(Clip.objects, request.auth, id=clip_id)
-    preset = library.export_preset_get(name=payload.preset)
-    library.clip_check_renderable(clip=clip)
-    with transaction.atomic():
-        return Status(202, _start_render(request, clip, preset))
+    preset = _preset(payload.preset)
+    started = library.clip_renders_start(owner=request.auth, clips=[clip], preset=preset)
+    return Status(202, _created(started)[0])
 
 
 @router.post(
@@ -122,12 +130,11 @@ def bulk_render(request, payload: BulkRenderIn):
     missing = [i for i in ids if i not in found]
     if missing:
         raise ApiError(404, "not_found", f"clips not found: {missing}", [{"clip_ids": missing}])
-    preset = library.export_preset_get(name=payload.preset)
-    for clip_id in ids:
-        library.clip_check_renderable(clip=found[clip_id])
-    with transaction.atomic():
-        items = [_start_render(request, found[i], preset) for i in ids]
-    return Status(202, BulkRenderCreated(items=items))
+    preset = _preset(payload.preset)
+    started = library.clip_renders_start(
+        owner=request.auth, clips=[found[i] for i in ids], preset=preset
+    )
+    return Status(202, BulkRenderCreated(items=_created(started)))
 
 
 def _latest_export(request, clip_id: int, *, completed: bool):

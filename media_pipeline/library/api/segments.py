@@ -1,10 +1,11 @@
 """Library API: source videos (upload, stream, rename, delete) and their segments (create, list,
 favorite, extract, stream), SRT cue matching, and segment assignment to a project.
 
-`POST /projects/{id}/assign-segments` stores nothing: the models have no project-segment link,
-so it validates the user's segments (404 for any that is not theirs), and answers them in the
-given order with their total length; the client passes the same `segment_ids` to the project's
-generate-from-segments call. `usage_count` is left to the services that build clips from them.
+`POST /projects/{id}/assign-segments` stores the user's segments (404 for any that is not
+theirs) as the project's assigned segments, in the given order, replacing the earlier ones, and
+answers them with their total length; `GET /projects/{id}/segments` lists them, and the
+project's generate-from-segments uses them when it is given no `segment_ids`. `usage_count` is
+left to the services that build clips from them.
 """
 
 from pathlib import PurePosixPath
@@ -281,18 +282,32 @@ def match_srt(request, payload: MatchSrtIn):
     )
 
 
-@router.post(
-    "/projects/{project_id}/assign-segments",
-    response={200: AssignSegmentsOut, **ERRORS},
-    summary="Check segments for a project's generate-from-segments (nothing is stored)",
-)
-def assign_segments(request, project_id: int, payload: AssignSegmentsIn):
-    project = owned(Project.objects, request.auth, id=project_id)
-    ids = list(dict.fromkeys(payload.segment_ids))
-    segments = library.segments_for_project(owner=request.auth, segment_ids=ids)
+def _assigned(project: Project, segments: list[Segment]) -> AssignSegmentsOut:
     return AssignSegmentsOut(
         project_id=project.id,
-        segment_ids=ids,
+        segment_ids=[s.id for s in segments],
         segments=[SegmentOut.of(s) for s in segments],
         total_duration=round(sum(s.duration for s in segments), 3),
     )
+
+
+@router.post(
+    "/projects/{project_id}/assign-segments",
+    response={200: AssignSegmentsOut, **ERRORS},
+    summary="Assign segments to a project, in order (replaces its earlier assignment)",
+    description="generate-from-segments uses them when it is given no `segment_ids`.",
+)
+def assign_segments(request, project_id: int, payload: AssignSegmentsIn):
+    project = owned(Project.objects, request.auth, id=project_id)
+    segments = library.project_segments_assign(project=project, segment_ids=payload.segment_ids)
+    return _assigned(project, segments)
+
+
+@router.get(
+    "/projects/{project_id}/segments",
+    response={200: AssignSegmentsOut, **ERRORS},
+    summary="The segments assigned to a project, in their order",
+)
+def project_segments(request, project_id: int):
+    project = owned(Project.objects, request.auth, id=project_id)
+    return _assigned(project, library.project_segments(project=project))

@@ -1,5 +1,6 @@
 """Library job types: `project_generate` (a project's clips, from an analysed source or from
-chosen segments) and `clip_remove_audio`. Their handlers store what they make under library
+chosen segments, optionally with the sources' speech lowered and a voice-over script for the
+clips' content) and `clip_remove_audio`. Their handlers store what they make under library
 names; when the job completes, the library rows adopt those files in the same transaction
 (`media_pipeline.library.projects`: the types' on_change hooks), so job retention cleanup never
 removes a clip's file and a failed job leaves nothing behind."""
@@ -10,15 +11,22 @@ from pathlib import Path
 from typing import Literal
 
 import pydantic
+from django.conf import settings
 
 from jobs.registry import register
-from media_pipeline.jobtypes.process import find_segments, render_variants, source_preset
+from media_pipeline.jobtypes.process import (
+    find_segments,
+    mute_source_voice,
+    render_variants,
+    source_preset,
+)
 from media_pipeline.library import projects as library
 from media_pipeline.library.models import library_name
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from media_pipeline.ops.probe import MediaInfo, probe_media, require_video
 from media_pipeline.ops.render import Piece
 from media_pipeline.ops.variants import plan_variants
+from media_pipeline.ops.voice_mute import VoiceMuteParams
 
 Order = Literal["random", "sequential", "weighted"]
 
@@ -46,6 +54,16 @@ class ProjectGenerateParams(pydantic.BaseModel):
     )
     order: Order = "sequential"
     seed: int = 0
+    voice_mute: VoiceMuteParams | None = pydantic.Field(
+        None, description="lower the sources' speech before cutting (as the `process` job does)"
+    )
+    tts_text: str | None = pydantic.Field(
+        None,
+        min_length=1,
+        max_length=settings.TTS_MAX_CHARS,
+        description="voice-over script: becomes each new clip's content TTS text, so rendering "
+        "a clip voices it",
+    )
 
 
 @dataclass(frozen=True)
@@ -96,12 +114,14 @@ def _take(pool: list[Span], target: float) -> list[Span]:
     return taken
 
 
-def _from_analysis(ctx, params: ProjectGenerateParams):
+def _from_analysis(ctx, params: ProjectGenerateParams, mutes: dict):
     source = ctx.input_path("source")
     info = require_video(probe_media(source), label="the source")
     segments, _ = find_segments(
         ctx, source, info, total_duration=params.target_duration * params.variant_count
     )
+    if params.voice_mute:
+        source = _muted(ctx, source, info, params.voice_mute, span=(25.0, 30.0), report=mutes)
     plan = plan_variants(
         segments, count=params.variant_count, target_duration=params.target_duration
     )
@@ -112,12 +132,29 @@ def _from_analysis(ctx, params: ProjectGenerateParams):
     return pieces, [[None] * len(p) for p in pieces], source_preset(info)
 
 
-def _from_spans(ctx, params: ProjectGenerateParams):
+def _muted(
+    ctx, source: Path, info: MediaInfo, params: VoiceMuteParams, *, span, report, label="source"
+) -> Path:
+    """The source with its speech lowered (the source itself when it has no audio); what was
+    done goes into `report` under `label`."""
+    out = Path(ctx.temp_dir) / f"muted_{label}"
+    muted = mute_source_voice(ctx, source, info, params, span=span, output_dir=out)
+    report[label] = muted.as_dict()
+    return muted.output if muted.output is not None else source
+
+
+def _from_spans(ctx, params: ProjectGenerateParams, mutes: dict):
     spans = [Span(**s.model_dump()) for s in params.segments]
     sources: dict[str, tuple[Path, MediaInfo]] = {}
-    for label in dict.fromkeys(s.source for s in spans):
+    labels = list(dict.fromkeys(s.source for s in spans))
+    step = 23.0 / len(labels)
+    for n, label in enumerate(labels):
         path = ctx.input_path(label)
-        sources[label] = (path, require_video(probe_media(path), label="a segment's source"))
+        info = require_video(probe_media(path), label="a segment's source")
+        if params.voice_mute:  # each source muted once, in its own directory
+            span = (2 + step * n, 2 + step * (n + 1))
+            path = _muted(ctx, path, info, params.voice_mute, span=span, report=mutes, label=label)
+        sources[label] = (path, info)
     ctx.progress(25, "plan", "Choosing segments")
     plan = plan_span_variants(
         spans,
@@ -148,7 +185,8 @@ def _from_spans(ctx, params: ProjectGenerateParams):
 def project_generate_handler(ctx, params: ProjectGenerateParams) -> dict:
     ctx.progress(1, "probe", "Reading the source")
     plan = _from_spans if params.segments else _from_analysis
-    pieces, segment_ids, preset = plan(ctx, params)
+    mutes: dict = {}
+    pieces, segment_ids, preset = plan(ctx, params, mutes)
     rendered = render_variants(ctx, pieces, preset=preset, span=(30.0, 95.0))
     ctx.progress(96, "save", "Saving the clips")
     clips = [_stored_variant(ctx, r, ids) for r, ids in zip(rendered, segment_ids, strict=True)]
@@ -159,6 +197,7 @@ def project_generate_handler(ctx, params: ProjectGenerateParams) -> dict:
         "clips": clips,  # the completion hook turns these into clip_ids
         "width": preset.width,
         "height": preset.height,
+        "voice_mute": mutes or None,  # per source input: what muting its speech did
     }
 
 
@@ -172,6 +211,8 @@ def _stored_variant(ctx, rendered, segment_ids) -> dict:
         "video": video,
         "thumbnail": thumbnail,
         "duration": rendered.duration,
+        # silent sources get a silent track in the render: the clip has sound only from them
+        "has_audio": any(p.has_audio for p in rendered.pieces),
         "segments": [
             {"start": p.start, "end": p.end, **({"segment_id": sid} if sid else {})}
             for p, sid in zip(rendered.pieces, segment_ids, strict=True)

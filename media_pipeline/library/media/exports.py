@@ -4,16 +4,19 @@ job's status): queued, rendering (also while an attempt waits to be retried), co
 its file, or failed."""
 
 import pydantic
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from core.errors import Conflict, Invalid
 from jobs import services as job_services
+from jobs.models import Job
 from jobs.status import JobChange
 from media_pipeline.jobtypes.render_clip import ClipRecipe
 from media_pipeline.library.errors import LibraryRowGone
 from media_pipeline.library.models import Clip, ClipContent, Export, ExportPreset, Project
-from media_pipeline.ops.presets import Preset
+from media_pipeline.library.starts import job_start
+from media_pipeline.ops.presets import DEFAULT_PRESET, Preset
 
 
 def preset_from_row(row: ExportPreset) -> Preset:
@@ -33,17 +36,57 @@ def preset_from_row(row: ExportPreset) -> Preset:
     )
 
 
-def export_preset_get(*, name: str) -> ExportPreset:
+def export_preset_get(*, name: str, field: str = "preset") -> ExportPreset:
+    """The active preset of that name; 422 naming `field` (the caller's name for it) if none."""
     row = ExportPreset.objects.filter(name=name, is_active=True).first()
     if row is None:
         known = ", ".join(
             ExportPreset.objects.filter(is_active=True).values_list("name", flat=True)
         )
         raise Invalid(
-            f"unknown export preset '{name}' (known: {known})",
-            [{"field": "preset", "msg": "unknown export preset"}],
+            f"'{field}': unknown export preset '{name}' (known: {known})",
+            [{"field": field, "msg": "unknown export preset"}],
         )
     return row
+
+
+def export_preset_default() -> ExportPreset | None:
+    """The preset a render uses when none is named: the active row marked default, else the
+    active `instagram_reels` (the shipped default), else none."""
+    active = ExportPreset.objects.filter(is_active=True)
+    return active.filter(is_default=True).first() or active.filter(name=DEFAULT_PRESET).first()
+
+
+def export_preset_set_default(*, preset: ExportPreset) -> ExportPreset:
+    """Make `preset` the one default (the mark moves from any other row)."""
+    with transaction.atomic():
+        ExportPreset.objects.filter(is_default=True).exclude(id=preset.id).update(is_default=False)
+        ExportPreset.objects.filter(id=preset.id).update(is_default=True)
+    preset.is_default = True
+    return preset
+
+
+def clip_renders_start(
+    *, owner, clips: list[Clip], preset: ExportPreset
+) -> list[tuple[Export, Job]]:
+    """An Export row and a `clip_render` job for each clip, all or nothing: every clip is
+    checked first (409 in the trash or without a file, 422 for content that cannot render)."""
+    for clip in clips:
+        clip_check_renderable(clip=clip)
+    started = []
+    with transaction.atomic():
+        for clip in clips:
+            export = export_create(clip=clip, preset=preset)
+            job = job_start(
+                owner=owner,
+                job_type="clip_render",
+                params={"export_id": export.id},
+                shared_inputs={"source": clip.file.name},
+            )
+            export.job = job
+            export.save(update_fields=["job"])
+            started.append((export, job))
+    return started
 
 
 def clip_recipe(*, clip: Clip) -> ClipRecipe:

@@ -10,7 +10,7 @@ from jobs import services as job_services
 from jobs.status import JobChange
 from media_pipeline.library.errors import LibraryRowGone
 from media_pipeline.library.media.sources import delete_file
-from media_pipeline.library.models import Segment, SourceVideo
+from media_pipeline.library.models import Project, ProjectSegment, Segment, SourceVideo
 from media_pipeline.ops.keyword_match import keyword_in, normalise
 
 # Fuzzy threshold of SRT cue matching (rapidfuzz partial ratio), as in multi-video edits.
@@ -151,6 +151,27 @@ def segments_for_project(*, owner, segment_ids: list[int]) -> list[Segment]:
     if missing:
         raise NotFound(f"segments not found: {missing}", [{"segment_ids": missing}])
     return [found[i] for i in segment_ids]
+
+
+def project_segments_assign(*, project: Project, segment_ids: list[int]) -> list[Segment]:
+    """Make these of the owner's segments (repeats dropped) the project's assigned segments, in
+    this order, replacing the earlier assignment; 404 naming the ids that are not theirs."""
+    ids = list(dict.fromkeys(segment_ids))
+    segments = segments_for_project(owner=project.owner, segment_ids=ids)
+    with transaction.atomic():
+        ProjectSegment.objects.filter(project=project).delete()
+        ProjectSegment.objects.bulk_create(
+            ProjectSegment(project=project, segment=s, position=n) for n, s in enumerate(segments)
+        )
+    return segments
+
+
+def project_segments(*, project: Project) -> list[Segment]:
+    """The project's assigned segments in their order (a deleted segment drops out)."""
+    assigned = ProjectSegment.objects.filter(project=project).select_related(
+        "segment__source_video"
+    )
+    return [a.segment for a in assigned.order_by("position")]
 
 
 def segment_for_job(*, segment_id: int, owner_id) -> Segment:

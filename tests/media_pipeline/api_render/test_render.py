@@ -209,3 +209,22 @@ def test_a_render_with_an_elevenlabs_voiceover_past_a_hard_budget_is_402(api, us
     clip.content.save()
     accepted = post_json(api, f"{API}/clips/{clip.id}/render", {"preset": "instagram_reels"})
     assert accepted.status_code == 202, accepted.content
+
+
+def test_the_default_preset_is_the_one_marked_and_can_move(api, clip, tiny_preset):
+    from media_pipeline.library.media import export_preset_default, export_preset_set_default
+
+    body = api.get(f"{API}/export-presets").json()
+    assert [p["name"] for p in body if p["is_default"]] == ["instagram_reels"]  # none marked yet
+    export_preset_set_default(preset=tiny_preset)
+    export_preset_set_default(preset=tiny_preset)  # idempotent: still one default
+    assert export_preset_default() == tiny_preset
+    assert ExportPreset.objects.filter(is_default=True).count() == 1
+    body = api.get(f"{API}/export-presets").json()
+    assert [p["name"] for p in body if p["is_default"]] == ["tiny"]
+    response = post_json(api, f"{API}/clips/{clip.id}/render")
+    assert Export.objects.get(id=response.json()["export_id"]).preset == tiny_preset
+    export_preset_set_default(preset=ExportPreset.objects.get(name="tiktok"))
+    assert list(ExportPreset.objects.filter(is_default=True).values_list("name", flat=True)) == [
+        "tiktok"
+    ]
