@@ -9,9 +9,6 @@ answers it as an attachment, any other request inline; `v` (the page's cache-bus
 The MIME type follows the stored name; Range requests get 206 (players seek).
 """
 
-import mimetypes
-from pathlib import PurePosixPath
-
 from django.core.files.storage import default_storage
 from ninja import Router
 
@@ -19,6 +16,7 @@ from core.deprecation import old_path
 from core.downloads import stream_stored_file
 from core.errors import NotFound
 from core.media_urls import read_media_token
+from core.strict import media_route
 from jobs.schemas import ErrorOut
 from media_pipeline.frontend.api import PREFIX
 
@@ -33,13 +31,7 @@ def serve_token(request, token: str):
     name = read_media_token(token).name
     if not default_storage.exists(name):
         raise NotFound("the file no longer exists")
-    return stream_stored_file(
-        request,
-        name=name,
-        content_type=mimetypes.guess_type(name)[0],
-        filename=PurePosixPath(name).name,
-        inline=request.GET.get("download") != "true",
-    )
+    return stream_stored_file(request, name=name, inline=True)  # download=true: attachment
 
 
 @router.get(
@@ -49,6 +41,7 @@ def serve_token(request, token: str):
     summary="A job's or the library's file by its path token (M1, M2)",
     **old_path("GET", PREFIX + "/files/{token:path}", "", note=NOTE),
 )
+@media_route
 def files(request, token: str):
     return serve_token(request, token)
 
@@ -60,5 +53,6 @@ def files(request, token: str):
     summary="A library file by its path token (M4-M8)",
     **old_path("GET", PREFIX + "/library/files/{token:path}", "", note=NOTE),
 )
+@media_route
 def library_files(request, token: str):
     return serve_token(request, token)

@@ -2,7 +2,7 @@
 501 with a `detail` the page shows in its alert, so nothing pretends to have been published
 (clips keep `postiz_status: "not_sent"`)."""
 
-from ninja import Router
+from ninja import Body, Router
 
 from core.deprecation import old_path
 from jobs.schemas import ErrorOut
@@ -37,7 +37,7 @@ def integrations(request):
     summary="Publish a clip through Postiz (not provided: 501)",
     **old_path("POST", PREFIX + "/postiz/publish", "", note=NOTE),
 )
-def publish(request):
+def publish(request, payload: Body[dict] = None):  # any body: not provided anyway
     _not_supported()
 
 
@@ -47,7 +47,7 @@ def publish(request):
     summary="Publish several clips through Postiz (not provided: 501)",
     **old_path("POST", PREFIX + "/postiz/bulk-publish", "", note=NOTE),
 )
-def bulk_publish(request):
+def bulk_publish(request, payload: Body[dict] = None):  # any body: not provided anyway
     _not_supported()
 
 
@@ -57,5 +57,5 @@ def bulk_publish(request):
     summary="Upload a clip to Postiz (not provided: 501)",
     **old_path("POST", PREFIX + "/postiz/upload", "", note=NOTE),
 )
-def upload(request):
+def upload(request, payload: Body[dict] = None):  # any body: not provided anyway
     _not_supported()

@@ -21,6 +21,7 @@ from core.deprecation import old_path
 from core.downloads import stream_stored_file
 from core.errors import Invalid, NotFound
 from core.media_urls import object_id_pk, read_signed_object_id
+from core.strict import media_route
 from jobs.schemas import ErrorOut
 from media_pipeline.frontend.api import PREFIX
 from media_pipeline.frontend.common import pk_of, str_id
@@ -136,6 +137,7 @@ _FIELDS = {"start": "start_time", "end": "end_time"}
         f"GET {V1}/source-videos/{{video_id}}/stream",
     ),
 )
+@media_route
 def stream_source_video(request, video_id: str):
     pk = read_signed_object_id(SOURCE_VIDEO, video_id)
     video = SourceVideo.objects.filter(id=pk).first()
