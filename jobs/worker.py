@@ -28,7 +28,8 @@ def warm_up_engine() -> None:
     finally:
         db.connections.close_all()
     # Which ffmpeg to run is decided once here (its capability check starts ffmpeg six times),
-    # not again in every work horse. Without a usable one the worker still starts; the jobs
+    # not again in every work horse. When there is none, `manage.py rqworker`'s system check
+    # has refused to start already; a worker started without the checks logs why, and its jobs
     # that run ffmpeg fail saying what is missing.
     try:
         choose_ffmpeg()
