@@ -2,11 +2,8 @@
 (errors are reported by kind, never with connection strings)."""
 
 import logging
-import os
-import shutil
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 from ninja import Router, Schema, Status
@@ -16,7 +13,8 @@ from rq import Worker
 from jobs.models import Job
 from jobs.queue import get_queue
 from jobs.status import JobStatus
-from media_pipeline.ops.ffmpeg_bin import ffmpeg_path
+from media_pipeline.ops.errors import FFmpegUnavailable
+from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
 
 logger = logging.getLogger(__name__)
 router = Router(tags=["health"])
@@ -67,16 +65,13 @@ def _redis() -> tuple[Check, int, int | None]:
 
 
 def _ffmpeg() -> Check:
-    """Found and executable; says where it comes from, not its path."""
+    """The ffmpeg in use passes the capability check (media_pipeline.ops.ffmpeg_bin): its
+    version and where it comes from, or what is missing. Never its path."""
     try:
-        path = ffmpeg_path()
-    except (OSError, RuntimeError) as exc:
-        return Check(ok=False, detail=f"not found ({type(exc).__name__})")
-    if settings.FFMPEG_BINARY:
-        source = "configured"
-    else:
-        source = "system" if shutil.which("ffmpeg") == path else "bundled (imageio-ffmpeg)"
-    return Check(ok=os.access(path, os.X_OK), detail=source)
+        choice = choose_ffmpeg()
+    except FFmpegUnavailable as exc:
+        return Check(ok=False, detail=str(exc))
+    return Check(ok=True, detail=f"ffmpeg {choice.info.version}, {choice.source}")
 
 
 @router.get(

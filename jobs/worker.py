@@ -8,6 +8,8 @@ from django import db
 from rq import Worker
 
 from jobs import runner, services
+from media_pipeline.ops.errors import FFmpegUnavailable
+from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +27,14 @@ def warm_up_engine() -> None:
         logger.warning("engine warm-up skipped: %s", exc)
     finally:
         db.connections.close_all()
+    # Which ffmpeg to run is decided once here (its capability check starts ffmpeg six times),
+    # not again in every work horse. When there is none, `manage.py rqworker`'s system check
+    # has refused to start already; a worker started without the checks logs why, and its jobs
+    # that run ffmpeg fail saying what is missing.
+    try:
+        choose_ffmpeg()
+    except FFmpegUnavailable as exc:
+        logger.error("%s", exc)
     # Long-lived objects out of the collector's reach: no full-collection pauses scanning them,
     # and no copy-on-write of their pages in work horses when a collection would touch them.
     gc.freeze()

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from django.conf import settings
 
+from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
 from tests.conftest import descendants, pid_alive, wait_for
 
 pytestmark = pytest.mark.slow
@@ -87,6 +88,11 @@ def test_up_serves_runs_a_job_and_stops_everything_on_ctrl_c(tmp_path, media):
     time.sleep(0.5)
     assert [pid for pid in children if pid_alive(pid)] == []
     output = (tmp_path / "up.log").read_text()
+    # Which ffmpeg runs, and why: the same choice as this process makes with this environment.
+    choice = choose_ffmpeg()
+    assert (
+        f"ffmpeg {choice.info.version}, {choice.source}: {choice.path} ({choice.reason})." in output
+    )
     stopped = output[output.index("Press Ctrl-C") :]
     assert "Traceback" not in stopped and "KeyboardInterrupt" not in stopped
     assert "could not connect to Redis" not in stopped  # Redis outlives the workers

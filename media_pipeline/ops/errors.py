@@ -18,3 +18,11 @@ class FFmpegError(MediaError):
         super().__init__(message)
         self.returncode = returncode
         self.log_tail = log_tail
+
+
+class FFmpegUnavailable(MediaError):
+    """No ffmpeg the product can use (`ffmpeg_bin`): EF_FFMPEG names one that fails the check,
+    or neither the system's nor the shipped one passes. Retrying cannot help until an operator
+    fixes it. The message names what is missing, never a path (it reaches /health)."""
+
+    permanent = True

@@ -159,9 +159,17 @@ def _clamp(value: float, low: float, high: float) -> float:
     return min(high, max(low, value)) if math.isfinite(value) else low
 
 
+# loudnorm of ffmpeg 5.x stamps the frames it passes through in linear mode with the count of
+# samples before them, but keeps the input's time base (microseconds in the render's mix): 60 s
+# of audio came out stamped as 3 s, and the render's sound was cut to that. Stamping the frames again
+# from the samples themselves is exact for the mix (one gapless stream from its first frame) and
+# changes nothing where loudnorm got it right.
+RESTAMP: AudioFilter = ("asetpts", (("expr", "STARTPTS+N/SR/TB"),))
+
+
 def linear_filters(target: LoudnessTarget, measured: Measurement) -> tuple[AudioFilter, ...]:
-    """loudnorm with the target, the measured values and linear mode: a constant gain.
-    Values are clamped into loudnorm's option ranges."""
+    """loudnorm with the target, the measured values and linear mode: a constant gain (then
+    RESTAMP). Values are clamped into loudnorm's option ranges."""
     options = {
         **_target_options(target),
         "measured_I": f"{_clamp(measured.integrated, -99, -0.01):.2f}",
@@ -171,7 +179,7 @@ def linear_filters(target: LoudnessTarget, measured: Measurement) -> tuple[Audio
         "offset": f"{_clamp(measured.target_offset, -99, 99):.2f}",
         "linear": "true",
     }
-    return (("loudnorm", tuple(options.items())),)
+    return (("loudnorm", tuple(options.items())), RESTAMP)
 
 
 def limited_filters(target: LoudnessTarget, gain_db: float) -> tuple[AudioFilter, ...]:

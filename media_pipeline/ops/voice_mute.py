@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 GAIN_STEP_SAMPLES = 256  # audio frame size, so the gain envelope moves in ~6 ms steps
 # Linux caps one argv string at 128 KiB; a longer filter graph (thousands of intervals) is
-# handed to ffmpeg as a file with `-/filter_complex`.
+# handed to ffmpeg as a file with `-/filter_complex` (`ffmpeg_run` says it the way an older
+# ffmpeg understands).
 MAX_INLINE_FILTER_CHARS = 64_000
 DEFAULT_AUDIO_BITRATE = 192_000
 MIN_AUDIO_BITRATE, MAX_AUDIO_BITRATE = 96_000, 320_000
@@ -113,8 +114,9 @@ def mute_args(
 
 
 def spill_long_filter(args: list[str], script: Path) -> list[str]:
-    """Move a filter graph too long for one argv string into `script` (read by ffmpeg >= 7
-    through `-/filter_complex`). Short graphs stay inline, visible in the logs."""
+    """Move a filter graph too long for one argv string into `script`, read by ffmpeg through
+    `-/filter_complex` (ffmpeg >= 7; `ffmpeg_run.in_dialect` turns it into
+    `-filter_complex_script` for 5.x/6.x). Short graphs stay inline, visible in the logs."""
     if "-filter_complex" not in args:
         return args
     at = args.index("-filter_complex")

@@ -29,9 +29,11 @@ def _summary_value(log: str, section: str, key: str) -> float:
 
 
 def measure_loudness(path: Path) -> Loudness:
-    """Integrated loudness and true peak of the file's audio, as EBU R128 defines them."""
+    """Integrated loudness and true peak of the file's audio, as EBU R128 defines them. The
+    per-frame log goes to the verbose level, under the info level read here (ffmpeg 5.x has no
+    `framelog=quiet`)."""
     log = run_ffmpeg(
-        ["-i", str(path), "-vn", "-af", "ebur128=peak=true:framelog=quiet", "-f", "null", "-"],
+        ["-i", str(path), "-vn", "-af", "ebur128=peak=true:framelog=verbose", "-f", "null", "-"],
         loglevel="info",
     )
     return Loudness(

@@ -12,6 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from editfactory.embedded_redis import EmbeddedRedisError, embedded_redis_from_settings
 from editfactory.supervisor import Child, Supervisor
+from media_pipeline.ops.errors import FFmpegUnavailable
+from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
 
 # The web frontend's dev server (Next.js), allowed to call the API when `up` runs outside
 # production and EF_CORS_ORIGINS is unset.
@@ -50,6 +52,7 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, workers, web_workers, **options):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database ready (migrations applied).")
+        self._report_ffmpeg()
         self._ensure_admin()
         redis_server = None
         env = child_env(os.environ, production=settings.PRODUCTION)
@@ -127,6 +130,18 @@ class Command(BaseCommand):
             )
         )
         return children
+
+    def _report_ffmpeg(self) -> None:
+        """Which ffmpeg the workers will run and why (they choose the same way, with the same
+        environment). None usable: refuse to start (the system check says so first, unless
+        checks were skipped)."""
+        try:
+            choice = choose_ffmpeg()
+        except FFmpegUnavailable as exc:
+            raise CommandError(f"{exc} (`manage.py ffmpeg_check` shows every candidate)") from None
+        self.stdout.write(
+            f"ffmpeg {choice.info.version}, {choice.source}: {choice.path} ({choice.reason})."
+        )
 
     def _ensure_admin(self) -> None:
         User = get_user_model()
