@@ -30,18 +30,19 @@ from pydantic import Field
 from core.asyncdb import db_call
 from core.deprecation import old_path
 from core.errors import DomainError, NotFound
+from core.strict import InputSchema
 from jobs.models import Job
 from jobs.schemas import ErrorOut
 from jobs.status import JobStatus
 from media_pipeline.frontend.api import PREFIX
 from media_pipeline.frontend.common import (
     job_error_text,
+    owned_row,
     path_token,
     pk_of,
     str_id,
     wait_for_job,
 )
-from media_pipeline.frontend.forms import StrictBody, owned_row, refuse_unknown_fields
 from media_pipeline.frontend.library_shapes import (
     ClipDetail,
     ClipOut,
@@ -73,7 +74,7 @@ def _clip(request, clip_id: str) -> Clip:
     return owned_row(clips, request.auth, clip_id, what="clip")
 
 
-class ClipPatch(StrictBody):
+class ClipPatch(InputSchema):
     # not nullable: a field left out changes nothing, a null one is a 422 naming it
     variant_name: str = Field(None, max_length=100)
     is_selected: bool = None
@@ -84,7 +85,7 @@ class ClipDeleted(Schema):
     clip_id: str
 
 
-class ContentIn(StrictBody):
+class ContentIn(InputSchema):
     tts_text: str | None = Field(max_length=100_000)
     srt_content: str | None = Field(max_length=500_000)
     subtitle_settings: dict | None
@@ -103,7 +104,7 @@ class RendersStarted(Schema):
     renders: list[RenderStarted]
 
 
-class BulkRenderIn(StrictBody):
+class BulkRenderIn(InputSchema):
     clip_ids: list[str] = Field(min_length=1, max_length=100)
     preset_name: str = Field(max_length=50)
 
@@ -243,7 +244,6 @@ def put_content(request, clip_id: str, data: ContentIn):
     **_route("POST", "/library/clips/{clip_id}/render", f"POST {V1}/clips/{{clip_id}}/render"),
 )
 def render_clip(request, clip_id: str, preset_name: Annotated[str, Form(max_length=50)]):
-    refuse_unknown_fields(request, fields={"preset_name"})
     clip = _clip(request, clip_id)
     preset = library_media.export_preset_get(name=preset_name, field="preset_name")
     started = library_media.clip_renders_start(owner=request.auth, clips=[clip], preset=preset)

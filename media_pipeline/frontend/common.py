@@ -31,6 +31,15 @@ def pk_of(text: str, *, what: str) -> int:
     return value
 
 
+def owned_row(queryset, user, text_id: str, *, what: str):
+    """The user's row of that frontend id; another user's or an unknown one is a 404."""
+    pk = pk_of(text_id, what=what)
+    row = queryset.for_owner(user).filter(id=pk).first()
+    if row is None:
+        raise NotFound(f"{what} {text_id!r} not found")
+    return row
+
+
 # --- path tokens --------------------------------------------------------------------------------
 
 

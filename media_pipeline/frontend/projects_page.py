@@ -29,10 +29,10 @@ from pydantic import Field
 
 from core.deprecation import old_path
 from core.errors import Invalid
+from core.strict import InputSchema
 from jobs.schemas import ErrorOut
 from media_pipeline.frontend.api import PREFIX
-from media_pipeline.frontend.common import storage_name_of, str_id
-from media_pipeline.frontend.forms import StrictBody, owned_row, refuse_unknown_fields
+from media_pipeline.frontend.common import owned_row, storage_name_of, str_id
 from media_pipeline.frontend.library_shapes import (
     ClipList,
     ProjectList,
@@ -64,14 +64,14 @@ def _project(request, project_id: str) -> Project:
     )
 
 
-class ProjectIn(StrictBody):
+class ProjectIn(InputSchema):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=5000)
     target_duration: int = Field(20, ge=2, le=600, description="seconds per clip")
     context_text: str = Field("", max_length=20000)
 
 
-class ProjectReset(StrictBody):
+class ProjectReset(InputSchema):
     status: Literal["draft"] = Field(description="only `draft`: reset for a new generation")
 
 
@@ -95,7 +95,7 @@ class GenerationStarted(Schema):
     message: str
 
 
-class FromSegmentsIn(StrictBody):
+class FromSegmentsIn(InputSchema):
     variant_count: int = Field(ge=1, le=10)
     selection_mode: Literal["random", "sequential", "weighted"]
     target_duration: int = Field(ge=2, le=600, description="seconds per clip")
@@ -234,7 +234,6 @@ def generate(
     video_path: Form[str] = None,
     video: File[UploadedFile] = None,
 ):
-    refuse_unknown_fields(request, fields={"variant_count", "video_path"}, files={"video"})
     project = _project(request, project_id)
     if (video is None) == (video_path is None):
         raise Invalid(

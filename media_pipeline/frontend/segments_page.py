@@ -21,11 +21,10 @@ from core.deprecation import old_path
 from core.downloads import stream_stored_file
 from core.errors import Invalid, NotFound
 from core.media_urls import object_id_pk, read_signed_object_id
-from core.strict import media_route
+from core.strict import InputSchema, media_route
 from jobs.schemas import ErrorOut
 from media_pipeline.frontend.api import PREFIX
-from media_pipeline.frontend.common import pk_of, str_id
-from media_pipeline.frontend.forms import StrictBody, owned_row, refuse_unknown_fields
+from media_pipeline.frontend.common import owned_row, pk_of, str_id
 from media_pipeline.frontend.library_shapes import (
     SOURCE_VIDEO,
     SegmentOut,
@@ -51,7 +50,7 @@ def _video(request, video_id: str) -> SourceVideo:
     return owned_row(SourceVideo.objects, request.auth, object_id_pk(video_id), what="video")
 
 
-class SegmentIn(StrictBody):
+class SegmentIn(InputSchema):
     start_time: float = Field(ge=0)
     end_time: float = Field(gt=0)
     keywords: list[str] = Field(max_length=50)
@@ -157,7 +156,6 @@ def stream_source_video(request, video_id: str):
     ),
 )
 def assign_segments(request, project_id: str, segment_ids: Form[list[str]]):
-    refuse_unknown_fields(request, fields={"segment_ids"})
     project = owned_row(Project.objects, request.auth, project_id, what="project")
     if not segment_ids:
         raise Invalid.field("segment_ids", "'segment_ids' is empty")
