@@ -64,8 +64,9 @@ class CredentialRejected(AuthenticationError):
         super().__init__(message=message)
 
 
-def error_response(api, request, status: int, code: str, message: str, details=None, headers=None):
-    body = {
+def error_body(code: str, message: str, details=None) -> dict:
+    """The one error shape; `detail` repeats the message for clients that show only it."""
+    return {
         "error": {
             "code": code,
             "message": message,
@@ -73,7 +74,10 @@ def error_response(api, request, status: int, code: str, message: str, details=N
         },
         "detail": message,
     }
-    response = api.create_response(request, body, status=status)
+
+
+def error_response(api, request, status: int, code: str, message: str, details=None, headers=None):
+    response = api.create_response(request, error_body(code, message, details), status=status)
     for key, value in (headers or {}).items():
         response[key] = value
     return response
@@ -140,7 +144,7 @@ def install(api) -> None:
     handler(Http404, lambda r, e: error_response(api, r, 404, "not_found", str(e) or "Not found."))
     handler(
         HttpError,
-        lambda r, e: error_response(api, r, e.status_code, _code_for(e.status_code), str(e)),
+        lambda r, e: error_response(api, r, e.status_code, code_for(e.status_code), str(e)),
     )
     # A value the database cannot hold (an id past 64 bits, say) is the client's error, not an
     # outage: SQLite raises OverflowError, PostgreSQL a DataError.
@@ -269,5 +273,5 @@ _CODES = {
 }
 
 
-def _code_for(status: int) -> str:
+def code_for(status: int) -> str:
     return _CODES.get(status, "error")

@@ -23,7 +23,9 @@ for _dir in (DATA_DIR, MEDIA_ROOT, JOB_TEMP_DIR / "uploads"):
 
 # Production mode refuses to run on generated secrets or DEBUG.
 PRODUCTION = env.bool("EF_PRODUCTION", default=False)
-DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+# Off unless asked for (DEBUG=1, a development flag): Django's debug pages list every URL
+# pattern and settings, which no one reaching `up` should see.
+DEBUG = env.bool("DEBUG", default=False) and not PRODUCTION
 
 
 def _local_secret_key() -> str:
@@ -87,6 +89,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "editfactory.middleware.ApiJsonErrorsMiddleware",
     "editfactory.middleware.ApiHeadMiddleware",
     "editfactory.legacy.DeprecationMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
