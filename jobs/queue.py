@@ -5,13 +5,16 @@ in the runner lets only one delivery run.
 """
 
 import logging
+from datetime import timedelta
 
 import django_rq
 from django.conf import settings
 from redis.exceptions import RedisError
+from rq import Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from rq.job import JobStatus as RQStatus
+from rq.utils import now as rq_now
 
 logger = logging.getLogger(__name__)
 
@@ -60,3 +63,11 @@ def is_held(job_id) -> bool:
 
 def queue_depth() -> int:
     return get_queue().count
+
+
+def live_workers(queue=None) -> list[Worker]:
+    """The queue's RQ workers that beat within the last three worker heartbeats. A killed
+    worker's registration outlives it until its key expires (minutes): it is not counted."""
+    queue = queue or get_queue()
+    cutoff = rq_now() - timedelta(seconds=3 * settings.WORKER_HEARTBEAT_INTERVAL)
+    return [w for w in Worker.all(queue=queue) if w.last_heartbeat and w.last_heartbeat >= cutoff]

@@ -5,7 +5,8 @@ import logging
 import uuid
 
 from django import db
-from rq import Worker
+from django.conf import settings
+from rq import Worker, worker_registration
 
 from jobs import runner, services
 
@@ -32,11 +33,42 @@ def warm_up_engine() -> None:
 
 class EngineWorker(Worker):
     """RQ's forking worker: warms up the engine once, and closes Django's database connections
-    before each fork so a work horse never shares a socket with its parent."""
+    before each fork so a work horse never shares a socket with its parent.
+
+    Also, where RQ's defaults do not fit a product whose Redis may be flushed or restarted:
+    the worker beats every `WORKER_HEARTBEAT_INTERVAL`, idle or busy, and registers itself again
+    when Redis lost its registration."""
 
     def __init__(self, *args, **kwargs):
+        # How often the parent wakes from waiting for its horse to beat (RQ: every 30 s).
+        kwargs.setdefault("job_monitoring_interval", settings.WORKER_HEARTBEAT_INTERVAL)
         super().__init__(*args, **kwargs)
         warm_up_engine()
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """An idle worker blocks on BLPOP this long between two beats (RQ: worker_ttl - 15 s,
+        405 s by default, which left a flushed registry empty for minutes). The socket timeout
+        RQ derives from it (+10 s) stays above it."""
+        return max(1, min(settings.WORKER_HEARTBEAT_INTERVAL, super().dequeue_timeout))
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None):
+        """RQ's beat, plus this worker's place in RQ's worker registry (idempotent SADDs). RQ
+        writes that registry only at birth: after a flush or an empty restart the worker would
+        stay invisible (/health `workers: 0`) for as long as it lives. When the beat had to
+        create the worker's hash again, its description is written back too (RQ does that for
+        a busy worker in `maintain_heartbeats`; this covers an idle one)."""
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline=pipeline)
+            worker_registration.register(self, pipeline)
+            return
+        with self.connection.pipeline() as pipe:
+            super().heartbeat(timeout, pipeline=pipe)
+            worker_registration.register(self, pipe)
+            hash_was_gone = pipe.execute()[0] == 1  # HSET created the field: a new hash
+        if hash_was_gone:
+            logger.info("worker %s: Redis lost its registration; registered again", self.name)
+            self.connection.hset(self.key, mapping={**self.serialize(), "state": self.get_state()})
 
     def fork_work_horse(self, job, queue):
         db.connections.close_all()
