@@ -37,7 +37,11 @@ class EngineWorker(Worker):
 
     Also, where RQ's defaults do not fit a product whose Redis may be flushed or restarted:
     the worker beats every `WORKER_HEARTBEAT_INTERVAL`, idle or busy, and registers itself again
-    when Redis lost its registration."""
+    when Redis lost its registration; it is listening again within seconds of Redis coming back."""
+
+    # RQ waits 1, 2, 4... up to 60 s between attempts to reach a Redis that went away, so an idle
+    # worker could sit out a minute after Redis came back. One attempt every 2 s is no busy loop.
+    max_connection_wait_time = 2.0
 
     def __init__(self, *args, **kwargs):
         # How often the parent wakes from waiting for its horse to beat (RQ: every 30 s).
