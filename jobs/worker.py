@@ -2,13 +2,16 @@
 
 import gc
 import logging
+import signal
 import uuid
 
 from django import db
 from django.conf import settings
+from redis.exceptions import RedisError
 from rq import Worker, worker_registration
 
 from jobs import runner, services
+from media_pipeline.ops.child_process import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,8 @@ class EngineWorker(Worker):
 
     Also, where RQ's defaults do not fit a product whose Redis may be flushed or restarted:
     the worker beats every `WORKER_HEARTBEAT_INTERVAL`, idle or busy, and registers itself again
-    when Redis lost its registration; it is listening again within seconds of Redis coming back."""
+    when Redis lost its registration; it is listening again within seconds of Redis coming back;
+    it keeps watching its work horse through a Redis outage; and its work horse dies with it."""
 
     # RQ waits 1, 2, 4... up to 60 s between attempts to reach a Redis that went away, so an idle
     # worker could sit out a minute after Redis came back. One attempt every 2 s is no busy loop.
@@ -46,6 +50,7 @@ class EngineWorker(Worker):
     def __init__(self, *args, **kwargs):
         # How often the parent wakes from waiting for its horse to beat (RQ: every 30 s).
         kwargs.setdefault("job_monitoring_interval", settings.WORKER_HEARTBEAT_INTERVAL)
+        self._horse_preexec = None
         super().__init__(*args, **kwargs)
         warm_up_engine()
 
@@ -74,6 +79,34 @@ class EngineWorker(Worker):
             logger.info("worker %s: Redis lost its registration; registered again", self.name)
             self.connection.hset(self.key, mapping={**self.serialize(), "state": self.get_state()})
 
+    def maintain_heartbeats(self, job):
+        """Each tick while the horse runs. RQ lets a Redis error here (or in the working time
+        written just before) end the worker, and its horse now dies with it: the job would be
+        rescued and run again. The horse needs no Redis to finish its job and the engine's own
+        heartbeat is in the database: the worker waits for it through the outage."""
+        try:
+            super().maintain_heartbeats(job)
+        except RedisError as exc:
+            logger.warning("worker %s: heartbeat skipped, Redis unreachable: %s", self.name, exc)
+
+    def set_current_job_working_time(self, current_job_working_time, pipeline=None):
+        try:
+            super().set_current_job_working_time(current_job_working_time, pipeline=pipeline)
+        except RedisError as exc:
+            logger.warning("worker %s: working time not written: %s", self.name, exc)
+
     def fork_work_horse(self, job, queue):
         db.connections.close_all()
+        # Prepared in the parent (it records the parent's pid); run first thing in the horse.
+        self._horse_preexec = die_with_parent(signal.SIGKILL)
         return super().fork_work_horse(job, queue)
+
+    def main_work_horse(self, job, queue):
+        """The horse is killed by the kernel when its worker dies (SIGKILL, the OOM killer, an
+        exit on a Redis error): an orphan would keep running its job while the supervisor starts
+        a replacement worker that takes another one, more jobs at once than configured. Its job
+        is rescued by the engine's heartbeat check. The check in the preexec also covers a
+        parent that died before the horse got here (the job, never claimed, is reconciled)."""
+        if self._horse_preexec is not None:
+            self._horse_preexec()
+        super().main_work_horse(job, queue)

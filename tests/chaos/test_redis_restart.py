@@ -141,3 +141,36 @@ def test_idle_workers_take_work_seconds_after_redis_comes_back_empty(private_red
     finally:
         stop_all([*workers, maintenance])
     assert executions(record_dir) == {str(job.id): 1 for job in jobs}
+
+
+def test_a_redis_outage_during_a_long_job_neither_stops_nor_repeats_it(private_redis, tmp_path):
+    """The worker watching its running horse beats every second here; Redis gone for 4 s in the
+    middle of the job must not end the worker (its horse dies with it: the job would run again)
+    and the job completes, once. No maintenance loop: a lost job would stay processing."""
+    record_dir = tmp_path / "executions"
+    record_dir.mkdir()
+    env = base_env(
+        EF_USE_TEST_DB="1", REDIS_URL=private_redis.url, EF_WORKER_HEARTBEAT_INTERVAL="1"
+    )
+    worker = start_worker(env=env, log_dir=tmp_path)
+    try:
+        job = services.job_create(
+            job_type="test_record",
+            params={"record_dir": str(record_dir), "seconds": 10, "steps": 10},
+        )
+        wait_for(
+            lambda: Job.objects.filter(id=job.id, status=JobStatus.PROCESSING).exists(),
+            timeout=60,
+            message="the job running",
+        )
+        time.sleep(1.5)  # the worker beats once or twice
+        private_redis.stop()
+        time.sleep(4)  # several beats fail
+        private_redis.start()
+        wait_for(lambda: _completed() == 1, timeout=60, message="the job completed")
+        assert worker.alive(), worker.output()
+    finally:
+        stop_all([worker])
+    assert "heartbeat skipped, Redis unreachable" in worker.output()
+    assert executions(record_dir) == {str(job.id): 1}
+    assert Job.objects.get(id=job.id).attempts == 1
