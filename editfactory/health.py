@@ -11,7 +11,7 @@ from ninja import Router, Schema, Status
 from redis.exceptions import RedisError
 
 from jobs.models import Job
-from jobs.queue import get_queue, live_workers
+from jobs.queue import PROBE_TIMEOUT, get_queue, live_workers
 from jobs.status import JobStatus
 from media_pipeline.ops.ffmpeg_bin import ffmpeg_path
 
@@ -49,7 +49,7 @@ def _database() -> tuple[Check, dict]:
 
 def _redis() -> tuple[Check, int, int | None]:
     try:
-        queue = get_queue()
+        queue = get_queue(timeout=PROBE_TIMEOUT)
         queue.connection.ping()
         return Check(ok=True), len(live_workers(queue)), queue.count
     except RedisError as exc:

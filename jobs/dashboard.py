@@ -87,10 +87,10 @@ def type_stats(since, now) -> list[dict]:
 
 def queue_info() -> dict:
     """Queue depth and live workers from RQ; Redis being down is shown, not raised."""
-    from jobs.queue import get_queue, live_workers
+    from jobs.queue import PROBE_TIMEOUT, get_queue, live_workers
 
     try:
-        queue = get_queue()
+        queue = get_queue(timeout=PROBE_TIMEOUT)
         workers = live_workers(queue)
         return {
             "ok": True,

@@ -8,6 +8,7 @@ import logging
 from datetime import timedelta
 
 import django_rq
+import redis
 from django.conf import settings
 from redis.exceptions import RedisError
 from rq import Worker
@@ -23,8 +24,21 @@ RUNNER = "jobs.runner.run_job"
 _HELD = {RQStatus.QUEUED, RQStatus.STARTED, RQStatus.DEFERRED, RQStatus.SCHEDULED}
 
 
-def get_queue():
-    return django_rq.get_queue(settings.RQ_QUEUE)
+# Seconds a look at Redis for a person or a probe (/health, the dashboard) may take: a Redis that
+# accepts connections but does not answer (stopped, partitioned) would hang it for good.
+PROBE_TIMEOUT = 2.0
+
+
+def get_queue(*, timeout: float | None = None):
+    """The engine's queue; `timeout` bounds every Redis call through it (connect and answer)."""
+    if timeout is None:
+        return django_rq.get_queue(settings.RQ_QUEUE)
+    connection = redis.Redis.from_url(
+        settings.RQ_QUEUES[settings.RQ_QUEUE]["URL"],
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )
+    return django_rq.get_queue(settings.RQ_QUEUE, connection=connection)
 
 
 def get_connection():

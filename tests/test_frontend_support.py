@@ -1,6 +1,8 @@
 """What a frontend relies on besides the endpoints: health, CORS and the legacy aliases."""
 
 import contextlib
+import os
+import signal
 import time
 
 import pytest
@@ -102,6 +104,25 @@ def test_health_answers_within_seconds_while_redis_is_down(client, settings):
     assert response.status_code == 503 and body["status"] == "unavailable"
     assert not body["redis"]["ok"] and body["redis"]["detail"].startswith("unreachable")
     print(f"health: 503 after {took:.2f} s with Redis down")
+    assert took < 3.5
+
+
+@pytest.mark.timeout(60)
+def test_health_answers_within_seconds_while_redis_hangs(client, settings):
+    """A Redis that accepts connections but never answers (stopped here with SIGSTOP, or behind
+    a partition) must not hang the health check (nor the thread serving it): a 503 in seconds."""
+    with private_redis_for(settings) as server:
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            response = client.get("/api/v1/health")
+            took = time.monotonic() - started
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+    body = response.json()
+    assert response.status_code == 503 and body["status"] == "unavailable"
+    assert body["redis"] == {"ok": False, "detail": "unreachable (TimeoutError)"}
+    print(f"health: 503 after {took:.2f} s with Redis hanging")
     assert took < 3.5
 
 
