@@ -2,25 +2,19 @@
 (errors are reported by kind, never with connection strings)."""
 
 import logging
-from datetime import timedelta
 
 from django.db import DatabaseError, connection
-from django.utils import timezone
 from ninja import Router, Schema, Status
 from redis.exceptions import RedisError
-from rq import Worker
 
 from jobs.models import Job
-from jobs.queue import get_queue
+from jobs.queue import PROBE_TIMEOUT, get_queue, live_workers
 from jobs.status import JobStatus
 from media_pipeline.ops.errors import FFmpegUnavailable
 from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
 
 logger = logging.getLogger(__name__)
 router = Router(tags=["health"])
-
-# A worker that has not sent RQ's heartbeat for this long is not counted as live.
-WORKER_LIVE_SECONDS = 60
 
 
 class Check(Schema):
@@ -53,12 +47,9 @@ def _database() -> tuple[Check, dict]:
 
 def _redis() -> tuple[Check, int, int | None]:
     try:
-        queue = get_queue()
+        queue = get_queue(timeout=PROBE_TIMEOUT)
         queue.connection.ping()
-        cutoff = timezone.now() - timedelta(seconds=WORKER_LIVE_SECONDS)
-        workers = Worker.all(queue=queue)
-        live = [w for w in workers if w.last_heartbeat and w.last_heartbeat >= cutoff]
-        return Check(ok=True), len(live), queue.count
+        return Check(ok=True), len(live_workers(queue)), queue.count
     except RedisError as exc:
         logger.warning("health: redis check failed: %s", exc)
         return Check(ok=False, detail=f"unreachable ({type(exc).__name__})"), 0, None

@@ -174,6 +174,10 @@ JOB_RETRY_BACKOFF_MAX = env.float("EF_RETRY_BACKOFF_MAX", default=600.0)
 JOB_RETENTION_DAYS = env.float("EF_JOB_RETENTION_DAYS", default=14.0)
 JOB_RECONCILE_GRACE = env.float("EF_RECONCILE_GRACE", default=10.0)
 MAINTENANCE_INTERVAL = env.float("EF_MAINTENANCE_INTERVAL", default=5.0)
+# A worker beats in RQ's worker registry this often, idle (its wait for a job is this long) or
+# busy; one that finds its registration gone (Redis flushed or restarted) writes it again at its
+# next beat, and /health counts a worker live for three beats. Whole seconds (Redis timeouts).
+WORKER_HEARTBEAT_INTERVAL = max(1, env.int("EF_WORKER_HEARTBEAT_INTERVAL", default=5))
 SSE_POLL_INTERVAL = env.float("EF_SSE_POLL_INTERVAL", default=0.5)
 SSE_KEEPALIVE_INTERVAL = 15.0
 DB_WRITE_RETRY_SECONDS = env.float("EF_DB_WRITE_RETRY_SECONDS", default=60.0)

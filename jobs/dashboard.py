@@ -89,13 +89,11 @@ def type_stats(since, now) -> list[dict]:
 
 def queue_info() -> dict:
     """Queue depth and live workers from RQ; Redis being down is shown, not raised."""
-    from rq import Worker
-
-    from jobs.queue import get_queue
+    from jobs.queue import PROBE_TIMEOUT, get_queue, live_workers
 
     try:
-        queue = get_queue()
-        workers = Worker.all(connection=queue.connection)
+        queue = get_queue(timeout=PROBE_TIMEOUT)
+        workers = live_workers(queue)
         return {
             "ok": True,
             "depth": queue.count,

@@ -5,13 +5,17 @@ in the runner lets only one delivery run.
 """
 
 import logging
+from datetime import timedelta
 
 import django_rq
+import redis
 from django.conf import settings
 from redis.exceptions import RedisError
+from rq import Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from rq.job import JobStatus as RQStatus
+from rq.utils import now as rq_now
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +24,21 @@ RUNNER = "jobs.runner.run_job"
 _HELD = {RQStatus.QUEUED, RQStatus.STARTED, RQStatus.DEFERRED, RQStatus.SCHEDULED}
 
 
-def get_queue():
-    return django_rq.get_queue(settings.RQ_QUEUE)
+# Seconds a look at Redis for a person or a probe (/health, the dashboard) may take: a Redis that
+# accepts connections but does not answer (stopped, partitioned) would hang it for good.
+PROBE_TIMEOUT = 2.0
+
+
+def get_queue(*, timeout: float | None = None):
+    """The engine's queue; `timeout` bounds every Redis call through it (connect and answer)."""
+    if timeout is None:
+        return django_rq.get_queue(settings.RQ_QUEUE)
+    connection = redis.Redis.from_url(
+        settings.RQ_QUEUES[settings.RQ_QUEUE]["URL"],
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )
+    return django_rq.get_queue(settings.RQ_QUEUE, connection=connection)
 
 
 def get_connection():
@@ -60,3 +77,11 @@ def is_held(job_id) -> bool:
 
 def queue_depth() -> int:
     return get_queue().count
+
+
+def live_workers(queue=None) -> list[Worker]:
+    """The queue's RQ workers that beat within the last three worker heartbeats. A killed
+    worker's registration outlives it until its key expires (minutes): it is not counted."""
+    queue = queue or get_queue()
+    cutoff = rq_now() - timedelta(seconds=3 * settings.WORKER_HEARTBEAT_INTERVAL)
+    return [w for w in Worker.all(queue=queue) if w.last_heartbeat and w.last_heartbeat >= cutoff]

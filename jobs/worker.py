@@ -2,12 +2,16 @@
 
 import gc
 import logging
+import signal
 import uuid
 
 from django import db
-from rq import Worker
+from django.conf import settings
+from redis.exceptions import RedisError
+from rq import Worker, worker_registration
 
 from jobs import runner, services
+from media_pipeline.ops.child_process import die_with_parent
 from media_pipeline.ops.errors import FFmpegUnavailable
 from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
 
@@ -42,12 +46,77 @@ def warm_up_engine() -> None:
 
 class EngineWorker(Worker):
     """RQ's forking worker: warms up the engine once, and closes Django's database connections
-    before each fork so a work horse never shares a socket with its parent."""
+    before each fork so a work horse never shares a socket with its parent.
+
+    Also, where RQ's defaults do not fit a product whose Redis may be flushed or restarted:
+    the worker beats every `WORKER_HEARTBEAT_INTERVAL`, idle or busy, and registers itself again
+    when Redis lost its registration; it is listening again within seconds of Redis coming back;
+    it keeps watching its work horse through a Redis outage; and its work horse dies with it."""
+
+    # RQ waits 1, 2, 4... up to 60 s between attempts to reach a Redis that went away, so an idle
+    # worker could sit out a minute after Redis came back. One attempt every 2 s is no busy loop.
+    max_connection_wait_time = 2.0
 
     def __init__(self, *args, **kwargs):
+        # How often the parent wakes from waiting for its horse to beat (RQ: every 30 s).
+        kwargs.setdefault("job_monitoring_interval", settings.WORKER_HEARTBEAT_INTERVAL)
+        self._horse_preexec = None
         super().__init__(*args, **kwargs)
         warm_up_engine()
 
+    @property
+    def dequeue_timeout(self) -> int:
+        """An idle worker blocks on BLPOP this long between two beats (RQ: worker_ttl - 15 s,
+        405 s by default, which left a flushed registry empty for minutes). The socket timeout
+        RQ derives from it (+10 s) stays above it."""
+        return max(1, min(settings.WORKER_HEARTBEAT_INTERVAL, super().dequeue_timeout))
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None):
+        """RQ's beat, plus this worker's place in RQ's worker registry (idempotent SADDs). RQ
+        writes that registry only at birth: after a flush or an empty restart the worker would
+        stay invisible (/health `workers: 0`) for as long as it lives. When the beat had to
+        create the worker's hash again, its description is written back too (RQ does that for
+        a busy worker in `maintain_heartbeats`; this covers an idle one)."""
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline=pipeline)
+            worker_registration.register(self, pipeline)
+            return
+        with self.connection.pipeline() as pipe:
+            super().heartbeat(timeout, pipeline=pipe)
+            worker_registration.register(self, pipe)
+            hash_was_gone = pipe.execute()[0] == 1  # HSET created the field: a new hash
+        if hash_was_gone:
+            logger.info("worker %s: Redis lost its registration; registered again", self.name)
+            self.connection.hset(self.key, mapping={**self.serialize(), "state": self.get_state()})
+
+    def maintain_heartbeats(self, job):
+        """Each tick while the horse runs. RQ lets a Redis error here (or in the working time
+        written just before) end the worker, and its horse now dies with it: the job would be
+        rescued and run again. The horse needs no Redis to finish its job and the engine's own
+        heartbeat is in the database: the worker waits for it through the outage."""
+        try:
+            super().maintain_heartbeats(job)
+        except RedisError as exc:
+            logger.warning("worker %s: heartbeat skipped, Redis unreachable: %s", self.name, exc)
+
+    def set_current_job_working_time(self, current_job_working_time, pipeline=None):
+        try:
+            super().set_current_job_working_time(current_job_working_time, pipeline=pipeline)
+        except RedisError as exc:
+            logger.warning("worker %s: working time not written: %s", self.name, exc)
+
     def fork_work_horse(self, job, queue):
         db.connections.close_all()
+        # Prepared in the parent (it records the parent's pid); run first thing in the horse.
+        self._horse_preexec = die_with_parent(signal.SIGKILL)
         return super().fork_work_horse(job, queue)
+
+    def main_work_horse(self, job, queue):
+        """The horse is killed by the kernel when its worker dies (SIGKILL, the OOM killer, an
+        exit on a Redis error): an orphan would keep running its job while the supervisor starts
+        a replacement worker that takes another one, more jobs at once than configured. Its job
+        is rescued by the engine's heartbeat check. The check in the preexec also covers a
+        parent that died before the horse got here (the job, never claimed, is reconciled)."""
+        if self._horse_preexec is not None:
+            self._horse_preexec()
+        super().main_work_horse(job, queue)

@@ -1,10 +1,20 @@
 """What a frontend relies on besides the endpoints: health, CORS and the legacy aliases."""
 
+import contextlib
+import os
+import signal
+import time
+
 import pytest
 from django.urls import Resolver404, resolve
 
 from editfactory.legacy import ALIASES, API
-from tests.conftest import database_down, wait_for
+from jobs import services
+from jobs.errors import IllegalTransition
+from jobs.models import Job
+from jobs.status import JobStatus
+from tests.chaos.servers import base_env, private_redis_for, start_worker, stop_all
+from tests.conftest import database_down, descendants, kill_tree, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,6 +37,93 @@ def test_health_counts_a_live_worker(client, worker_process):
 def _live(client):
     body = client.get("/api/v1/health").json()
     return body if body["workers"] else None
+
+
+BEAT = 1  # EF_WORKER_HEARTBEAT_INTERVAL of the workers below, in seconds
+
+
+@pytest.mark.timeout(150)
+def test_health_counts_live_workers_within_one_heartbeat_after_redis_is_flushed(
+    client, settings, tmp_path
+):
+    """Workers keep working through a FLUSHALL; /health must count them again at their next
+    beat, the idle one and the busy one, and must stop counting one that was killed."""
+    settings.WORKER_HEARTBEAT_INTERVAL = BEAT
+    with private_redis_for(settings) as server:
+        env = base_env(
+            EF_USE_TEST_DB="1", REDIS_URL=server.url, EF_WORKER_HEARTBEAT_INTERVAL=str(BEAT)
+        )
+        workers = [start_worker(env=env, log_dir=tmp_path) for _ in range(2)]
+        job = None
+        try:
+            wait_for(lambda: _workers(client, 2), timeout=60, message="two live workers")
+            job = services.job_create(job_type="test_sleep", params={"seconds": 60, "steps": 60})
+            wait_for(
+                lambda: Job.objects.filter(id=job.id, status=JobStatus.PROCESSING).exists(),
+                timeout=30,
+                message="one worker busy",
+            )
+            server.client().flushall()
+            flushed = time.monotonic()
+            body = wait_for(
+                lambda: _workers(client, 2), timeout=30, interval=0.05, message="both workers again"
+            )
+            seen_after = time.monotonic() - flushed
+            print(f"health: both workers counted again {seen_after:.2f} s after FLUSHALL")
+            assert body["status"] == "ok"
+            assert seen_after < BEAT + 1.0, f"took {seen_after:.1f} s, one beat is {BEAT} s"
+
+            idle = next(w for w in workers if not descendants(w.process.pid))
+            kill_tree(idle.process)
+            killed = time.monotonic()
+            wait_for(lambda: _workers(client, 1), timeout=30, interval=0.05, message="one worker")
+            dropped_after = time.monotonic() - killed
+            print(f"health: the killed worker left the count after {dropped_after:.2f} s")
+            assert dropped_after < 3 * BEAT + 1.0  # a dead worker counts for three beats at most
+        finally:
+            if job is not None:
+                with contextlib.suppress(IllegalTransition):  # stop its horse now
+                    services.job_cancel(job=Job.objects.get(id=job.id))
+            stop_all(workers)
+
+
+def _workers(client, count):
+    body = client.get("/api/v1/health").json()
+    return body if body["workers"] == count else None
+
+
+@pytest.mark.timeout(60)
+def test_health_answers_within_seconds_while_redis_is_down(client, settings):
+    """No worker-count or queue-depth wait on a Redis that is gone: a prompt 503 saying so."""
+    with private_redis_for(settings) as server:
+        server.stop()
+        started = time.monotonic()
+        response = client.get("/api/v1/health")
+        took = time.monotonic() - started
+    body = response.json()
+    assert response.status_code == 503 and body["status"] == "unavailable"
+    assert not body["redis"]["ok"] and body["redis"]["detail"].startswith("unreachable")
+    print(f"health: 503 after {took:.2f} s with Redis down")
+    assert took < 3.5
+
+
+@pytest.mark.timeout(60)
+def test_health_answers_within_seconds_while_redis_hangs(client, settings):
+    """A Redis that accepts connections but never answers (stopped here with SIGSTOP, or behind
+    a partition) must not hang the health check (nor the thread serving it): a 503 in seconds."""
+    with private_redis_for(settings) as server:
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            response = client.get("/api/v1/health")
+            took = time.monotonic() - started
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+    body = response.json()
+    assert response.status_code == 503 and body["status"] == "unavailable"
+    assert body["redis"] == {"ok": False, "detail": "unreachable (TimeoutError)"}
+    print(f"health: 503 after {took:.2f} s with Redis hanging")
+    assert took < 3.5
 
 
 def test_health_is_503_json_while_the_database_is_down(client):

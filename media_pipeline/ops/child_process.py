@@ -1,8 +1,10 @@
 """Child processes that die with their parent (Linux): `prctl(PR_SET_PDEATHSIG)` in a preexec_fn.
 
-Used for ffmpeg (`ffmpeg_run`) and for the embedded runner's children (`editfactory.supervisor`):
-when the parent is killed (SIGKILL, the OOM killer), the kernel signals the child instead of
-leaving an orphan behind (an ffmpeg rendering into a removed temp dir, a worker nobody stops).
+Used for ffmpeg (`ffmpeg_run`), for RQ's work horses (`jobs.worker`, called right after the fork)
+and for the embedded runner's children (`editfactory.supervisor`): when the parent is killed
+(SIGKILL, the OOM killer), the kernel signals the child instead of leaving an orphan behind (an
+ffmpeg rendering into a removed temp dir, a horse running a job beside the worker's replacement,
+a worker nobody stops).
 """
 
 import ctypes

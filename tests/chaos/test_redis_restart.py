@@ -3,8 +3,11 @@ left in it), and again while the workers are busy. Real workers and the real mai
 against a private Redis; every job completes, each executed exactly once."""
 
 import re
+import time
 
 import pytest
+from django.utils import timezone
+from rq import Worker
 
 from jobs import queue, services
 from jobs.models import Job
@@ -23,6 +26,11 @@ from tests.conftest import wait_for
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
 JOBS = 100
+# Long enough for RQ's own reconnect backoff (1, 2, 4, 8, 16... s) to grow past a few seconds.
+OUTAGE_SECONDS = 20
+# From Redis answering again to the first lost job starting: the maintenance loop's pass (0.5 s
+# here) re-enqueues it, then an idle worker must be listening again.
+FIRST_START_WITHIN = 5.0
 
 
 @pytest.fixture
@@ -90,3 +98,79 @@ def test_jobs_lost_by_redis_restarts_all_complete_exactly_once(private_redis, tm
     assert runs == {str(job.id): 1 for job in jobs}, "a job ran twice or never"
     assert set(Job.objects.values_list("status", "attempts")) == {(JobStatus.COMPLETED, 1)}
     assert _reconciled(maintenance.output()) >= JOBS  # the maintenance loop put them back
+
+
+def test_idle_workers_take_work_seconds_after_redis_comes_back_empty(private_redis, tmp_path):
+    """Two idle workers through a 20 s Redis outage: the jobs created meanwhile (their enqueue
+    failed) are re-enqueued by the maintenance loop when Redis is back, empty, and each idle
+    worker takes one within a few seconds, not after RQ's reconnect backoff (up to 60 s)."""
+    record_dir = tmp_path / "executions"
+    record_dir.mkdir()
+    env = base_env(EF_USE_TEST_DB="1", REDIS_URL=private_redis.url)
+    workers = [start_worker(env=env, log_dir=tmp_path) for _ in range(2)]
+    maintenance = start_maintenance(env=env, log_dir=tmp_path, interval=0.5)
+    try:
+        wait_for(
+            lambda: len(Worker.all(queue=queue.get_queue())) == 2,
+            timeout=60,
+            message="two idle workers listening",
+        )
+        private_redis.stop()
+        down_since = time.monotonic()
+        # Each job outlasts the measurement: the second one can only start on the other worker.
+        jobs = [
+            services.job_create(
+                job_type="test_record", params={"record_dir": str(record_dir), "seconds": 8}
+            )
+            for _ in range(2)
+        ]
+        time.sleep(max(0.0, down_since + OUTAGE_SECONDS - time.monotonic()))
+        private_redis.start()
+        back_at = timezone.now()
+
+        def started():
+            rows = Job.objects.filter(id__in=[j.id for j in jobs], started_at__isnull=False)
+            return list(rows.values_list("started_at", flat=True)) if rows.count() == 2 else None
+
+        starts = wait_for(started, timeout=90, interval=0.1, message="both jobs started")
+        waits = sorted((at - back_at).total_seconds() for at in starts)
+        print(f"Redis back after {OUTAGE_SECONDS} s down: jobs started after {waits} s")
+        assert all(w.alive() for w in workers), "a worker quit during the outage"
+        assert waits[-1] < FIRST_START_WITHIN, f"an idle worker took {waits[-1]:.1f} s"
+        wait_for(lambda: _completed() == 2, timeout=60, message="both jobs done")
+    finally:
+        stop_all([*workers, maintenance])
+    assert executions(record_dir) == {str(job.id): 1 for job in jobs}
+
+
+def test_a_redis_outage_during_a_long_job_neither_stops_nor_repeats_it(private_redis, tmp_path):
+    """The worker watching its running horse beats every second here; Redis gone for 4 s in the
+    middle of the job must not end the worker (its horse dies with it: the job would run again)
+    and the job completes, once. No maintenance loop: a lost job would stay processing."""
+    record_dir = tmp_path / "executions"
+    record_dir.mkdir()
+    env = base_env(
+        EF_USE_TEST_DB="1", REDIS_URL=private_redis.url, EF_WORKER_HEARTBEAT_INTERVAL="1"
+    )
+    worker = start_worker(env=env, log_dir=tmp_path)
+    try:
+        job = services.job_create(
+            job_type="test_record",
+            params={"record_dir": str(record_dir), "seconds": 10, "steps": 10},
+        )
+        wait_for(
+            lambda: Job.objects.filter(id=job.id, status=JobStatus.PROCESSING).exists(),
+            timeout=60,
+            message="the job running",
+        )
+        time.sleep(1.5)  # the worker beats once or twice
+        private_redis.stop()
+        time.sleep(4)  # several beats fail
+        private_redis.start()
+        wait_for(lambda: _completed() == 1, timeout=60, message="the job completed")
+        assert worker.alive(), worker.output()
+    finally:
+        stop_all([worker])
+    assert "heartbeat skipped, Redis unreachable" in worker.output()
+    assert executions(record_dir) == {str(job.id): 1}
+    assert Job.objects.get(id=job.id).attempts == 1

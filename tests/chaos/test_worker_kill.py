@@ -7,6 +7,7 @@ as an orphan. The engine then rescues each job (requeue, or "worker lost" when n
 left), and every job ends cleanly: one output per label, nothing of the killed attempts left.
 """
 
+import contextlib
 import os
 import signal
 from collections import Counter
@@ -105,13 +106,15 @@ def _mid_render_job(killed: dict, pending: dict):
 
 
 def _crash(worker, ffmpeg_pid: int, *, whole_worker: bool) -> None:
-    """SIGKILL the work horse (ffmpeg's parent), and the worker too when `whole_worker`."""
+    """SIGKILL the work horse (ffmpeg's parent), and the worker too when `whole_worker` (the
+    horse then dies with it, and may be gone before its own kill)."""
     horse = _parent_pid(ffmpeg_pid)
     assert _parent_pid(horse) == worker.process.pid, "ffmpeg should run under the work horse"
     if whole_worker:
         os.kill(worker.process.pid, signal.SIGKILL)
         worker.process.wait()
-    os.kill(horse, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(horse, signal.SIGKILL)
 
 
 @pytest.mark.timeout(120)
