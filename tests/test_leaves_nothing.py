@@ -21,7 +21,10 @@ def test_a_test_run_leaves_the_temp_dir_as_it_found_it():
 
 
 def _run_and_check(temp: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"EF_DATA_DIR", "EF_USE_TEST_DB"}}
+    # The inner run uses SQLite and an embedded Redis whatever the outer run uses: on the
+    # PostgreSQL leg both runs would otherwise fight over the same test database.
+    skip = {"EF_DATA_DIR", "EF_USE_TEST_DB", "DATABASE_URL", "REDIS_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in skip}
     env.update(TMPDIR=str(temp), PYTHONDONTWRITEBYTECODE="1")
     # A small run that starts workers, stores media and uses tmp_path (the engine tests do).
     run = subprocess.run(
