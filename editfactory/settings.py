@@ -1,4 +1,4 @@
-"""Edit Factory settings: everything comes from the environment (see README, "Configuration").
+"""Edit Factory settings: everything comes from the environment (see docs/configuration.md).
 
 Defaults give the zero-setup runtime: SQLite and an embedded Redis under the data dir.
 """

@@ -1,4 +1,4 @@
-"""Layers import only downward (README "Architecture"). Every import in product code, including
+"""Layers import only downward (docs/architecture.md). Every import in product code, including
 imports inside functions, is checked against the layer order below."""
 
 import ast
