@@ -12,10 +12,10 @@ from django.http import HttpResponseRedirect
 from django.urls import path
 from django.utils.timesince import timesince
 
+from core.errors import DomainError, error_in_words
 from jobs import admin_display as display
 from jobs import services
 from jobs.admin_views import JobAdminViews
-from jobs.errors import IllegalTransition
 from jobs.models import CostEntry, Job, WebhookDelivery
 
 
@@ -175,18 +175,20 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
         return actions
 
     def _apply(self, request, queryset, service, verb):
-        done, refused = 0, 0
+        """Run `service` on each selected job; report what was done and, per reason, which jobs
+        were skipped and why. One job's refusal never stops the others."""
+        done, skipped = 0, {}
         for job in queryset:
             try:
                 service(job=job)
                 done += 1
-            except IllegalTransition:
-                refused += 1
+            except DomainError as exc:  # a state, params that no longer validate, a budget...
+                skipped.setdefault(error_in_words(exc), []).append(str(job.id)[:8])
         self.message_user(request, f"{verb} {done} job(s).", messages.SUCCESS)
-        if refused:
+        for reason, ids in skipped.items():
             self.message_user(
                 request,
-                f"{refused} job(s) skipped: not in a state that allows it.",
+                f"Skipped {len(ids)} job(s): {reason}. Jobs: {display.listed(ids)}.",
                 messages.WARNING,
             )
 

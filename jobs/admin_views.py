@@ -15,10 +15,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from core.downloads import stream_stored_file
+from core.errors import DomainError, error_in_words
 from jobs import services
 from jobs.admin_display import heartbeat_stale, progress_text
 from jobs.dashboard import dashboard_context
-from jobs.errors import IllegalTransition
 from jobs.models import Job, JobFile
 from jobs.status import TERMINAL, JobStatus
 
@@ -95,6 +95,9 @@ class CleanupForm(forms.Form):
     )
 
 
+RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
+
+
 class JobAdminViews:
     SINGLE_ACTIONS = {
         "retry": (services.job_retry, "Retried"),
@@ -113,9 +116,12 @@ class JobAdminViews:
         if job is None:
             return {}
         stuck = heartbeat_stale(job)
+        refusal = services.job_retry_refusal(job)
         can_change = self.has_change_permission(request, job)
         return {
-            "ef_can_retry": can_change and job.status in (JobStatus.FAILED, JobStatus.CANCELLED),
+            "ef_can_retry": can_change and refusal is None,
+            # Shown instead of the button when the job ended but a retry cannot work.
+            "ef_retry_refusal": refusal if can_change and job.status in RETRYABLE else None,
             "ef_can_cancel": can_change and job.status in (JobStatus.QUEUED, JobStatus.PROCESSING),
             "ef_can_requeue": can_change and stuck,
             "ef_can_delete": self.has_delete_permission(request, job),
@@ -148,8 +154,8 @@ class JobAdminViews:
         try:
             service(job=job)
             self.message_user(request, f"{verb} 1 job.", messages.SUCCESS)
-        except IllegalTransition as exc:
-            self.message_user(request, f"Nothing done: {exc}.", messages.WARNING)
+        except DomainError as exc:  # a state, params that no longer validate, a budget...
+            self.message_user(request, f"Nothing done: {error_in_words(exc)}.", messages.WARNING)
         return HttpResponseRedirect(self._change_url(job))
 
     def file_download_view(self, request, object_id, file_id):

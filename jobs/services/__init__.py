@@ -28,6 +28,7 @@ from jobs.services.lifecycle import (
     job_fail,
     job_handle_error,
     job_retry,
+    job_retry_refusal,
     retry_delay,
 )
 from jobs.services.maintenance import WORKER_LOST, jobs_reconcile, jobs_rescue_stale
@@ -52,6 +53,7 @@ __all__ = [
     "job_heartbeat",
     "job_is_processing",
     "job_retry",
+    "job_retry_refusal",
     "job_set_progress",
     "jobs_cleanup_expired",
     "jobs_delete",

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.errors import DomainError, error_in_words
 from jobs import queue, webhooks
 from jobs.budgets import budget_check
 from jobs.errors import IllegalTransition, is_permanent
@@ -208,6 +209,19 @@ def job_cancel(*, job: Job) -> Job:
     if cancelled is None:
         raise IllegalTransition(f"cannot cancel a {job.status} job")
     return job
+
+
+def job_retry_refusal(job: Job) -> str | None:
+    """Why retrying this job cannot work, in words (None when it can): its state, a job type no
+    longer installed, or params that no longer validate (an imported job, say). Budgets are
+    checked by the retry itself: they change from one moment to the next."""
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        return f"cannot retry a {job.status} job (only failed or cancelled)"
+    try:
+        get_job_type(job.job_type).parse_params(job.params)
+    except DomainError as exc:
+        return error_in_words(exc)
+    return None
 
 
 def job_retry(*, job: Job) -> Job:
