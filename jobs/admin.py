@@ -158,6 +158,14 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
     costs_table = staticmethod(display.costs_table)
     webhooks_table = staticmethod(display.webhooks_table)
 
+    def changelist_view(self, request, extra_context=None):
+        # Django's change list context has no delete permission: the clean-up link needs its own.
+        extra_context = {
+            **(extra_context or {}),
+            "ef_can_cleanup": self.has_delete_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
     # --- read-only: a form save must never overwrite a row the worker is writing ----------------
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if request.method == "POST":

@@ -91,7 +91,7 @@ def live_progress(request):
 # --- views of JobAdmin (mixed into it; URLs in JobAdmin.get_urls) -------------------------------
 class CleanupForm(forms.Form):
     days = forms.IntegerField(
-        min_value=1, max_value=3650, label="Delete finished jobs created more than N days ago"
+        min_value=1, max_value=3650, label="Delete finished jobs that ended more than N days ago"
     )
 
 
