@@ -93,6 +93,9 @@ class CleanupForm(forms.Form):
     days = forms.IntegerField(
         min_value=1, max_value=3650, label="Delete finished jobs that ended more than N days ago"
     )
+    include_imported = forms.BooleanField(
+        required=False, label="Also jobs imported from the prototype (kept otherwise)"
+    )
 
 
 RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
@@ -180,7 +183,8 @@ class JobAdminViews:
         }
         if request.method == "POST" and form.is_valid():
             days = form.cleaned_data["days"]
-            old = services.jobs_select_old(older_than_days=days)
+            include_imported = form.cleaned_data["include_imported"]
+            old = services.jobs_select_old(older_than_days=days, include_imported=include_imported)
             if request.POST.get("confirm") == "yes":
                 counts = services.jobs_delete(jobs=old)
                 jobs, files = counts["jobs"], counts["files"]
@@ -191,5 +195,7 @@ class JobAdminViews:
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:jobs_job_changelist"))
-            context.update(days=days, count=old.count(), confirming=True)
+            context.update(
+                days=days, include_imported=include_imported, count=old.count(), confirming=True
+            )
         return TemplateResponse(request, "admin/jobs/job/cleanup.html", context)

@@ -18,7 +18,7 @@ from core.errors import DomainError, error_in_words
 from jobs import queue, webhooks
 from jobs.budgets import budget_check
 from jobs.errors import IllegalTransition, is_permanent
-from jobs.models import Job, JobFile
+from jobs.models import DeletedImport, Job, JobFile
 from jobs.registry import get_job_type
 from jobs.services.files import (
     delete_job_files,
@@ -269,4 +269,6 @@ def job_delete(*, job: Job) -> int:
             tell_job_type(job, JobChange.DELETED)
         deleted = delete_job_files(JobFile.objects.filter(job_id=job.id))
         Job.objects.filter(id=job.id).delete()
+        if job.imported:  # a re-import must not bring it back by surprise
+            DeletedImport.objects.get_or_create(job_id=job.id)
     return deleted
