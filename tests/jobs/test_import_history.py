@@ -90,3 +90,13 @@ def test_costs_imported_before_their_jobs_are_linked_when_the_jobs_come(user):
     assert "already imported: 6" in again
     assert "linked 3 cost entr(ies) imported earlier to their jobs, imported since" in again
     assert CostEntry.objects.filter(job__isnull=False).count() == 3
+
+
+def test_the_api_says_an_imported_job_is_kept(api, user):
+    run("import_jobs", MEMORY, "--owner", "alice")
+    job = legacy("job_20240501_101500")
+    answer = api.get(f"/api/v1/jobs/{job.id}").json()
+    assert (answer["imported"], answer["expires_at"]) == (True, None)
+    with override_settings(EXPIRE_IMPORTED_JOBS=True):
+        answer = api.get(f"/api/v1/jobs/{job.id}").json()
+    assert answer["expires_at"] is not None and answer["imported"] is True
