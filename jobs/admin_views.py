@@ -25,7 +25,7 @@ from core.downloads import stream_stored_file
 from core.errors import DomainError, error_in_words
 from jobs import services
 from jobs.admin_display import heartbeat_stale, progress_text
-from jobs.dashboard import dashboard_context
+from jobs.dashboard import DEFAULT_WINDOW, dashboard_context
 from jobs.models import Job, JobFile
 from jobs.status import TERMINAL, JobStatus
 
@@ -52,7 +52,7 @@ def dashboard_view(request):
     context = {
         **admin.site.each_context(request),
         "title": "Operations dashboard",
-        **dashboard_context(request.GET.get("window", "24h")),
+        **dashboard_context(request.GET.get("window", DEFAULT_WINDOW)),
     }
     return TemplateResponse(request, "admin/jobs/dashboard.html", context)
 

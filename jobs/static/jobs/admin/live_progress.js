@@ -101,6 +101,19 @@
     if (toggle) toggle.checked = selected === boxes.length;
   }
 
+  // The paginator's "N jobs" under the table.
+  function bumpCount(by) {
+    var paginator = document.querySelector("#changelist .paginator");
+    if (!paginator || !by) return;
+    paginator.childNodes.forEach(function (node) {
+      if (node.nodeType !== Node.TEXT_NODE) return;
+      node.textContent = node.textContent.replace(/(\d+)(\s+jobs?\b)/, function (_, n) {
+        var total = Number(n) + by;
+        return total + (total === 1 ? " job" : " jobs");
+      });
+    });
+  }
+
   function prepend(rows) {
     var table = document.getElementById("result_list");
     if (!table) {
@@ -116,6 +129,7 @@
       inserted += 1;
     }
     added += inserted;
+    bumpCount(inserted);
     var counter = document.querySelector("span.action-counter");
     if (counter) counter.dataset.actionsIcnt = Number(counter.dataset.actionsIcnt) + inserted;
     syncSelection();
