@@ -113,6 +113,9 @@ class Job(models.Model):
             models.Index(fields=["job_type", "status"], name="job_type_status"),
             # retention and cleanup: terminal jobs that ended before a cutoff (ended_before)
             models.Index(fields=["status", "completed_at"], name="job_status_completed"),
+            # the dashboard's count of imported jobs: a small partial index (history is a few
+            # thousand rows among many)
+            models.Index(fields=["status"], condition=models.Q(imported=True), name="job_imported"),
         ]
 
     def __str__(self):

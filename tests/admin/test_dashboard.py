@@ -197,9 +197,17 @@ def test_median_and_p95_read_in_sql_match_the_python_reference(user, count):
     runs = [rng.randint(1, 500) for _ in range(count)]
     for r in runs:
         job(user, JobStatus.COMPLETED, ended=timedelta(minutes=5), run=r)
-    median, p95 = duration_stats(Job.objects.all(), count)
+    for r in runs[: count // 2]:  # another type, half as many: each type is ranked apart
+        job(user, JobStatus.COMPLETED, ended=timedelta(minutes=5), run=r + 1000, job_type="probe")
+    stats = duration_stats(Job.objects.all())
+    median, p95 = stats["render_clip"]
     assert median == pytest.approx(statistics.median(runs))
     assert p95 == pytest.approx(percentile([float(r) for r in runs], 95))
+    if count > 1:
+        others = [float(r + 1000) for r in runs[: count // 2]]
+        assert stats["probe"] == pytest.approx((statistics.median(others), percentile(others, 95)))
+    else:
+        assert "probe" not in stats
 
 
 def test_per_type_figures(history):
