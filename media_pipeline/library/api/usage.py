@@ -1,7 +1,8 @@
-"""Library API: usage. The requesting user's paid-API costs and monthly budget.
+"""Library API: usage. The requesting user's API usage (paid and free: every TTS call is
+recorded, edge and offline at $0), costs and monthly budget.
 
-Money is USD as decimal strings (as in the jobs API's cost entries), 6 decimal places.
-Days are UTC calendar days.
+Money is USD as decimal strings (as in the jobs API's cost entries), 6 decimal places; units and
+audio seconds are numbers. Days are UTC calendar days.
 """
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -13,7 +14,7 @@ from ninja import Field, Query, Router, Schema
 
 from core.apierrors import ApiError
 from jobs.budgets import budget_for, month_start, reserved_by_active_jobs
-from jobs.costs import cost_total, cost_totals, money
+from jobs.costs import cost_total, cost_totals, money, usage_totals
 from jobs.models import CostEntry, Job
 from jobs.schemas import CostOut, ErrorOut
 from media_pipeline.library.api.common import ERRORS, owned
@@ -22,9 +23,15 @@ router = Router(tags=["usage"])
 
 
 class ServiceTotal(Schema):
-    service: str
+    service: str = Field(description="elevenlabs, edge, offline (TTS), gemini...")
     cost_usd: Decimal
-    entries: int
+    entries: int = Field(description="calls recorded")
+    units: dict[str, int | float] = Field(
+        description="what was used, per unit: {'characters': 1234} for TTS, {'frames': 40}..."
+    )
+    audio_seconds: float | None = Field(
+        description="seconds of audio produced (TTS); null when the service produces none"
+    )
 
 
 class RangeTotal(Schema):
@@ -67,11 +74,25 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def _by_service(qs) -> list[ServiceTotal]:
-    return [
-        ServiceTotal(service=t.key[0], cost_usd=t.cost_usd, entries=t.entries)
-        for t in sorted(cost_totals(qs, ["service"]), key=lambda t: t.key)
-    ]
+    usage = {u.key: u for u in usage_totals(qs, ["service"])}
+    totals = []
+    for t in sorted(cost_totals(qs, ["service"]), key=lambda t: t.key):
+        used = usage[t.key]
+        totals.append(
+            ServiceTotal(
+                service=t.key[0],
+                cost_usd=t.cost_usd,
+                entries=t.entries,
+                units={name: _number(n) for name, n in sorted(used.units.items())},
+                audio_seconds=None if used.audio_seconds is None else float(used.audio_seconds),
+            )
+        )
+    return totals
 
 
 def _range(costs, start: date | None, end: date | None) -> RangeTotal | None:
@@ -112,7 +133,9 @@ def _job(request, costs, job_id: UUID | None) -> JobCosts | None:
 @router.get(
     "/usage/costs",
     response={200: CostsOut, **ERRORS},
-    summary="Your paid-API costs: by service (all time), today, a date range, one job",
+    summary="Your API usage and costs: by service (all time), today, a date range, one job",
+    description="Every TTS call is an entry under the provider that spoke (elevenlabs, edge, "
+    "offline) with its characters and audio seconds; edge and offline cost $0.",
 )
 def usage_costs(request, filters: Query[CostFilters]):
     costs = CostEntry.objects.filter(owner=request.auth)
