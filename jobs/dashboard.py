@@ -129,7 +129,8 @@ def cost_by_service_per_day(now, days: int = COST_DAYS) -> dict:
     totals = {total.key: total.cost_usd for total in cost_totals(entries, ["day", "service"])}
     return {
         "days": [start + timedelta(days=i) for i in range(days)],
-        "services": sorted({service for _, service in totals}),
+        # paid ones: free usage (edge, offline TTS) is in the usage table, not the cost chart
+        "services": sorted({service for (_, service), cost in totals.items() if cost}),
         "totals": totals,
     }
 
