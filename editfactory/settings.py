@@ -232,6 +232,9 @@ ELEVENLABS_BASE_URL = env.str("ELEVENLABS_BASE_URL", default="https://api.eleven
 GEMINI_API_KEY = env.str("GEMINI_API_KEY", default="")
 GEMINI_MODEL = env.str("GEMINI_MODEL", default="gemini-2.5-flash")
 GEMINI_BASE_URL = env.str("GEMINI_BASE_URL", default="https://generativelanguage.googleapis.com")
+# The longest a status check of a paid service (the frontend's usage page: ElevenLabs' quota,
+# Gemini's key and model) waits for its answer, in seconds.
+PROVIDER_CHECK_TIMEOUT = env.float("EF_PROVIDER_CHECK_TIMEOUT", default=5.0)
 TTS_DEFAULT_PROVIDER = env.str("EF_TTS_DEFAULT_PROVIDER", default="edge")
 # When the chosen TTS provider is unreachable: fail the job (False) or speak with the offline
 # provider and say so in the result (True).
