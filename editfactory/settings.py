@@ -172,6 +172,8 @@ JOB_PROGRESS_MIN_INTERVAL = env.float("EF_PROGRESS_MIN_INTERVAL", default=0.3)
 JOB_RETRY_BACKOFF_BASE = env.float("EF_RETRY_BACKOFF_BASE", default=5.0)
 JOB_RETRY_BACKOFF_MAX = env.float("EF_RETRY_BACKOFF_MAX", default=600.0)
 JOB_RETENTION_DAYS = env.float("EF_JOB_RETENTION_DAYS", default=14.0)
+# Jobs brought in by import_jobs are history: retention keeps them unless this is set.
+EXPIRE_IMPORTED_JOBS = env.bool("EF_EXPIRE_IMPORTED_JOBS", default=False)
 JOB_RECONCILE_GRACE = env.float("EF_RECONCILE_GRACE", default=10.0)
 MAINTENANCE_INTERVAL = env.float("EF_MAINTENANCE_INTERVAL", default=5.0)
 # A worker beats in RQ's worker registry this often, idle (its wait for a job is this long) or
