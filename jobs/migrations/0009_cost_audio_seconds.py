@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0007_job_reserved_usd"),
+        ("jobs", "0008_imported_jobs_kept"),
     ]
 
     operations = [
