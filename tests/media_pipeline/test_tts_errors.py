@@ -14,6 +14,7 @@ from jobs.models import CostEntry, Job
 from jobs.status import JobStatus
 from media_pipeline.ops.network_errors import network_cause, without_reprs
 from media_pipeline.ops.probe import probe_media
+from media_pipeline.ops.tts import espeak
 from media_pipeline.ops.tts.base import ProviderUnavailable
 from media_pipeline.ops.tts.synthesis import speak
 from tests.conftest import run_burst_worker
@@ -83,6 +84,22 @@ def test_elevenlabs_refused_and_without_name_lookup(settings, no_dns, tmp_path):
     assert str(no_name) == f"ElevenLabs could not be reached ({host}). {REMEDY}"
     for error in (refused, no_name):
         assert_worded(str(error))
+
+
+def test_when_the_offline_voice_fails_too_both_causes_are_named(
+    edge_at_closed_port, monkeypatch, tmp_path
+):
+    def broken(*args, **kwargs):
+        raise espeak.EspeakError("eSpeak NG could not be loaded")
+
+    monkeypatch.setattr(espeak, "synthesize", broken)
+    with pytest.raises(ProviderUnavailable) as raised:
+        speak("Hello.", provider="edge", voice=None, out_dir=tmp_path, offline_fallback=True)
+    assert str(raised.value) == (
+        f"edge-tts could not be reached (the connection to 127.0.0.1:{edge_at_closed_port} was "
+        "refused (nothing listens there)), and the offline voice could not stand in "
+        "(eSpeak NG could not be loaded)"
+    )
 
 
 def test_reprs_go_from_any_text():
