@@ -198,7 +198,7 @@ def test_progress_reads_the_current_job(api, make_project, make_source):
     assert body == {
         "status": "generating", "job_id": str(job.id), "job_status": "processing",
         "percentage": 42.5, "current_step": "Rendering variant 1 of 3",
-        "estimated_remaining": 12.0, "error": "",
+        "estimated_remaining": 12.0, "error": "", "reuse": None,
     }  # fmt: skip
 
 
