@@ -23,6 +23,7 @@ from tests.media_pipeline.tts_network import chain, closed_port
 
 edge_at_closed_port = tts_network.edge_at_closed_port  # fixtures
 no_dns = tts_network.no_dns
+edge_real_name = tts_network.edge_real_name
 no_proxy = tts_network.no_proxy
 
 REMEDY = (
@@ -60,7 +61,7 @@ def test_edge_at_a_closed_port_is_refused_in_words_with_the_remedy(edge_at_close
     assert_worded(str(error))
 
 
-def test_edge_without_name_lookup_says_no_network(no_dns, tmp_path):
+def test_edge_without_name_lookup_says_no_network(edge_real_name, tmp_path):
     error = unreachable("edge", tmp_path)
     raw = next(e for e in chain(error) if isinstance(e, aiohttp.ClientConnectorError))
     assert "object at 0x" in str(raw) and "Name or service not known" in str(raw)
@@ -177,3 +178,9 @@ def test_tts_job_speaks_offline_by_default_and_fails_readably_without_fallback(
     assert failed.status == JobStatus.FAILED
     assert failed.error == f"{reason}. {REMEDY}"
     assert_worded(failed.error)
+
+
+def test_tests_never_reach_the_real_edge_service(no_proxy, tmp_path):
+    # settings_test points edge-tts at a closed loopback port in every test process.
+    error = unreachable("edge", tmp_path)
+    assert "the connection to 127.0.0.1:9 was refused" in str(error)

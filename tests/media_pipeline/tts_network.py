@@ -41,6 +41,15 @@ def no_dns(monkeypatch, no_proxy):
 
 
 @pytest.fixture
+def edge_real_name(monkeypatch, no_dns):
+    """edge-tts with its real host name (settings_test swaps it for a closed port), which the
+    mocked resolver cannot look up: the failure of a machine without a network."""
+    import edge_tts.constants
+
+    monkeypatch.setattr(edge_tts.communicate, "WSS_URL", edge_tts.constants.WSS_URL)
+
+
+@pytest.fixture
 def edge_at_closed_port(monkeypatch, no_proxy) -> int:
     """The real edge-tts client, sent to a closed loopback port: aiohttp's real refusal."""
     port = closed_port()
