@@ -193,6 +193,8 @@ def video_multi(
         most=MAX_SECONDARIES,
     )
     parsed = job_params("multi_video", params)
+    if parsed.replace_audio:  # this endpoint takes no audio upload
+        raise _needs_audio("replace_audio")
     if len(parsed.keywords) != count:
         raise _keywords_mismatch(len(parsed.keywords), count)
     url = callback(callback_url)
