@@ -65,8 +65,12 @@ def _blank_is_none(value: str | None) -> str | None:
     return value if value is not None and value.strip() else None
 
 
-Text = Annotated[str, Form(max_length=100_000)]
-Short = Annotated[str, Form(max_length=200)]
+def Text():  # noqa: N802 - a type: one Form() per parameter (ninja sets its default on it)
+    return Annotated[str, Form(..., max_length=100_000)]
+
+
+def Short():  # noqa: N802
+    return Annotated[str, Form(..., max_length=200)]
 
 
 @router.post(
@@ -78,16 +82,16 @@ Short = Annotated[str, Form(max_length=200)]
 def create_job(
     request,
     video: File[UploadedFile],
-    target_duration: Short,
-    variant_count: Short,
-    subtitle_settings: Text,
-    generate_audio: Short,
-    mute_source_voice: Short,
+    target_duration: Short(),
+    variant_count: Short(),
+    subtitle_settings: Text(),
+    generate_audio: Short(),
+    mute_source_voice: Short(),
     srt: File[UploadedFile] = None,
     audio: File[UploadedFile] = None,
-    output_name: Short = None,
-    script_text: Text = None,
-    context_text: Text = None,
+    output_name: Short() = None,
+    script_text: Text() = None,
+    context_text: Text() = None,
 ):
     form = {
         "subtitle_settings": subtitle_settings,
@@ -116,11 +120,13 @@ def _secondaries(slots: dict[int, tuple]) -> tuple[list[list[str]], list[tuple[s
             continue
         if upload is None:
             raise Invalid.field(
-                f"secondary_video_{n}", f"'secondary_keywords_{n}' is sent without its video"
+                f"secondary_video_{n}",
+                f"'secondary_keywords_{n}' is sent without its video 'secondary_video_{n}'",
             )
         if words is None:
             raise Invalid.field(
-                f"secondary_keywords_{n}", f"'secondary_video_{n}' is sent without keywords"
+                f"secondary_keywords_{n}",
+                f"'secondary_video_{n}' is sent without its keywords 'secondary_keywords_{n}'",
             )
         keywords.append([w.strip() for w in words.split(",") if w.strip()])
         videos.append((f"secondary_video_{n}", upload))
@@ -143,22 +149,22 @@ def create_multi_video_job(
     request,
     main_video: File[UploadedFile],
     srt: File[UploadedFile],
-    secondary_segment_duration: Short,
-    target_duration: Short,
-    variant_count: Short,
-    subtitle_settings: Text,
-    generate_audio: Short,
-    mute_source_voice: Short,
+    secondary_segment_duration: Short(),
+    target_duration: Short(),
+    variant_count: Short(),
+    subtitle_settings: Text(),
+    generate_audio: Short(),
+    mute_source_voice: Short(),
     secondary_video_1: File[UploadedFile] = None,
-    secondary_keywords_1: Short = None,
+    secondary_keywords_1: Short() = None,
     secondary_video_2: File[UploadedFile] = None,
-    secondary_keywords_2: Short = None,
+    secondary_keywords_2: Short() = None,
     secondary_video_3: File[UploadedFile] = None,
-    secondary_keywords_3: Short = None,
+    secondary_keywords_3: Short() = None,
     audio: File[UploadedFile] = None,
-    output_name: Short = None,
-    script_text: Text = None,
-    context_text: Text = None,
+    output_name: Short() = None,
+    script_text: Text() = None,
+    context_text: Text() = None,
 ):
     keywords, videos = _secondaries(
         {
@@ -289,9 +295,9 @@ def _videos_of(user, raw: str) -> dict[str, str]:
 )
 def add_tts_to_videos(
     request,
-    video_paths: Text,
-    tts_text: Text,
-    output_suffix: Short,
+    video_paths: Text(),
+    tts_text: Text(),
+    output_suffix: Short(),
 ):
     videos = _videos_of(request.auth, video_paths)
     params = {
