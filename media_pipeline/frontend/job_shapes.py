@@ -12,6 +12,7 @@ from uuid import UUID
 
 from ninja import Schema
 
+from core.compiled_query import CompiledQuery
 from core.errors import NotFound
 from core.media_urls import object_id_pk, read_signed_object_id, signed_object_id
 from jobs.models import Job, JobFile
@@ -75,13 +76,6 @@ def signed_job_uuid(text: str) -> UUID:
     return read_signed_object_id(JOB, text, parse=UUID)
 
 
-def owned_job(user, text: str) -> Job:
-    job = Job.objects.for_owner(user).filter(id=job_uuid(text)).first()
-    if job is None:
-        raise NotFound(f"job {text!r} not found")
-    return job
-
-
 def job_started(job: Job) -> JobStarted:
     return JobStarted(
         job_id=job_id_text(job),
@@ -101,9 +95,47 @@ def job_list_item(job: Job) -> JobListItem:
     )
 
 
-def job_out(job: Job) -> JobOut:
-    """The polled job; `result` only once it has completed (the page reads it then)."""
+# The poll's two reads (core.compiled_query: compiled once, as v1's poll): the job, and its files
+# once it has completed.
+_POLL_FIELDS = [
+    "id", "job_type", "owner_id", "status", "progress", "stage", "stage_label", "eta_seconds",
+    "error", "attempts", "result", "created_at", "updated_at",
+]  # fmt: skip
+_JOB = CompiledQuery(
+    lambda owner_id, job_id: (
+        Job.objects.filter(id=job_id, owner_id=owner_id).order_by().values(*_POLL_FIELDS)
+    ),
+    owner_id=Job._meta.get_field("owner"),
+    job_id=Job._meta.pk,
+)
+_FILES = CompiledQuery(
+    lambda job_id: (
+        JobFile.objects.filter(job_id=job_id)
+        .order_by("id")
+        .values("name", "role", "label", "content_type")
+    ),
+    job_id=JobFile._meta.get_field("job"),
+)
+
+
+def polled_job(owner_id: int, text: str) -> JobOut:
+    """The owner's job as the page polls it (another user's or an unknown id: a 404)."""
+    row = _JOB.first(owner_id=owner_id, job_id=job_uuid(text))
+    if row is None:
+        raise NotFound(f"job {text!r} not found")
+    job = Job(**row)
+    files = None
+    if job.status == JobStatus.COMPLETED:
+        files = [JobFile(**f) for f in _FILES.fetch(job_id=job.id)]
+    return job_out(job, files)
+
+
+def job_out(job: Job, files: list[JobFile] | None = None) -> JobOut:
+    """The polled job; `result` only once it has completed (the page reads it then). `files`:
+    the completed job's files in id order (read from the row when not given)."""
     completed = job.status == JobStatus.COMPLETED
+    if completed and files is None:
+        files = list(job.files.order_by("id"))
     return JobOut(
         job_id=job_id_text(job),
         job_type=job.job_type,
@@ -112,7 +144,7 @@ def job_out(job: Job) -> JobOut:
         error=job_error_text(job) or None,
         created_at=job.created_at.isoformat(),
         updated_at=job.updated_at.isoformat(),
-        result=result_of(job, list(job.files.order_by("id"))) if completed else None,
+        result=result_of(job, files) if completed else None,
     )
 
 

@@ -40,10 +40,9 @@ from media_pipeline.frontend.job_shapes import (
     JobOut,
     JobStarted,
     job_list_item,
-    job_out,
     job_started,
     main_output,
-    owned_job,
+    polled_job,
     signed_job_uuid,
 )
 from media_pipeline.jobtypes.tts import MAX_VIDEOS
@@ -224,7 +223,7 @@ async def list_jobs(request):
 
 
 def _job(auth, job_id: str) -> JobOut:
-    return job_out(owned_job(resolve_auth(auth), job_id))
+    return polled_job(resolve_auth(auth).pk, job_id)
 
 
 @router.get(
