@@ -136,11 +136,7 @@ def gemini_analysis(
     GeminiError (GeminiNotConfigured without an API key) when it cannot be used."""
     if not settings.GEMINI_API_KEY:
         raise GeminiNotConfigured("the Gemini provider is not configured (GEMINI_API_KEY is empty)")
-    config = gemini.GeminiConfig(
-        api_key=settings.GEMINI_API_KEY,
-        model=settings.GEMINI_MODEL,
-        base_url=settings.GEMINI_BASE_URL,
-    )
+    config = gemini.GeminiConfig.from_settings()
     start, end = span
     frames_end = start + (end - start) * (FRAMES_END - PROBE_END) / (WORK_END - PROBE_END)
     frames_dir = ctx.temp_dir / "gemini-frames"
