@@ -8,7 +8,8 @@ Mapping (form field -> params of `process` / `multi_video`):
   (the multi-video edit stops there).
 - `variant_count` (integer 1-10) -> `variant_count`; a multi-video edit makes one video, so
   there it must be 1.
-- `srt` (a UTF-8 file) -> `srt` (validated; normalised).
+- `srt` (a UTF-8 file) -> `srt` (validated; normalised), burned in whatever `generate_audio`
+  says (the prototype left subtitles out of silent variants: here nothing sent is left out).
 - `subtitle_settings` (JSON) -> `subtitle_style`: fontSize, fontFamily (a CSS font stack too),
   textColor, outlineColor, outlineWidth, positionY (percent from the top) as they are;
   `position` must be "bottom" and `marginV` a number: the page always sends both beside
@@ -27,8 +28,6 @@ Mapping (form field -> params of `process` / `multi_video`):
 
 import json
 import math
-
-from django.conf import settings
 
 from core.errors import Invalid
 from jobs.errors import InvalidJobParams
@@ -122,14 +121,9 @@ def srt_text(upload) -> str:
 
 
 def script(text: str | None) -> str | None:
-    if text is None:
-        return None
-    if len(text) > settings.TTS_MAX_CHARS:
-        raise Invalid.field(
-            "script_text",
-            f"'script_text' is {len(text):,} characters; the limit is {settings.TTS_MAX_CHARS:,}",
-        )
-    return text if text.strip() else None
+    """The script, or None for a blank one (a voiced script's length is the TTS params' check,
+    named `script_text` by `checked_params`)."""
+    return text if text is not None and text.strip() else None
 
 
 def common_params(form: dict, *, audio, srt) -> tuple[dict, dict]:

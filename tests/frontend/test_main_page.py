@@ -111,6 +111,7 @@ def test_post_jobs_silent_variants_keep_the_script(api, varied_video):
     assert not params["replace_audio"]
 
 
+@pytest.mark.usefixtures("offline_voice")
 def test_post_multi_video_with_only_the_second_slot(api, media, tmp_path):
     main = media.video(seconds=5, size="320x240")
     secondary = media.video(seconds=3, size="160x120", audio=False)
@@ -121,6 +122,8 @@ def test_post_multi_video_with_only_the_second_slot(api, media, tmp_path):
         target_duration="4",
         output_name="multi reel",
         mute_source_voice="true",
+        generate_audio="true",
+        script_text="Look at the red car.",
     )
     started = api.post(f"{BASE}/jobs/multi-video", form)
     assert started.status_code == 202, started.content
@@ -129,12 +132,14 @@ def test_post_multi_video_with_only_the_second_slot(api, media, tmp_path):
     assert row.params["keywords"] == [["roșu", "car"]]
     assert row.params["insert_duration"] == 1.5 and row.params["max_duration"] == 4
     assert row.params["voice_mute"] is not None
+    assert row.params["voiceover"]["text"] == "Look at the red car."
     assert set(row.files.values_list("label", flat=True)) == {"main", "secondary_0"}
     job = _completed(api, started.json()["job_id"])
     [variant] = job["result"]["variants"]
     assert variant["variant_index"] == 1 and variant["variant_name"] == "multi reel"
     assert [i["duration"] for i in job["result"]["inserts"]] == [1.5]
-    assert _video_of(variant["final_video"], tmp_path).duration == pytest.approx(4, abs=0.15)
+    info = _video_of(variant["final_video"], tmp_path)
+    assert info.duration == pytest.approx(4, abs=0.15) and info.has_audio
 
 
 def test_get_jobs_lists_the_callers_jobs(api, user, other_user):

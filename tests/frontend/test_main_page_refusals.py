@@ -43,6 +43,7 @@ def _refused(response, *words: str) -> str:
         ({"subtitle_settings": "[1, 2]"}, ["'subtitle_settings'"]),
         ({"colour": "red"}, ["Unknown field 'colour'"]),
         ({"srt": srt_blob("this is not an SRT file")}, ["'srt'"]),
+        ({"generate_audio": "true", "script_text": "Word. " * 1200}, ["'script_text'", "5,000"]),
     ],
 )
 def test_post_jobs_refuses_what_it_cannot_honour(api, media, fields, words):
@@ -57,6 +58,7 @@ def test_post_jobs_refuses_what_it_cannot_honour(api, media, fields, words):
         ({"fontFamily": "Arial; DROP"}, ["subtitle_settings.fontFamily"]),
         ({"textColor": "white"}, ["subtitle_settings.textColor"]),
         ({"shadow": 2}, ["subtitle_settings.shadow"]),
+        ({"positionY": 150}, ["subtitle_settings.positionY"]),
     ],
 )
 def test_subtitle_settings_are_checked_setting_by_setting(api, media, change, words):
