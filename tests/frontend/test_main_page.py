@@ -5,11 +5,13 @@ reads asserted."""
 
 import json
 
+import httpx
 import pytest
+import respx
 from django.test import Client
 
 from jobs import services
-from jobs.models import Job
+from jobs.models import CostEntry, Job
 from jobs.status import JobStatus
 from media_pipeline.ops.probe import probe_media
 from tests.conftest import run_burst_worker
@@ -99,6 +101,34 @@ def test_post_jobs_voicing_the_script(api, varied_video, tmp_path):
     assert "context was not used" in row.result["analysis"]["context_note"]
     info = _video_of(job["result"]["variants"][0]["final_video"], tmp_path)
     assert info.has_audio
+
+
+def test_post_jobs_context_text_guides_gemini(api, varied_video, settings):
+    """With Gemini configured (its HTTP mocked), the page's context picks the segments."""
+    settings.GEMINI_API_KEY, settings.GEMINI_BASE_URL = "test-key", "https://gemini.test"
+    settings.GEMINI_MODEL = "gemini-test"
+
+    def answer(request: httpx.Request) -> httpx.Response:  # runs in the worker's work horse
+        prompt = json.loads(request.content)["contents"][0]["parts"][0]["text"]
+        start, end = (1, 7) if "a fractal zoom" in prompt else (0, 1)  # the context was sent
+        segment = {"start": start, "end": end, "score": 90, "reason": "zoom"}
+        text = json.dumps({"segments": [segment]})
+        return httpx.Response(200, json={"candidates": [{"content": {"parts": [{"text": text}]}}]})
+
+    form = job_form(varied_video, target_duration="3", context_text="a fractal zoom")
+    with respx.mock(assert_all_called=False) as mock:
+        mock.post("https://gemini.test/v1beta/models/gemini-test:generateContent").mock(
+            side_effect=answer
+        )
+        started = api.post(f"{BASE}/jobs", form)
+        assert started.status_code == 202, started.content
+        _completed(api, started.json()["job_id"])
+    row = Job.objects.get()
+    assert row.result["analysis"]["provider"] == "gemini"
+    assert row.result["analysis"]["context_note"] is None
+    assert CostEntry.objects.filter(job=row, service="gemini").exists()
+    segment = row.result["variants"][0]["segments"][0]
+    assert 1 <= segment["start"] and segment["end"] <= 7
 
 
 def test_post_jobs_silent_variants_keep_the_script(api, varied_video):
