@@ -207,7 +207,12 @@ def create_multi_video_job(
 
 def _job_list(auth) -> JobList:
     user = resolve_auth(auth)
-    jobs = Job.objects.for_owner(user).order_by("-created_at")[:LIST_LIMIT]
+    fields = ("id", "job_type", "status", "progress", "stage", "stage_label", "eta_seconds")
+    jobs = (
+        Job.objects.for_owner(user)
+        .only(*fields, "attempts", "created_at")
+        .order_by("-created_at")[:LIST_LIMIT]
+    )
     return JobList(jobs=[job_list_item(job) for job in jobs])
 
 
