@@ -203,10 +203,30 @@ class AddTtsParams(pydantic.BaseModel):
     duck_level: float = pydantic.Field(
         0.10, ge=0.0, le=1.0, description="level of the original audio (0.10 = 10 %)"
     )
+    speech: TtsParams | None = pydantic.Field(
+        None,
+        description="speak this text (the `tts` job's params) as the voice-over instead of "
+        "taking an `audio` input",
+    )
+    output_suffix: str = pydantic.Field(
+        "_tts",
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        description="the outputs are named <input label><output_suffix>.<ext>",
+    )
 
 
-def _probe_inputs(ctx, count: int) -> tuple:
-    tts_path = ctx.input_path("audio")
+def estimate_add_tts_cost(params: AddTtsParams) -> Decimal:
+    return estimate_tts_cost(params.speech) if params.speech else Decimal(0)
+
+
+def _voiceover_track(ctx, params: AddTtsParams) -> Path:
+    """The `audio` input, or the speech of `params.speech` (job progress 1-30 %)."""
+    if params.speech is None:
+        return ctx.input_path("audio")
+    return make_voiceover(ctx, params.speech, start=1, end=30).wav
+
+
+def _probe_inputs(ctx, count: int, tts_path: Path) -> tuple:
     tts_info = probe_media(tts_path)
     if not tts_info.has_audio:
         raise InvalidMediaError("input 'audio' has no audio stream")
@@ -218,14 +238,22 @@ def _probe_inputs(ctx, count: int) -> tuple:
     return tts_path, tts_info, videos
 
 
-@register("add_tts", params_schema=AddTtsParams, max_attempts=2, timeout=1800, label="Add TTS")
+@register(
+    "add_tts",
+    params_schema=AddTtsParams,
+    max_attempts=2,
+    timeout=1800,
+    label="Add TTS",
+    estimate_cost=estimate_add_tts_cost,
+)
 def add_tts_handler(ctx, params: AddTtsParams) -> dict:
     ctx.progress(1, "probe", "Reading the inputs")
-    tts_path, tts_info, videos = _probe_inputs(ctx, params.videos)
-    span = 95.0 / len(videos)
+    tts_path, tts_info, videos = _probe_inputs(ctx, params.videos, _voiceover_track(ctx, params))
+    first = 30.0 if params.speech else 5.0
+    span = (100.0 - first) / len(videos)
     outputs = []
     for i, (label, path, info) in enumerate(videos):
-        filename = f"{label}_tts{output_suffix(info.format)}"
+        filename = f"{label}{params.output_suffix}{output_suffix(info.format)}"
         out = ctx.temp_dir / filename
         args = build_add_tts_args(
             str(path),
@@ -236,7 +264,10 @@ def add_tts_handler(ctx, params: AddTtsParams) -> dict:
             has_audio=info.has_audio,
         )
         report = ctx.stage(
-            5 + span * i, 5 + span * (i + 1), "mix", f"Mixing video {i + 1} of {len(videos)}"
+            first + span * i,
+            first + span * (i + 1),
+            "mix",
+            f"Mixing video {i + 1} of {len(videos)}",
         )
         run_ffmpeg(args, duration=info.duration, on_progress=report, tracker=ctx)
         ctx.add_file(out, label=label, filename=filename)
