@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import django_rq
+import redis
 from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -89,8 +90,25 @@ def match(method: str, path: str) -> OldPath | None:
     return None
 
 
+_CONNECTIONS: dict = {}
+
+
 def _connection():
-    return django_rq.get_connection(settings.RQ_QUEUE)
+    """One Redis client per queue configuration, kept: every use of an old path counts, and
+    django_rq makes a new client (a new TCP connection) on each call. Short timeouts: a hanging
+    Redis costs the count, not the request."""
+    config = settings.RQ_QUEUES[settings.RQ_QUEUE]
+    key = repr(sorted(config.items()))
+    client = _CONNECTIONS.get(key)
+    if client is None:
+        if "URL" in config:
+            client = redis.Redis.from_url(
+                config["URL"], socket_timeout=1.0, socket_connect_timeout=1.0
+            )
+        else:
+            client = django_rq.get_connection(settings.RQ_QUEUE)
+        _CONNECTIONS[key] = client
+    return client
 
 
 def note_use(old: OldPath, *, client: str) -> None:

@@ -187,6 +187,8 @@ DB_WRITE_RETRY_SECONDS = env.float("EF_DB_WRITE_RETRY_SECONDS", default=60.0)
 # Paid-API pricing: "<service>.<unit_name>" -> USD per unit (CostEntry rows use it).
 COST_RATES = {
     "elevenlabs.characters": env.float("EF_COST_ELEVENLABS_PER_CHAR", default=0.00022),
+    "edge.characters": 0,  # free: recorded for the volume (characters, audio seconds)
+    "offline.characters": 0,
     "gemini.frames": env.float("EF_COST_GEMINI_PER_FRAME", default=0.02),
     "gemini.requests": env.float("EF_COST_GEMINI_PER_REQUEST", default=0.01),
 }
@@ -234,10 +236,13 @@ ELEVENLABS_BASE_URL = env.str("ELEVENLABS_BASE_URL", default="https://api.eleven
 GEMINI_API_KEY = env.str("GEMINI_API_KEY", default="")
 GEMINI_MODEL = env.str("GEMINI_MODEL", default="gemini-2.5-flash")
 GEMINI_BASE_URL = env.str("GEMINI_BASE_URL", default="https://generativelanguage.googleapis.com")
+# The longest a status check of a paid service (the frontend's usage page: ElevenLabs' quota,
+# Gemini's key and model) waits for its answer, in seconds.
+PROVIDER_CHECK_TIMEOUT = env.float("EF_PROVIDER_CHECK_TIMEOUT", default=5.0)
 TTS_DEFAULT_PROVIDER = env.str("EF_TTS_DEFAULT_PROVIDER", default="edge")
-# When the chosen TTS provider is unreachable: fail the job (False) or speak with the offline
-# provider and say so in the result (True).
-TTS_OFFLINE_FALLBACK = env.bool("EF_TTS_OFFLINE_FALLBACK", default=False)
+# When the chosen TTS provider is unreachable: speak with the offline provider and say so in the
+# result (True, the default: offline first), or fail the job naming the remedy (False).
+TTS_OFFLINE_FALLBACK = env.bool("EF_TTS_OFFLINE_FALLBACK", default=True)
 TTS_MAX_CHARS = 5000
 
 # --- Media --------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 
 from core import deprecation
 from jobs.budgets import month_start
-from jobs.costs import cost_total, cost_totals
+from jobs.costs import cost_total, cost_totals, usage_totals
 from jobs.dashboard_charts import UNITS, Series, bar_chart, bucket_starts, floor_to
 from jobs.models import ENDED_AT, CostEntry, Job, UsageBudget
 from jobs.status import ACTIVE, TERMINAL, JobStatus
@@ -200,14 +200,35 @@ def throughput_chart(window: Window, since, now) -> dict:
 
 
 def cost_chart(window: Window, since, now) -> dict:
-    """Paid-API cost per service per bucket over the window (one colour per service)."""
+    """Paid-API cost per service per bucket over the window (one colour per paid service: free
+    usage, edge and offline TTS at $0, is in the usage table, not the chart)."""
     entries = CostEntry.objects.filter(created_at__gte=since)
     totals = cost_totals(entries, [window.cost_unit, "service"])
     values = {tuple(t.key): t.cost_usd for t in totals}
-    services = sorted({service for _, service in values})
+    services = sorted({service for (_, service), usd in values.items() if usd})
     series = [Series(s, s, SVG_COLORS[i % len(SVG_COLORS)]) for i, s in enumerate(services)]
     buckets = bucket_starts(since, now, window.cost_unit)
-    return bar_chart(buckets, window.cost_unit, series, values, money=True)
+    chart = bar_chart(buckets, window.cost_unit, series, values, money=True)
+    for item in chart["legend"]:
+        item["service"] = item["key"]
+    return chart
+
+
+def usage_by_service(since) -> list[dict]:
+    """Per service over the window: calls, units per unit name, audio seconds and cost, free
+    services (edge and offline TTS at $0) included."""
+    entries = CostEntry.objects.filter(created_at__gte=since)
+    costs = {total.key: total.cost_usd for total in cost_totals(entries, ["service"])}
+    return [
+        {
+            "service": used.key[0],
+            "entries": used.entries,
+            "units": sorted(used.units.items()),
+            "audio_seconds": used.audio_seconds,
+            "cost": costs.get(used.key, Decimal(0)),
+        }
+        for used in sorted(usage_totals(entries, ["service"]), key=lambda u: u.key)
+    ]
 
 
 def spend_figures(since, now) -> dict:
@@ -332,6 +353,7 @@ def dashboard_context(window: str = DEFAULT_WINDOW, now=None) -> dict:
         "heartbeat_timeout": settings.JOB_HEARTBEAT_TIMEOUT,
         "cost_chart": cost_chart(chosen, since, now),
         "spend": spend_figures(since, now),
+        "usage": usage_by_service(since),
         "budgets": spend_vs_budget(now),
         "month_start": month_start(now),
         "old_paths": old_path_usage(),

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0008_imported_jobs_kept"),
+        ("jobs", "0009_cost_audio_seconds"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
