@@ -244,6 +244,7 @@ def test_cost_chart_covers_the_window_and_agrees_with_the_spend(costs, window, t
     chart, spend = ctx["cost_chart"], ctx["spend"]
     assert spend["window"] == chart["total"] == Decimal(total)
     assert sum(b["value"] for b in chart["bars"]) == chart["total"]
+    assert sum(u["cost"] for u in ctx["usage"]) == spend["window"]  # the usage table: same window
     assert spend["all_time"] == Decimal("45.123456") and spend["month"] == Decimal("40.123456")
     assert chart["unit"] == ("minute" if window == "1h" else "hour")
     slot = (chart["plot"]["right"] - chart["plot"]["left"]) / buckets
