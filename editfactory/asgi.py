@@ -10,6 +10,7 @@ from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.signals import request_finished  # noqa: E402
 from django.db import connections  # noqa: E402
 
+from editfactory.bodyguard import BodyGuard  # noqa: E402 - needs the app registry ready
 from editfactory.fastpoll import JobPollingFastPath  # noqa: E402 - needs the app registry ready
 
 
@@ -26,6 +27,9 @@ request_finished.connect(close_request_thread_connections, sender=ASGIHandler)
 
 # The job polling endpoint is answered before Django's handler: see editfactory.fastpoll.
 application = JobPollingFastPath(django_application)
+# In front of everything: a body is read only from those allowed to send it, and only up to its
+# route's cap (editfactory.bodyguard).
+application = BodyGuard(application)
 
 # Everything loaded so far (Django, the URL conf, models) lives as long as the process. Freezing
 # it keeps the garbage collector's full passes from scanning it again and again: measured on the

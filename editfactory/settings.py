@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "editfactory.bodyguard.RefusedBodyMiddleware",  # before anything that reads a body
     "editfactory.middleware.ApiJsonErrorsMiddleware",
     "editfactory.middleware.ApiHeadMiddleware",
     "editfactory.legacy.DeprecationMiddleware",
