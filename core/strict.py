@@ -20,8 +20,8 @@ convention as ninja's own validation errors.
 
 No NUL characters either: text holding one (U+0000) is refused here, before anything stores it,
 as a `422` naming the field ("'name': contains a NUL character"), in path parameters, query
-parameters, form fields (JSON text inside a form field, `params`, included), file names and
-any string or key of a JSON body, at any depth. PostgreSQL cannot store it in text, SQLite can:
+parameters, form fields (JSON text inside a form field, `params`, included) and any string or
+key of a JSON body, at any depth (Django drops unprintable characters from file names). PostgreSQL cannot store it in text, SQLite can:
 checking here makes both databases answer alike.
 """
 
@@ -251,24 +251,26 @@ def _form_value_paths(name: str, value: str) -> list[tuple[str, ...]]:
     return []
 
 
+def _shown(path: tuple[str, ...]) -> str:
+    """A field's path as the message names it (a NUL in a name shown as \\u0000)."""
+    return ".".join(path).replace(NUL, "\\u0000")
+
+
 def nul_fields(request, path_params, data=_NOT_JSON) -> list[tuple[tuple[str, ...], str]]:
     """(ninja-style loc, field path as the client names it) of each text holding a NUL."""
-    found = [(("path", k), k) for k, v in (path_params or {}).items() if NUL in str(v)]
+    found = [(("path", k),) for k, v in (path_params or {}).items() if NUL in str(v)]
     found += [
-        (("query", k), k)
+        (("query", k),)
         for k, values in request.GET.lists()
         if NUL in k or any(NUL in v for v in values)
     ]
     if (request.content_type or "") in FORM_TYPES:
         for name, values in request.POST.lists():
             paths = [p for v in values for p in _form_value_paths(name, v)]
-            found += [(("form", *p), ".".join(p)) for p in dict.fromkeys(paths)]
-        for name, files in request.FILES.lists():
-            if NUL in name or any(NUL in (f.name or "") for f in files):
-                found.append((("file", name), name))
+            found += [(("form", *p),) for p in dict.fromkeys(paths)]
     elif data is not _NOT_JSON:
-        found += [(("body", *p), ".".join(p)) for p in _nul_paths(data, ())]
-    return found
+        found += [(("body", *p),) for p in _nul_paths(data, ())]
+    return [(loc, _shown(loc[1:])) for (loc,) in found]
 
 
 def check_request(request, accepted: Accepted, path_params=None) -> None:

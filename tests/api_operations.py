@@ -5,7 +5,8 @@ filled in: an operation added later is covered without touching the tests."""
 import uuid
 
 from editfactory.api import api as v1_api
-from media_pipeline.frontend.api import PREFIX as FRONTEND, frontend_api
+from media_pipeline.frontend.api import PREFIX as FRONTEND
+from media_pipeline.frontend.api import frontend_api
 
 STATE_CHANGING = ("post", "put", "patch", "delete")
 APIS = ((v1_api, "/api/v1/"), (frontend_api, FRONTEND + "/"))
