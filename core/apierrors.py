@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import DatabaseError, DataError
 from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from redis.exceptions import RedisError
 
@@ -181,6 +182,12 @@ def install(api) -> None:
     handler(RequestDataTooBig, lambda r, e: _too_large(api, r, _BODY_TOO_BIG))
     handler(TooManyFieldsSent, lambda r, e: _too_large(api, r, _TOO_MANY_FIELDS))
     handler(TooManyFilesSent, lambda r, e: _too_large(api, r, _TOO_MANY_FILES))
+    handler(
+        MultiPartParserError,
+        lambda r, e: error_response(
+            api, r, 400, "bad_request", f"The multipart body cannot be read: {e}"
+        ),
+    )
     handler(
         RecursionError,
         lambda r, e: error_response(

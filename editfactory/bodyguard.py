@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 SCOPE_KEY = "editfactory.refusal"  # (status, body, headers) for RefusedBodyMiddleware
 # What a request without credentials may carry (an admin login form is well under 1 KiB).
 ANONYMOUS_BODY_MAX = 64 * 1024
+JSON = "application/json; charset=utf-8"  # as the API's own answers
 
 REQUIRED, OPTIONAL, NONE = "required", "optional", "none"
 
@@ -242,7 +243,7 @@ class RefusedBodyMiddleware:
         if refusal is None:
             return self.get_response(request)
         status, body, headers = refusal
-        response = JsonResponse(body, status=status)
+        response = JsonResponse(body, status=status, content_type=JSON)
         response["Content-Length"] = str(len(response.content))
         for name, value in headers.items():
             response[name] = value
