@@ -38,6 +38,7 @@ UPLOAD_CAP = UPLOAD_MAX + 10 * MB  # plus DATA_UPLOAD_MAX_MEMORY_SIZE of other f
 JWT_SECRET = "a-supabase-jwt-secret-of-at-least-32-characters"
 UPLOAD = "/api/v1/library/videos/info"
 MULTIPART = "multipart/form-data; boundary=guard"
+FRONTEND_ORIGIN = "http://localhost:3000"
 # What may be in flight when the server answers without reading: loopback socket buffers.
 IN_FLIGHT = 32 * MB
 
@@ -56,6 +57,7 @@ def server(tmp_path_factory):
         EF_MEDIA_DIR=str(dirs["media"]),
         EF_UPLOAD_MAX_BYTES=str(UPLOAD_MAX),
         EF_SUPABASE_JWT_SECRET=JWT_SECRET,
+        EF_CORS_ORIGINS=FRONTEND_ORIGIN,
     )
     web = WebServer(env=env, log_dir=root)
     try:
@@ -291,6 +293,15 @@ def test_the_answer_comes_before_the_body(server, token, headers, length, status
     answer_status, answer_headers, body = answer_to_64_kib(server, UPLOAD, headers, length=length)
     assert answer_status == status and body["detail"]
     assert answer_headers["connection"] == "close"
+
+
+def test_a_frontend_on_another_origin_can_read_the_refusal(server):
+    """The refusal goes through Django's middleware: CORS and security headers as usual."""
+    status, headers, _ = answer_to_64_kib(server, UPLOAD, {"Origin": FRONTEND_ORIGIN})
+    assert status == 401
+    assert headers["access-control-allow-origin"] == FRONTEND_ORIGIN
+    assert "www-authenticate" in headers["access-control-expose-headers"].lower()
+    assert headers["x-content-type-options"] == "nosniff"
 
 
 # --- what passes ------------------------------------------------------------------------------
