@@ -25,11 +25,12 @@ def close_request_thread_connections(**kwargs) -> None:
 
 request_finished.connect(close_request_thread_connections, sender=ASGIHandler)
 
+# A request body is read only from those allowed to send it, and only up to its route's cap:
+# see editfactory.bodyguard. (The fast path below answers only bodiless polls itself.)
+django_application = BodyGuard(django_application)
+
 # The job polling endpoint is answered before Django's handler: see editfactory.fastpoll.
 application = JobPollingFastPath(django_application)
-# In front of everything: a body is read only from those allowed to send it, and only up to its
-# route's cap (editfactory.bodyguard).
-application = BodyGuard(application)
 
 # Everything loaded so far (Django, the URL conf, models) lives as long as the process. Freezing
 # it keeps the garbage collector's full passes from scanning it again and again: measured on the
