@@ -9,6 +9,7 @@ most, and the client sees the answer when it has sent a few MB of the 300 (socke
 A raw socket shows the answer comes before the body: it sends 64 KiB and waits.
 """
 
+import asyncio
 import json
 import logging
 import os
@@ -25,9 +26,11 @@ from django.conf import settings
 from django.test import Client
 
 from core.auth import api_token_create
+from editfactory.asgi import application
 from editfactory.bodyguard import ANONYMOUS_BODY_MAX, NONE, OPTIONAL, REQUIRED, body_rule
 from tests.api_operations import state_changing_operations
 from tests.chaos.servers import WebServer, base_env
+from tests.conftest import database_down
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 
@@ -302,6 +305,25 @@ def test_a_frontend_on_another_origin_can_read_the_refusal(server):
     assert headers["access-control-allow-origin"] == FRONTEND_ORIGIN
     assert "www-authenticate" in headers["access-control-expose-headers"].lower()
     assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_database_down_is_a_503_before_the_body_is_read(token):
+    """In process, through the product's ASGI application: the guard's credential check meets
+    the outage and answers itself (its answers close the connection; Django's do not)."""
+
+    async def post():
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            return await client.post(
+                "/api/v1/library/projects", json={"name": "x"}, headers=headers
+            )
+
+    with database_down():
+        response = asyncio.run(post())
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "database_unavailable"
+    assert response.headers["retry-after"] == "5" and response.headers["connection"] == "close"
 
 
 # --- what passes ------------------------------------------------------------------------------
