@@ -218,8 +218,11 @@ REFUSED = {
 def test_a_refused_300_mb_body_is_answered_unread(server, token, case):
     headers, length, status = REFUSED[case]
     headers = {"Authorization": f"Bearer {token}"} if headers == "token" else headers
+    started = time.monotonic()
     with TempWatch(server) as watch:
         response, pulled = stream(server, UPLOAD, headers, length=length)
+    seconds = time.monotonic() - started
+    print(f"{case}: {response.status_code} after {pulled // MB} MB of 300 sent, {seconds:.2f} s")
     assert response.status_code == status, response.text[:300]
     assert response.headers["content-type"] == "application/json; charset=utf-8"
     assert response.headers["connection"] == "close"
