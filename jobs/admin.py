@@ -12,10 +12,10 @@ from django.http import HttpResponseRedirect
 from django.urls import path
 from django.utils.timesince import timesince
 
+from core.errors import DomainError, error_in_words
 from jobs import admin_display as display
 from jobs import services
 from jobs.admin_views import JobAdminViews
-from jobs.errors import IllegalTransition
 from jobs.models import CostEntry, Job, WebhookDelivery
 
 
@@ -79,7 +79,7 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
             },
         ),
         ("Timeline", {"fields": ("timeline",)}),
-        ("Params and result", {"fields": ("params_pretty", "result_pretty")}),
+        ("Params and result", {"fields": ("notices_display", "params_pretty", "result_pretty")}),
         ("Error", {"fields": ("error_display",)}),
         ("Files", {"fields": ("files_table",)}),
         ("Costs", {"fields": ("costs_table",)}),
@@ -152,11 +152,20 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
     # --- detail: functions of the job (a read-only field may be any callable of the admin) ----
     timeline = staticmethod(display.timeline)
     params_pretty = staticmethod(display.params_pretty)
+    notices_display = staticmethod(display.notices_display)
     result_pretty = staticmethod(display.result_pretty)
     error_display = staticmethod(display.error_display)
     files_table = staticmethod(display.files_table)
     costs_table = staticmethod(display.costs_table)
     webhooks_table = staticmethod(display.webhooks_table)
+
+    def changelist_view(self, request, extra_context=None):
+        # Django's change list context has no delete permission: the clean-up link needs its own.
+        extra_context = {
+            **(extra_context or {}),
+            "ef_can_cleanup": self.has_delete_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
 
     # --- read-only: a form save must never overwrite a row the worker is writing ----------------
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -175,18 +184,20 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
         return actions
 
     def _apply(self, request, queryset, service, verb):
-        done, refused = 0, 0
+        """Run `service` on each selected job; report what was done and, per reason, which jobs
+        were skipped and why. One job's refusal never stops the others."""
+        done, skipped = 0, {}
         for job in queryset:
             try:
                 service(job=job)
                 done += 1
-            except IllegalTransition:
-                refused += 1
+            except DomainError as exc:  # a state, params that no longer validate, a budget...
+                skipped.setdefault(error_in_words(exc), []).append(str(job.id)[:8])
         self.message_user(request, f"{verb} {done} job(s).", messages.SUCCESS)
-        if refused:
+        for reason, ids in skipped.items():
             self.message_user(
                 request,
-                f"{refused} job(s) skipped: not in a state that allows it.",
+                f"Skipped {len(ids)} job(s): {reason}. Jobs: {display.listed(ids)}.",
                 messages.WARNING,
             )
 
@@ -229,6 +240,7 @@ class CostEntryAdmin(admin.ModelAdmin):
         "operation",
         "units",
         "unit_name",
+        "audio_seconds",
         "cost_usd",
         "owner",
         "job",

@@ -193,12 +193,6 @@ def rendered_clip_result(rendered: RenderedClip) -> dict:
         "audio_mode": spec.audio_mode.value,
         "timeline": [{"start": p.start, "end": p.end} for p in spec.pieces],
         "subtitles": bool(rendered.srt_text),
-        "voiceover": None
-        if voiceover is None
-        else {
-            "provider": voiceover.provider,
-            "voice": voiceover.voice,
-            "duration": voiceover.duration,
-            "fallback": voiceover.fallback,
-        },
+        "voiceover": None if voiceover is None else voiceover.summary(),
+        "notices": [voiceover.notice] if voiceover and voiceover.notice else [],
     }

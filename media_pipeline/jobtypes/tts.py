@@ -67,10 +67,44 @@ class Voiceover:
     voice: str
     characters: int
     fallback: dict | None
+    requested_provider: str = ""
+    notice: str | None = None  # the fallback in one sentence, None when the chosen one spoke
+
+    def summary(self) -> dict:
+        """What a job result says of its voice-over: who spoke it, and why when it was not the
+        provider asked for."""
+        return {
+            "provider": self.provider,
+            "requested_provider": self.requested_provider,
+            "voice": self.voice,
+            "duration": self.duration,
+            "characters": self.characters,
+            "fallback": self.fallback,
+            "notice": self.notice,
+        }
+
+
+def record_tts_usage(ctx, speech, *, audio_seconds: float | None) -> None:
+    """Every TTS call in the cost ledger, under the provider that spoke: characters (what
+    ElevenLabs bills; edge and offline cost $0 in COST_RATES) and seconds of audio produced."""
+    details = {"voice": speech.voice}
+    if speech.provider == "elevenlabs":
+        details["model"] = settings.ELEVENLABS_MODEL
+    if speech.fallback:
+        details["requested_provider"] = speech.fallback["from"]
+        details["fallback_reason"] = speech.fallback["reason"]
+    ctx.record_cost(
+        service=speech.provider,
+        operation="tts",
+        units=speech.audio.characters,
+        unit_name="characters",
+        audio_seconds=None if audio_seconds is None else round(audio_seconds, 3),
+        details=details,
+    )
 
 
 def make_voiceover(ctx, params: TtsParams, *, start: float, end: float) -> Voiceover:
-    """Synthesize, record a paid provider's cost, and tighten the pauses (word timings remapped).
+    """Synthesize, tighten the pauses (word timings remapped) and record the call's usage.
     Reports progress within [start, end] of the job. Shared by `tts` and `render_clip`."""
     ctx.progress(start, "synthesize", f"Synthesizing speech ({params.provider})")
     speech = speak(
@@ -81,21 +115,18 @@ def make_voiceover(ctx, params: TtsParams, *, start: float, end: float) -> Voice
         out_dir=ctx.temp_dir,
         offline_fallback=settings.TTS_OFFLINE_FALLBACK,
     )
-    if speech.provider == "elevenlabs":
-        ctx.record_cost(
-            service="elevenlabs",
-            operation="tts",
-            units=speech.audio.characters,
-            unit_name="characters",
-            details={"voice": speech.voice, "model": settings.ELEVENLABS_MODEL},
-        )
     middle = start + (end - start) * 0.6
-    tightened = tighten_speech(
-        speech.audio.path,
-        ctx.temp_dir,
-        policy=PausePolicy(max_pause=params.max_pause),
-        on_progress=ctx.stage(middle, end, "trim", "Trimming silence"),
-    )
+    try:
+        tightened = tighten_speech(
+            speech.audio.path,
+            ctx.temp_dir,
+            policy=PausePolicy(max_pause=params.max_pause),
+            on_progress=ctx.stage(middle, end, "trim", "Trimming silence"),
+        )
+    except Exception:
+        record_tts_usage(ctx, speech, audio_seconds=None)  # spoken (and billed) all the same
+        raise
+    record_tts_usage(ctx, speech, audio_seconds=tightened.source_duration)
     words = remap_words(speech.audio.words, tightened.kept) if speech.audio.words else None
     return Voiceover(
         wav=tightened.wav,
@@ -106,6 +137,8 @@ def make_voiceover(ctx, params: TtsParams, *, start: float, end: float) -> Voice
         voice=speech.voice,
         characters=speech.audio.characters,
         fallback=speech.fallback,
+        requested_provider=speech.requested,
+        notice=speech.notice,
     )
 
 
@@ -145,6 +178,8 @@ def tts_handler(ctx, params: TtsParams) -> dict:
         "characters": voiceover.characters,
         "words": len(voiceover.words or []),
         "fallback": voiceover.fallback,
+        "notice": voiceover.notice,
+        "notices": [voiceover.notice] if voiceover.notice else [],
     }
 
 
