@@ -42,13 +42,18 @@ class OldPath:
         return f"{self.successor_method} {self.successor_path}"
 
     def successor_url(self, path: str) -> str:
-        """The successor's path for this request's `path`, its parameters filled in."""
+        """The successor's path for this request's `path`, its parameters filled in. An id
+        parameter that is signed (`<id>.<expiry>.<signature>`, core.media_urls) becomes its plain
+        id: the successor takes ids with the caller's token instead."""
         values = self.pattern.fullmatch(path).groupdict()
-        return re.sub(
-            r"\{(\w+)(:path)?\}",
-            lambda m: values.get(m.group(1), m.group(0)),
-            self.successor_path,
-        )
+
+        def value(m: re.Match) -> str:
+            found = values.get(m.group(1))
+            if found is None:
+                return m.group(0)
+            return found if m.group(2) else found.split(".", 1)[0]
+
+        return re.sub(r"\{(\w+)(:path)?\}", value, self.successor_path)
 
 
 _REGISTRY: list[OldPath] = []

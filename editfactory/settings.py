@@ -66,7 +66,14 @@ CORS_ALLOW_HEADERS = [
     "x-csrftoken",
     "x-requested-with",
 ]
-CORS_EXPOSE_HEADERS = ["Retry-After", "Deprecation", "Link", "Content-Range", "Accept-Ranges"]
+CORS_EXPOSE_HEADERS = [
+    "Retry-After",
+    "Deprecation",
+    "Link",
+    "Content-Range",
+    "Accept-Ranges",
+    "WWW-Authenticate",  # error="invalid_token": a refused credential, not a missing one
+]
 CSRF_TRUSTED_ORIGINS = [*env.list("CSRF_TRUSTED_ORIGINS", default=[]), *CORS_ALLOWED_ORIGINS]
 
 INSTALLED_APPS = [
@@ -89,6 +96,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "editfactory.bodyguard.RefusedBodyMiddleware",  # before anything that reads a body
     "editfactory.middleware.ApiJsonErrorsMiddleware",
     "editfactory.middleware.ApiHeadMiddleware",
     "editfactory.legacy.DeprecationMiddleware",

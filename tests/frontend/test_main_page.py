@@ -180,6 +180,10 @@ def test_get_jobs_lists_the_callers_jobs(api, user, other_user):
     [item] = response.json()["jobs"]
     assert item["job_id"].startswith(str(mine.id))
     assert item["status"] == "pending" and item["progress"] == "0% – Queued"
+    # The poll of the id the page was given points at v1's job, by its plain id.
+    polled = api.get(f"{BASE}/jobs/{item['job_id']}")
+    assert item["job_id"] != str(mine.id)  # signed: <uuid>.<expiry>.<signature>
+    assert polled["Link"] == f'</api/v1/jobs/{mine.id}>; rel="successor-version"'
 
 
 def test_get_job_status_words_and_texts(api, user, other_user):
