@@ -84,9 +84,9 @@ def _child_env() -> dict:
 
 
 def worker_argv() -> list[str]:
-    from django.conf import settings
+    from jobs.queue import worker_queue_names
 
-    return [sys.executable, str(ROOT / "manage.py"), "rqworker", settings.RQ_QUEUE,
+    return [sys.executable, str(ROOT / "manage.py"), "rqworker", *worker_queue_names(),
             "--worker-class", "jobs.worker.EngineWorker", "--verbosity", "0"]  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from ninja import Router, Schema, Status
 from redis.exceptions import RedisError
 
 from jobs.models import Job
-from jobs.queue import PROBE_TIMEOUT, get_queue, live_workers
+from jobs.queue import PROBE_TIMEOUT, get_queue, live_workers, queue_depth
 from jobs.status import JobStatus
 from media_pipeline.ops.errors import FFmpegUnavailable
 from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
@@ -49,7 +49,7 @@ def _redis() -> tuple[Check, int, int | None]:
     try:
         queue = get_queue(timeout=PROBE_TIMEOUT)
         queue.connection.ping()
-        return Check(ok=True), len(live_workers(queue)), queue.count
+        return Check(ok=True), len(live_workers(queue)), queue_depth(queue.connection)
     except RedisError as exc:
         logger.warning("health: redis check failed: %s", exc)
         return Check(ok=False, detail=f"unreachable ({type(exc).__name__})"), 0, None

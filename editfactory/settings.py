@@ -168,8 +168,12 @@ def _embedded_redis_socket() -> Path:
 
 EMBEDDED_REDIS_SOCKET = _embedded_redis_socket()
 REDIS_URL = env.str("REDIS_URL", default="") or f"unix://{EMBEDDED_REDIS_SOCKET}"
-RQ_QUEUE = "default"
-RQ_QUEUES = {RQ_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
+RQ_QUEUE = "default"  # the engine's own RQ queue (webhook deliveries)
+# One RQ queue per queue family (jobs.queues.QUEUES) carries its wake-up tokens; listed here for
+# the queue dashboard (/admin/rq/).
+RQ_QUEUES = {
+    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600} for name in (RQ_QUEUE, "renders", "light")
+}
 RQ_SHOW_ADMIN_LINK = True
 
 # --- Job engine timings (seconds unless stated) -------------------------------------------------

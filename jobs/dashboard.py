@@ -242,14 +242,14 @@ def spend_figures(since, now) -> dict:
 
 def queue_info() -> dict:
     """Queue depth and live workers from RQ; Redis being down is shown, not raised."""
-    from jobs.queue import PROBE_TIMEOUT, get_queue, live_workers
+    from jobs.queue import PROBE_TIMEOUT, get_queue, live_workers, queue_depth
 
     try:
         queue = get_queue(timeout=PROBE_TIMEOUT)
         workers = live_workers(queue)
         return {
             "ok": True,
-            "depth": queue.count,
+            "depth": queue_depth(queue.connection),
             "workers": [
                 {
                     "name": w.name,

@@ -173,5 +173,6 @@ def job_import_legacy(*, item: LegacyJob, owner=None, enqueue_timeout: int | Non
         if terminal:  # keep the prototype's last update time (auto_now set it to now)
             Job.objects.filter(id=job.id).update(updated_at=item.completed_at)
         else:
-            transaction.on_commit(lambda: queue.enqueue(job.id, timeout=enqueue_timeout))
+            family = get_job_type(job.job_type).queue
+            transaction.on_commit(lambda: queue.wake(family))
     return job

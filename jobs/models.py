@@ -4,6 +4,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -29,6 +30,12 @@ class JobQuerySet(OwnedQuerySet):
         return self.filter(status=JobStatus.QUEUED).filter(
             models.Q(run_after__isnull=True, updated_at__lt=quiet_since)
             | models.Q(run_after__lte=now)
+        )
+
+    def due_in_queue(self, job_types, now):
+        """Queued jobs of these types whose due time has come: what a claim chooses from."""
+        return self.filter(status=JobStatus.QUEUED, job_type__in=job_types).filter(
+            models.Q(run_after__isnull=True) | models.Q(run_after__lte=now)
         )
 
     def ended_before(self, cutoff):
@@ -113,6 +120,14 @@ class Job(models.Model):
             models.Index(fields=["job_type", "status"], name="job_type_status"),
             # retention and cleanup: terminal jobs that ended before a cutoff (ended_before)
             models.Index(fields=["status", "completed_at"], name="job_status_completed"),
+            # the claim and queue positions (jobs.services.claims, positions): queued jobs of a
+            # queue's types by priority and owner, oldest first; partial, so the finished
+            # history (most rows) is not in it
+            models.Index(
+                fields=["job_type", "-priority", "owner", "created_at"],
+                condition=models.Q(status="queued"),
+                name="job_queue_order",
+            ),
             # the dashboard's count of imported jobs: a small partial index (history is a few
             # thousand rows among many)
             models.Index(fields=["status"], condition=models.Q(imported=True), name="job_imported"),
@@ -138,6 +153,57 @@ class Job(models.Model):
             return None
         ended = self.ended_at
         return ended and ended + timedelta(days=settings.JOB_RETENTION_DAYS)
+
+
+class QueueState(models.Model):
+    """An operator's settings of one queue family (jobs.queues): paused or not, and its
+    concurrency limits. Read under a row lock by every claim of the queue, so a pause and the
+    limits hold exactly, whatever the number of workers and hosts."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    paused = models.BooleanField(
+        default=False, help_text="paused: its queued jobs stay queued; running ones finish"
+    )
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_by = models.CharField(max_length=150, blank=True, default="")
+    concurrency = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="most of its jobs running at once (empty: as many as its workers)",
+    )
+    per_user_concurrency = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="most of one user's jobs of this queue running at once (empty: no limit)",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "queue"
+
+    def __str__(self):
+        return self.name
+
+
+class QueueTurn(models.Model):
+    """When a user's job of a queue last started: the fair order serves the user who waited
+    longest among those with as few running jobs (round-robin). One row per queue and user
+    (`owner_key` 0: jobs without an owner)."""
+
+    queue = models.CharField(max_length=50)
+    owner_key = models.BigIntegerField()
+    last_started_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "owner_key"], name="queue_turn_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.queue}/{self.owner_key} {self.last_started_at}"
 
 
 class DeletedImport(models.Model):

@@ -13,6 +13,7 @@ from typing import Any
 import pydantic
 
 from jobs.errors import InvalidJobParams, UnknownJobType
+from jobs.queues import DEFAULT_QUEUE, QUEUES
 
 
 class EmptyParams(pydantic.BaseModel):
@@ -34,6 +35,17 @@ class JobType:
     # of a job of this type (and of its deletion), so rows that follow the job (a project, an
     # export) change with it or not at all. An exception undoes the change.
     on_change: Callable[[Any, str], None] | None = None
+    # The queue family it runs in (jobs.queues): `renders` for ffmpeg-heavy work, else `light`.
+    queue: str = DEFAULT_QUEUE
+    # Creatable through POST /api/v1/jobs: its params alone describe the work (no input files,
+    # no library rows that follow it).
+    api: bool = False
+
+    def __post_init__(self):
+        if self.queue not in QUEUES:
+            raise ValueError(
+                f"job type {self.name}: unknown queue {self.queue!r} (known: {QUEUES})"
+            )
 
     def estimated_cost(self, params: pydantic.BaseModel) -> Decimal:
         if self.estimate_cost is None:
@@ -57,7 +69,7 @@ _REGISTRY: dict[str, JobType] = {}
 
 def register(name: str, **options: Any) -> Callable:
     """Decorator: `@register("probe", params_schema=ProbeParams, timeout=120)`; options are the
-    JobType fields (max_attempts, timeout, label, estimate_cost, on_change)."""
+    JobType fields (max_attempts, timeout, label, estimate_cost, on_change, queue, api)."""
 
     def decorator(handler: Callable) -> Callable:
         _REGISTRY[name] = JobType(name=name, handler=handler, **options)
@@ -76,6 +88,22 @@ def get_job_type(name: str) -> JobType:
 
 def job_type_names() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def job_types_of(queue: str) -> list[str]:
+    """The names of the job types that run in `queue`."""
+    return sorted(name for name, jt in _REGISTRY.items() if jt.queue == queue)
+
+
+def queue_of(job_type: str) -> str | None:
+    """The queue a job type runs in; None for a type no longer installed."""
+    jt = _REGISTRY.get(job_type)
+    return jt.queue if jt else None
+
+
+def queue_timeout(queue: str) -> int:
+    """The longest timeout of the queue's types (a wake-up token may start any of them)."""
+    return max((jt.timeout for jt in _REGISTRY.values() if jt.queue == queue), default=3600)
 
 
 def load_job_types(package: str) -> None:

@@ -89,27 +89,33 @@ def other_api(user, other_user):
     return Client(HTTP_AUTHORIZATION=f"Bearer {_token_for(other_user)}")
 
 
-def run_burst_worker() -> None:
-    """Process everything on the queue with the real worker class (forking), then return."""
-    from jobs.queue import get_queue
+def run_burst_worker(*families) -> None:
+    """Process everything on the queues of `families` (default: every family) and the engine's
+    own queue with the real worker class (forking), then return."""
+    from jobs.queue import get_queue, worker_queue_names
+    from jobs.queues import QUEUES
     from jobs.worker import EngineWorker
 
-    queue = get_queue()
-    EngineWorker([queue], connection=queue.connection).work(burst=True)
+    queues = [get_queue(name) for name in worker_queue_names(families or QUEUES)]
+    EngineWorker(queues, connection=queues[0].connection).work(burst=True)
 
 
 class WorkerProcess:
-    """A real `manage.py rqworker` process on the test database."""
+    """A real `manage.py rqworker` process on the test database, serving `families` (default:
+    every queue family)."""
 
-    def __init__(self):
+    def __init__(self, *families):
+        from jobs.queue import worker_queue_names
+        from jobs.queues import QUEUES
+
         env = dict(
             os.environ, EF_USE_TEST_DB="1", REDIS_URL=settings.REDIS_URL, PYTHONUNBUFFERED="1"
         )
         self.log = Path(settings.DATA_DIR) / f"worker-{time.monotonic_ns()}.log"
         self._log_fh = self.log.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, str(settings.BASE_DIR / "manage.py"), "rqworker", settings.RQ_QUEUE,
-             "--worker-class", "jobs.worker.EngineWorker"],
+            [sys.executable, str(settings.BASE_DIR / "manage.py"), "rqworker",
+             *worker_queue_names(families or QUEUES), "--worker-class", "jobs.worker.EngineWorker"],
             env=env, stdout=self._log_fh, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
@@ -136,8 +142,8 @@ def worker_process():
     """Factory of real worker processes, all stopped at the end of the test."""
     started: list[WorkerProcess] = []
 
-    def start() -> WorkerProcess:
-        worker = WorkerProcess()
+    def start(*families) -> WorkerProcess:
+        worker = WorkerProcess(*families)
         started.append(worker)
         return worker
 

@@ -1,7 +1,10 @@
 """The engine's services, split by responsibility; callers use this package's names.
 
 - transitions: the one function that changes a job's status (and tells the job's type)
-- lifecycle: create, claim, complete, fail, cancel, retry, delete
+- lifecycle: create, complete, fail, cancel, retry, set priority, delete
+- claims: the worker's claim (priority, fair turns across users, pause and limits)
+- queues: pausing and resuming a queue, its limits, waking its workers
+- positions: a queued job's place in its queue and its estimated start
 - progress: progress and heartbeats of a running job
 - files: a job's input and output files, and deleting exactly those
 - costs: recording paid-API usage
@@ -9,6 +12,7 @@
 - retention: deleting old jobs under one age rule
 """
 
+from jobs.services.claims import job_claim, job_claim_next
 from jobs.services.costs import cost_record
 from jobs.services.files import (
     job_discard_cancelled_outputs,
@@ -21,7 +25,6 @@ from jobs.services.files import (
 )
 from jobs.services.lifecycle import (
     job_cancel,
-    job_claim,
     job_complete,
     job_create,
     job_delete,
@@ -29,10 +32,19 @@ from jobs.services.lifecycle import (
     job_handle_error,
     job_retry,
     job_retry_refusal,
+    job_set_priority,
     retry_delay,
 )
 from jobs.services.maintenance import WORKER_LOST, jobs_reconcile, jobs_rescue_stale
+from jobs.services.positions import QueuePlace, job_queue_place, queue_place
 from jobs.services.progress import job_heartbeat, job_is_processing, job_set_progress
+from jobs.services.queues import (
+    queue_after_job,
+    queue_pause,
+    queue_resume,
+    queue_top_up,
+    queues_top_up,
+)
 from jobs.services.retention import (
     jobs_cleanup_expired,
     jobs_delete,
@@ -42,9 +54,18 @@ from jobs.services.retention import (
 
 __all__ = [
     "WORKER_LOST",
+    "QueuePlace",
+    "job_queue_place",
+    "queue_after_job",
+    "queue_pause",
+    "queue_place",
+    "queue_resume",
+    "queue_top_up",
+    "queues_top_up",
     "cost_record",
     "job_cancel",
     "job_claim",
+    "job_claim_next",
     "job_complete",
     "job_create",
     "job_delete",
@@ -59,6 +80,7 @@ __all__ = [
     "job_is_processing",
     "job_retry",
     "job_retry_refusal",
+    "job_set_priority",
     "job_set_progress",
     "retention_rule",
     "jobs_cleanup_expired",

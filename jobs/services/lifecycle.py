@@ -2,8 +2,6 @@
 delete. Every status change goes through `transitions.transition`."""
 
 import logging
-import os
-import socket
 from datetime import timedelta
 
 import pydantic
@@ -11,7 +9,6 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from core.errors import DomainError, error_in_words
@@ -19,6 +16,7 @@ from jobs import queue, webhooks
 from jobs.budgets import budget_check
 from jobs.errors import IllegalTransition, is_permanent
 from jobs.models import DeletedImport, Job, JobFile
+from jobs.queues import validate_priority
 from jobs.registry import get_job_type
 from jobs.services.files import (
     delete_job_files,
@@ -31,10 +29,6 @@ from jobs.status import TERMINAL, JobChange, JobStatus
 from media_pipeline.ops.network_errors import network_cause, without_reprs
 
 logger = logging.getLogger(__name__)
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 # --- creation -----------------------------------------------------------------------------------
@@ -83,9 +77,7 @@ def job_create(
                 stored.append(job_input_store(job, label, upload))
             for label, name in (shared_inputs or {}).items():
                 job_input_share(job, label, name)
-            transaction.on_commit(
-                lambda: queue.enqueue(job.id, timeout=jt.timeout, at_front=priority > 0)
-            )
+            transaction.on_commit(lambda: queue.wake(jt.queue))
     except Exception:
         for name in stored:
             default_storage.delete(name)
@@ -93,26 +85,7 @@ def job_create(
     return job
 
 
-# --- the worker's side --------------------------------------------------------------------------
-def job_claim(*, job_id) -> Job | None:
-    """queued -> processing for exactly one delivery; None when someone else has it (or it is
-    not runnable yet)."""
-    now = timezone.now()
-    return transition(
-        job_id,
-        JobStatus.PROCESSING,
-        where=Q(run_after__isnull=True) | Q(run_after__lte=now),
-        attempts=F("attempts") + 1,
-        started_at=now,
-        heartbeat_at=now,
-        worker=_worker_name(),
-        stage="starting",
-        stage_label="Starting",
-        eta_seconds=None,
-        updated_at=now,
-    )
-
-
+# --- the worker's side (its claim: jobs.services.claims) ---------------------------------------
 def job_complete(*, job_id, result: dict | None) -> bool:
     changed = transition(
         job_id,
@@ -262,10 +235,25 @@ def job_retry(*, job: Job) -> Job:
             reserved_usd=estimate,
         )
         if retried:
-            transaction.on_commit(lambda: queue.enqueue(job.id, timeout=jt.timeout))
+            transaction.on_commit(lambda: queue.wake(jt.queue))
     job.refresh_from_db()
     if not retried:
         raise IllegalTransition(f"cannot retry a {job.status} job (only failed or cancelled)")
+    return job
+
+
+def job_set_priority(*, job: Job, priority: int) -> Job:
+    """Change a queued job's priority (its place in its queue changes with it). Raises Invalid
+    for a value out of bounds and IllegalTransition once the job has started or ended."""
+    priority = validate_priority(priority)
+    if not Job.objects.filter(id=job.id, status=JobStatus.QUEUED).update(
+        priority=priority, updated_at=timezone.now()
+    ):
+        job.refresh_from_db()
+        raise IllegalTransition(
+            f"cannot change the priority of a {job.status} job (only while it is queued)"
+        )
+    job.refresh_from_db()
     return job
 
 

@@ -1,5 +1,5 @@
-"""The maintenance loop's repairs: rescuing jobs whose worker was lost, and enqueueing queued rows
-that RQ no longer holds (Redis is only transport; the database is the truth)."""
+"""The maintenance loop's repairs: rescuing jobs whose worker was lost, and waking queues whose
+due jobs RQ carries no token for (Redis is only transport; the database is the truth)."""
 
 import shutil
 from datetime import timedelta
@@ -9,11 +9,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs import queue
-from jobs.errors import UnknownJobType
 from jobs.models import Job
-from jobs.registry import get_job_type
+from jobs.registry import job_type_names, queue_of
 from jobs.services.files import job_discard_outputs
 from jobs.services.lifecycle import job_fail
+from jobs.services.queues import queues_top_up
 from jobs.services.transitions import transition
 from jobs.status import JobChange, JobStatus
 
@@ -35,7 +35,7 @@ def jobs_rescue_stale(*, now=None, job_ids=None) -> dict[str, int]:
             job_discard_outputs(job_id=job.id)
             if _requeue_lost(job, timeout, now):
                 counts["requeued"] += 1
-                queue.enqueue(job.id, timeout=_timeout_of(job))
+                _wake_for(job)
         elif job_fail(job_id=job.id, message=WORKER_LOST.format(seconds=timeout)):
             counts["failed"] += 1
     return counts
@@ -59,11 +59,10 @@ def _requeue_lost(job: Job, timeout: float, now) -> bool:
     return requeued is not None
 
 
-def _timeout_of(job: Job) -> int:
-    try:
-        return get_job_type(job.job_type).timeout
-    except UnknownJobType:  # a type removed from the code: the runner will fail it clearly
-        return 3600
+def _wake_for(job: Job) -> None:
+    name = queue_of(job.job_type)
+    if name is not None:  # a type removed from the code: the reconcile fails it saying so
+        queue.wake(name)
 
 
 def _remove_local_temp_dirs(job_id) -> None:
@@ -73,14 +72,19 @@ def _remove_local_temp_dirs(job_id) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+UNINSTALLED = "job type '{job_type}' is not installed here (known: {known})"
+
+
 def jobs_reconcile(*, now=None) -> int:
-    """Queued rows that RQ no longer holds (Redis flushed or restarted, crash between commit and
-    enqueue, a retry whose backoff is over) are enqueued again. Returns how many."""
+    """Each queue gets tokens for the due jobs that RQ no longer carries a token for (Redis
+    flushed or restarted, a crash between commit and enqueue, a retry whose backoff is over, a
+    queue resumed or under its limits again). Queued jobs of a type no longer installed fail,
+    saying so (no worker would ever take them). Returns the number of tokens added."""
     now = now or timezone.now()
     grace = now - timedelta(seconds=settings.JOB_RECONCILE_GRACE)
-    count = 0
-    for job in Job.objects.due_queued(now, grace).only("id", "job_type", "priority"):
-        if not queue.is_held(job.id):
-            if queue.enqueue(job.id, timeout=_timeout_of(job), at_front=job.priority > 0):
-                count += 1
-    return count
+    installed = job_type_names()
+    orphans = Job.objects.due_queued(now, grace).exclude(job_type__in=installed)
+    for job in orphans.only("id", "job_type"):
+        message = UNINSTALLED.format(job_type=job.job_type, known=", ".join(installed))
+        job_fail(job_id=job.id, message=message)
+    return queues_top_up(now=now)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pydantic
 
+from jobs.queues import RENDERS
 from jobs.registry import register
 from media_pipeline.jobtypes._shared import store_video_with_thumbnail, subtitles_to_burn
 from media_pipeline.jobtypes.process import (
@@ -68,6 +69,7 @@ class MultiVideoParams(pydantic.BaseModel):
 
 @register(
     "multi_video",
+    queue=RENDERS,
     params_schema=MultiVideoParams,
     max_attempts=2,
     timeout=3600,

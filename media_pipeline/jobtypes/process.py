@@ -11,6 +11,7 @@ from pathlib import Path
 import pydantic
 from django.utils.text import get_valid_filename
 
+from jobs.queues import RENDERS
 from jobs.registry import register
 from media_pipeline.jobtypes._shared import subtitles_to_burn
 from media_pipeline.jobtypes.analyze import gemini_analysis
@@ -203,6 +204,7 @@ def estimate_process_cost(params: ProcessParams) -> Decimal:
 
 @register(
     "process",
+    queue=RENDERS,
     params_schema=ProcessParams,
     max_attempts=2,
     timeout=7200,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pydantic
 
+from jobs.queues import RENDERS
 from jobs.registry import register
 from media_pipeline.jobtypes._shared import store_video_with_thumbnail, subtitles_to_burn
 from media_pipeline.jobtypes.tts import TtsParams, Voiceover, estimate_tts_cost, make_voiceover
@@ -159,6 +160,7 @@ def estimate_recipe_cost(recipe: ClipRecipe) -> Decimal:
 
 @register(
     "render_clip",
+    queue=RENDERS,
     params_schema=RenderClipParams,
     max_attempts=2,
     timeout=3600,

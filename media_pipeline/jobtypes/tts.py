@@ -9,6 +9,7 @@ from typing import Literal
 import pydantic
 from django.conf import settings
 
+from jobs.queues import RENDERS
 from jobs.registry import register
 from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
@@ -156,6 +157,7 @@ def estimate_tts_cost(params: TtsParams) -> Decimal:
     timeout=900,
     label="Text to speech",
     estimate_cost=estimate_tts_cost,
+    api=True,
 )
 def tts_handler(ctx, params: TtsParams) -> dict:
     voiceover = make_voiceover(ctx, params, start=1, end=60)
@@ -240,6 +242,7 @@ def _probe_inputs(ctx, count: int, tts_path: Path) -> tuple:
 
 @register(
     "add_tts",
+    queue=RENDERS,
     params_schema=AddTtsParams,
     max_attempts=2,
     timeout=1800,

@@ -285,7 +285,7 @@ def test_dashboard_page(staff_client, user, django_capture_on_commit_callbacks, 
     )  # fmt: skip
     queued = Job.objects.create(job_type="probe", owner=user)
     with django_capture_on_commit_callbacks(execute=True):  # django-rq enqueues on commit
-        queue.enqueue(queued.pk, timeout=60)
+        queue.wake("light")  # its wake-up token
     CostEntry.objects.create(
         owner=None, service="elevenlabs", operation="tts", units=1000, unit_name="characters",
         cost_usd=Decimal("33.000000"), created_at=now - timedelta(minutes=2),

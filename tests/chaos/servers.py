@@ -226,7 +226,9 @@ class ProductProcess:
 
 
 def start_worker(*, env: dict[str, str], log_dir: Path) -> ProductProcess:
-    argv = [sys.executable, MANAGE_PY, "rqworker", settings.RQ_QUEUE,
+    from jobs.queue import worker_queue_names
+
+    argv = [sys.executable, MANAGE_PY, "rqworker", *worker_queue_names(),
             "--worker-class", "jobs.worker.EngineWorker"]  # fmt: skip
     return ProductProcess("worker", argv, env=env, log_dir=log_dir)
 

@@ -38,7 +38,7 @@ def test_unknown_type_and_invalid_params_create_nothing():
 
 def test_create_enqueues_after_commit_and_a_worker_completes_it():
     job = services.job_create(job_type="test_sleep", params={"seconds": 0.2, "steps": 4})
-    assert queue.is_held(job.id)
+    assert queue.waiting("light") == 1  # its queue's wake-up token
     run_burst_worker()
     job.refresh_from_db()
     assert job.status == JobStatus.COMPLETED
@@ -49,8 +49,8 @@ def test_create_enqueues_after_commit_and_a_worker_completes_it():
 
 def test_duplicate_delivery_runs_the_job_exactly_once():
     job = services.job_create(job_type="test_sleep", params={"seconds": 0.1, "steps": 1})
-    # A second delivery of the same job id (a duplicate enqueue) and a direct second call.
-    queue.get_queue().enqueue_call(queue.RUNNER, args=(str(job.id),), job_id=f"{job.id}-dup")
+    # A second token of its queue (a duplicate wake-up) and a direct second delivery.
+    queue.wake("light")
     run_burst_worker()
     assert run_job(str(job.id)) == "skipped"
     job.refresh_from_db()
@@ -115,7 +115,7 @@ def test_reconcile_after_redis_flushall_runs_every_job():
 
 def test_reconcile_covers_a_crash_between_commit_and_enqueue():
     job = Job.objects.create(job_type="noop", updated_at=timezone.now() - timedelta(minutes=1))
-    assert not queue.is_held(job.id)
+    assert queue.queue_depth() == 0
     assert services.jobs_reconcile() == 1
     run_burst_worker()
     assert _status(job) == JobStatus.COMPLETED

@@ -14,7 +14,7 @@ from django.test import override_settings
 from jobs import legacy_common, legacy_jobs
 from jobs.management.output import Progress
 from jobs.models import CostEntry, Job
-from jobs.queue import get_queue
+from jobs.queue import queue_depth, waiting
 from jobs.status import JobStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,7 +84,7 @@ def test_each_format_imports_maps_and_reports_skips(name, source, expected, skip
     assert f"skipped: {len(skipped)}" in out
     assert f"check: read {read} = {sum(expected.values())} imported + 0 already imported" in out
     assert all(job.result["legacy"]["source"] == source for job in Job.objects.all())
-    assert get_queue().count == 0  # nothing enqueued without --enqueue-pending
+    assert queue_depth() == 0  # nothing enqueued without --enqueue-pending
 
 
 def test_memory_store_mapping(user):
@@ -175,7 +175,7 @@ def test_dry_run_writes_nothing_but_reports_the_same_counts():
     assert "would import: 6 job(s) (1 completed, 4 failed, 1 queued)" in out
     assert "would enqueue: 1" in out and "dry run: nothing was written" in out
     assert "retention: imported jobs are kept (EF_EXPIRE_IMPORTED_JOBS is off)" in out
-    assert Job.objects.count() == 0 and get_queue().count == 0
+    assert Job.objects.count() == 0 and queue_depth() == 0
     with override_settings(EXPIRE_IMPORTED_JOBS=True):
         out = run("import_jobs", FIXTURES / "memory_store.json", "--dry-run")
     assert (
@@ -191,7 +191,7 @@ def test_enqueue_pending_puts_exactly_the_runnable_pending_jobs_on_the_queue():
     # params reduced to what the tts schema accepts (voice_id was the prototype's)
     assert queued.params["text"] == "Three tips for a better morning routine."
     assert "voice_id" not in queued.params and queued.expires_at is None
-    assert get_queue().job_ids == [str(queued.id)]
+    assert waiting("light") == 1 and queue_depth() == 1  # one token: its tts job
     assert "enqueued: 1" in out
     unknown = legacy("job_20240501_114500")
     assert unknown.status == JobStatus.FAILED
@@ -200,7 +200,7 @@ def test_enqueue_pending_puts_exactly_the_runnable_pending_jobs_on_the_queue():
     assert invalid.status == JobStatus.FAILED and "text: Value error" in invalid.error
     # the terminal ones are never enqueued, also on a second run
     run("import_jobs", FIXTURES / "memory_store.json", "--enqueue-pending")
-    assert get_queue().job_ids == [str(queued.id)]
+    assert waiting("light") == 1 and queue_depth() == 1  # one token: its tts job
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pydantic
 
 from jobs.errors import PermanentJobError, TransientJobError
+from jobs.queues import RENDERS
 from jobs.registry import register
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 
@@ -16,7 +17,7 @@ class NoParams(pydantic.BaseModel):
     pass
 
 
-@register("noop", params_schema=NoParams, timeout=30)
+@register("noop", params_schema=NoParams, timeout=30, api=True)
 def noop(ctx, params):
     return {"ok": True}
 
@@ -28,7 +29,7 @@ class SleepParams(pydantic.BaseModel):
     write_file: bool = False
 
 
-@register("test_sleep", params_schema=SleepParams, max_attempts=2, timeout=60)
+@register("test_sleep", params_schema=SleepParams, max_attempts=2, timeout=60, api=True)
 def sleep_job(ctx, params: SleepParams):
     """Sleeps in steps, reporting progress; optionally writes a temp and an output file first."""
     if params.write_file:
@@ -39,6 +40,12 @@ def sleep_job(ctx, params: SleepParams):
         time.sleep(params.seconds / params.steps)
         ctx.progress(100 * (step + 1) / params.steps, "sleep", f"step {step + 1}/{params.steps}")
     return {"slept": params.seconds, "pid": os.getpid()}
+
+
+@register("test_render_sleep", params_schema=SleepParams, max_attempts=2, timeout=60, queue=RENDERS)
+def render_sleep_job(ctx, params: SleepParams):
+    """test_sleep in the renders queue."""
+    return sleep_job(ctx, params)
 
 
 class RecordParams(pydantic.BaseModel):

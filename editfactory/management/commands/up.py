@@ -12,6 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from editfactory.embedded_redis import EmbeddedRedisError, embedded_redis_from_settings
 from editfactory.supervisor import Child, Supervisor
+from jobs.queue import worker_queue_names
+from jobs.queues import QUEUES, worker_plan
 from media_pipeline.ops.errors import FFmpegUnavailable
 from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
 
@@ -38,9 +40,10 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("EF_PORT", "8000")))
         parser.add_argument(
             "--workers",
-            type=int,
-            default=int(os.environ.get("EF_WORKERS", "2")),
-            help="RQ worker processes",
+            default=os.environ.get("EF_QUEUE_WORKERS") or os.environ.get("EF_WORKERS", "2"),
+            help="RQ worker processes: a count N (one worker serving every queue when N is 1, "
+            "else half of them on renders and the rest on light jobs), or per queue, e.g. "
+            "renders=1,light=2 (default: EF_QUEUE_WORKERS, else EF_WORKERS, else 2)",
         )
         parser.add_argument(
             "--web-workers",
@@ -50,6 +53,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host, port, workers, web_workers, **options):
+        try:
+            workers = worker_plan(workers)
+        except ValueError as exc:
+            raise CommandError(f"--workers: {exc}") from None
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database ready (migrations applied).")
         self._report_ffmpeg()
@@ -105,24 +112,35 @@ class Command(BaseCommand):
             ),  # fmt: skip
             Child("maintenance", [*manage, "maintenance"], env),
         ]
-        for n in range(1, workers + 1):
-            children.append(
-                Child(
-                    f"worker-{n}",
-                    [
-                        *manage,
-                        "rqworker",
-                        settings.RQ_QUEUE,
-                        "--worker-class",
-                        "jobs.worker.EngineWorker",
-                    ],
-                    env,
+        for families, count in workers:
+            group = "+".join(families)
+            for n in range(1, count + 1):
+                children.append(
+                    Child(
+                        f"worker-{group}-{n}",
+                        [
+                            *manage,
+                            "rqworker",
+                            *worker_queue_names(families),
+                            "--worker-class",
+                            "jobs.worker.EngineWorker",
+                        ],
+                        env,
+                    )
                 )
-            )
+        served = {name for families, count in workers if count for name in families}
+        for name in QUEUES:
+            if name not in served:
+                self.stdout.write(
+                    self.style.WARNING(f"No worker serves the {name} queue: its jobs stay queued.")
+                )
+        plan = ", ".join(f"{'+'.join(families)}: {count}" for families, count in workers)
+        total = sum(count for _, count in workers)
         base = f"http://{host}:{port}"
         self.stdout.write(
             self.style.SUCCESS(
-                f"\nEdit Factory is starting ({web_workers} web process(es), {workers} worker(s)).\n"
+                f"\nEdit Factory is starting ({web_workers} web process(es), {total} worker(s): "
+                f"{plan}).\n"
                 f"  Admin:    {base}/admin/\n"
                 f"  API docs: {base}/api/v1/docs\n"
                 f"  Queues:   {base}/admin/rq/\n"

@@ -13,6 +13,7 @@ from typing import Literal
 import pydantic
 from django.conf import settings
 
+from jobs.queues import RENDERS
 from jobs.registry import register
 from media_pipeline.jobtypes.process import (
     find_segments,
@@ -172,6 +173,7 @@ def _from_spans(ctx, params: ProjectGenerateParams, mutes: dict):
 
 @register(
     "project_generate",
+    queue=RENDERS,
     params_schema=ProjectGenerateParams,
     max_attempts=2,
     timeout=7200,

@@ -12,6 +12,7 @@ from pathlib import Path
 import ffmpeg
 import pydantic
 
+from jobs.queues import RENDERS
 from jobs.registry import register
 from media_pipeline.jobtypes.render_clip import (
     estimate_recipe_cost,
@@ -48,6 +49,7 @@ def estimate_clip_render_cost(params: ClipRenderParams) -> Decimal:
 
 @register(
     "clip_render",
+    queue=RENDERS,
     params_schema=ClipRenderParams,
     max_attempts=2,
     timeout=3600,
@@ -93,6 +95,7 @@ def build_cut_args(source: str, output: str, *, start: float, end: float) -> lis
 
 @register(
     "segment_extract",
+    queue=RENDERS,
     params_schema=SegmentExtractParams,
     max_attempts=2,
     timeout=1800,

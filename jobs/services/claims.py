@@ -1,0 +1,175 @@
+"""The worker's claim: which queued job of a queue runs next, under the queue's pause and limits.
+
+A claim runs in one transaction holding the queue's `QueueState` row lock (SELECT ... FOR UPDATE
+on PostgreSQL; SQLite's IMMEDIATE transactions serialise writers already), so claims of one
+queue never overlap: a paused queue starts nothing and its limits are never exceeded, whatever
+the number of workers and hosts. The job itself still moves by `transition(queued ->
+processing)`, a conditional update, so a job is claimed exactly once.
+
+The order (`fair_key`), among the queue's due queued jobs of users under their limit:
+1. priority, higher first;
+2. the user with the fewest of this queue's jobs running;
+3. the user whose job of this queue started longest ago (`QueueTurn`; never counts as longest),
+   so users take turns (round-robin) and one user's burst cannot starve the others;
+4. the user's oldest job first (then the owner id, for a total order).
+`jobs.services.positions` counts a queued job's place under the same order.
+"""
+
+import os
+import socket
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.db.models import Count, F, Max, Min, Q
+from django.utils import timezone
+
+from jobs.models import Job, QueueState, QueueTurn
+from jobs.registry import job_types_of, queue_of
+from jobs.services.transitions import transition
+from jobs.status import JobStatus
+
+NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def owner_key(owner_id) -> int:
+    """The key of a user in turns and limits: jobs without an owner count as one user (0)."""
+    return owner_id or 0
+
+
+def fair_key(*, running: int, last_started, first_created, owner: int) -> tuple:
+    """How users are ordered within one priority (smaller first); see the module doc."""
+    return (running, last_started or NEVER, first_created, owner)
+
+
+def queue_state(name: str, *, lock: bool = False) -> QueueState:
+    state, _ = QueueState.objects.get_or_create(name=name)
+    if lock:
+        state = QueueState.objects.select_for_update().get(name=name)
+    return state
+
+
+def running_by_owner(job_types) -> dict[int, int]:
+    """Running jobs of these types, per owner key."""
+    rows = (
+        Job.objects.filter(status=JobStatus.PROCESSING, job_type__in=job_types)
+        .values("owner_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts: dict[int, int] = {}
+    for row in rows:
+        key = owner_key(row["owner_id"])
+        counts[key] = counts.get(key, 0) + row["n"]
+    return counts
+
+
+def last_turns(queue: str, owners) -> dict[int, datetime]:
+    return dict(
+        QueueTurn.objects.filter(queue=queue, owner_key__in=list(owners)).values_list(
+            "owner_key", "last_started_at"
+        )
+    )
+
+
+def _owner_filter(key: int) -> Q:
+    return Q(owner__isnull=True) if key == 0 else Q(owner_id=key)
+
+
+def _next_job_id(queue: str, candidates, running: dict[int, int]):
+    """The id of the job that the fair order puts first among `candidates`, or None."""
+    top = candidates.aggregate(p=Max("priority"))["p"]
+    if top is None:
+        return None
+    heads = (
+        candidates.filter(priority=top)
+        .values("owner_id")
+        .annotate(first=Min("created_at"))
+        .order_by()
+    )
+    firsts = {owner_key(h["owner_id"]): h["first"] for h in heads}
+    turns = last_turns(queue, firsts)
+    chosen = min(
+        firsts,
+        key=lambda o: fair_key(
+            running=running.get(o, 0), last_started=turns.get(o), first_created=firsts[o], owner=o
+        ),
+    )
+    return (
+        candidates.filter(_owner_filter(chosen), priority=top)
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def job_claim_next(*, queue: str, job_id=None) -> Job | None:
+    """queued -> processing for the job the fair order puts first in `queue` (or for `job_id`
+    only, when given); None when nothing may start now: the queue is paused, at its limit, its
+    due jobs belong to users at their limit, or it has none."""
+    job_types = job_types_of(queue)
+    now = timezone.now()
+    with transaction.atomic():
+        state = queue_state(queue, lock=True)
+        if state.paused:
+            return None
+        running = running_by_owner(job_types)
+        if state.concurrency is not None and sum(running.values()) >= state.concurrency:
+            return None
+        candidates = Job.objects.due_in_queue(job_types, now)
+        if job_id is not None:
+            candidates = candidates.filter(id=job_id)
+        if state.per_user_concurrency is not None:
+            for key, count in running.items():
+                if count >= state.per_user_concurrency:
+                    candidates = candidates.exclude(_owner_filter(key))
+        chosen = _next_job_id(queue, candidates, running)
+        if chosen is None:
+            return None
+        job = transition(
+            chosen,
+            JobStatus.PROCESSING,
+            where=Q(run_after__isnull=True) | Q(run_after__lte=now),
+            attempts=F("attempts") + 1,
+            started_at=now,
+            heartbeat_at=now,
+            worker=_worker_name(),
+            stage="starting",
+            stage_label="Starting",
+            eta_seconds=None,
+            updated_at=now,
+        )
+        if job is not None:
+            QueueTurn.objects.update_or_create(
+                queue=queue, owner_key=owner_key(job.owner_id), defaults={"last_started_at": now}
+            )
+        return job
+
+
+def job_claim(*, job_id) -> Job | None:
+    """Claim one given job (a direct delivery, an operator's tool, a test), under its queue's
+    pause and limits; None when someone else has it, it is not due, or it may not start now."""
+    job_type = Job.objects.filter(id=job_id).values_list("job_type", flat=True).first()
+    if job_type is None:
+        return None
+    queue = queue_of(job_type)
+    if queue is None:  # a type no longer installed: the runner fails it saying so
+        return _claim_unqueued(job_id)
+    return job_claim_next(queue=queue, job_id=job_id)
+
+
+def _claim_unqueued(job_id) -> Job | None:
+    now = timezone.now()
+    return transition(
+        job_id,
+        JobStatus.PROCESSING,
+        where=Q(run_after__isnull=True) | Q(run_after__lte=now),
+        attempts=F("attempts") + 1,
+        started_at=now,
+        heartbeat_at=now,
+        worker=_worker_name(),
+        updated_at=now,
+    )

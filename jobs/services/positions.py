@@ -1,0 +1,185 @@
+"""A queued job's place in its queue and when it should start (API, SSE, admin).
+
+**Position** is the number of the queue's due queued jobs that the claim order
+(`jobs.services.claims`) puts before it: every job of a higher priority, then, within its
+priority, the jobs that the users' turns put first. Turns are counted as the claim takes them:
+a user's k-th queued job (oldest first) comes in turn `running + k`, where `running` is how many
+of the user's jobs of the queue run now; within one turn, the user served longest ago goes
+first. 0 means "next". It is a snapshot: a job created later at a higher priority, or by a user
+whose turn comes sooner, can still pass it, and a user at the queue's per-user limit waits for
+their own jobs to end. A job waiting for its due time (a retry's backoff) has no position yet.
+
+**Estimated start**: with `slots` the queue's live workers (at most its concurrency limit),
+`running` its jobs running now and `median` the median run time of its last 50 completed jobs,
+the job starts once `position + running - slots + 1` jobs have ended (none when a slot is free),
+at `slots / median` jobs a second: `now + max(0, position + running - slots + 1) * median /
+slots`. None while the queue is paused, when no worker serves it or before it has run a job.
+"""
+
+import logging
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from jobs import queue as transport
+from jobs.models import Job, QueueState
+from jobs.registry import job_types_of, queue_of
+from jobs.services.claims import NEVER, last_turns, owner_key, running_by_owner
+from jobs.status import JobStatus
+
+logger = logging.getLogger(__name__)
+
+MEDIAN_SAMPLE = 50
+# Figures that change slowly are kept a little while per process (a client polls every second).
+_MEDIAN_TTL = 30.0
+_WORKERS_TTL = 3.0
+_cache: dict[tuple[str, str], tuple[float, object]] = {}
+
+# The fields a job's detail (API, SSE) carries from here.
+PLACE_FIELDS = ("queue", "queue_position", "estimated_start_at", "queue_paused")
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    queue: str
+    position: int | None
+    estimated_start_at: datetime | None
+    paused: bool
+
+
+def clear_cached_figures() -> None:
+    _cache.clear()
+
+
+def _cached(kind: str, name: str, ttl: float, compute):
+    key = (kind, name)
+    hit = _cache.get(key)
+    if hit and hit[0] > time.monotonic():
+        return hit[1]
+    value = compute()
+    _cache[key] = (time.monotonic() + ttl, value)
+    return value
+
+
+def median_run_seconds(name: str) -> float | None:
+    """The median run time of the queue's last completed jobs (None before any)."""
+
+    def compute():
+        rows = (
+            Job.objects.filter(
+                status=JobStatus.COMPLETED,
+                job_type__in=job_types_of(name),
+                started_at__isnull=False,
+            )
+            .order_by("-completed_at")
+            .values_list("started_at", "completed_at")[:MEDIAN_SAMPLE]
+        )
+        runs = [max(0.0, (end - start).total_seconds()) for start, end in rows if end]
+        return statistics.median(runs) if runs else None
+
+    return _cached("median", name, _MEDIAN_TTL, compute)
+
+
+def live_worker_count(name: str) -> int | None:
+    """Live workers serving the queue (None when Redis does not answer)."""
+
+    def compute():
+        try:
+            return len(transport.live_workers(transport.get_queue(name, timeout=2.0)))
+        except RedisError as exc:
+            logger.warning("queue %s: cannot count its workers (%s)", name, exc)
+            return None
+
+    return _cached("workers", name, _WORKERS_TTL, compute)
+
+
+def queue_place(
+    *, job_id, job_type, status, priority, owner_id, created_at, run_after, now=None
+) -> QueuePlace | None:
+    """The place of a queued job in its queue (None for a job that is not queued, or whose
+    type is not installed)."""
+    name = queue_of(job_type)
+    if status != JobStatus.QUEUED or name is None:
+        return None
+    now = now or timezone.now()
+    state = QueueState.objects.filter(name=name).first() or QueueState(name=name)
+    if run_after is not None and run_after > now:
+        return QueuePlace(name, None, None if state.paused else run_after, state.paused)
+    job_types = job_types_of(name)
+    running = running_by_owner(job_types)
+    position = _position(name, job_types, running, job_id, priority, owner_id, created_at, now)
+    return QueuePlace(name, position, _estimate(name, state, position, running, now), state.paused)
+
+
+def _position(name, job_types, running, job_id, priority, owner_id, created_at, now) -> int:
+    due = Job.objects.due_in_queue(job_types, now)
+    me = owner_key(owner_id)
+    mine = Q(owner__isnull=True) if me == 0 else Q(owner_id=me)
+    ahead = due.filter(priority__gt=priority).count()
+    own = (
+        due.filter(mine, priority=priority)
+        .filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=job_id))
+        .count()
+    )
+    groups: dict[int, tuple[int, datetime]] = {}
+    rows = (
+        due.filter(priority=priority)
+        .values("owner_id")
+        .annotate(n=Count("id"), first=Min("created_at"))
+        .order_by()
+    )
+    for row in rows:
+        groups[owner_key(row["owner_id"])] = (row["n"], row["first"])
+    turns = last_turns(name, groups)
+    my_turn = running.get(me, 0) + own
+    my_tie = (turns.get(me) or NEVER, groups.get(me, (0, created_at))[1], me)
+    ahead += own
+    for key, (count, first) in groups.items():
+        if key == me:
+            continue
+        start = running.get(key, 0)  # the turn of the user's first queued job
+        ahead += max(0, min(count, my_turn - start))  # their jobs in earlier turns
+        if start <= my_turn < start + count and (turns.get(key) or NEVER, first, key) < my_tie:
+            ahead += 1  # their job in the same turn goes first
+    return ahead
+
+
+def _estimate(name, state, position, running, now) -> datetime | None:
+    if state.paused:
+        return None
+    slots = live_worker_count(name)
+    if slots and state.concurrency is not None:
+        slots = min(slots, state.concurrency)
+    median = median_run_seconds(name)
+    if not slots or median is None:
+        return None
+    waits = max(0, position + sum(running.values()) - slots + 1)
+    return now + timedelta(seconds=waits * median / slots)
+
+
+def job_queue_place(job: Job, *, now=None) -> QueuePlace | None:
+    return queue_place(
+        job_id=job.id,
+        job_type=job.job_type,
+        status=job.status,
+        priority=job.priority,
+        owner_id=job.owner_id,
+        created_at=job.created_at,
+        run_after=job.run_after,
+        now=now,
+    )
+
+
+def place_fields(place: QueuePlace | None, job_type: str) -> dict:
+    """The PLACE_FIELDS of a job's detail."""
+    return {
+        "queue": place.queue if place else queue_of(job_type),
+        "queue_position": place.position if place else None,
+        "estimated_start_at": place.estimated_start_at if place else None,
+        "queue_paused": place.paused if place else False,
+    }
