@@ -17,8 +17,17 @@ from django.utils.timesince import timesince
 from core.errors import DomainError, error_in_words
 from jobs import admin_display as display
 from jobs import services
+from jobs.admin_queues import (
+    JobActionForm,
+    QueueStateAdmin,
+    attach_places,
+    place_text,
+    set_priority_action,
+)
 from jobs.admin_views import JobAdminViews
 from jobs.models import CostEntry, Job, WebhookDelivery
+
+__all__ = ["JobAdmin", "QueueStateAdmin"]
 
 
 class HasErrorFilter(admin.SimpleListFilter):
@@ -46,6 +55,8 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
         "error_summary",
         "owner",
         "attempts_display",
+        "priority",
+        "place_display",
         "age",
         "duration",
     )
@@ -61,7 +72,8 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
     search_fields = ("id", "owner__username", "error")
     search_help_text = "Job id, owner username, error text or any text in the params."
     list_per_page = 50
-    actions = ["retry_jobs", "cancel_jobs", "requeue_stuck_jobs"]
+    actions = ["retry_jobs", "cancel_jobs", "requeue_stuck_jobs", set_priority_action]
+    action_form = JobActionForm
     change_form_template = "admin/jobs/job/change_form.html"
     change_list_template = "admin/jobs/job/change_list.html"
     fieldsets = (
@@ -76,6 +88,7 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
                     "owner",
                     "attempts_display",
                     "priority",
+                    "place_display",
                     "worker",
                     "callback_url",
                 )
@@ -149,6 +162,10 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
     def attempts_display(self, obj):
         return f"{obj.attempts}/{obj.max_attempts}"
 
+    @admin.display(description="queue place")
+    def place_display(self, obj):
+        return place_text(obj)
+
     @admin.display(description="age", ordering="created_at")
     def age(self, obj):
         return timesince(obj.created_at, depth=1)
@@ -175,6 +192,8 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
         }
         started = timezone.now()  # before the list is read: the cursor of an empty list
         response = super().changelist_view(request, extra_context)
+        if isinstance(response, TemplateResponse) and "cl" in response.context_data:
+            attach_places(response.context_data["cl"].result_list)  # one count per queue
         if isinstance(response, TemplateResponse):
             response.context_data["ef_live_rows"] = self.live_rows_context(
                 request, response, started

@@ -10,17 +10,22 @@ from django.conf import settings
 from django.db import connection
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
+from pydantic import StrictInt
 
 from core.asyncdb import db_call
 from core.auth import ASYNC_API_AUTH, MEDIA_AUTH, resolve_auth
 from core.downloads import stream_stored_file
 from core.pagination import MAX_OFFSET, page_of
+from core.strict import InputSchema
 from jobs import services
+from jobs.errors import UnknownJobType
 from jobs.limits import check_job_rate_limit
 from jobs.models import Job, JobFile
 from jobs.polling import job_detail
-from jobs.schemas import DeletedOut, ErrorOut, JobOut, JobPage, JobSummary
+from jobs.queues import PRIORITY_HELP, PRIORITY_MAX, PRIORITY_MIN
+from jobs.registry import api_job_type_names, get_job_type
+from jobs.schemas import DeletedOut, ErrorOut, JobCreated, JobOut, JobPage, JobSummary
 from jobs.status import TERMINAL, JobStatus
 
 router = Router(tags=["jobs"])
@@ -68,6 +73,72 @@ async def list_jobs(request, filters: Query[JobFilters]):
     # database connection per request under ASGI (PostgreSQL: ~8 ms of a ~12 ms answer, see
     # bench/jobs_list.py).
     return await db_call(job_page, request.auth, filters)
+
+
+class JobCreateIn(InputSchema):
+    job_type: str = Field(max_length=50, description="a type that runs from its params alone")
+    params: dict = Field(default_factory=dict, description="the job type's params")
+    priority: StrictInt = Field(0, ge=PRIORITY_MIN, le=PRIORITY_MAX, description=PRIORITY_HELP)
+    callback_url: str | None = Field(None, max_length=500)
+
+
+class PriorityIn(InputSchema):
+    priority: StrictInt = Field(ge=PRIORITY_MIN, le=PRIORITY_MAX, description=PRIORITY_HELP)
+
+
+def _api_job_type(name: str):
+    """A job type this endpoint starts; others are a 422 naming the ones it does."""
+    allowed = api_job_type_names()
+    try:
+        jt = get_job_type(name)
+    except UnknownJobType:
+        jt = None
+    if jt is None or not jt.api:
+        raise UnknownJobType(
+            f"job type '{name}' cannot be started here (this endpoint starts: "
+            f"{', '.join(allowed) or 'none'}; the others have their own endpoints)",
+            [{"field": "job_type", "msg": f"one of: {', '.join(allowed)}"}],
+        )
+    return jt
+
+
+@router.post(
+    "/jobs",
+    response={
+        202: JobCreated,
+        401: ErrorOut,
+        402: ErrorOut,
+        422: ErrorOut,
+        429: ErrorOut,
+        503: ErrorOut,
+    },
+    summary="Start a job of a type that runs from its params alone (tts), at a priority",
+    description="JSON body: `job_type`, its `params`, an optional `priority` "
+    f"({PRIORITY_HELP}) and `callback_url`. Job types that take uploads or follow library "
+    "objects have their own endpoints; a queued job's priority can be changed with "
+    "`POST /jobs/{job_id}/priority`.",
+)
+def create_job(request, payload: JobCreateIn):
+    jt = _api_job_type(payload.job_type)
+    check_job_rate_limit(request.auth)
+    job = services.job_create(
+        job_type=jt.name,
+        params=payload.params,
+        owner=request.auth,
+        priority=payload.priority,
+        callback_url=payload.callback_url or "",
+    )
+    return Status(202, JobCreated.for_job(job))
+
+
+@router.post(
+    "/jobs/{job_id}/priority",
+    response={200: JobOut, 409: ErrorOut, 422: ErrorOut, **ERRORS},
+    summary="Change a queued job's priority (its place in its queue changes with it)",
+)
+def set_job_priority(request, job_id: UUID, payload: PriorityIn):
+    job = services.job_set_priority(job=owned_job(request, job_id), priority=payload.priority)
+    return job_detail(owner_id=job.owner_id, job_id=job.id)
 
 
 def _job_out(auth, job_id) -> JobOut:
@@ -130,13 +201,48 @@ def download_job_file(request, job_id: UUID, file_id: int):
     return stream_stored_file(request, name=jf.name, content_type=jf.content_type)
 
 
-def _snapshot(job_id) -> dict | None:
-    job = (
-        Job.objects.filter(id=job_id)
-        .values("status", "progress", "stage", "stage_label", "eta_seconds", "attempts", "error")
-        .first()
-    )
-    return job
+_SNAPSHOT = ("status", "progress", "stage", "stage_label", "eta_seconds", "attempts", "error")
+_PLACE_INPUTS = ("job_type", "priority", "owner_id", "created_at", "run_after")
+# A queued job's place is counted again at most this often (seconds) while its stream is open,
+# and a new estimated start is sent when it moved by this much (it moves with the clock).
+PLACE_INTERVAL = 2.0
+ESTIMATE_MOVE = 5.0
+
+
+def _snapshot(job_id, with_place: bool) -> dict | None:
+    """The job's progress fields; with its queue place (`queue_position`, `estimated_start_at`,
+    `queue_paused`) while it is queued and `with_place`."""
+    row = Job.objects.filter(id=job_id).values(*_SNAPSHOT, *_PLACE_INPUTS).first()
+    if row is None:
+        return None
+    snap = {name: row[name] for name in _SNAPSHOT}
+    if with_place and row["status"] == JobStatus.QUEUED:
+        place = services.queue_place(job_id=job_id, **{k: row[k] for k in _PLACE_INPUTS})
+        if place is not None:
+            estimate = place.estimated_start_at
+            snap.update(
+                queue_position=place.position,
+                estimated_start_at=estimate.isoformat() if estimate else None,
+                queue_paused=place.paused,
+            )
+    return snap
+
+
+def _moved(last: dict | None, snap: dict) -> bool:
+    """Worth an event: anything changed, the estimated start by ESTIMATE_MOVE seconds or more."""
+    if last is None:
+        return True
+    if {k: v for k, v in last.items() if k != "estimated_start_at"} != {
+        k: v for k, v in snap.items() if k != "estimated_start_at"
+    }:
+        return True
+    before, now = last.get("estimated_start_at"), snap.get("estimated_start_at")
+    if (before is None) != (now is None):
+        return True
+    if before is None:
+        return False
+    shift = datetime.fromisoformat(now) - datetime.fromisoformat(before)
+    return abs(shift.total_seconds()) >= ESTIMATE_MOVE
 
 
 def _close_connection() -> None:
@@ -155,12 +261,19 @@ async def _event_stream(job_id, poll: float, keepalive: float):
 async def _events(job_id, poll: float, keepalive: float):
     last = None
     idle = 0.0
+    since_place = PLACE_INTERVAL
     while True:
-        snap = await sync_to_async(_snapshot)(job_id)
+        with_place = since_place >= PLACE_INTERVAL
+        snap = await sync_to_async(_snapshot)(job_id, with_place)
         if snap is None:
             yield "event: deleted\ndata: {}\n\n"
             return
-        if snap != last:
+        if with_place:
+            since_place = 0.0
+        elif last is not None and snap["status"] == last["status"]:
+            # between two countings, the place last counted stands
+            snap.update({k: v for k, v in last.items() if k not in snap})
+        if _moved(last, snap):
             last = snap
             idle = 0.0
             yield f"event: progress\ndata: {json.dumps(snap)}\n\n"
@@ -169,6 +282,7 @@ async def _events(job_id, poll: float, keepalive: float):
             return
         await asyncio.sleep(poll)
         idle += poll
+        since_place += poll
         if idle >= keepalive:
             idle = 0.0
             yield ": keepalive\n\n"

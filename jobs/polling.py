@@ -12,9 +12,10 @@ from core.compiled_query import CompiledQuery
 from core.media_urls import signed_url
 from jobs.models import CostEntry, Job, JobFile, WebhookDelivery
 from jobs.schemas import CostOut, JobFileOut, JobOut, WebhookDeliveryOut
+from jobs.services.positions import PLACE_FIELDS, place_fields, queue_place
 
-# expires_at is derived from the row (Job.expires_at), not stored.
-_DERIVED = {"files", "costs", "webhook_deliveries", "expires_at"}
+# expires_at is derived from the row (Job.expires_at), not stored; the queue place is counted.
+_DERIVED = {"files", "costs", "webhook_deliveries", "expires_at", *PLACE_FIELDS}
 _JOB_FIELDS = [name for name in JobOut.model_fields if name not in _DERIVED]
 _FILE_FIELDS = ["id", "job_id", "role", "label", "size", "content_type", "created_at"]
 _COST_FIELDS = list(CostOut.model_fields)
@@ -50,6 +51,9 @@ _DELIVERIES = CompiledQuery(
 )
 
 
+_PLACE_INPUTS = ("job_type", "status", "priority", "created_at", "run_after")
+
+
 def _file_out(row: dict, owner_id: int) -> JobFileOut:
     path = reverse("api:job_file_download", kwargs={"job_id": row["job_id"], "file_id": row["id"]})
     url = signed_url(path, owner_id=owner_id)  # opens in <a download>/<video> with no header
@@ -67,8 +71,10 @@ def job_detail(*, owner_id: int, job_id: UUID) -> JobOut | None:
         created_at=row["created_at"],
         imported=row["imported"],
     )
+    place = queue_place(job_id=row["id"], owner_id=owner_id, **{k: row[k] for k in _PLACE_INPUTS})
     return JobOut(
         **row,
+        **place_fields(place, row["job_type"]),
         expires_at=ended.expires_at,
         files=[_file_out(f, owner_id) for f in _FILES.fetch(job_id=job_id)],
         costs=[CostOut(**c) for c in _COSTS.fetch(job_id=job_id)],

@@ -90,6 +90,11 @@ def job_type_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def api_job_type_names() -> list[str]:
+    """The types POST /api/v1/jobs starts (JobType.api)."""
+    return sorted(name for name, jt in _REGISTRY.items() if jt.api)
+
+
 def job_types_of(queue: str) -> list[str]:
     """The names of the job types that run in `queue`."""
     return sorted(name for name, jt in _REGISTRY.items() if jt.queue == queue)

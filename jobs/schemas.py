@@ -55,6 +55,9 @@ class JobSummary(Schema):
     eta_seconds: float | None
     attempts: int
     max_attempts: int
+    priority: int = Field(
+        0, description="higher runs first within its queue (-10 to 10; default 0)"
+    )
     error: str
     created_at: datetime
     updated_at: datetime
@@ -73,6 +76,20 @@ class JobOut(JobSummary):
     files: list[JobFileOut]
     costs: list[CostOut]
     webhook_deliveries: list[WebhookDeliveryOut] = []
+    queue: str | None = Field(
+        None, description="the queue family it runs in (renders, light); null: type not installed"
+    )
+    queue_position: int | None = Field(
+        None,
+        description="while queued and due: how many queued jobs of its queue start before it "
+        "(0: next); null otherwise",
+    )
+    estimated_start_at: datetime | None = Field(
+        None,
+        description="while queued: when it should start, from its position, the queue's "
+        "workers and their median run time (a retry waiting: its due time); null when unknown",
+    )
+    queue_paused: bool = Field(False, description="its queue is paused by an operator")
 
 
 class JobPage(Schema):

@@ -5,6 +5,17 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+# The queue families of jobs.queues.QUEUES at the time of this migration (a claim creates the
+# row of a family added later).
+FAMILIES = ("renders", "light")
+
+
+def create_queue_rows(apps, schema_editor):
+    QueueState = apps.get_model("jobs", "QueueState")
+    for name in FAMILIES:
+        QueueState.objects.get_or_create(name=name)
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("jobs", "0010_job_imported_index"),
@@ -78,4 +89,5 @@ class Migration(migrations.Migration):
                 fields=("queue", "owner_key"), name="queue_turn_unique"
             ),
         ),
+        migrations.RunPython(create_queue_rows, migrations.RunPython.noop),
     ]

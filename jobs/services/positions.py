@@ -98,6 +98,78 @@ def live_worker_count(name: str) -> int | None:
     return _cached("workers", name, _WORKERS_TTL, compute)
 
 
+class QueueSnapshot:
+    """One queue's figures at one moment (its state, running jobs, due queued jobs by priority
+    and owner, users' turns), from which the place of any of its queued jobs is counted with
+    one more query: a page of the admin list counts its queued rows from one snapshot."""
+
+    def __init__(self, name: str, *, now=None):
+        self.name = name
+        self.now = now or timezone.now()
+        self.state = QueueState.objects.filter(name=name).first() or QueueState(name=name)
+        self.job_types = job_types_of(name)
+        self.running = running_by_owner(self.job_types)
+        self.due = Job.objects.due_in_queue(self.job_types, self.now)
+        self.groups: dict[
+            int, dict[int, tuple[int, datetime]]
+        ] = {}  # priority -> owner -> n, first
+        rows = (
+            self.due.values("priority", "owner_id")
+            .annotate(n=Count("id"), first=Min("created_at"))
+            .order_by()
+        )
+        for row in rows:
+            self.groups.setdefault(row["priority"], {})[owner_key(row["owner_id"])] = (
+                row["n"],
+                row["first"],
+            )
+        owners = {key for group in self.groups.values() for key in group}
+        self.turns = last_turns(name, owners)
+
+    def place(self, *, job_id, priority, owner_id, created_at, run_after) -> QueuePlace:
+        paused = self.state.paused
+        if run_after is not None and run_after > self.now:
+            return QueuePlace(self.name, None, None if paused else run_after, paused)
+        position = self._position(job_id, priority, owner_id, created_at)
+        return QueuePlace(self.name, position, self._estimate(position), paused)
+
+    def _position(self, job_id, priority, owner_id, created_at) -> int:
+        me = owner_key(owner_id)
+        mine = Q(owner__isnull=True) if me == 0 else Q(owner_id=me)
+        own = (
+            self.due.filter(mine, priority=priority)
+            .filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=job_id))
+            .count()
+        )
+        ahead = own + sum(
+            n for p, group in self.groups.items() if p > priority for n, _ in group.values()
+        )
+        group = self.groups.get(priority, {})
+        my_turn = self.running.get(me, 0) + own
+        my_tie = (self.turns.get(me) or NEVER, group.get(me, (0, created_at))[1], me)
+        for key, (count, first) in group.items():
+            if key == me:
+                continue
+            start = self.running.get(key, 0)  # the turn of the user's first queued job
+            ahead += max(0, min(count, my_turn - start))  # their jobs in earlier turns
+            tie = (self.turns.get(key) or NEVER, first, key)
+            if start <= my_turn < start + count and tie < my_tie:
+                ahead += 1  # their job in the same turn goes first
+        return ahead
+
+    def _estimate(self, position: int) -> datetime | None:
+        if self.state.paused:
+            return None
+        slots = live_worker_count(self.name)
+        if slots and self.state.concurrency is not None:
+            slots = min(slots, self.state.concurrency)
+        median = median_run_seconds(self.name)
+        if not slots or median is None:
+            return None
+        waits = max(0, position + sum(self.running.values()) - slots + 1)
+        return self.now + timedelta(seconds=waits * median / slots)
+
+
 def queue_place(
     *, job_id, job_type, status, priority, owner_id, created_at, run_after, now=None
 ) -> QueuePlace | None:
@@ -106,60 +178,33 @@ def queue_place(
     name = queue_of(job_type)
     if status != JobStatus.QUEUED or name is None:
         return None
-    now = now or timezone.now()
-    state = QueueState.objects.filter(name=name).first() or QueueState(name=name)
-    if run_after is not None and run_after > now:
-        return QueuePlace(name, None, None if state.paused else run_after, state.paused)
-    job_types = job_types_of(name)
-    running = running_by_owner(job_types)
-    position = _position(name, job_types, running, job_id, priority, owner_id, created_at, now)
-    return QueuePlace(name, position, _estimate(name, state, position, running, now), state.paused)
+    return QueueSnapshot(name, now=now).place(
+        job_id=job_id,
+        priority=priority,
+        owner_id=owner_id,
+        created_at=created_at,
+        run_after=run_after,
+    )
 
 
-def _position(name, job_types, running, job_id, priority, owner_id, created_at, now) -> int:
-    due = Job.objects.due_in_queue(job_types, now)
-    me = owner_key(owner_id)
-    mine = Q(owner__isnull=True) if me == 0 else Q(owner_id=me)
-    ahead = due.filter(priority__gt=priority).count()
-    own = (
-        due.filter(mine, priority=priority)
-        .filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=job_id))
-        .count()
-    )
-    groups: dict[int, tuple[int, datetime]] = {}
-    rows = (
-        due.filter(priority=priority)
-        .values("owner_id")
-        .annotate(n=Count("id"), first=Min("created_at"))
-        .order_by()
-    )
-    for row in rows:
-        groups[owner_key(row["owner_id"])] = (row["n"], row["first"])
-    turns = last_turns(name, groups)
-    my_turn = running.get(me, 0) + own
-    my_tie = (turns.get(me) or NEVER, groups.get(me, (0, created_at))[1], me)
-    ahead += own
-    for key, (count, first) in groups.items():
-        if key == me:
+def queue_places(jobs) -> dict:
+    """{job id: QueuePlace} of the queued ones among `jobs` (one snapshot per queue)."""
+    snapshots: dict[str, QueueSnapshot] = {}
+    places = {}
+    for job in jobs:
+        name = queue_of(job.job_type)
+        if job.status != JobStatus.QUEUED or name is None:
             continue
-        start = running.get(key, 0)  # the turn of the user's first queued job
-        ahead += max(0, min(count, my_turn - start))  # their jobs in earlier turns
-        if start <= my_turn < start + count and (turns.get(key) or NEVER, first, key) < my_tie:
-            ahead += 1  # their job in the same turn goes first
-    return ahead
-
-
-def _estimate(name, state, position, running, now) -> datetime | None:
-    if state.paused:
-        return None
-    slots = live_worker_count(name)
-    if slots and state.concurrency is not None:
-        slots = min(slots, state.concurrency)
-    median = median_run_seconds(name)
-    if not slots or median is None:
-        return None
-    waits = max(0, position + sum(running.values()) - slots + 1)
-    return now + timedelta(seconds=waits * median / slots)
+        if name not in snapshots:
+            snapshots[name] = QueueSnapshot(name)
+        places[job.id] = snapshots[name].place(
+            job_id=job.id,
+            priority=job.priority,
+            owner_id=job.owner_id,
+            created_at=job.created_at,
+            run_after=job.run_after,
+        )
+    return places
 
 
 def job_queue_place(job: Job, *, now=None) -> QueuePlace | None:

@@ -283,7 +283,7 @@ def test_dashboard_page(staff_client, user, django_capture_on_commit_callbacks, 
         job_type="tts", owner=user, status=JobStatus.PROCESSING, attempts=1,
         started_at=now - timedelta(minutes=9), heartbeat_at=now - timedelta(minutes=5),
     )  # fmt: skip
-    queued = Job.objects.create(job_type="probe", owner=user)
+    Job.objects.create(job_type="probe", owner=user)  # queued
     with django_capture_on_commit_callbacks(execute=True):  # django-rq enqueues on commit
         queue.wake("light")  # its wake-up token
     CostEntry.objects.create(

@@ -9,10 +9,12 @@ from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import Invalid
 from jobs import services
 from jobs.errors import InvalidJobParams, UnknownJobType
 from jobs.models import Job
-from jobs.registry import job_type_names
+from jobs.queues import PRIORITY_HELP
+from jobs.registry import get_job_type, job_type_names
 
 
 def _input(spec: str) -> tuple[str, Path]:
@@ -41,11 +43,12 @@ class Command(BaseCommand):
             help="an input file (repeatable)",
         )
         parser.add_argument("--owner", help="username owning the job (default: none, a system job)")
+        parser.add_argument("--priority", type=int, default=0, help=PRIORITY_HELP)
         parser.add_argument(
             "--wait", action="store_true", help="wait for the job to end and print its result"
         )
 
-    def handle(self, *args, job_type, params, input, owner, wait, **options):
+    def handle(self, *args, job_type, params, input, owner, wait, priority, **options):
         try:
             params = json.loads(params)
         except json.JSONDecodeError as exc:
@@ -55,8 +58,10 @@ class Command(BaseCommand):
         handles = {label: path.open("rb") for label, path in inputs.items()}
         try:
             files = {label: File(fh, name=inputs[label].name) for label, fh in handles.items()}
-            job = services.job_create(job_type=job_type, params=params, owner=user, inputs=files)
-        except (UnknownJobType, InvalidJobParams) as exc:
+            job = services.job_create(
+                job_type=job_type, params=params, owner=user, inputs=files, priority=priority
+            )
+        except (UnknownJobType, InvalidJobParams, Invalid) as exc:
             details = "; ".join(
                 f"{'.'.join(d['loc'])}: {d['msg']}" for d in getattr(exc, "details", [])
             )
@@ -64,7 +69,10 @@ class Command(BaseCommand):
         finally:
             for fh in handles.values():
                 fh.close()
-        self.stdout.write(f"job {job.id} ({job_type}) queued")
+        self.stdout.write(
+            f"job {job.id} ({job_type}) queued in {get_job_type(job_type).queue}"
+            f" at priority {job.priority}"
+        )
         if wait:
             self._follow(job)
 
