@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema
 from pydantic import StrictInt
 
 from core.asyncdb import db_call
@@ -19,13 +19,11 @@ from core.downloads import stream_stored_file
 from core.pagination import MAX_OFFSET, page_of
 from core.strict import InputSchema
 from jobs import services
-from jobs.errors import UnknownJobType
 from jobs.limits import check_job_rate_limit
 from jobs.models import Job, JobFile
 from jobs.polling import job_detail
 from jobs.queues import PRIORITY_HELP, PRIORITY_MAX, PRIORITY_MIN
-from jobs.registry import api_job_type_names, get_job_type
-from jobs.schemas import DeletedOut, ErrorOut, JobCreated, JobOut, JobPage, JobSummary
+from jobs.schemas import DeletedOut, ErrorOut, JobOut, JobPage, JobSummary
 from jobs.status import TERMINAL, JobStatus
 
 router = Router(tags=["jobs"])
@@ -75,60 +73,8 @@ async def list_jobs(request, filters: Query[JobFilters]):
     return await db_call(job_page, request.auth, filters)
 
 
-class JobCreateIn(InputSchema):
-    job_type: str = Field(max_length=50, description="a type that runs from its params alone")
-    params: dict = Field(default_factory=dict, description="the job type's params")
-    priority: StrictInt = Field(0, ge=PRIORITY_MIN, le=PRIORITY_MAX, description=PRIORITY_HELP)
-    callback_url: str | None = Field(None, max_length=500)
-
-
 class PriorityIn(InputSchema):
     priority: StrictInt = Field(ge=PRIORITY_MIN, le=PRIORITY_MAX, description=PRIORITY_HELP)
-
-
-def _api_job_type(name: str):
-    """A job type this endpoint starts; others are a 422 naming the ones it does."""
-    allowed = api_job_type_names()
-    try:
-        jt = get_job_type(name)
-    except UnknownJobType:
-        jt = None
-    if jt is None or not jt.api:
-        raise UnknownJobType(
-            f"job type '{name}' cannot be started here (this endpoint starts: "
-            f"{', '.join(allowed) or 'none'}; the others have their own endpoints)",
-            [{"field": "job_type", "msg": f"one of: {', '.join(allowed)}"}],
-        )
-    return jt
-
-
-@router.post(
-    "/jobs",
-    response={
-        202: JobCreated,
-        401: ErrorOut,
-        402: ErrorOut,
-        422: ErrorOut,
-        429: ErrorOut,
-        503: ErrorOut,
-    },
-    summary="Start a job of a type that runs from its params alone (tts), at a priority",
-    description="JSON body: `job_type`, its `params`, an optional `priority` "
-    f"({PRIORITY_HELP}) and `callback_url`. Job types that take uploads or follow library "
-    "objects have their own endpoints; a queued job's priority can be changed with "
-    "`POST /jobs/{job_id}/priority`.",
-)
-def create_job(request, payload: JobCreateIn):
-    jt = _api_job_type(payload.job_type)
-    check_job_rate_limit(request.auth)
-    job = services.job_create(
-        job_type=jt.name,
-        params=payload.params,
-        owner=request.auth,
-        priority=payload.priority,
-        callback_url=payload.callback_url or "",
-    )
-    return Status(202, JobCreated.for_job(job))
 
 
 @router.post(
@@ -217,7 +163,9 @@ def _snapshot(job_id, with_place: bool) -> dict | None:
         return None
     snap = {name: row[name] for name in _SNAPSHOT}
     if with_place and row["status"] == JobStatus.QUEUED:
-        place = services.queue_place(job_id=job_id, **{k: row[k] for k in _PLACE_INPUTS})
+        place = services.queue_place(
+            job_id=job_id, status=row["status"], **{k: row[k] for k in _PLACE_INPUTS}
+        )
         if place is not None:
             estimate = place.estimated_start_at
             snap.update(

@@ -37,9 +37,6 @@ class JobType:
     on_change: Callable[[Any, str], None] | None = None
     # The queue family it runs in (jobs.queues): `renders` for ffmpeg-heavy work, else `light`.
     queue: str = DEFAULT_QUEUE
-    # Creatable through POST /api/v1/jobs: its params alone describe the work (no input files,
-    # no library rows that follow it).
-    api: bool = False
 
     def __post_init__(self):
         if self.queue not in QUEUES:
@@ -69,7 +66,7 @@ _REGISTRY: dict[str, JobType] = {}
 
 def register(name: str, **options: Any) -> Callable:
     """Decorator: `@register("probe", params_schema=ProbeParams, timeout=120)`; options are the
-    JobType fields (max_attempts, timeout, label, estimate_cost, on_change, queue, api)."""
+    JobType fields (max_attempts, timeout, label, estimate_cost, on_change, queue)."""
 
     def decorator(handler: Callable) -> Callable:
         _REGISTRY[name] = JobType(name=name, handler=handler, **options)
@@ -88,11 +85,6 @@ def get_job_type(name: str) -> JobType:
 
 def job_type_names() -> list[str]:
     return sorted(_REGISTRY)
-
-
-def api_job_type_names() -> list[str]:
-    """The types POST /api/v1/jobs starts (JobType.api)."""
-    return sorted(name for name, jt in _REGISTRY.items() if jt.api)
 
 
 def job_types_of(queue: str) -> list[str]:

@@ -4,7 +4,6 @@ import django.core.validators
 from django.conf import settings
 from django.db import migrations, models
 
-
 # The queue families of jobs.queues.QUEUES at the time of this migration (a claim creates the
 # row of a family added later).
 FAMILIES = ("renders", "light")

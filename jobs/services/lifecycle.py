@@ -43,17 +43,19 @@ def job_create(
     priority: int = 0,
     callback_url: str = "",
 ) -> Job:
-    """Validate, insert the row (and its input files) and enqueue after commit.
+    """Validate, insert the row (and its input files) and wake its queue after commit.
 
     `params` is validated here unless the caller already parsed it with the type's schema (a
     subclass instance too: an endpoint's request body that adds its own fields);
     `callback_url` likewise unless it came from `webhooks.validate_callback_url`. `inputs` are
     uploads copied into the job's storage (deleted with the job); `shared_inputs` are storage
     names owned by someone else (a library source video), read in place and never deleted with
-    the job. An unknown type, invalid params, a refused callback URL or a passed hard budget
-    (BudgetExceeded) raises before anything is written; a paid job's estimate is reserved
-    against its owner's budget in the transaction that inserts it (jobs.budgets)."""
+    the job. An unknown type, invalid params, a priority out of bounds (jobs.queues), a refused
+    callback URL or a passed hard budget (BudgetExceeded) raises before anything is written; a
+    paid job's estimate is reserved against its owner's budget in the transaction that inserts
+    it (jobs.budgets). After commit, the job's queue gets a wake-up token (jobs.queue)."""
     jt = get_job_type(job_type)
+    priority = validate_priority(priority)
     parsed = params if isinstance(params, jt.params_schema) else jt.parse_params(params)
     # A subclass carrying an endpoint's own fields (a callback URL) stores the type's fields only.
     stored = parsed.model_dump(mode="json", include=set(jt.params_schema.model_fields))

@@ -157,7 +157,6 @@ def estimate_tts_cost(params: TtsParams) -> Decimal:
     timeout=900,
     label="Text to speech",
     estimate_cost=estimate_tts_cost,
-    api=True,
 )
 def tts_handler(ctx, params: TtsParams) -> dict:
     voiceover = make_voiceover(ctx, params, start=1, end=60)

@@ -14,8 +14,10 @@ def job_start(
     inputs: dict | None = None,
     shared_inputs: dict | None = None,
     callback_url: str | None = None,
+    priority: int | None = None,
 ) -> Job:
-    """The created (queued) job; RateLimited, invalid params or a passed budget raise first."""
+    """The created (queued) job; RateLimited, invalid params, a priority out of bounds or a
+    passed budget raise first."""
     check_job_rate_limit(owner)
     return job_services.job_create(
         job_type=job_type,
@@ -24,4 +26,5 @@ def job_start(
         inputs=inputs,
         shared_inputs=shared_inputs,
         callback_url=callback_url or "",
+        priority=0 if priority is None else priority,
     )

@@ -17,7 +17,7 @@ class NoParams(pydantic.BaseModel):
     pass
 
 
-@register("noop", params_schema=NoParams, timeout=30, api=True)
+@register("noop", params_schema=NoParams, timeout=30)
 def noop(ctx, params):
     return {"ok": True}
 
@@ -29,7 +29,7 @@ class SleepParams(pydantic.BaseModel):
     write_file: bool = False
 
 
-@register("test_sleep", params_schema=SleepParams, max_attempts=2, timeout=60, api=True)
+@register("test_sleep", params_schema=SleepParams, max_attempts=2, timeout=60)
 def sleep_job(ctx, params: SleepParams):
     """Sleeps in steps, reporting progress; optionally writes a temp and an output file first."""
     if params.write_file:

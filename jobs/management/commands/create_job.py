@@ -61,7 +61,9 @@ class Command(BaseCommand):
             job = services.job_create(
                 job_type=job_type, params=params, owner=user, inputs=files, priority=priority
             )
-        except (UnknownJobType, InvalidJobParams, Invalid) as exc:
+        except Invalid as exc:  # the priority's bounds
+            raise CommandError(f"--priority: {exc.message}") from None
+        except (UnknownJobType, InvalidJobParams) as exc:
             details = "; ".join(
                 f"{'.'.join(d['loc'])}: {d['msg']}" for d in getattr(exc, "details", [])
             )

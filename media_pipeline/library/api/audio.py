@@ -9,6 +9,7 @@ from ninja import File, Form, Query, Router, Schema
 from ninja.files import UploadedFile
 
 from core.apierrors import ApiError
+from jobs.queues import PRIORITY_HELP
 from jobs.schemas import ErrorOut, JobCreated
 from media_pipeline.jobtypes.tts import MAX_VIDEOS, TtsParams
 from media_pipeline.library.api.common import CREATE_ERRORS, start_job
@@ -29,22 +30,24 @@ Provider = Literal["edge", "elevenlabs", "offline"]
 
 
 class TtsRequest(TtsParams):
-    """The `tts` job's params plus where to POST when it ends."""
+    """The `tts` job's params plus where to POST when it ends and its priority."""
 
     callback_url: str | None = pydantic.Field(None, max_length=500)
+    priority: pydantic.StrictInt | None = pydantic.Field(None, description=PRIORITY_HELP)
 
 
 @router.post(
     "/audio/tts",
     response={202: JobCreated, **CREATE_ERRORS},
     summary="Speech from text (a tts job)",
-    description="JSON body: the `tts` params (`text`, `provider`, `voice`, `rate`, `max_pause`) "
-    "and an optional `callback_url`. Outputs `audio`, and `srt` + `words` when the provider "
+    description="JSON body: the `tts` params (`text`, `provider`, `voice`, `rate`, `max_pause`), "
+    "an optional `callback_url` and an optional `priority`. Outputs `audio`, and `srt` + `words` when the provider "
     "gives word timings.",
 )
 def audio_tts(request, payload: TtsRequest):
     url = callback(payload.callback_url)
-    return start_job(request, "tts", params=payload, callback_url=url)  # validated by ninja
+    # validated by ninja; the priority's bounds by the engine
+    return start_job(request, "tts", params=payload, callback_url=url, priority=payload.priority)
 
 
 class VoiceOut(Schema):
@@ -116,6 +119,7 @@ def audio_add_to_videos(
     source_video_ids: Form[list[int]] = None,
     params: Form[str] = None,
     callback_url: Form[str] = None,
+    priority: Form[int] = None,
 ):
     count = count_videos(
         files, source_video_ids, files_field="files", ids_field="source_video_ids", most=MAX_VIDEOS
@@ -138,5 +142,11 @@ def audio_add_to_videos(
     )
     inputs = {**(inputs or {}), "audio": audio_upload(audio)}
     return start_job(
-        request, "add_tts", params=parsed, inputs=inputs, shared_inputs=shared, callback_url=url
+        request,
+        "add_tts",
+        params=parsed,
+        inputs=inputs,
+        shared_inputs=shared,
+        callback_url=url,
+        priority=priority,
     )

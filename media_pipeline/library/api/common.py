@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Status
 
 from core.apierrors import ApiError
+from jobs.queues import PRIORITY_HELP
 from jobs.schemas import ErrorOut, JobCreated
 from media_pipeline.library.models import SourceVideo
 from media_pipeline.library.starts import job_start
@@ -22,6 +23,7 @@ CREATE_ERRORS = {
     503: ErrorOut,
 }
 ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+PRIORITY_FIELD_HELP = f"optional `priority`: {PRIORITY_HELP}"
 
 
 def schema_of(schema, obj, **computed):
@@ -45,9 +47,11 @@ def start_job(
     inputs: dict | None = None,
     shared_inputs: dict | None = None,
     callback_url: str | None = None,
+    priority: int | None = None,
 ):
     """Create a job for the requesting user behind the rate limit; answers 202 {job_id, status_url}.
-    Every job-creating endpoint goes through here."""
+    Every job-creating endpoint goes through here. `priority` (jobs.queues bounds, validated by
+    the engine: a 422 naming `priority`) orders it within its queue."""
     job = job_start(
         owner=request.auth,
         job_type=job_type,
@@ -55,6 +59,7 @@ def start_job(
         inputs=inputs,
         shared_inputs=shared_inputs,
         callback_url=callback_url,
+        priority=priority,
     )
     return Status(202, JobCreated.for_job(job))
 

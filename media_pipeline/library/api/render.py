@@ -6,7 +6,7 @@ from uuid import UUID
 
 from django.urls import reverse
 from ninja import Router, Schema, Status
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from core.apierrors import ApiError
 from core.auth import MEDIA_AUTH
@@ -14,6 +14,7 @@ from core.downloads import stream_stored_file
 from core.errors import Invalid
 from core.media_urls import signed_url
 from core.strict import InputSchema
+from jobs.queues import PRIORITY_HELP
 from jobs.schemas import ErrorOut, JobCreated
 from media_pipeline.library import media as library
 from media_pipeline.library.api.common import CREATE_ERRORS, ERRORS, owned, schema_of
@@ -42,6 +43,7 @@ class RenderIn(InputSchema):
     preset: str | None = Field(
         None, max_length=50, description="an export preset's name; default: the default preset"
     )
+    priority: StrictInt | None = Field(None, description=PRIORITY_HELP)
 
 
 class BulkRenderIn(RenderIn):
@@ -121,7 +123,9 @@ def render_clip(request, clip_id: int, payload: RenderIn = None):
     payload = payload or RenderIn()
     clip = owned(Clip.objects, request.auth, id=clip_id)
     preset = _preset(payload.preset)
-    started = library.clip_renders_start(owner=request.auth, clips=[clip], preset=preset)
+    started = library.clip_renders_start(
+        owner=request.auth, clips=[clip], preset=preset, priority=payload.priority
+    )
     return Status(202, _created(started)[0])
 
 
@@ -138,7 +142,7 @@ def bulk_render(request, payload: BulkRenderIn):
         raise ApiError(404, "not_found", f"clips not found: {missing}", [{"clip_ids": missing}])
     preset = _preset(payload.preset)
     started = library.clip_renders_start(
-        owner=request.auth, clips=[found[i] for i in ids], preset=preset
+        owner=request.auth, clips=[found[i] for i in ids], preset=preset, priority=payload.priority
     )
     return Status(202, BulkRenderCreated(items=_created(started)))
 

@@ -13,7 +13,12 @@ from ninja.files import UploadedFile
 
 from core.apierrors import ApiError
 from jobs.schemas import JobCreated
-from media_pipeline.library.api.common import CREATE_ERRORS, start_job, video_input
+from media_pipeline.library.api.common import (
+    CREATE_ERRORS,
+    PRIORITY_FIELD_HELP,
+    start_job,
+    video_input,
+)
 from media_pipeline.library.api.inputs import (
     PARAMS_HELP,
     audio_upload,
@@ -34,7 +39,7 @@ SOURCE_HELP = (
 
 
 def _describe(what: str, job_type: str) -> str:
-    return f"{what} Starts a `{job_type}` job. {SOURCE_HELP} {PARAMS_HELP}"
+    return f"{what} Starts a `{job_type}` job. {SOURCE_HELP} {PARAMS_HELP} {PRIORITY_FIELD_HELP}."
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,15 @@ VIDEO_JOBS = (
 
 
 def _one_video_job(
-    request, spec: VideoJob, *, file, source_video_id, audio=None, params=None, callback_url
+    request,
+    spec: VideoJob,
+    *,
+    file,
+    source_video_id,
+    audio=None,
+    params=None,
+    callback_url,
+    priority=None,
 ):
     """The body of every single-video endpoint: params, callback, input (+ audio), job; the
     cheap checks first, so a bad request never waits for an upload's probe."""
@@ -116,7 +129,13 @@ def _one_video_job(
     if audio is not None:
         inputs = merge(inputs, {"audio": audio_upload(audio)})
     return start_job(
-        request, spec.job_type, params=parsed, inputs=inputs, shared_inputs=shared, callback_url=url
+        request,
+        spec.job_type,
+        params=parsed,
+        inputs=inputs,
+        shared_inputs=shared,
+        callback_url=url,
+        priority=priority,
     )
 
 
@@ -144,6 +163,7 @@ def _add_video_job(spec: VideoJob) -> None:
         *([_form_field("audio", File[UploadedFile])] if spec.audio_implies else []),
         *([_form_field("params", Form[str])] if spec.takes_params else []),
         _form_field("callback_url", Form[str]),
+        _form_field("priority", Form[int]),
     ]
 
     def view(request, **form):
@@ -186,6 +206,7 @@ def video_multi(
     secondary_source_video_ids: Form[list[int]] = None,
     params: Form[str] = None,
     callback_url: Form[str] = None,
+    priority: Form[int] = None,
 ):
     files_field, ids_field = "secondary_files", "secondary_source_video_ids"
     count = count_videos(
@@ -218,6 +239,7 @@ def video_multi(
         inputs=merge(main_inputs, inputs),
         shared_inputs=merge(main_shared, shared),
         callback_url=url,
+        priority=priority,
     )
 
 

@@ -67,10 +67,11 @@ def export_preset_set_default(*, preset: ExportPreset) -> ExportPreset:
 
 
 def clip_renders_start(
-    *, owner, clips: list[Clip], preset: ExportPreset
+    *, owner, clips: list[Clip], preset: ExportPreset, priority: int | None = None
 ) -> list[tuple[Export, Job]]:
-    """An Export row and a `clip_render` job for each clip, all or nothing: every clip is
-    checked first (409 in the trash or without a file, 422 for content that cannot render)."""
+    """An Export row and a `clip_render` job (at `priority`) for each clip, all or nothing:
+    every clip is checked first (409 in the trash or without a file, 422 for content that
+    cannot render)."""
     for clip in clips:
         clip_check_renderable(clip=clip)
     started = []
@@ -82,6 +83,7 @@ def clip_renders_start(
                 job_type="clip_render",
                 params={"export_id": export.id},
                 shared_inputs={"source": clip.file.name},
+                priority=priority,
             )
             export.job = job
             export.save(update_fields=["job"])
