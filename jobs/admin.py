@@ -12,6 +12,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from core.errors import DomainError, error_in_words
@@ -164,7 +165,8 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
 
     @admin.display(description="queue place")
     def place_display(self, obj):
-        return place_text(obj)
+        text = place_text(obj)
+        return format_html('<span title="{}">{}</span>', text, text) if text else ""
 
     @admin.display(description="age", ordering="created_at")
     def age(self, obj):
