@@ -1,5 +1,6 @@
-"""Chaos: `manage.py up --workers 2` with a worker's parent process SIGKILLed mid-job (its work
-horse is not signalled). The horse must die with its parent: an orphan would keep running its job
+"""Chaos: `manage.py up --workers light=2` (two workers of the queue that runs the test's jobs)
+with a worker's parent process SIGKILLed mid-job (its work horse is not signalled). The horse
+must die with its parent: an orphan would keep running its job
 while the supervisor starts a replacement worker that takes another one, three jobs at once with
 two workers configured. The killed job is rescued by the engine and completes once.
 
@@ -94,7 +95,7 @@ def _busy_horses(marker: bytes) -> set[int] | None:
 
 def _start_up(env: dict[str, str], log: Path) -> subprocess.Popen:
     argv = [sys.executable, MANAGE_PY, "up", "--port", str(free_port()),
-            "--workers", str(WORKERS), "--web-workers", "1"]  # fmt: skip
+            "--workers", f"light={WORKERS}", "--web-workers", "1"]  # fmt: skip
     with log.open("wb") as fh:
         return subprocess.Popen(
             argv, env=env, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
