@@ -12,7 +12,6 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from core.errors import DomainError, error_in_words
@@ -56,8 +55,6 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
         "error_summary",
         "owner",
         "attempts_display",
-        "priority",
-        "place_display",
         "age",
         "duration",
     )
@@ -153,7 +150,7 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
 
     @admin.display(description="progress", ordering="progress")
     def progress_display(self, obj):
-        return display.progress_bar(obj)
+        return display.progress_bar(obj, place_text(obj))
 
     @admin.display(description="error")
     def error_summary(self, obj):
@@ -165,8 +162,7 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
 
     @admin.display(description="queue place")
     def place_display(self, obj):
-        text = place_text(obj)
-        return format_html('<span title="{}">{}</span>', text, text) if text else ""
+        return place_text(obj) or "–"
 
     @admin.display(description="age", ordering="created_at")
     def age(self, obj):

@@ -50,7 +50,10 @@ def heartbeat_stale(job: Job, now=None) -> bool:
     )
 
 
-def progress_text(job: Job) -> str:
+def progress_text(job: Job, place: str = "") -> str:
+    """The bar's text; for a queued job its queue place when given (jobs.admin_queues)."""
+    if job.status == JobStatus.QUEUED and place:
+        return f"{place} · {job.stage_label}" if job.stage_label else place
     text = f"{job.progress:.0f}%"
     if job.stage_label:
         text += f" · {job.stage_label}"
@@ -84,8 +87,10 @@ def error_summary(job: Job, limit: int = ERROR_SUMMARY_CHARS):
     )
 
 
-def progress_bar(job: Job):
-    """The bar the live-progress script updates (data-ef-job); terminal jobs are not polled."""
+def progress_bar(job: Job, place: str = ""):
+    """The bar the live-progress script updates (data-ef-job); terminal jobs are not polled.
+    A queued job's bar says its place in its queue instead of 0 %."""
+    text = progress_text(job, place)
     return format_html(
         '<div class="ef-progress" data-ef-job="{}" data-ef-state="{}">'
         '<div class="ef-progress-track"><div class="ef-progress-fill ef-status-{}" '
@@ -94,8 +99,8 @@ def progress_bar(job: Job):
         job.status,
         job.status,
         f"{min(max(job.progress, 0), 100):.1f}",
-        progress_text(job),
-        progress_text(job),
+        text,
+        text,
     )
 
 

@@ -75,22 +75,25 @@ def attach_places(jobs) -> None:
 
 
 def place_text(job) -> str:
-    """“#3 · starts in 2 minutes” for a queued job, "" otherwise."""
+    """A queued job's place, shortest first: “p5 · #3 in renders · ~2 minutes” (p5: priority
+    5, shown when not 0); "" for a job that is not queued."""
     if job.status != JobStatus.QUEUED:
         return ""
     if not hasattr(job, "_ef_place"):
         attach_places([job])
     place = job._ef_place
     if place is None:
-        return "type not installed"
+        return "job type not installed"
+    parts = [f"p{job.priority}"] if job.priority else []
     if place.position is None:
         when = place.estimated_start_at
-        return f"due in {timeuntil(when)}" if when else "waiting for its due time"
-    parts = [f"#{place.position + 1} in {place.queue}"]
+        parts.append(f"due in {_until(when)}" if when else "waiting for its due time")
+    else:
+        parts.append(f"#{place.position + 1} in {place.queue}")
     if place.paused:
         parts.append("queue paused")
-    elif place.estimated_start_at is not None:
-        parts.append(f"starts in ~{_until(place.estimated_start_at)}")
+    elif place.position is not None and place.estimated_start_at is not None:
+        parts.append(f"~{_until(place.estimated_start_at)}")
     return " · ".join(parts)
 
 

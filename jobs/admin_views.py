@@ -25,6 +25,7 @@ from core.downloads import stream_stored_file
 from core.errors import DomainError, error_in_words
 from jobs import services
 from jobs.admin_display import heartbeat_stale, progress_text
+from jobs.admin_queues import attach_places, place_text
 from jobs.dashboard import DEFAULT_WINDOW, dashboard_context
 from jobs.models import Job, JobFile
 from jobs.status import TERMINAL, JobStatus
@@ -78,9 +79,13 @@ def live_progress(request):
         return _bad_request(
             "invalid_ids", f"ids must be at most {LIVE_PROGRESS_MAX_IDS} comma-separated UUIDs"
         )
-    jobs = Job.objects.filter(id__in=ids).only(
-        "id", "status", "progress", "stage", "stage_label", "eta_seconds"
-    )
+    jobs = list(
+        Job.objects.filter(id__in=ids).only(
+            "id", "status", "progress", "stage", "stage_label", "eta_seconds",
+            "job_type", "priority", "owner_id", "created_at", "run_after",
+        )
+    )  # fmt: skip
+    attach_places(jobs)  # a queued job's bar says its place (one count per queue)
     payload = {
         str(job.id): {
             "status": job.status,
@@ -89,7 +94,7 @@ def live_progress(request):
             "stage": job.stage,
             "stage_label": job.stage_label,
             "eta": job.eta_seconds,
-            "text": progress_text(job),
+            "text": progress_text(job, place_text(job)),
             "terminal": job.status in TERMINAL,
         }
         for job in jobs

@@ -233,6 +233,10 @@ def test_admin_shows_places_and_sets_priorities_with_a_report(django_user_model,
     assert services.job_queue_place(Job.objects.get(id=second.id)).position == 0
     detail = staff.get(reverse("admin:jobs_job_change", args=[first.pk])).content.decode()
     assert "#2 in light" in detail
+    # the list's bars follow live: a queued job's text is its place
+    live = staff.get(reverse("ef_live_progress"), {"ids": f"{first.pk},{second.pk}"}).json()
+    assert live[str(second.pk)]["text"] == "p6 · #1 in light"
+    assert live[str(first.pk)]["text"] == "#2 in light"
     bad = staff.post(
         reverse("admin:jobs_job_changelist"),
         {"action": "set_priority_action", "priority": "", "_selected_action": [first.pk]},
