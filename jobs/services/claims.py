@@ -20,7 +20,7 @@ import socket
 from datetime import UTC, datetime
 
 from django.db import transaction
-from django.db.models import Count, F, Max, Min, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from jobs.models import Job, QueueState, QueueTurn
@@ -42,9 +42,13 @@ def fair_key(*, running: int, last_started, first_created, owner: int) -> tuple:
 
 
 def queue_state(name: str, *, lock: bool = False) -> QueueState:
-    state, _ = QueueState.objects.get_or_create(name=name)
-    if lock:
-        state = QueueState.objects.select_for_update().get(name=name)
+    """The queue's row (created when missing); `lock`: under SELECT ... FOR UPDATE (inside the
+    caller's transaction)."""
+    rows = QueueState.objects.select_for_update() if lock else QueueState.objects
+    state = rows.filter(name=name).first()
+    if state is None:
+        QueueState.objects.get_or_create(name=name)
+        state = rows.get(name=name)
     return state
 
 
@@ -75,25 +79,28 @@ def _owner_filter(key: int) -> Q:
     return Q(owner__isnull=True) if key == 0 else Q(owner_id=key)
 
 
-def _next_job_id(queue: str, candidates, running: dict[int, int]):
+def _next_job_id(queue: str, job_types, candidates, running: dict[int, int] | None):
     """The id of the job that the fair order puts first among `candidates`, or None."""
-    top = candidates.aggregate(p=Max("priority"))["p"]
-    if top is None:
+    heads = candidates.values("priority", "owner_id").annotate(first=Min("created_at")).order_by()
+    groups = list(heads)
+    if not groups:
         return None
-    heads = (
-        candidates.filter(priority=top)
-        .values("owner_id")
-        .annotate(first=Min("created_at"))
-        .order_by()
-    )
-    firsts = {owner_key(h["owner_id"]): h["first"] for h in heads}
-    turns = last_turns(queue, firsts)
-    chosen = min(
-        firsts,
-        key=lambda o: fair_key(
-            running=running.get(o, 0), last_started=turns.get(o), first_created=firsts[o], owner=o
-        ),
-    )
+    top = max(g["priority"] for g in groups)
+    firsts = {owner_key(g["owner_id"]): g["first"] for g in groups if g["priority"] == top}
+    if len(firsts) == 1:
+        (chosen,) = firsts
+    else:
+        running = running if running is not None else running_by_owner(job_types)
+        turns = last_turns(queue, firsts)
+        chosen = min(
+            firsts,
+            key=lambda o: fair_key(
+                running=running.get(o, 0),
+                last_started=turns.get(o),
+                first_created=firsts[o],
+                owner=o,
+            ),
+        )
     return (
         candidates.filter(_owner_filter(chosen), priority=top)
         .order_by("created_at", "id")
@@ -116,7 +123,8 @@ def job_claim_next(*, queue: str, job_id=None) -> Job | None:
         state = queue_state(queue, lock=True)
         if state.paused:
             return None
-        running = running_by_owner(job_types)
+        limited = state.concurrency is not None or state.per_user_concurrency is not None
+        running = running_by_owner(job_types) if limited else None
         if state.concurrency is not None and sum(running.values()) >= state.concurrency:
             return None
         candidates = Job.objects.due_in_queue(job_types, now)
@@ -126,7 +134,7 @@ def job_claim_next(*, queue: str, job_id=None) -> Job | None:
             for key, count in running.items():
                 if count >= state.per_user_concurrency:
                     candidates = candidates.exclude(_owner_filter(key))
-        chosen = _next_job_id(queue, candidates, running)
+        chosen = _next_job_id(queue, job_types, candidates, running)
         if chosen is None:
             return None
         job = transition(
@@ -143,9 +151,10 @@ def job_claim_next(*, queue: str, job_id=None) -> Job | None:
             updated_at=now,
         )
         if job is not None:
-            QueueTurn.objects.update_or_create(
-                queue=queue, owner_key=owner_key(job.owner_id), defaults={"last_started_at": now}
-            )
+            key = owner_key(job.owner_id)
+            turn = QueueTurn.objects.filter(queue=queue, owner_key=key)
+            if not turn.update(last_started_at=now):
+                QueueTurn.objects.create(queue=queue, owner_key=key, last_started_at=now)
         return job
 
 
