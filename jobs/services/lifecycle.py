@@ -15,7 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.errors import DomainError, error_in_words
-from jobs import options, queue, webhooks
+from jobs import options, queue
 from jobs.budgets import budget_check
 from jobs.errors import IllegalTransition, is_permanent
 from jobs.models import DeletedImport, Job, JobEvent, JobFile
@@ -30,6 +30,7 @@ from jobs.services.files import (
 )
 from jobs.services.transitions import tell_job_type, transition
 from jobs.status import TERMINAL, JobChange, JobStatus
+from jobs.webhook_urls import validate_callback_url
 from media_pipeline.ops.network_errors import network_cause, without_reprs
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def job_create(
 
     `params` is validated here unless the caller already parsed it with the type's schema (a
     subclass instance too: an endpoint's request body that adds its own fields);
-    `callback_url` likewise unless it came from `webhooks.validate_callback_url`. `inputs` are
+    `callback_url` likewise unless it came from `webhook_urls.validate_callback_url`. `inputs` are
     uploads copied into the job's storage (deleted with the job); `shared_inputs` are storage
     names owned by someone else (a library source video), read in place and never deleted with
     the job. An unknown type, invalid params or options (jobs.options), a refused callback URL
@@ -75,7 +76,7 @@ def job_create(
     parsed = params if isinstance(params, jt.params_schema) else jt.parse_params(params)
     # A subclass carrying an endpoint's own fields (a callback URL) stores the type's fields only.
     stored = parsed.model_dump(mode="json", include=set(jt.params_schema.model_fields))
-    callback_url = webhooks.validate_callback_url(callback_url)
+    callback_url = validate_callback_url(callback_url)
     run_after = options.validate_run_at(run_at)
     metadata = options.validate_metadata(metadata)
     webhook_progress = options.validate_webhook_progress(webhook_progress, callback_url)

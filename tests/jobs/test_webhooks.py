@@ -13,7 +13,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from editfactory.api import api as root_api
-from jobs import services, webhooks
+from jobs import services, webhook_urls, webhooks
 from jobs.errors import InvalidCallbackUrl
 from jobs.models import Job, WebhookDelivery
 from media_pipeline.library.api.common import start_job
@@ -228,7 +228,7 @@ def test_private_addresses_are_refused(settings, user, url):
     ],
 )
 def test_public_addresses_in_every_form_pass(address):
-    assert webhooks._is_public(address)
+    assert webhook_urls._is_public(address)
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/hook", "file:///etc/passwd", "http:///x"])

@@ -11,7 +11,7 @@ from core.apierrors import ApiError
 from jobs import options
 from jobs.errors import InvalidJobParams
 from jobs.registry import get_job_type
-from jobs.webhooks import validate_callback_url
+from jobs.webhook_urls import validate_callback_url
 from media_pipeline.library.api.common import JobOptions, owned
 from media_pipeline.library.models import SourceVideo
 from media_pipeline.library.uploads import validate_media_upload
