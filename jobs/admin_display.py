@@ -15,6 +15,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from jobs.models import Job, JobEvent, WebhookDelivery
@@ -193,7 +194,7 @@ def event_log(job: Job):
         "<th>worker</th><th>outcome</th><th>error</th></tr>{}</table>"
         '<table class="ef-table ef-events"><tr><th>when</th><th>event</th><th>attempt</th>'
         "<th>worker</th><th>error</th></tr>{}</table>",
-        attempts or format_html('<tr><td colspan="6">no attempt yet</td></tr>'),
+        attempts or mark_safe('<tr><td colspan="6">no attempt yet</td></tr>'),
         events,
     )
 
