@@ -113,13 +113,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def api_server(web_workers: int = 2):
-    """The production ASGI app under uvicorn (as `manage.py up`), on a free loopback port."""
+def api_server(web_workers: int = 2, app: str = "editfactory.asgi:application"):
+    """The production ASGI app (or another `app`) under uvicorn (as `manage.py up`), on a free
+    loopback port."""
     import httpx
 
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "editfactory.asgi:application", "--port", str(port),
+        [sys.executable, "-m", "uvicorn", app, "--port", str(port),
          "--no-access-log", "--workers", str(web_workers), "--log-level", "warning"],
         cwd=ROOT, env=_child_env())  # fmt: skip
 

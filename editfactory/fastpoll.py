@@ -23,16 +23,18 @@ another view. A request declined by the view has been through the request side o
 chain once already (the project's middleware keeps no state per request).
 """
 
+import contextvars
 import io
 import logging
 import re
 from uuid import UUID
 
+from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core import signals
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.db import DatabaseError
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBase
 from django.urls import Resolver404, ResolverMatch, set_script_prefix
 from django.views.decorators.csrf import csrf_exempt
 
@@ -47,6 +49,7 @@ ROUTE = "api:job_detail"  # the ninja route whose GET this path serves
 _CANDIDATE_PATH = re.compile(r"/api/v1/jobs/[0-9a-fA-F-]{32,36}")
 _BEARER = b"Bearer " + TOKEN_PREFIX.encode()
 _DECLINED = "_ef_poll_declined"
+_IN_POOL = contextvars.ContextVar("ef_poll_in_pool", default=False)
 _bearer = DeferredBearerTokenAuth()
 
 
@@ -76,11 +79,30 @@ def poll_view(request, job_id: str):
 
 
 class PollHandler(ASGIHandler):
-    """Django's handler, middleware loaded in sync mode, whose only view is `poll_view`."""
+    """Django's ASGI handler with its middleware loaded for sync (`load_middleware(is_async=False)`)
+    and `poll_view` as its only view. Its sync code runs on the ORM pool (core.asyncdb), whose
+    threads keep their database connections."""
 
     def __init__(self):
         BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
+        # An async-only middleware (ServeStatic) makes Django adapt the chain from it outward to
+        # async: that part runs on the event loop, as in Django's handler, and the part inside
+        # it in one hop to the pool.
+        top = self._middleware_chain
+        self.chain_is_async = isinstance(top, _AsyncPart)
+        if self.chain_is_async:
+            self._middleware_chain = top.coroutine_function
+
+    def adapt_method_mode(self, is_async, method, method_is_async=None, debug=False, name=None):
+        """Django's adaptation between sync and async parts, the sync ones run on the pool."""
+        if method_is_async is None:
+            method_is_async = iscoroutinefunction(method)
+        if is_async and not method_is_async:
+            return _SyncPart(method)
+        if not is_async and method_is_async:
+            return _AsyncPart(method)
+        return method
 
     def resolve_request(self, request):
         try:
@@ -99,18 +121,57 @@ class PollHandler(ASGIHandler):
             route=match.route,
         )
 
-    def answer(self, scope, body: bytes):
-        """The response to send, or None when Django's handler must answer (pool thread)."""
+    async def respond(self, scope) -> HttpResponseBase | None:
+        """The response to a bodiless request, or None when Django's handler must answer it.
+        The steps of ASGIHandler.handle (event loop)."""
         set_script_prefix(get_script_prefix(scope))
         signals.request_started.send(sender=self.__class__, scope=scope)
-        request, error_response = self.create_request(scope, io.BytesIO(body))
-        response = self.get_response(request) if request is not None else error_response
-        if request is None or getattr(request, _DECLINED, False):
-            response.close()
-            return None
-        if not response.streaming:
-            response.close()  # request_finished, as Django does once the response is out
-        return response
+        request, response = self.create_request(scope, io.BytesIO())
+        if request is not None:
+            if self.chain_is_async:
+                response = await self.get_response_async(request)
+            else:
+                response = await db_call(_in_pool, self.get_response, (request,), {})
+        declined = request is None or getattr(request, _DECLINED, False)
+        if declined or not response.streaming:
+            response.close()  # request_finished
+        return None if declined else response
+
+
+class _SyncPart:
+    """A sync part of the chain called from an async one: one hop to the ORM pool. Nested in
+    a pool hop of the same request (an async-only middleware inside a sync-only one), it goes
+    back to that hop's thread, blocked waiting for it (asgiref's thread-sensitive mode), rather
+    than taking a second pool thread: with every pool thread waiting so, none would be left."""
+
+    def __init__(self, function):
+        self.function = function
+        markcoroutinefunction(self)
+
+    async def __call__(self, *args, **kwargs):
+        if _IN_POOL.get():
+            return await sync_to_async(self.function, thread_sensitive=True)(*args, **kwargs)
+        return await db_call(_in_pool, self.function, args, kwargs)
+
+
+def _in_pool(function, args, kwargs):
+    token = _IN_POOL.set(True)
+    try:
+        return function(*args, **kwargs)
+    finally:
+        _IN_POOL.reset(token)  # asgiref copies the context back to the event loop
+
+
+class _AsyncPart:
+    """An async part of the chain called from a sync one (asgiref's async_to_sync); the top of
+    the chain is awaited on the event loop instead."""
+
+    def __init__(self, coroutine_function):
+        self.coroutine_function = coroutine_function
+        self.sync = async_to_sync(coroutine_function)
+
+    def __call__(self, *args, **kwargs):
+        return self.sync(*args, **kwargs)
 
 
 def _decline(request, *args, **kwargs):
@@ -130,12 +191,12 @@ class JobPollingFastPath:
         if not _candidate(scope):
             return await self.app(scope, receive, send)
         read = await _empty_body(receive)
-        response = await db_call(self.handler.answer, scope, b"") if read[-1] is None else None
+        response = await self.handler.respond(scope) if read[-1] is None else None
         if response is None:
             return await self.app(scope, _replay(read, receive), send)
         await self.handler.send_response(response, send)
         if response.streaming:
-            await db_call(response.close)
+            await sync_to_async(response.close)()
 
 
 def _candidate(scope) -> bool:

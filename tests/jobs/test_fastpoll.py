@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 import pytest
+from asgiref.sync import markcoroutinefunction
 from django.core.handlers.asgi import ASGIHandler
 from django.db import connection
 from django.http import JsonResponse
@@ -155,6 +156,59 @@ def test_a_middleware_added_to_the_settings_governs_polls(polled, settings):
     fast, slow = Stack().both("GET", path, auth)
     _same(fast, slow)
     assert fast.status_code == 403 and fast.json() == {"refused": str(job.id)}
+
+
+class SyncOnlyMiddleware(StampMiddleware):
+    sync_capable, async_capable = True, False
+
+
+class AsyncOnlyMiddleware:
+    sync_capable, async_capable = False, True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request):
+        response = await self.get_response(request)
+        response["X-Async"] = "seen"
+        return response
+
+
+@pytest.mark.parametrize(
+    "middleware",
+    [
+        pytest.param(["async only"], id="async-only-innermost"),
+        pytest.param(["sync only", "async only"], id="async-only-inside-sync-only"),
+        pytest.param([], id="no-async-only-middleware"),
+    ],
+)
+def test_any_mix_of_sync_and_async_middleware(polled, settings, middleware):
+    """Django adapts each part of the chain; the fast path follows, and concurrent polls (more
+    than the ORM pool has threads) all complete."""
+    job, auth = polled
+    paths = {"sync only": SyncOnlyMiddleware, "async only": AsyncOnlyMiddleware}
+    added = [f"{__name__}.{paths[name].__name__}" for name in middleware]
+    if not middleware:  # ServeStatic is the settings' async-only middleware
+        settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "servestatic" not in m]
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, *added]
+    stack = Stack()
+    assert stack.fast.handler.chain_is_async == bool(middleware)
+    path = f"/api/v1/jobs/{job.id}"
+    fast, slow = stack.both("GET", path, auth)
+    _same(fast, slow)
+    assert fast.status_code == 200
+    assert ("x-async" in fast.headers) == ("async only" in middleware)
+
+    async def many():
+        transport = httpx.ASGITransport(app=stack.fast)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            polls = [client.get(path, headers=auth) for _ in range(8)]
+            return await asyncio.wait_for(asyncio.gather(*polls), timeout=30)
+
+    answers = asyncio.run(many())
+    assert [a.content for a in answers] == [fast.content] * 8
+    assert stack.django_calls == []
 
 
 def test_a_host_outside_allowed_hosts_is_a_400_as_in_django(polled):
