@@ -34,6 +34,7 @@ from bench._common import (  # noqa: E402
     setup_django,
     start_workers,
     stop,
+    tree_cpu_seconds,
     wait_until,
 )
 
@@ -146,16 +147,22 @@ def api_bench(args) -> None:
             ("GET /jobs/{id} via Django's ASGI handler", path, headers),
         )),
     )  # fmt: skip
-    results = {}
+    results, cpu = {}, {}
     for app, endpoints in servers:
-        with api_server(args.web_workers, app=app) as port:
+        started = []
+        with api_server(args.web_workers, app=app, on_start=started.append) as port:
+            server_pid = started[0].pid
             for name, url, hdrs in endpoints:
                 fixed_rate(port, url, hdrs, 50, 1)  # warm-up
                 for rate in args.rates:
+                    cpu0 = tree_cpu_seconds(server_pid)
                     result = fixed_rate(port, url, hdrs, rate, args.seconds)
-                    results[name, rate] = result
-                    print(f"{name} ({args.web_workers} uvicorn processes): {result.describe()}",
-                          flush=True)  # fmt: skip
+                    per_request = (tree_cpu_seconds(server_pid) - cpu0) / max(
+                        len(result.latencies), 1
+                    )
+                    results[name, rate], cpu[name, rate] = result, per_request * 1000
+                    print(f"{name} ({args.web_workers} uvicorn processes): {result.describe()}; "
+                          f"server CPU {cpu[name, rate]:.2f} ms/request", flush=True)  # fmt: skip
                 rps = closed_loop(port, url, hdrs, args.seconds / 2)
                 results[name, "closed"] = rps
                 print(f"{name}: closed-loop {rps:.0f} req/s", flush=True)
@@ -172,6 +179,10 @@ def api_bench(args) -> None:
     print(f"job GET closed loop: {results[poll, 'closed']:.0f} req/s; ratio to trivial "
           f"{results[poll, 'closed'] / results[trivial, 'closed']:.2f}, to Django's handler "
           f"{results[poll, 'closed'] / results[full, 'closed']:.2f}")  # fmt: skip
+    rate = args.rates[0]
+    print(f"server CPU per request at {rate} req/s: job GET {cpu[poll, rate]:.2f} ms, trivial "
+          f"{cpu[trivial, rate]:.2f} ms, Django's handler {cpu[full, rate]:.2f} ms (two cores "
+          f"serve 1,000 req/s at {cpu[poll, rate] / 2:.0%} busy on the job GET)")  # fmt: skip
 
 
 def main():
