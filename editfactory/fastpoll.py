@@ -1,18 +1,25 @@
-"""The polling path: GET /api/v1/jobs/{id} with a Bearer token, served by Django in one thread hop.
+"""The polling path: GET /api/v1/jobs/{id} with a Bearer token, through Django's own request path
+in as few thread hops as Django's middleware allows.
 
-Django's ASGI handler spends more on a poll than the poll costs: request signals, the middleware
-chain in a thread made for the request (with a fresh database connection), the async view on the
-event loop, its queries in yet another thread. `PollHandler` is the same Django handler
-(`ASGIHandler`, whose request and response code it reuses) with the same request path, run in
-one hop to the ORM pool (core.asyncdb) whose threads keep their connections:
+Django's ASGI handler spends more on a poll than the poll costs: a thread hop for each request
+signal, the middleware chain in a thread made for the request (with a fresh database connection),
+the async view back on the event loop, its queries in yet another thread. `PollHandler` is the
+same handler (`ASGIHandler`: its request and response code is reused) with the same steps:
 
-    request_started -> settings.MIDDLEWARE, loaded by Django's `BaseHandler.load_middleware` in
-    sync mode -> URL resolution by ROOT_URLCONF -> view middleware -> the poll view ->
-    response middleware -> request_finished
+    request_started -> the middleware of settings.MIDDLEWARE, loaded by Django's
+    `BaseHandler.load_middleware` -> URL resolution by ROOT_URLCONF -> view middleware -> the
+    poll view -> response middleware -> the response -> request_finished
 
-Every rule a middleware applies therefore applies to polls, and nothing here copies one: the
-security headers, host validation (400), the SSL redirect, CORS, and whatever settings.MIDDLEWARE
-gains later. A response a middleware makes by itself (a redirect, a 400) is sent as it is.
+loaded for sync (`is_async=False`), so Django runs the chain's sync part in one go: one hop to
+the ORM pool (core.asyncdb), whose threads keep their database connections. Where Django adapts
+part of the chain to async (here from ServeStatic, which is async-only, outward) that part runs
+on the event loop, as in Django's handler. The request signals are sent on the event loop thread,
+without a hop: their receivers (Django's database and URL conf housekeeping) only touch that
+thread's state, and the pool refreshes its own connections before each hop.
+
+Every rule a middleware applies therefore applies to polls, and nothing here copies one: security
+headers, host validation (400), the SSL redirect, CORS, whatever settings.MIDDLEWARE gains later.
+A response a middleware makes by itself (a redirect, a 400, a refusal) is sent as it is.
 
 The poll view answers from the ninja view's own pieces: the Bearer rule of core.auth, the same
 detail builder (jobs.polling.job_detail, plain SQL) and the API's renderer. It answers only what
