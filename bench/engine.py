@@ -129,7 +129,7 @@ def engine_bench(args, n_workers) -> None:
 
 
 def api_bench(args) -> None:
-    user = get_user_model().objects.create_user("bench")
+    user = get_user_model().objects.get_or_create(username="bench")[0]  # kept by earlier runs
     token = api_token_create(user=user, name="bench")[1]
     job = services.job_create(job_type="noop", owner=user)
     headers = {"Authorization": f"Bearer {token}"}
