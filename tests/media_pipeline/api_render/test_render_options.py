@@ -146,9 +146,7 @@ def test_karaoke_lights_the_spoken_words_on_the_frames(api, gray_clip, tiny_pres
     assert lit.result["warnings"] == []
 
 
-def test_a_presets_karaoke_on_a_clip_without_voiceover_is_a_stated_warning(
-    api, clip, tiny_preset
-):
+def test_a_presets_karaoke_on_a_clip_without_voiceover_is_a_stated_warning(api, clip, tiny_preset):
     ExportPreset.objects.filter(id=tiny_preset.id).update(karaoke=True)
     add_content(clip, srt="1\n00:00:00,000 --> 00:00:01,000\nNo voice\n")
     job, _ = _rendered(api, clip)
