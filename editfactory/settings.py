@@ -172,6 +172,8 @@ JOB_PROGRESS_MIN_INTERVAL = env.float("EF_PROGRESS_MIN_INTERVAL", default=0.3)
 JOB_RETRY_BACKOFF_BASE = env.float("EF_RETRY_BACKOFF_BASE", default=5.0)
 JOB_RETRY_BACKOFF_MAX = env.float("EF_RETRY_BACKOFF_MAX", default=600.0)
 JOB_RETENTION_DAYS = env.float("EF_JOB_RETENTION_DAYS", default=14.0)
+# Jobs brought in by import_jobs are history: retention keeps them unless this is set.
+EXPIRE_IMPORTED_JOBS = env.bool("EF_EXPIRE_IMPORTED_JOBS", default=False)
 JOB_RECONCILE_GRACE = env.float("EF_RECONCILE_GRACE", default=10.0)
 MAINTENANCE_INTERVAL = env.float("EF_MAINTENANCE_INTERVAL", default=5.0)
 # A worker beats in RQ's worker registry this often, idle (its wait for a job is this long) or
@@ -232,6 +234,9 @@ ELEVENLABS_BASE_URL = env.str("ELEVENLABS_BASE_URL", default="https://api.eleven
 GEMINI_API_KEY = env.str("GEMINI_API_KEY", default="")
 GEMINI_MODEL = env.str("GEMINI_MODEL", default="gemini-2.5-flash")
 GEMINI_BASE_URL = env.str("GEMINI_BASE_URL", default="https://generativelanguage.googleapis.com")
+# The longest a status check of a paid service (the frontend's usage page: ElevenLabs' quota,
+# Gemini's key and model) waits for its answer, in seconds.
+PROVIDER_CHECK_TIMEOUT = env.float("EF_PROVIDER_CHECK_TIMEOUT", default=5.0)
 TTS_DEFAULT_PROVIDER = env.str("EF_TTS_DEFAULT_PROVIDER", default="edge")
 # When the chosen TTS provider is unreachable: fail the job (False) or speak with the offline
 # provider and say so in the result (True).

@@ -12,10 +12,10 @@ from django.http import HttpResponseRedirect
 from django.urls import path
 from django.utils.timesince import timesince
 
+from core.errors import DomainError, error_in_words
 from jobs import admin_display as display
 from jobs import services
 from jobs.admin_views import JobAdminViews
-from jobs.errors import IllegalTransition
 from jobs.models import CostEntry, Job, WebhookDelivery
 
 
@@ -158,6 +158,14 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
     costs_table = staticmethod(display.costs_table)
     webhooks_table = staticmethod(display.webhooks_table)
 
+    def changelist_view(self, request, extra_context=None):
+        # Django's change list context has no delete permission: the clean-up link needs its own.
+        extra_context = {
+            **(extra_context or {}),
+            "ef_can_cleanup": self.has_delete_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
     # --- read-only: a form save must never overwrite a row the worker is writing ----------------
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if request.method == "POST":
@@ -175,18 +183,20 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
         return actions
 
     def _apply(self, request, queryset, service, verb):
-        done, refused = 0, 0
+        """Run `service` on each selected job; report what was done and, per reason, which jobs
+        were skipped and why. One job's refusal never stops the others."""
+        done, skipped = 0, {}
         for job in queryset:
             try:
                 service(job=job)
                 done += 1
-            except IllegalTransition:
-                refused += 1
+            except DomainError as exc:  # a state, params that no longer validate, a budget...
+                skipped.setdefault(error_in_words(exc), []).append(str(job.id)[:8])
         self.message_user(request, f"{verb} {done} job(s).", messages.SUCCESS)
-        if refused:
+        for reason, ids in skipped.items():
             self.message_user(
                 request,
-                f"{refused} job(s) skipped: not in a state that allows it.",
+                f"Skipped {len(ids)} job(s): {reason}. Jobs: {display.listed(ids)}.",
                 messages.WARNING,
             )
 

@@ -218,3 +218,9 @@ def webhooks_table(job: Job):
         "<th>HTTP</th><th>delivered</th><th>error</th></tr>{}</table>",
         rows,
     )
+
+
+def listed(items: list[str], limit: int = 20) -> str:
+    """'a, b, c' — at most `limit` items, then how many more (a message stays readable)."""
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"

@@ -15,10 +15,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from core.downloads import stream_stored_file
+from core.errors import DomainError, error_in_words
 from jobs import services
 from jobs.admin_display import heartbeat_stale, progress_text
 from jobs.dashboard import dashboard_context
-from jobs.errors import IllegalTransition
 from jobs.models import Job, JobFile
 from jobs.status import TERMINAL, JobStatus
 
@@ -91,8 +91,14 @@ def live_progress(request):
 # --- views of JobAdmin (mixed into it; URLs in JobAdmin.get_urls) -------------------------------
 class CleanupForm(forms.Form):
     days = forms.IntegerField(
-        min_value=1, max_value=3650, label="Delete finished jobs created more than N days ago"
+        min_value=1, max_value=3650, label="Delete finished jobs that ended more than N days ago"
     )
+    include_imported = forms.BooleanField(
+        required=False, label="Also jobs imported from the prototype (kept otherwise)"
+    )
+
+
+RETRYABLE = (JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class JobAdminViews:
@@ -113,9 +119,12 @@ class JobAdminViews:
         if job is None:
             return {}
         stuck = heartbeat_stale(job)
+        refusal = services.job_retry_refusal(job)
         can_change = self.has_change_permission(request, job)
         return {
-            "ef_can_retry": can_change and job.status in (JobStatus.FAILED, JobStatus.CANCELLED),
+            "ef_can_retry": can_change and refusal is None,
+            # Shown instead of the button when the job ended but a retry cannot work.
+            "ef_retry_refusal": refusal if can_change and job.status in RETRYABLE else None,
             "ef_can_cancel": can_change and job.status in (JobStatus.QUEUED, JobStatus.PROCESSING),
             "ef_can_requeue": can_change and stuck,
             "ef_can_delete": self.has_delete_permission(request, job),
@@ -148,8 +157,8 @@ class JobAdminViews:
         try:
             service(job=job)
             self.message_user(request, f"{verb} 1 job.", messages.SUCCESS)
-        except IllegalTransition as exc:
-            self.message_user(request, f"Nothing done: {exc}.", messages.WARNING)
+        except DomainError as exc:  # a state, params that no longer validate, a budget...
+            self.message_user(request, f"Nothing done: {error_in_words(exc)}.", messages.WARNING)
         return HttpResponseRedirect(self._change_url(job))
 
     def file_download_view(self, request, object_id, file_id):
@@ -174,7 +183,8 @@ class JobAdminViews:
         }
         if request.method == "POST" and form.is_valid():
             days = form.cleaned_data["days"]
-            old = services.jobs_select_old(older_than_days=days)
+            include_imported = form.cleaned_data["include_imported"]
+            old = services.jobs_select_old(older_than_days=days, include_imported=include_imported)
             if request.POST.get("confirm") == "yes":
                 counts = services.jobs_delete(jobs=old)
                 jobs, files = counts["jobs"], counts["files"]
@@ -185,5 +195,7 @@ class JobAdminViews:
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:jobs_job_changelist"))
-            context.update(days=days, count=old.count(), confirming=True)
+            context.update(
+                days=days, include_imported=include_imported, count=old.count(), confirming=True
+            )
         return TemplateResponse(request, "admin/jobs/job/cleanup.html", context)

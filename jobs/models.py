@@ -76,6 +76,8 @@ class Job(models.Model):
         help_text="the part of its estimated paid-API cost not yet recorded as costs; counted "
         "against its owner's budget while the job is active, released when it ends",
     )
+    # Brought in by import_jobs: history that retention keeps unless EF_EXPIRE_IMPORTED_JOBS.
+    imported = models.BooleanField(default=False)
     callback_url = models.URLField(
         max_length=500, blank=True, default="", help_text="webhook POSTed on the terminal status"
     )
@@ -114,9 +116,23 @@ class Job(models.Model):
 
     @property
     def expires_at(self):
-        """When retention deletes it, under the current EF_JOB_RETENTION_DAYS."""
+        """When retention deletes it, under the current EF_JOB_RETENTION_DAYS (never, for an
+        imported job, unless EF_EXPIRE_IMPORTED_JOBS)."""
+        if self.imported and not settings.EXPIRE_IMPORTED_JOBS:
+            return None
         ended = self.ended_at
         return ended and ended + timedelta(days=settings.JOB_RETENTION_DAYS)
+
+
+class DeletedImport(models.Model):
+    """An imported job that was deleted here (by cleanup or an operator). A re-import does not
+    bring it back unless asked to (import_jobs --restore-deleted)."""
+
+    job_id = models.UUIDField(primary_key=True)
+    deleted_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"deleted import {self.job_id}"
 
 
 class JobFile(models.Model):

@@ -64,6 +64,8 @@ class JobOut(JobSummary):
     result: dict[str, Any] | None
     run_after: datetime | None
     heartbeat_at: datetime | None
+    # An imported (prototype) job is kept by retention unless EF_EXPIRE_IMPORTED_JOBS is set.
+    imported: bool
     expires_at: datetime | None
     files: list[JobFileOut]
     costs: list[CostOut]

@@ -14,10 +14,11 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.errors import DomainError, error_in_words
 from jobs import queue, webhooks
 from jobs.budgets import budget_check
 from jobs.errors import IllegalTransition, is_permanent
-from jobs.models import Job, JobFile
+from jobs.models import DeletedImport, Job, JobFile
 from jobs.registry import get_job_type
 from jobs.services.files import (
     delete_job_files,
@@ -212,6 +213,19 @@ def job_cancel(*, job: Job) -> Job:
     return job
 
 
+def job_retry_refusal(job: Job) -> str | None:
+    """Why retrying this job cannot work, in words (None when it can): its state, a job type no
+    longer installed, or params that no longer validate (an imported job, say). Budgets are
+    checked by the retry itself: they change from one moment to the next."""
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        return f"cannot retry a {job.status} job (only failed or cancelled)"
+    try:
+        get_job_type(job.job_type).parse_params(job.params)
+    except DomainError as exc:
+        return error_in_words(exc)
+    return None
+
+
 def job_retry(*, job: Job) -> Job:
     """Failed or cancelled -> queued, with a fresh set of attempts (attempts reset to 0)."""
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
@@ -257,4 +271,6 @@ def job_delete(*, job: Job) -> int:
             tell_job_type(job, JobChange.DELETED)
         deleted = delete_job_files(JobFile.objects.filter(job_id=job.id))
         Job.objects.filter(id=job.id).delete()
+        if job.imported:  # a re-import must not bring it back by surprise
+            DeletedImport.objects.get_or_create(job_id=job.id)
     return deleted

@@ -109,11 +109,7 @@ def _run_local(ctx, source, info, params: AnalyzeParams, *, start: float) -> dic
 def _run_gemini(ctx, source, info, params: AnalyzeParams, reached: dict) -> dict:
     if not settings.GEMINI_API_KEY:
         raise GeminiNotConfigured("the Gemini provider is not configured (GEMINI_API_KEY is empty)")
-    config = gemini.GeminiConfig(
-        api_key=settings.GEMINI_API_KEY,
-        model=settings.GEMINI_MODEL,
-        base_url=settings.GEMINI_BASE_URL,
-    )
+    config = gemini.GeminiConfig.from_settings()
     frames_dir = ctx.temp_dir / "gemini-frames"
     frames_dir.mkdir(exist_ok=True)
     run_ffmpeg(

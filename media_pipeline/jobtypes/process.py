@@ -171,10 +171,7 @@ def process_handler(ctx, params: ProcessParams) -> dict:
     ctx.progress(100, "done", "Variants ready")
     return {
         "variants": variants,
-        "reused_segments": plan.reused_segments,
-        "note": "the source is too short for disjoint variants: some segments are reused"
-        if plan.reused_segments
-        else "",
+        **plan.reuse,  # reused_segments, shared_time, shared_seconds, note
         "analysis": {k: analysis.get(k) for k in ("covers_target", "shortfall", "decode_warning")},
         "voice_mute": muted.as_dict() if muted else None,
         "width": preset.width,

@@ -8,6 +8,7 @@ permanent; network errors, timeouts, rate limits and 5xx are transient (Provider
 import base64
 import binascii
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -50,6 +51,16 @@ def _error_message(response: httpx.Response) -> str:
     elif isinstance(detail, list) and detail:  # validation errors
         detail = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
     return str(detail or response.reason_phrase or "no details")
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """The account's character quota for the current period (what ElevenLabs bills)."""
+
+    characters_used: int
+    characters_limit: int
+    tier: str
+    next_reset_unix: int | None
 
 
 class ElevenLabsProvider:
@@ -150,3 +161,22 @@ class ElevenLabsProvider:
             }
             for v in payload.get("voices", [])
         ]
+
+    def subscription(self, *, timeout: float) -> Subscription:
+        """The account's quota (GET /v1/user/subscription), asked within `timeout` seconds.
+        Errors as for speech: no key or a rejected one is ProviderNotConfigured, no answer in
+        time ProviderUnavailable."""
+        payload = self._request("GET", "/v1/user/subscription", timeout=timeout)
+        try:
+            used, limit = int(payload["character_count"]), int(payload["character_limit"])
+            reset = payload.get("next_character_count_reset_unix")
+            return Subscription(
+                characters_used=used,
+                characters_limit=limit,
+                tier=str(payload.get("tier") or "unknown"),
+                next_reset_unix=int(reset) if reset is not None else None,
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ProviderUnavailable(
+                "ElevenLabs answered with an unreadable subscription (no character counts)"
+            ) from None
