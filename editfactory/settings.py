@@ -66,7 +66,14 @@ CORS_ALLOW_HEADERS = [
     "x-csrftoken",
     "x-requested-with",
 ]
-CORS_EXPOSE_HEADERS = ["Retry-After", "Deprecation", "Link", "Content-Range", "Accept-Ranges"]
+CORS_EXPOSE_HEADERS = [
+    "Retry-After",
+    "Deprecation",
+    "Link",
+    "Content-Range",
+    "Accept-Ranges",
+    "WWW-Authenticate",  # error="invalid_token": a refused credential, not a missing one
+]
 CSRF_TRUSTED_ORIGINS = [*env.list("CSRF_TRUSTED_ORIGINS", default=[]), *CORS_ALLOWED_ORIGINS]
 
 INSTALLED_APPS = [
@@ -89,6 +96,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "editfactory.bodyguard.RefusedBodyMiddleware",  # before anything that reads a body
     "editfactory.middleware.ApiJsonErrorsMiddleware",
     "editfactory.middleware.ApiHeadMiddleware",
     "editfactory.legacy.DeprecationMiddleware",
@@ -187,6 +195,8 @@ DB_WRITE_RETRY_SECONDS = env.float("EF_DB_WRITE_RETRY_SECONDS", default=60.0)
 # Paid-API pricing: "<service>.<unit_name>" -> USD per unit (CostEntry rows use it).
 COST_RATES = {
     "elevenlabs.characters": env.float("EF_COST_ELEVENLABS_PER_CHAR", default=0.00022),
+    "edge.characters": 0,  # free: recorded for the volume (characters, audio seconds)
+    "offline.characters": 0,
     "gemini.frames": env.float("EF_COST_GEMINI_PER_FRAME", default=0.02),
     "gemini.requests": env.float("EF_COST_GEMINI_PER_REQUEST", default=0.01),
 }
@@ -238,9 +248,9 @@ GEMINI_BASE_URL = env.str("GEMINI_BASE_URL", default="https://generativelanguage
 # Gemini's key and model) waits for its answer, in seconds.
 PROVIDER_CHECK_TIMEOUT = env.float("EF_PROVIDER_CHECK_TIMEOUT", default=5.0)
 TTS_DEFAULT_PROVIDER = env.str("EF_TTS_DEFAULT_PROVIDER", default="edge")
-# When the chosen TTS provider is unreachable: fail the job (False) or speak with the offline
-# provider and say so in the result (True).
-TTS_OFFLINE_FALLBACK = env.bool("EF_TTS_OFFLINE_FALLBACK", default=False)
+# When the chosen TTS provider is unreachable: speak with the offline provider and say so in the
+# result (True, the default: offline first), or fail the job naming the remedy (False).
+TTS_OFFLINE_FALLBACK = env.bool("EF_TTS_OFFLINE_FALLBACK", default=True)
 TTS_MAX_CHARS = 5000
 
 # --- Media --------------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
             },
         ),
         ("Timeline", {"fields": ("timeline",)}),
-        ("Params and result", {"fields": ("params_pretty", "result_pretty")}),
+        ("Params and result", {"fields": ("notices_display", "params_pretty", "result_pretty")}),
         ("Error", {"fields": ("error_display",)}),
         ("Files", {"fields": ("files_table",)}),
         ("Costs", {"fields": ("costs_table",)}),
@@ -152,6 +152,7 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
     # --- detail: functions of the job (a read-only field may be any callable of the admin) ----
     timeline = staticmethod(display.timeline)
     params_pretty = staticmethod(display.params_pretty)
+    notices_display = staticmethod(display.notices_display)
     result_pretty = staticmethod(display.result_pretty)
     error_display = staticmethod(display.error_display)
     files_table = staticmethod(display.files_table)
@@ -239,6 +240,7 @@ class CostEntryAdmin(admin.ModelAdmin):
         "operation",
         "units",
         "unit_name",
+        "audio_seconds",
         "cost_usd",
         "owner",
         "job",

@@ -124,6 +124,19 @@ def params_pretty(job: Job):
     return pretty_json(job.params)
 
 
+@admin.display(description="notices")
+def notices_display(job: Job):
+    """What the user should know of how the job ran (a job type's `notices` in its result: the
+    offline voice standing in for an unreachable TTS provider...), above the raw result."""
+    notices = (job.result or {}).get("notices") if isinstance(job.result, dict) else None
+    if not notices or not isinstance(notices, list):
+        return "–"
+    return format_html(
+        '<ul class="ef-notices">{}</ul>',
+        format_html_join("", '<li class="ef-notice">{}</li>', ((str(n),) for n in notices)),
+    )
+
+
 @admin.display(description="result")
 def result_pretty(job: Job):
     return pretty_json(job.result)
@@ -176,17 +189,25 @@ def costs_table(job: Job):
         return "–"
     rows = format_html_join(
         "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>${}</td></tr>",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>${}</td></tr>",
         (
-            (_when(c.created_at), c.service, c.operation, c.units, c.unit_name, c.cost_usd)
+            (
+                _when(c.created_at),
+                c.service,
+                c.operation,
+                f"{c.units.normalize():f}",
+                c.unit_name,
+                "–" if c.audio_seconds is None else f"{c.audio_seconds} s",
+                c.cost_usd,
+            )
             for c in costs
         ),
     )
     total = sum(c.cost_usd for c in costs)  # of the rows shown, already fetched
     return format_html(
         '<table class="ef-table"><tr><th>when</th><th>service</th><th>operation</th>'
-        "<th>units</th><th>cost</th></tr>{}<tr><th colspan=4>total</th><th>${}</th></tr>"
-        "</table>",
+        "<th>units</th><th>audio</th><th>cost</th></tr>{}<tr><th colspan=5>total</th>"
+        "<th>${}</th></tr></table>",
         rows,
         total,
     )

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from core import deprecation
 from jobs.budgets import month_start
-from jobs.costs import cost_totals
+from jobs.costs import cost_totals, usage_totals
 from jobs.models import CostEntry, Job, UsageBudget
 from jobs.status import JobStatus
 
@@ -129,9 +129,28 @@ def cost_by_service_per_day(now, days: int = COST_DAYS) -> dict:
     totals = {total.key: total.cost_usd for total in cost_totals(entries, ["day", "service"])}
     return {
         "days": [start + timedelta(days=i) for i in range(days)],
-        "services": sorted({service for _, service in totals}),
+        # paid ones: free usage (edge, offline TTS) is in the usage table, not the cost chart
+        "services": sorted({service for (_, service), cost in totals.items() if cost}),
         "totals": totals,
     }
+
+
+def usage_by_service(now, days: int = COST_DAYS) -> list[dict]:
+    """Per service over the last `days` days: calls, units per unit name, audio seconds and cost,
+    free services (edge and offline TTS at $0) included."""
+    start = (now - timedelta(days=days - 1)).date()
+    entries = CostEntry.objects.filter(created_at__date__gte=start)
+    costs = {total.key: total.cost_usd for total in cost_totals(entries, ["service"])}
+    return [
+        {
+            "service": used.key[0],
+            "entries": used.entries,
+            "units": sorted(used.units.items()),
+            "audio_seconds": used.audio_seconds,
+            "cost": costs.get(used.key, Decimal(0)),
+        }
+        for used in sorted(usage_totals(entries, ["service"]), key=lambda u: u.key)
+    ]
 
 
 SVG_COLORS = ["#417690", "#e09f3e", "#9e2a2b", "#2a9d8f", "#6a4c93", "#8a9a5b"]
@@ -243,6 +262,7 @@ def dashboard_context(window: str = "24h", now=None) -> dict:
         "heartbeat_timeout": settings.JOB_HEARTBEAT_TIMEOUT,
         "cost_chart": cost_chart(cost_by_service_per_day(now)),
         "cost_days": COST_DAYS,
+        "usage": usage_by_service(now),
         "budgets": spend_vs_budget(now),
         "month_start": month_start(now),
         "old_paths": old_path_usage(),

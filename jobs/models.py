@@ -175,6 +175,13 @@ class CostEntry(models.Model):
     operation = models.CharField(max_length=100)
     units = models.DecimalField(max_digits=14, decimal_places=3)
     unit_name = models.CharField(max_length=30)
+    audio_seconds = models.DecimalField(
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="seconds of audio the call produced (TTS); empty for other usage",
+    )
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6)
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -28,6 +28,9 @@ class CostOut(Schema):
     operation: str
     units: Decimal
     unit_name: str
+    audio_seconds: Decimal | None = Field(
+        None, description="seconds of audio the call produced (TTS); null for other usage"
+    )
     cost_usd: Decimal
     created_at: datetime
 

@@ -28,6 +28,7 @@ from jobs.services.files import (
 )
 from jobs.services.transitions import tell_job_type, transition
 from jobs.status import TERMINAL, JobChange, JobStatus
+from media_pipeline.ops.network_errors import network_cause, without_reprs
 
 logger = logging.getLogger(__name__)
 
@@ -167,8 +168,17 @@ def job_handle_error(*, job_id, exc: BaseException, detail: str = "") -> str:
 
 
 def _error_message(exc: BaseException) -> str:
-    text = str(exc).strip() or exc.__class__.__name__
-    return text if is_permanent(exc) else f"{exc.__class__.__name__}: {text}"
+    """What the user reads: words, never an object repr. Errors of the product (a class that
+    declares `permanent`: media, TTS, engine errors) carry a message written for the user; a
+    network failure that escaped its handler is put in words; anything else unexpected keeps
+    its class name, which tells an operator where to look."""
+    text = without_reprs(str(exc).strip()) or exc.__class__.__name__
+    if hasattr(exc, "permanent"):
+        return text
+    cause = network_cause(exc)
+    if cause:
+        return f"a network call failed: {cause}"
+    return f"{exc.__class__.__name__}: {text}"
 
 
 def _fail(job_id, message: str, detail: str, *, only_from) -> bool:

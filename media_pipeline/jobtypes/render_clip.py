@@ -192,6 +192,9 @@ def rendered_clip_result(rendered: RenderedClip) -> dict:
     """The job result of a render: what the output is (probed) and how it was made."""
     spec, voiceover = rendered.spec, rendered.voiceover
     info = probe_media(rendered.output)
+    notes = render_notes(
+        rendered.recipe, srt_text=rendered.srt_text, voiceover=voiceover, duration=info.duration
+    )
     return {
         "preset": spec.preset.name,
         "duration": info.duration,
@@ -201,15 +204,11 @@ def rendered_clip_result(rendered: RenderedClip) -> dict:
         "audio_mode": spec.audio_mode.value,
         "timeline": [{"start": p.start, "end": p.end} for p in spec.pieces],
         "subtitles": bool(rendered.srt_text),
-        "voiceover": None
-        if voiceover is None
-        else {
-            "provider": voiceover.provider,
-            "voice": voiceover.voice,
-            "duration": voiceover.duration,
-            "fallback": voiceover.fallback,
-        },
-        **render_notes(
-            rendered.recipe, srt_text=rendered.srt_text, voiceover=voiceover, duration=info.duration
-        ),
+        "voiceover": None if voiceover is None else voiceover.summary(),
+        **notes,
+        # everything the user should know (the admin shows it): the fallback, then the warnings
+        "notices": [
+            *([voiceover.notice] if voiceover and voiceover.notice else []),
+            *notes["warnings"],
+        ],
     }

@@ -21,6 +21,7 @@ from django.conf import settings
 
 from media_pipeline.ops.analysis_selection import Window, selection_result
 from media_pipeline.ops.errors import MediaError
+from media_pipeline.ops.network_errors import failure_words
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ def _send(client: httpx.Client, config: GeminiConfig, method: str, url: str, **k
     except httpx.TimeoutException:
         raise GeminiError("Gemini did not answer in time (timeout)") from None
     except httpx.TransportError as exc:
-        raise GeminiError(f"Gemini is unreachable ({exc.__class__.__name__})") from None
+        raise GeminiError(f"Gemini could not be reached ({failure_words(exc)})") from None
     if response.status_code in (401, 403):
         raise GeminiRejectedError(
             f"Gemini rejected the API key (HTTP {response.status_code}): {_error_message(response)}"

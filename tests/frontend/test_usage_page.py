@@ -212,7 +212,8 @@ def test_usage_without_an_elevenlabs_key_says_so(api, user, settings):
 @pytest.mark.parametrize(
     ("answer", "words"),
     [
-        (httpx.ConnectTimeout("too slow"), "ElevenLabs is unreachable (ConnectTimeout"),
+        (httpx.ConnectTimeout("too slow"),
+         "ElevenLabs could not be reached (no answer from elevenlabs.test in time"),
         (httpx.Response(401, json={"detail": {"status": "invalid_api_key",
                                               "message": "Invalid API key"}}),
          "rejected the API key"),

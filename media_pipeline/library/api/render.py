@@ -114,6 +114,12 @@ class RenderProgressOut(Schema):
         description="the clip's latest completed render (GET, Range; a signed link: no header "
         "needed), null while the clip has none"
     )
+    voiceover: dict | None = Field(
+        None,
+        description="once the render is done, who spoke its voice-over: `provider`, "
+        "`requested_provider`, `voice`, `fallback` and `notice` (the offline voice standing in "
+        "for an unreachable provider, in words); null before, or without a voice-over",
+    )
 
 
 @router.get(
@@ -229,6 +235,7 @@ def render_progress(request, clip_id: int):
         created_at=export.created_at,
         download_url=_download_url(clip) if rendered else None,
         completed_at=export.completed_at,
+        voiceover=(job.result or {}).get("voiceover") if job and done else None,
     )
 
 

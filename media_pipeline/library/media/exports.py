@@ -5,7 +5,7 @@ its file, or failed."""
 
 import pydantic
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, JSONField, OuterRef, Subquery
 from django.utils import timezone
 
 from core.errors import Conflict, Invalid
@@ -205,3 +205,29 @@ def export_latest(*, clip: Clip, completed: bool = False) -> Export | None:
     if completed:
         qs = qs.filter(status=Export.Status.COMPLETED).exclude(file="")
     return qs.order_by("-created_at", "-id").first()
+
+
+def clips_with_render_voiceover(clips):
+    """Clips annotated with the job result of their latest completed render, for
+    `clip_render_voiceover` to read without a query per clip (lists)."""
+    latest = (
+        Export.objects.filter(clip=OuterRef("pk"), status=Export.Status.COMPLETED)
+        .exclude(file="")
+        .order_by("-created_at", "-id")
+    )
+    return clips.annotate(
+        last_render_result=Subquery(latest.values("job__result")[:1], output_field=JSONField())
+    )
+
+
+def clip_render_voiceover(clip: Clip) -> dict | None:
+    """How the clip's latest completed render spoke its voice-over: its job result's `voiceover`
+    (the provider that spoke, the one asked for, the voice, the fallback and its notice). None
+    without a completed render or without a voice-over."""
+    if hasattr(clip, "last_render_result"):
+        result = clip.last_render_result
+    else:
+        export = export_latest(clip=clip, completed=True)
+        result = export.job.result if export is not None and export.job is not None else None
+    voiceover = result.get("voiceover") if isinstance(result, dict) else None
+    return voiceover if isinstance(voiceover, dict) else None
