@@ -9,7 +9,9 @@ from django.contrib import admin, messages
 from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 from django.utils.timesince import timesince
 
 from core.errors import DomainError, error_in_words
@@ -41,6 +43,7 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
         "job_type",
         "status_display",
         "progress_display",
+        "error_summary",
         "owner",
         "attempts_display",
         "age",
@@ -55,8 +58,8 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
         HasErrorFilter,
     )
     list_select_related = ("owner",)
-    search_fields = ("id", "owner__username")
-    search_help_text = "Job id, owner username or any text in the params."
+    search_fields = ("id", "owner__username", "error")
+    search_help_text = "Job id, owner username, error text or any text in the params."
     list_per_page = 50
     actions = ["retry_jobs", "cancel_jobs", "requeue_stuck_jobs"]
     change_form_template = "admin/jobs/job/change_form.html"
@@ -99,6 +102,7 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("cleanup/", wrap(self.cleanup_view), name=f"{prefix}_cleanup"),
+            path("live-rows/", wrap(self.live_rows_view), name=f"{prefix}_live_rows"),
             path(
                 "<path:object_id>/run/<str:action>/",
                 wrap(self.run_action_view),
@@ -137,13 +141,17 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
     def progress_display(self, obj):
         return display.progress_bar(obj)
 
+    @admin.display(description="error")
+    def error_summary(self, obj):
+        return display.error_summary(obj)
+
     @admin.display(description="attempts", ordering="attempts")
     def attempts_display(self, obj):
         return f"{obj.attempts}/{obj.max_attempts}"
 
     @admin.display(description="age", ordering="created_at")
     def age(self, obj):
-        return timesince(obj.created_at)
+        return timesince(obj.created_at, depth=1)
 
     @admin.display(description="duration")
     def duration(self, obj):
@@ -165,7 +173,13 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
             **(extra_context or {}),
             "ef_can_cleanup": self.has_delete_permission(request),
         }
-        return super().changelist_view(request, extra_context)
+        started = timezone.now()  # before the list is read: the cursor of an empty list
+        response = super().changelist_view(request, extra_context)
+        if isinstance(response, TemplateResponse):
+            response.context_data["ef_live_rows"] = self.live_rows_context(
+                request, response, started
+            )
+        return response
 
     # --- read-only: a form save must never overwrite a row the worker is writing ----------------
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

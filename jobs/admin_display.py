@@ -15,6 +15,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 
 from jobs.models import Job, WebhookDelivery
 from jobs.status import JobStatus
@@ -67,16 +68,33 @@ def status_badge(job: Job):
     )
 
 
+ERROR_SUMMARY_CHARS = 80
+
+
+def error_summary(job: Job, limit: int = ERROR_SUMMARY_CHARS):
+    """The list's error cell: the error's first line, truncated; the full text in its title."""
+    text = job.error.strip()
+    if not text:
+        return "–"
+    first_line = text.splitlines()[0]
+    return format_html(
+        '<span class="ef-error-cell" title="{}">{}</span>',
+        text,
+        Truncator(first_line).chars(limit),
+    )
+
+
 def progress_bar(job: Job):
     """The bar the live-progress script updates (data-ef-job); terminal jobs are not polled."""
     return format_html(
         '<div class="ef-progress" data-ef-job="{}" data-ef-state="{}">'
         '<div class="ef-progress-track"><div class="ef-progress-fill ef-status-{}" '
-        'style="width: {}%"></div></div><span class="ef-progress-text">{}</span></div>',
+        'style="width: {}%"></div></div><span class="ef-progress-text" title="{}">{}</span></div>',
         job.id,
         job.status,
         job.status,
         f"{min(max(job.progress, 0), 100):.1f}",
+        progress_text(job),
         progress_text(job),
     )
 

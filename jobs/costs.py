@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import BigIntegerField, Count, F, Sum
-from django.db.models.functions import Cast, Round, TruncDate, TruncMonth
+from django.db.models.functions import Cast, Round, TruncDate, TruncHour, TruncMinute, TruncMonth
 
 from jobs.models import CostEntry
 
@@ -35,6 +35,8 @@ GROUPS = {
     "user": F("owner__username"),  # None: no owner
     "month": TruncMonth("created_at"),  # an aware datetime, the month's first instant
     "day": TruncDate("created_at"),  # a date
+    "hour": TruncHour("created_at"),  # an aware datetime, the hour's first instant
+    "minute": TruncMinute("created_at"),  # an aware datetime, the minute's first instant
 }
 
 

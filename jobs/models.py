@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.querysets import OwnedQuerySet
@@ -38,6 +39,18 @@ class JobQuerySet(OwnedQuerySet):
             models.Q(completed_at__lt=cutoff)
             | models.Q(completed_at__isnull=True, created_at__lt=cutoff)
         )
+
+    def ended_since(self, since):
+        """Terminal jobs that ended at or after `since`, by the same end time as ended_before
+        (the dashboard's windowed figures and its throughput chart)."""
+        return self.terminal().filter(
+            models.Q(completed_at__gte=since)
+            | models.Q(completed_at__isnull=True, created_at__gte=since)
+        )
+
+
+# When a terminal job ended (Job.ended_at in SQL): its completion, else its creation.
+ENDED_AT = Coalesce("completed_at", "created_at")
 
 
 class Job(models.Model):
@@ -100,6 +113,9 @@ class Job(models.Model):
             models.Index(fields=["job_type", "status"], name="job_type_status"),
             # retention and cleanup: terminal jobs that ended before a cutoff (ended_before)
             models.Index(fields=["status", "completed_at"], name="job_status_completed"),
+            # the dashboard's count of imported jobs: a small partial index (history is a few
+            # thousand rows among many)
+            models.Index(fields=["status"], condition=models.Q(imported=True), name="job_imported"),
         ]
 
     def __str__(self):
