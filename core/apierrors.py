@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import DatabaseError, DataError
 from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from redis.exceptions import RedisError
 
@@ -45,6 +46,15 @@ STATUS_BY_CODE = {
 }
 
 UNAUTHENTICATED_MESSAGE = "Authentication required: send 'Authorization: Bearer <token>' or log in."
+# Every 401 names the scheme to use (RFC 9110 §11.6.1); a credential that was sent and refused
+# adds RFC 6750's error="invalid_token".
+WWW_AUTHENTICATE = 'Bearer realm="Edit Factory API"'
+# A request the session cookie authenticates, without a valid CSRF token (core.auth).
+CSRF_FAILED = (
+    "CSRF check failed: a request authenticated by the session cookie must come from a trusted "
+    "origin and send the csrftoken cookie's value in the X-CSRFToken header (or send an "
+    "'Authorization: Bearer <token>' header instead of the cookie)."
+)
 
 
 class ApiError(DomainError):
@@ -74,6 +84,32 @@ def error_body(code: str, message: str, details=None) -> dict:
         },
         "detail": message,
     }
+
+
+def www_authenticate(*, credential_sent: bool) -> str:
+    return WWW_AUTHENTICATE + (', error="invalid_token"' if credential_sent else "")
+
+
+def unauthenticated(exc: AuthenticationError, *, credential_sent: bool) -> tuple[int, dict, dict]:
+    """(status, body, headers) of a 401: a refused credential says what is wrong with it."""
+    message = str(exc) if isinstance(exc, CredentialRejected) else UNAUTHENTICATED_MESSAGE
+    headers = {"WWW-Authenticate": www_authenticate(credential_sent=credential_sent)}
+    return 401, error_body("unauthenticated", message), headers
+
+
+def refusal(exc: Exception, *, credential_sent: bool) -> tuple[int, dict, dict]:
+    """(status, body, headers) for an error met while checking a request before the API runs
+    (editfactory.bodyguard): a refused or missing credential, a domain error (Supabase's keys
+    unavailable), the database down. Anything else is a bug and is raised again."""
+    if isinstance(exc, AuthenticationError):
+        return unauthenticated(exc, credential_sent=credential_sent)
+    if isinstance(exc, DomainError) and exc.code in STATUS_BY_CODE:
+        body = error_body(exc.code, exc.message, exc.details)
+        return STATUS_BY_CODE[exc.code], body, dict(exc.headers)
+    if isinstance(exc, DatabaseError):
+        logger.error("database_unavailable: %s", exc)
+        return 503, error_body("database_unavailable", _DB_DOWN), {"Retry-After": "5"}
+    raise exc
 
 
 def error_response(api, request, status: int, code: str, message: str, details=None, headers=None):
@@ -127,16 +163,7 @@ def install(api) -> None:
             _validation_details(e.errors),
         ),
     )
-    handler(
-        AuthenticationError,
-        lambda r, e: error_response(
-            api,
-            r,
-            401,
-            "unauthenticated",
-            str(e) if isinstance(e, CredentialRejected) else UNAUTHENTICATED_MESSAGE,
-        ),
-    )
+    handler(AuthenticationError, lambda r, e: _unauthenticated(api, r, e))
     handler(
         AuthorizationError,
         lambda r, e: error_response(api, r, 403, "forbidden", str(e) or "Forbidden."),
@@ -156,6 +183,12 @@ def install(api) -> None:
     handler(TooManyFieldsSent, lambda r, e: _too_large(api, r, _TOO_MANY_FIELDS))
     handler(TooManyFilesSent, lambda r, e: _too_large(api, r, _TOO_MANY_FILES))
     handler(
+        MultiPartParserError,
+        lambda r, e: error_response(
+            api, r, 400, "bad_request", f"The multipart body cannot be read: {e}"
+        ),
+    )
+    handler(
         RecursionError,
         lambda r, e: error_response(
             api, r, 422, "validation_error", "The request is nested too deeply to be read."
@@ -163,9 +196,7 @@ def install(api) -> None:
     )
     handler(
         DatabaseError,
-        _unavailable(
-            api, "database_unavailable", "The database is unavailable; try again shortly."
-        ),
+        _unavailable(api, "database_unavailable", _DB_DOWN),
     )
     handler(
         RedisError,
@@ -173,6 +204,18 @@ def install(api) -> None:
     )
     handler(OSError, _storage_or_internal(api))
     handler(Exception, _internal(api))
+
+
+_DB_DOWN = "The database is unavailable; try again shortly."
+
+
+def _unauthenticated(api, request, exc):
+    credential_sent = "HTTP_AUTHORIZATION" in request.META
+    status, body, headers = unauthenticated(exc, credential_sent=credential_sent)
+    response = api.create_response(request, body, status=status)
+    for key, value in headers.items():
+        response[key] = value
+    return response
 
 
 _BODY_TOO_BIG = (
@@ -183,7 +226,7 @@ _TOO_MANY_FIELDS = "The request has more than {DATA_UPLOAD_MAX_NUMBER_FIELDS} fi
 _TOO_MANY_FILES = "The request has more than {DATA_UPLOAD_MAX_NUMBER_FILES} files."
 
 
-def _too_large(api, request, template: str):
+def _limits_message(template: str) -> str:
     limits = {
         name: getattr(settings, name)
         for name in (
@@ -192,7 +235,16 @@ def _too_large(api, request, template: str):
             "DATA_UPLOAD_MAX_NUMBER_FILES",
         )
     }
-    return error_response(api, request, 413, "payload_too_large", template.format(**limits))
+    return template.format(**limits)
+
+
+def body_too_big_message() -> str:
+    """Past DATA_UPLOAD_MAX_MEMORY_SIZE (Django's limit, and the body guard's for non-uploads)."""
+    return _limits_message(_BODY_TOO_BIG)
+
+
+def _too_large(api, request, template: str):
+    return error_response(api, request, 413, "payload_too_large", _limits_message(template))
 
 
 def _unstorable(api, request, exc):

@@ -3,16 +3,34 @@ Supabase Auth access tokens (core.supabase_auth)."""
 
 import hashlib
 import secrets
+from importlib import import_module
 
-from django.contrib.auth import get_user_model
+from django.conf import settings
+from django.contrib.auth import (
+    BACKEND_SESSION_KEY,
+    HASH_SESSION_KEY,
+    SESSION_KEY,
+    get_user_model,
+    load_backend,
+)
+from django.core.exceptions import ValidationError
 from django.utils import timezone
-from ninja.errors import AuthenticationError
+from django.utils.crypto import constant_time_compare
+from ninja.errors import AuthenticationError, HttpError
 from ninja.security import HttpBearer, SessionAuth
+from ninja.utils import check_csrf
 
+from core.apierrors import CSRF_FAILED
 from core.media_urls import SignedUrlAuth
 from core.models import ApiToken
 from core.plainsql import Select
-from core.supabase_auth import DeferredJwt, DeferredSupabaseJwtAuth, SupabaseJwtAuth
+from core.supabase_auth import (
+    DeferredJwt,
+    DeferredSupabaseJwtAuth,
+    SupabaseJwtAuth,
+    looks_like_jwt,
+    user_for_supabase_token,
+)
 
 TOKEN_PREFIX = "ef_"  # noqa: S105 - a public marker, not a secret
 LAST_USED_RESOLUTION = 60  # seconds: last_used_at is refreshed at most this often
@@ -95,8 +113,73 @@ def resolve_auth(auth):
     return user
 
 
-# Session auth (admin login) for the browsable docs and same-origin frontends; CSRF-checked.
-session_auth = SessionAuth(csrf=True)
+class SessionCookieAuth(SessionAuth):
+    """The Django session (an admin login) as API credentials, for the browsable docs and
+    same-origin frontends. CSRF is checked only when the session cookie is what authenticates
+    the request: a request without credentials is a 401 saying what to send, and one with a
+    Bearer token (tried before this) needs no CSRF token."""
+
+    def __init__(self):
+        super().__init__(csrf=False)  # ninja's check would run before knowing who is there
+
+    def authenticate(self, request, key):
+        user = super().authenticate(request, key)
+        if user is None or getattr(request, "_ninja_csrf_exempt", False):
+            return user
+        if check_csrf(request) is not None:
+            raise HttpError(403, CSRF_FAILED)
+        return user
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, read as ninja's HttpBearer does."""
+    parts = (authorization or "").split(" ")
+    if len(parts) < 2 or parts[0].lower() != "bearer":
+        return None
+    return " ".join(parts[1:])
+
+
+def session_user_id(session_key: str) -> int | None:
+    """The id of the active user a session cookie logs in, as Django's AuthenticationMiddleware
+    will find it (the backend, the user, the session's auth hash), or None. Read-only: the
+    request itself, if it goes on, flushes a session that does not verify."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    try:
+        user_id = get_user_model()._meta.pk.to_python(store[SESSION_KEY])
+        backend_path = store[BACKEND_SESSION_KEY]
+    except (KeyError, ValidationError):
+        return None
+    if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    user = load_backend(backend_path).get_user(user_id)
+    session_hash = store.get(HASH_SESSION_KEY)
+    if user is None or not session_hash:
+        return None
+    hashes = [user.get_session_auth_hash()]
+    hashes += [user._get_session_auth_hash(secret=s) for s in settings.SECRET_KEY_FALLBACKS]
+    return user.pk if any(constant_time_compare(session_hash, h) for h in hashes) else None
+
+
+def credentials_user_id(*, authorization: str | None, session_key: str | None) -> int:
+    """Who a request's credentials name, tried in API_AUTH's order (an `ef_` token, the session
+    cookie, a Supabase access token), from its headers alone: editfactory.bodyguard asks before
+    reading a body. Raises AuthenticationError (CredentialRejected saying what is wrong with a
+    Supabase token) when none is valid; AuthUnavailable when Supabase's keys cannot be had."""
+    token = bearer_token(authorization)
+    if token and token.startswith(TOKEN_PREFIX):
+        user_id = token_owner_id(token)
+        if user_id is not None:
+            return user_id
+    if session_key:
+        user_id = session_user_id(session_key)
+        if user_id is not None:
+            return user_id
+    if token and looks_like_jwt(token):
+        return user_for_supabase_token(token).pk
+    raise AuthenticationError()
+
+
+session_auth = SessionCookieAuth()
 # Supabase access tokens (JWTs) come last: an `ef_` token or a session never reaches them.
 API_AUTH = [BearerTokenAuth(), session_auth, SupabaseJwtAuth()]
 # For async endpoints (the hot polling paths); they must call resolve_auth() on request.auth.

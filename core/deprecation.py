@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import django_rq
+import redis
 from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -41,13 +42,18 @@ class OldPath:
         return f"{self.successor_method} {self.successor_path}"
 
     def successor_url(self, path: str) -> str:
-        """The successor's path for this request's `path`, its parameters filled in."""
+        """The successor's path for this request's `path`, its parameters filled in. An id
+        parameter that is signed (`<id>.<expiry>.<signature>`, core.media_urls) becomes its plain
+        id: the successor takes ids with the caller's token instead."""
         values = self.pattern.fullmatch(path).groupdict()
-        return re.sub(
-            r"\{(\w+)(:path)?\}",
-            lambda m: values.get(m.group(1), m.group(0)),
-            self.successor_path,
-        )
+
+        def value(m: re.Match) -> str:
+            found = values.get(m.group(1))
+            if found is None:
+                return m.group(0)
+            return found if m.group(2) else found.split(".", 1)[0]
+
+        return re.sub(r"\{(\w+)(:path)?\}", value, self.successor_path)
 
 
 _REGISTRY: list[OldPath] = []
@@ -89,8 +95,25 @@ def match(method: str, path: str) -> OldPath | None:
     return None
 
 
+_CONNECTIONS: dict = {}
+
+
 def _connection():
-    return django_rq.get_connection(settings.RQ_QUEUE)
+    """One Redis client per queue configuration, kept: every use of an old path counts, and
+    django_rq makes a new client (a new TCP connection) on each call. Short timeouts: a hanging
+    Redis costs the count, not the request."""
+    config = settings.RQ_QUEUES[settings.RQ_QUEUE]
+    key = repr(sorted(config.items()))
+    client = _CONNECTIONS.get(key)
+    if client is None:
+        if "URL" in config:
+            client = redis.Redis.from_url(
+                config["URL"], socket_timeout=1.0, socket_connect_timeout=1.0
+            )
+        else:
+            client = django_rq.get_connection(settings.RQ_QUEUE)
+        _CONNECTIONS[key] = client
+    return client
 
 
 def note_use(old: OldPath, *, client: str) -> None:

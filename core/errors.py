@@ -21,6 +21,16 @@ class DomainError(Exception):
         self.headers = headers or {}
 
 
+def error_in_words(exc: DomainError) -> str:
+    """The message and the fields at fault, as one line for a person (admin messages, logs)."""
+    fields = []
+    for detail in exc.details:
+        if isinstance(detail, dict) and detail.get("msg"):
+            where = detail.get("field") or ".".join(map(str, detail.get("loc") or []))
+            fields.append(f"{where}: {detail['msg']}" if where else str(detail["msg"]))
+    return f"{exc.message} ({'; '.join(fields)})" if fields else exc.message
+
+
 class Invalid(DomainError):
     """The request or its data is invalid (a field out of range, contradictory values...)."""
 

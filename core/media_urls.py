@@ -111,14 +111,15 @@ class SignedUrlAuth(APIKeyQuery):
         return user
 
 
-def _id_signature(kind: str, pk: int, expires_at: int) -> str:
+def _id_signature(kind: str, pk, expires_at: int) -> str:
     return signing.Signer(salt=_ID_SALT).signature(f"{kind}:{pk}:{expires_at}")
 
 
-def signed_object_id(kind: str, pk: int, *, ttl: int | None = None) -> str:
-    """`<pk>.<expiry>.<signature>` for the object `kind` `pk` (see the module doc). The expiry is
-    the start of the current window plus the TTL (a window is a quarter of the TTL, at most an
-    hour), so every listing within a window hands out the same id, valid for (TTL - window, TTL]."""
+def signed_object_id(kind: str, pk, *, ttl: int | None = None) -> str:
+    """`<pk>.<expiry>.<signature>` for the object `kind` `pk` (an int or a UUID; see the module
+    doc). The expiry is the start of the current window plus the TTL (a window is a quarter of
+    the TTL, at most an hour), so every listing within a window hands out the same id, valid for
+    (TTL - window, TTL]."""
     ttl = settings.MEDIA_URL_TTL if ttl is None else ttl
     window = max(1, min(3600, ttl // 4))
     expires_at = int(time.time()) // window * window + ttl
@@ -130,11 +131,12 @@ def object_id_pk(text: str) -> str:
     return text.partition(".")[0]
 
 
-def read_signed_object_id(kind: str, text: str) -> int:
-    """The pk of a valid, unexpired signed id of a `kind` object; InvalidMediaLink otherwise."""
+def read_signed_object_id(kind: str, text: str, *, parse=int):
+    """The pk (read by `parse`: int, or uuid.UUID) of a valid, unexpired signed id of a `kind`
+    object; InvalidMediaLink otherwise."""
     pk, expires_at, signature = (text.split(".") + ["", ""])[:3]
     try:
-        pk_value, expiry = int(pk), int(expires_at)
+        pk_value, expiry = parse(pk), int(expires_at)
     except ValueError:
         raise InvalidMediaLink("the media link is not valid (altered or not ours)") from None
     if not constant_time_compare(signature, _id_signature(kind, pk_value, expiry)):

@@ -17,6 +17,12 @@ authentication and before its parameters are parsed:
 The answer is a `422 validation_error` saying, in words, "Unknown field 'foo' (this endpoint
 takes: a, b, c)", with one detail per unknown field (`loc`, `field`, `msg`) in the same path
 convention as ninja's own validation errors.
+
+No NUL characters either: text holding one (U+0000) is refused here, before anything stores it,
+as a `422` naming the field ("'name': contains a NUL character"), in path parameters, query
+parameters, form fields (JSON text inside a form field, `params`, included) and any string or
+key of a JSON body, at any depth (Django drops unprintable characters from file names). PostgreSQL cannot store it in text, SQLite can:
+checking here makes both databases answer alike.
 """
 
 import json
@@ -55,6 +61,14 @@ class UnknownFields(Invalid):
     """A request carried fields the endpoint does not take."""
 
 
+class NulCharacter(Invalid):
+    """Text in the request holds a NUL character."""
+
+
+NUL = "\x00"
+NUL_MESSAGE = "contains a NUL character (\\u0000), which text cannot hold"
+
+
 @dataclass(frozen=True)
 class Accepted:
     """What one operation takes, by where it comes from."""
@@ -90,7 +104,7 @@ def _install(run):
     get_values = operation._get_values
 
     def checked_get_values(request, path_params, temporal_response):
-        check_request(request, accepted)
+        check_request(request, accepted, path_params)
         return get_values(request, path_params, temporal_response)
 
     operation._get_values = checked_get_values
@@ -172,39 +186,104 @@ def accepted_fields(operation: Operation) -> Accepted:
     )
 
 
-def _json_object(request) -> dict | None:
+_NOT_JSON = object()
+
+
+def _json_value(request):
+    """The request's body decoded as JSON, or _NOT_JSON (empty, or not JSON: the operation's
+    own parsing says so, if it reads a body)."""
     body = request.body  # past DATA_UPLOAD_MAX_MEMORY_SIZE: the API's 413 says the limit
     if not body:
-        return None
+        return _NOT_JSON
     try:
-        data = json.loads(body)
+        return json.loads(body)
     except ValueError:
-        return None  # not JSON: the operation's own parsing says so, if it reads a body
-    return data if isinstance(data, dict) else None
+        return _NOT_JSON
 
 
 def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
-def unknown_fields(request, accepted: Accepted) -> list[tuple[tuple[str, ...], str]]:
-    """(ninja-style loc, name) of each field of `request` that `accepted` does not cover."""
-    unknown = [(("query", k), k) for k in request.GET if k not in accepted.query]
+def _reads_json(request, accepted: Accepted) -> bool:
     content_type = request.content_type or ""
-    if content_type in FORM_TYPES:
+    return content_type not in FORM_TYPES and (accepted.json_body or _is_json(content_type))
+
+
+def unknown_fields(
+    request, accepted: Accepted, data=_NOT_JSON
+) -> list[tuple[tuple[str, ...], str]]:
+    """(ninja-style loc, name) of each field of `request` that `accepted` does not cover;
+    `data` is the decoded JSON body, when the operation reads one."""
+    unknown = [(("query", k), k) for k in request.GET if k not in accepted.query]
+    if (request.content_type or "") in FORM_TYPES:
         if not accepted.json_body:  # else ninja refuses the encoding itself
             unknown += [(("form", k), k) for k in request.POST if k not in accepted.form]
             unknown += [(("file", k), k) for k in request.FILES if k not in accepted.files]
-    elif accepted.json_body or _is_json(content_type):
-        data = _json_object(request)
-        if data is not None and accepted.json_keys is not None:
-            prefix = ("body", accepted.body_attr) if accepted.body_attr else ("body",)
-            unknown += [((*prefix, k), k) for k in data if k not in accepted.json_keys]
+    elif isinstance(data, dict) and accepted.json_keys is not None:
+        prefix = ("body", accepted.body_attr) if accepted.body_attr else ("body",)
+        unknown += [((*prefix, k), k) for k in data if k not in accepted.json_keys]
     return unknown
 
 
-def check_request(request, accepted: Accepted) -> None:
-    unknown = unknown_fields(request, accepted)
+def _nul_paths(value, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Paths of the strings (and keys) holding a NUL inside a decoded JSON value."""
+    if isinstance(value, str):
+        return [path] if NUL in value else []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            found += [(*path, key)] if NUL in key else _nul_paths(item, (*path, key))
+        return found
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _nul_paths(item, (*path, str(i)))]
+    return []
+
+
+def _form_value_paths(name: str, value: str) -> list[tuple[str, ...]]:
+    if NUL in name or NUL in value:
+        return [(name,)]
+    if "\\u0000" in value:  # JSON text in a form field (`params`): NUL once decoded
+        try:
+            return _nul_paths(json.loads(value), (name,))
+        except ValueError:
+            return []  # not JSON: the field's own parsing says so
+    return []
+
+
+def _shown(path: tuple[str, ...]) -> str:
+    """A field's path as the message names it (a NUL in a name shown as \\u0000)."""
+    return ".".join(path).replace(NUL, "\\u0000")
+
+
+def nul_fields(request, path_params, data=_NOT_JSON) -> list[tuple[tuple[str, ...], str]]:
+    """(ninja-style loc, field path as the client names it) of each text holding a NUL."""
+    found = [(("path", k),) for k, v in (path_params or {}).items() if NUL in str(v)]
+    found += [
+        (("query", k),)
+        for k, values in request.GET.lists()
+        if NUL in k or any(NUL in v for v in values)
+    ]
+    if (request.content_type or "") in FORM_TYPES:
+        for name, values in request.POST.lists():
+            paths = [p for v in values for p in _form_value_paths(name, v)]
+            found += [(("form", *p),) for p in dict.fromkeys(paths)]
+    elif data is not _NOT_JSON:
+        found += [(("body", *p),) for p in _nul_paths(data, ())]
+    return [(loc, _shown(loc[1:])) for (loc,) in found]
+
+
+def check_request(request, accepted: Accepted, path_params=None) -> None:
+    data = _json_value(request) if _reads_json(request, accepted) else _NOT_JSON
+    nul = nul_fields(request, path_params, data)
+    if nul:
+        fields = list(dict.fromkeys(field for _, field in nul))
+        others = f" (and {len(fields) - 1} more: see details)" if len(fields) > 1 else ""
+        raise NulCharacter(
+            f"'{fields[0]}': {NUL_MESSAGE}{others}",
+            [{"loc": list(loc), "field": field, "msg": NUL_MESSAGE} for loc, field in nul],
+        )
+    unknown = unknown_fields(request, accepted, data)
     if not unknown:
         return
     names = list(dict.fromkeys(name for _, name in unknown))

@@ -10,6 +10,7 @@ from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.signals import request_finished  # noqa: E402
 from django.db import connections  # noqa: E402
 
+from editfactory.bodyguard import BodyGuard  # noqa: E402 - needs the app registry ready
 from editfactory.fastpoll import JobPollingFastPath  # noqa: E402 - needs the app registry ready
 
 
@@ -23,6 +24,10 @@ def close_request_thread_connections(**kwargs) -> None:
 
 
 request_finished.connect(close_request_thread_connections, sender=ASGIHandler)
+
+# A request body is read only from those allowed to send it, and only up to its route's cap:
+# see editfactory.bodyguard. (The fast path below answers only bodiless polls itself.)
+django_application = BodyGuard(django_application)
 
 # The job polling endpoint is answered before Django's handler: see editfactory.fastpoll.
 application = JobPollingFastPath(django_application)

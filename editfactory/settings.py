@@ -66,7 +66,14 @@ CORS_ALLOW_HEADERS = [
     "x-csrftoken",
     "x-requested-with",
 ]
-CORS_EXPOSE_HEADERS = ["Retry-After", "Deprecation", "Link", "Content-Range", "Accept-Ranges"]
+CORS_EXPOSE_HEADERS = [
+    "Retry-After",
+    "Deprecation",
+    "Link",
+    "Content-Range",
+    "Accept-Ranges",
+    "WWW-Authenticate",  # error="invalid_token": a refused credential, not a missing one
+]
 CSRF_TRUSTED_ORIGINS = [*env.list("CSRF_TRUSTED_ORIGINS", default=[]), *CORS_ALLOWED_ORIGINS]
 
 INSTALLED_APPS = [
@@ -89,6 +96,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "editfactory.bodyguard.RefusedBodyMiddleware",  # before anything that reads a body
     "editfactory.middleware.ApiJsonErrorsMiddleware",
     "editfactory.middleware.ApiHeadMiddleware",
     "editfactory.legacy.DeprecationMiddleware",
@@ -172,6 +180,8 @@ JOB_PROGRESS_MIN_INTERVAL = env.float("EF_PROGRESS_MIN_INTERVAL", default=0.3)
 JOB_RETRY_BACKOFF_BASE = env.float("EF_RETRY_BACKOFF_BASE", default=5.0)
 JOB_RETRY_BACKOFF_MAX = env.float("EF_RETRY_BACKOFF_MAX", default=600.0)
 JOB_RETENTION_DAYS = env.float("EF_JOB_RETENTION_DAYS", default=14.0)
+# Jobs brought in by import_jobs are history: retention keeps them unless this is set.
+EXPIRE_IMPORTED_JOBS = env.bool("EF_EXPIRE_IMPORTED_JOBS", default=False)
 JOB_RECONCILE_GRACE = env.float("EF_RECONCILE_GRACE", default=10.0)
 MAINTENANCE_INTERVAL = env.float("EF_MAINTENANCE_INTERVAL", default=5.0)
 # A worker beats in RQ's worker registry this often, idle (its wait for a job is this long) or
@@ -185,6 +195,8 @@ DB_WRITE_RETRY_SECONDS = env.float("EF_DB_WRITE_RETRY_SECONDS", default=60.0)
 # Paid-API pricing: "<service>.<unit_name>" -> USD per unit (CostEntry rows use it).
 COST_RATES = {
     "elevenlabs.characters": env.float("EF_COST_ELEVENLABS_PER_CHAR", default=0.00022),
+    "edge.characters": 0,  # free: recorded for the volume (characters, audio seconds)
+    "offline.characters": 0,
     "gemini.frames": env.float("EF_COST_GEMINI_PER_FRAME", default=0.02),
     "gemini.requests": env.float("EF_COST_GEMINI_PER_REQUEST", default=0.01),
 }
@@ -232,10 +244,13 @@ ELEVENLABS_BASE_URL = env.str("ELEVENLABS_BASE_URL", default="https://api.eleven
 GEMINI_API_KEY = env.str("GEMINI_API_KEY", default="")
 GEMINI_MODEL = env.str("GEMINI_MODEL", default="gemini-2.5-flash")
 GEMINI_BASE_URL = env.str("GEMINI_BASE_URL", default="https://generativelanguage.googleapis.com")
+# The longest a status check of a paid service (the frontend's usage page: ElevenLabs' quota,
+# Gemini's key and model) waits for its answer, in seconds.
+PROVIDER_CHECK_TIMEOUT = env.float("EF_PROVIDER_CHECK_TIMEOUT", default=5.0)
 TTS_DEFAULT_PROVIDER = env.str("EF_TTS_DEFAULT_PROVIDER", default="edge")
-# When the chosen TTS provider is unreachable: fail the job (False) or speak with the offline
-# provider and say so in the result (True).
-TTS_OFFLINE_FALLBACK = env.bool("EF_TTS_OFFLINE_FALLBACK", default=False)
+# When the chosen TTS provider is unreachable: speak with the offline provider and say so in the
+# result (True, the default: offline first), or fail the job naming the remedy (False).
+TTS_OFFLINE_FALLBACK = env.bool("EF_TTS_OFFLINE_FALLBACK", default=True)
 TTS_MAX_CHARS = 5000
 
 # --- Media --------------------------------------------------------------------------------------

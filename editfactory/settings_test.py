@@ -37,3 +37,13 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405  (engine test 
 if os.environ.get("EF_USE_TEST_DB"):
     _db = DATABASES["default"]
     _db["NAME"] = _db.get("TEST", {}).get("NAME") or "test_" + _db["NAME"]
+
+# Tests send traffic only to the loopback. In every test process (the workers they start too) the
+# real edge-tts service is replaced by a closed local port, so a test that reaches edge-tts without
+# its stand-in meets a refused connection (and the offline fallback), never the Internet.
+import edge_tts.communicate  # noqa: E402
+import edge_tts.voices  # noqa: E402
+
+EDGE_TTS_NOWHERE = "127.0.0.1:9"  # the discard port: nothing listens on it here
+edge_tts.communicate.WSS_URL = f"wss://{EDGE_TTS_NOWHERE}/edge/v1?TrustedClientToken=test"
+edge_tts.voices.VOICE_LIST = f"https://{EDGE_TTS_NOWHERE}/voices/list?trustedclienttoken=test"

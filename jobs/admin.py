@@ -9,13 +9,15 @@ from django.contrib import admin, messages
 from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 from django.utils.timesince import timesince
 
+from core.errors import DomainError, error_in_words
 from jobs import admin_display as display
 from jobs import services
 from jobs.admin_views import JobAdminViews
-from jobs.errors import IllegalTransition
 from jobs.models import CostEntry, Job, WebhookDelivery
 
 
@@ -41,6 +43,7 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
         "job_type",
         "status_display",
         "progress_display",
+        "error_summary",
         "owner",
         "attempts_display",
         "age",
@@ -55,8 +58,8 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
         HasErrorFilter,
     )
     list_select_related = ("owner",)
-    search_fields = ("id", "owner__username")
-    search_help_text = "Job id, owner username or any text in the params."
+    search_fields = ("id", "owner__username", "error")
+    search_help_text = "Job id, owner username, error text or any text in the params."
     list_per_page = 50
     actions = ["retry_jobs", "cancel_jobs", "requeue_stuck_jobs"]
     change_form_template = "admin/jobs/job/change_form.html"
@@ -79,7 +82,7 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
             },
         ),
         ("Timeline", {"fields": ("timeline",)}),
-        ("Params and result", {"fields": ("params_pretty", "result_pretty")}),
+        ("Params and result", {"fields": ("notices_display", "params_pretty", "result_pretty")}),
         ("Error", {"fields": ("error_display",)}),
         ("Files", {"fields": ("files_table",)}),
         ("Costs", {"fields": ("costs_table",)}),
@@ -99,6 +102,7 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("cleanup/", wrap(self.cleanup_view), name=f"{prefix}_cleanup"),
+            path("live-rows/", wrap(self.live_rows_view), name=f"{prefix}_live_rows"),
             path(
                 "<path:object_id>/run/<str:action>/",
                 wrap(self.run_action_view),
@@ -137,13 +141,17 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
     def progress_display(self, obj):
         return display.progress_bar(obj)
 
+    @admin.display(description="error")
+    def error_summary(self, obj):
+        return display.error_summary(obj)
+
     @admin.display(description="attempts", ordering="attempts")
     def attempts_display(self, obj):
         return f"{obj.attempts}/{obj.max_attempts}"
 
     @admin.display(description="age", ordering="created_at")
     def age(self, obj):
-        return timesince(obj.created_at)
+        return timesince(obj.created_at, depth=1)
 
     @admin.display(description="duration")
     def duration(self, obj):
@@ -152,11 +160,26 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
     # --- detail: functions of the job (a read-only field may be any callable of the admin) ----
     timeline = staticmethod(display.timeline)
     params_pretty = staticmethod(display.params_pretty)
+    notices_display = staticmethod(display.notices_display)
     result_pretty = staticmethod(display.result_pretty)
     error_display = staticmethod(display.error_display)
     files_table = staticmethod(display.files_table)
     costs_table = staticmethod(display.costs_table)
     webhooks_table = staticmethod(display.webhooks_table)
+
+    def changelist_view(self, request, extra_context=None):
+        # Django's change list context has no delete permission: the clean-up link needs its own.
+        extra_context = {
+            **(extra_context or {}),
+            "ef_can_cleanup": self.has_delete_permission(request),
+        }
+        started = timezone.now()  # before the list is read: the cursor of an empty list
+        response = super().changelist_view(request, extra_context)
+        if isinstance(response, TemplateResponse):
+            response.context_data["ef_live_rows"] = self.live_rows_context(
+                request, response, started
+            )
+        return response
 
     # --- read-only: a form save must never overwrite a row the worker is writing ----------------
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -175,18 +198,20 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
         return actions
 
     def _apply(self, request, queryset, service, verb):
-        done, refused = 0, 0
+        """Run `service` on each selected job; report what was done and, per reason, which jobs
+        were skipped and why. One job's refusal never stops the others."""
+        done, skipped = 0, {}
         for job in queryset:
             try:
                 service(job=job)
                 done += 1
-            except IllegalTransition:
-                refused += 1
+            except DomainError as exc:  # a state, params that no longer validate, a budget...
+                skipped.setdefault(error_in_words(exc), []).append(str(job.id)[:8])
         self.message_user(request, f"{verb} {done} job(s).", messages.SUCCESS)
-        if refused:
+        for reason, ids in skipped.items():
             self.message_user(
                 request,
-                f"{refused} job(s) skipped: not in a state that allows it.",
+                f"Skipped {len(ids)} job(s): {reason}. Jobs: {display.listed(ids)}.",
                 messages.WARNING,
             )
 
@@ -229,6 +254,7 @@ class CostEntryAdmin(admin.ModelAdmin):
         "operation",
         "units",
         "unit_name",
+        "audio_seconds",
         "cost_usd",
         "owner",
         "job",

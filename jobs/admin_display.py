@@ -15,6 +15,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 
 from jobs.models import Job, WebhookDelivery
 from jobs.status import JobStatus
@@ -67,16 +68,33 @@ def status_badge(job: Job):
     )
 
 
+ERROR_SUMMARY_CHARS = 80
+
+
+def error_summary(job: Job, limit: int = ERROR_SUMMARY_CHARS):
+    """The list's error cell: the error's first line, truncated; the full text in its title."""
+    text = job.error.strip()
+    if not text:
+        return "–"
+    first_line = text.splitlines()[0]
+    return format_html(
+        '<span class="ef-error-cell" title="{}">{}</span>',
+        text,
+        Truncator(first_line).chars(limit),
+    )
+
+
 def progress_bar(job: Job):
     """The bar the live-progress script updates (data-ef-job); terminal jobs are not polled."""
     return format_html(
         '<div class="ef-progress" data-ef-job="{}" data-ef-state="{}">'
         '<div class="ef-progress-track"><div class="ef-progress-fill ef-status-{}" '
-        'style="width: {}%"></div></div><span class="ef-progress-text">{}</span></div>',
+        'style="width: {}%"></div></div><span class="ef-progress-text" title="{}">{}</span></div>',
         job.id,
         job.status,
         job.status,
         f"{min(max(job.progress, 0), 100):.1f}",
+        progress_text(job),
         progress_text(job),
     )
 
@@ -122,6 +140,19 @@ def timeline(job: Job):
 @admin.display(description="params")
 def params_pretty(job: Job):
     return pretty_json(job.params)
+
+
+@admin.display(description="notices")
+def notices_display(job: Job):
+    """What the user should know of how the job ran (a job type's `notices` in its result: the
+    offline voice standing in for an unreachable TTS provider...), above the raw result."""
+    notices = (job.result or {}).get("notices") if isinstance(job.result, dict) else None
+    if not notices or not isinstance(notices, list):
+        return "–"
+    return format_html(
+        '<ul class="ef-notices">{}</ul>',
+        format_html_join("", '<li class="ef-notice">{}</li>', ((str(n),) for n in notices)),
+    )
 
 
 @admin.display(description="result")
@@ -176,17 +207,25 @@ def costs_table(job: Job):
         return "–"
     rows = format_html_join(
         "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>${}</td></tr>",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>${}</td></tr>",
         (
-            (_when(c.created_at), c.service, c.operation, c.units, c.unit_name, c.cost_usd)
+            (
+                _when(c.created_at),
+                c.service,
+                c.operation,
+                f"{c.units.normalize():f}",
+                c.unit_name,
+                "–" if c.audio_seconds is None else f"{c.audio_seconds} s",
+                c.cost_usd,
+            )
             for c in costs
         ),
     )
     total = sum(c.cost_usd for c in costs)  # of the rows shown, already fetched
     return format_html(
         '<table class="ef-table"><tr><th>when</th><th>service</th><th>operation</th>'
-        "<th>units</th><th>cost</th></tr>{}<tr><th colspan=4>total</th><th>${}</th></tr>"
-        "</table>",
+        "<th>units</th><th>audio</th><th>cost</th></tr>{}<tr><th colspan=5>total</th>"
+        "<th>${}</th></tr></table>",
         rows,
         total,
     )
@@ -218,3 +257,9 @@ def webhooks_table(job: Job):
         "<th>HTTP</th><th>delivered</th><th>error</th></tr>{}</table>",
         rows,
     )
+
+
+def listed(items: list[str], limit: int = 20) -> str:
+    """'a, b, c' — at most `limit` items, then how many more (a message stays readable)."""
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"

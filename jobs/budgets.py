@@ -56,6 +56,34 @@ def reserved_by_active_jobs(user) -> Decimal:
     return cost_total(Job.objects.for_owner(user).active(), field="reserved_usd")
 
 
+@dataclass(frozen=True)
+class BudgetStatus:
+    """A user's month so far (UTC) against their monthly budget."""
+
+    month_start: datetime
+    spent_usd: Decimal
+    reserved_usd: Decimal  # estimates held by the user's queued and running jobs
+    limit_usd: Decimal | None  # None: unlimited
+    hard: bool
+
+    @property
+    def remaining_usd(self) -> Decimal | None:
+        if self.limit_usd is None:
+            return None
+        return money(max(self.limit_usd - self.spent_usd - self.reserved_usd, Decimal(0)))
+
+
+def budget_status(user, *, now: datetime | None = None) -> BudgetStatus:
+    budget = budget_for(user)
+    return BudgetStatus(
+        month_start=month_start(now),
+        spent_usd=spent_this_month(user, now=now),
+        reserved_usd=reserved_by_active_jobs(user),
+        limit_usd=money(budget.limit_usd) if budget.limit_usd is not None else None,
+        hard=budget.hard,
+    )
+
+
 def budget_check(*, user, estimate: Decimal) -> None:
     """Raise BudgetExceeded when a hard budget would be passed by a job estimated at `estimate`
     (with what is spent this month and reserved by active jobs). Call it inside the transaction

@@ -130,7 +130,15 @@ class JobContext:
 
     # --- costs and files --------------------------------------------------------------------
     def record_cost(
-        self, *, service: str, operation: str, units, unit_name: str, cost_usd=None, details=None
+        self,
+        *,
+        service: str,
+        operation: str,
+        units,
+        unit_name: str,
+        cost_usd=None,
+        audio_seconds=None,
+        details=None,
     ):
         return with_db_retry(
             lambda: services.cost_record(
@@ -141,6 +149,7 @@ class JobContext:
                 units=units,
                 unit_name=unit_name,
                 cost_usd=cost_usd,
+                audio_seconds=audio_seconds,
                 details=details or {},
             ),
             what="cost write",

@@ -1,15 +1,17 @@
 """The costs report: spend totals (`jobs.costs`, exact) grouped by any of month, user and
-service, as text keys; a month is a calendar month in the site's TIME_ZONE.
+service, as text keys; a month is a calendar month in the site's TIME_ZONE. And one user's own
+spend (`user_costs`), which the usage endpoints show.
 """
 
 import re
 from collections import defaultdict
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 from django.utils import timezone
 
-from jobs.costs import CostTotal, cost_totals
+from jobs.costs import CostTotal, cost_totals, money
 from jobs.models import CostEntry
 
 DIMENSIONS = ("month", "user", "service")
@@ -55,3 +57,45 @@ def costs_summarize(*, by=DIMENSIONS, month: str | None = None) -> list[CostTota
         total[0] += row.entries
         total[1] += row.cost_usd  # exact: Decimal sums of exact totals
     return [CostTotal(key, n, cost) for key, (n, cost) in sorted(totals.items())]
+
+
+# --- one user's spend (the usage endpoints, v1 and the web frontend's) ------------------------
+
+
+def utc_day_start(day: date) -> datetime:
+    """The first instant of a UTC calendar day (the usage endpoints' days are UTC days)."""
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class UserCosts:
+    """A user's spend, all time and today (UTC), in total and per service (exact totals)."""
+
+    by_service: dict[str, CostTotal]  # service -> its entries and cost, all time
+    today_by_service: dict[str, Decimal]  # service -> its cost today (services with spend today)
+
+    @property
+    def total_usd(self) -> Decimal:
+        return money(sum(t.cost_usd for t in self.by_service.values()))
+
+    @property
+    def today_usd(self) -> Decimal:
+        return money(sum(self.today_by_service.values()))
+
+    @property
+    def entries(self) -> int:
+        return sum(t.entries for t in self.by_service.values())
+
+
+def user_costs(user, *, now: datetime | None = None) -> UserCosts:
+    """The user's own cost entries summed per service, all time and since today's UTC start
+    (two queries); another user's entries never count."""
+    mine = CostEntry.objects.filter(owner=user)
+    today = utc_day_start((now or timezone.now()).astimezone(UTC).date())
+    return UserCosts(
+        by_service={t.key[0]: t for t in cost_totals(mine, ["service"])},
+        today_by_service={
+            t.key[0]: t.cost_usd
+            for t in cost_totals(mine.filter(created_at__gte=today), ["service"])
+        },
+    )

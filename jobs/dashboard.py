@@ -1,90 +1,243 @@
-"""The operator dashboard's numbers: plain ORM reads, percentiles computed in Python.
+"""The operator dashboard's figures, aggregated in SQL (COUNT/SUM grouped by status, type,
+TruncMinute/TruncHour buckets; percentiles read by rank with ORDER BY ... OFFSET), the same on
+SQLite and PostgreSQL; no loop over job rows in Python.
 
-Everything here must run the same on SQLite and PostgreSQL, so no database percentile
-functions: durations of the window's completed jobs are fetched (two timestamps per row) and
-ranked in Python.
+Two kinds of figures, side by side:
+- all time: every job and cost entry in the database, imported history included;
+- the window (the last hour, 24 hours or 7 days, ending now): finished jobs are counted by when
+  they ENDED inside it (completed_at, or their creation when they have none: the one end-time
+  rule, JobQuerySet.ended_since), "created" counts jobs by created_at inside it, costs by when
+  they were recorded. Queued and processing jobs are counted as they are now.
+The window starts on a bucket boundary so the throughput chart's bars add up to the windowed
+counts exactly.
 """
 
 import logging
 import math
-import statistics
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q
+from django.db.models import Window as Over
+from django.db.models.functions import RowNumber, TruncHour, TruncMinute
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from core import deprecation
 from jobs.budgets import month_start
-from jobs.costs import cost_totals
-from jobs.models import CostEntry, Job, UsageBudget
-from jobs.status import JobStatus
+from jobs.costs import cost_total, cost_totals, usage_totals
+from jobs.dashboard_charts import UNITS, Series, bar_chart, bucket_starts, floor_to
+from jobs.models import ENDED_AT, CostEntry, Job, UsageBudget
+from jobs.status import ACTIVE, TERMINAL, JobStatus
 
 logger = logging.getLogger(__name__)
 
-WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
-COST_DAYS = 14
+
+@dataclass(frozen=True)
+class Window:
+    name: str
+    label: str
+    span: timedelta
+    unit: str  # the throughput chart's bucket: minute or hour
+    cost_unit: str  # the cost chart's bucket
+
+
+WINDOWS = {
+    w.name: w
+    for w in (
+        Window("1h", "last hour", timedelta(hours=1), "minute", "minute"),
+        Window("24h", "last 24 hours", timedelta(hours=24), "minute", "hour"),
+        Window("7d", "last 7 days", timedelta(days=7), "hour", "hour"),
+    )
+}
+DEFAULT_WINDOW = "24h"
 OLD_PATH_DAYS = 7
+TRUNC = {"minute": TruncMinute, "hour": TruncHour}
+THROUGHPUT_SERIES = [
+    Series(JobStatus.COMPLETED, "completed", "#2e8540"),
+    Series(JobStatus.FAILED, "failed", "#c0392b"),
+]
+SVG_COLORS = ["#417690", "#e09f3e", "#9e2a2b", "#2a9d8f", "#6a4c93", "#8a9a5b"]
+NO_OWNER = "no owner"
 
 
-def status_counts(since) -> dict[str, int]:
-    """Jobs created since `since`, per status (every status present, zeros included)."""
-    rows = Job.objects.filter(created_at__gte=since).values("status").annotate(n=Count("id"))
-    counts = {status: 0 for status in JobStatus.values}
-    counts.update({row["status"]: row["n"] for row in rows})
-    return counts
+def window_start(window: Window, now):
+    """The first instant of the window: `span` back from the end of the bucket holding now, so
+    the window is exactly span / bucket buckets."""
+    step = UNITS[window.unit]
+    return floor_to(now, window.unit) + step - window.span
 
 
-def status_rows(now) -> list[dict]:
-    day, week = status_counts(now - WINDOWS["24h"]), status_counts(now - WINDOWS["7d"])
-    return [
-        {"status": value, "label": label, "day": day[value], "week": week[value]}
+def _by(queryset, *fields) -> dict:
+    """{(field values...): count} of a queryset grouped by `fields`, in one query."""
+    rows = queryset.order_by().values(*fields).annotate(n=Count("pk"))
+    return {tuple(row[f] for f in fields): row["n"] for row in rows}
+
+
+def status_figures(since, all_time: dict) -> dict:
+    """Per status: all time (from the per type and status counts), and in the window
+    (finished ones by when they ended)."""
+    ended = _by(Job.objects.ended_since(since), "status")
+    total = dict.fromkeys(JobStatus.values, 0)
+    for (_, status), n in all_time.items():
+        total[status] = total.get(status, 0) + n
+    rows = [
+        {
+            "status": value,
+            "label": label,
+            "all_time": total.get(value, 0),
+            "window": ended.get((value,), 0) if value in TERMINAL else None,
+            "now": value in ACTIVE,
+        }
         for value, label in JobStatus.choices
     ]
+    return {
+        "rows": rows,
+        "all_time": sum(total.values()),
+        "imported": Job.objects.filter(imported=True).count(),  # a partial index holds them
+        "created": Job.objects.filter(created_at__gte=since).count(),
+        "ended": sum(ended.values()),
+    }
+
+
+DURATION = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
+
+
+def duration_stats(done) -> dict[str, tuple[float, float]]:
+    """Per job type: the median (the mean of the two middle values for an even count) and the
+    nearest-rank p95 of the run times of `done` (completed jobs with a start), in one query:
+    each row is numbered within its type by run time (ROW_NUMBER() OVER ...), and only the rows
+    at the median's and the p95's ranks are read, at most three per type."""
+    by_type = [F("job_type")]
+    ranked = done.annotate(
+        duration=DURATION,
+        rank=Over(RowNumber(), partition_by=by_type, order_by=DURATION.asc()),
+        n=Over(Count("pk"), partition_by=by_type),
+    ).annotate(
+        # integer division on both databases: the ranks are 1-based
+        low=(F("n") + 1) / 2,
+        high=F("n") / 2 + 1,
+        p95=(F("n") * 95 + 99) / 100,
+    )
+    wanted = ranked.filter(Q(rank=F("low")) | Q(rank=F("high")) | Q(rank=F("p95")))
+    rows = wanted.order_by().values_list("job_type", "rank", "low", "high", "p95", "duration")
+    picked: dict[str, dict] = defaultdict(dict)
+    for job_type, rank, low, high, p95, duration in rows:  # at most three rows per type
+        for name, at in (("low", low), ("high", high), ("p95", p95)):
+            if rank == at:
+                picked[job_type][name] = duration.total_seconds()
+    return {job_type: ((p["low"] + p["high"]) / 2, p["p95"]) for job_type, p in picked.items()}
 
 
 def percentile(values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile (the value below which `pct`% of the sample falls)."""
+    """Nearest-rank percentile of a list (the reference the SQL reading is tested against)."""
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(math.ceil(pct / 100 * len(ordered)), 1)
-    return ordered[rank - 1]
+    return ordered[max(math.ceil(pct / 100 * len(ordered)), 1) - 1]
 
 
-def type_stats(since, now) -> list[dict]:
-    """Per job type over the window: counts, throughput, failure rate, median and p95 duration."""
-    per_type: dict[str, dict] = defaultdict(lambda: {s: 0 for s in JobStatus.values})
-    rows = Job.objects.filter(created_at__gte=since).values("job_type", "status")
-    for row in rows.annotate(n=Count("id")):
-        per_type[row["job_type"]][row["status"]] = row["n"]
-    durations: dict[str, list[float]] = defaultdict(list)
-    done = Job.objects.filter(
-        status=JobStatus.COMPLETED, completed_at__gte=since, started_at__isnull=False
-    ).values_list("job_type", "started_at", "completed_at")
-    for job_type, started, completed in done.iterator():
-        durations[job_type].append((completed - started).total_seconds())
-    hours = max((now - since).total_seconds() / 3600, 1e-9)
+def all_time_counts() -> dict:
+    """{(job type, status): jobs} over every row (read from the type/status index alone)."""
+    return _by(Job.objects.all(), "job_type", "status")
+
+
+def type_stats(since, hours: float, all_time: dict) -> list[dict]:
+    """Per job type: all-time counts, and over the window: created, ended per status,
+    completed per hour, failure rate, median and p95 run time of the completed ones."""
+    ended = _by(Job.objects.ended_since(since), "job_type", "status")
+    created = _by(Job.objects.filter(created_at__gte=since), "job_type")
+    done = Job.objects.ended_since(since).filter(
+        status=JobStatus.COMPLETED, started_at__isnull=False
+    )
+    durations = duration_stats(done)
+    per_type: dict[str, dict] = defaultdict(
+        lambda: {"all_time": {s: 0 for s in JobStatus.values}, "counts": dict.fromkeys(TERMINAL, 0)}
+    )
+    for (job_type, status), n in all_time.items():
+        per_type[job_type]["all_time"][status] = n
+    for (job_type, status), n in ended.items():
+        per_type[job_type]["counts"][status] = n
     stats = []
-    for job_type in sorted(set(per_type) | set(durations)):
-        counts = per_type[job_type]
+    for job_type in sorted(per_type):
+        counts = per_type[job_type]["counts"]
         finished = counts[JobStatus.COMPLETED] + counts[JobStatus.FAILED]
-        values = durations[job_type]
+        median, p95 = durations.get(job_type, (None, None))
+        all_counts = per_type[job_type]["all_time"]
         stats.append(
             {
                 "job_type": job_type,
-                "total": sum(counts.values()),
+                "all_time": sum(all_counts.values()),
+                "all_time_counts": all_counts,
+                "created": created.get((job_type,), 0),
                 "counts": counts,
-                "completed_per_hour": len(values) / hours,
+                "completed_per_hour": counts[JobStatus.COMPLETED] / hours,
                 "failure_rate": counts[JobStatus.FAILED] / finished if finished else None,
-                "median": statistics.median(values) if values else None,
-                "p95": percentile(values, 95),
+                "median": median,
+                "p95": p95,
             }
         )
     return stats
+
+
+def throughput_chart(window: Window, since, now) -> dict:
+    """Completed and failed jobs per minute (1 h, 24 h) or per hour (7 days), by end time."""
+    bucket = TRUNC[window.unit](ENDED_AT)
+    rows = (
+        Job.objects.ended_since(since)
+        .filter(status__in=[s.key for s in THROUGHPUT_SERIES])
+        .order_by()
+        .annotate(bucket=bucket)
+        .values("bucket", "status")
+        .annotate(n=Count("pk"))
+    )
+    values = {(row["bucket"], row["status"]): row["n"] for row in rows}
+    buckets = bucket_starts(since, now, window.unit)
+    return bar_chart(buckets, window.unit, THROUGHPUT_SERIES, values)
+
+
+def cost_chart(window: Window, since, now) -> dict:
+    """Paid-API cost per service per bucket over the window (one colour per paid service: free
+    usage, edge and offline TTS at $0, is in the usage table, not the chart)."""
+    entries = CostEntry.objects.filter(created_at__gte=since)
+    totals = cost_totals(entries, [window.cost_unit, "service"])
+    values = {tuple(t.key): t.cost_usd for t in totals}
+    services = sorted({service for (_, service), usd in values.items() if usd})
+    series = [Series(s, s, SVG_COLORS[i % len(SVG_COLORS)]) for i, s in enumerate(services)]
+    buckets = bucket_starts(since, now, window.cost_unit)
+    chart = bar_chart(buckets, window.cost_unit, series, values, money=True)
+    for item in chart["legend"]:
+        item["service"] = item["key"]
+    return chart
+
+
+def usage_by_service(since) -> list[dict]:
+    """Per service over the window: calls, units per unit name, audio seconds and cost, free
+    services (edge and offline TTS at $0) included."""
+    entries = CostEntry.objects.filter(created_at__gte=since)
+    costs = {total.key: total.cost_usd for total in cost_totals(entries, ["service"])}
+    return [
+        {
+            "service": used.key[0],
+            "entries": used.entries,
+            "units": sorted(used.units.items()),
+            "audio_seconds": used.audio_seconds,
+            "cost": costs.get(used.key, Decimal(0)),
+        }
+        for used in sorted(usage_totals(entries, ["service"]), key=lambda u: u.key)
+    ]
+
+
+def spend_figures(since, now) -> dict:
+    """Paid-API spend: all time (imported costs included), this month, in the window."""
+    return {
+        "all_time": cost_total(CostEntry.objects.all()),
+        "month": cost_total(CostEntry.objects.filter(created_at__gte=month_start(now))),
+        "window": cost_total(CostEntry.objects.filter(created_at__gte=since)),
+    }
 
 
 def queue_info() -> dict:
@@ -122,68 +275,14 @@ def stuck_jobs(now, limit: int = 50):
     )
 
 
-def cost_by_service_per_day(now, days: int = COST_DAYS) -> dict:
-    """{days: [date...], services: [name...], totals: {(date, service): Decimal}}."""
-    start = (now - timedelta(days=days - 1)).date()
-    entries = CostEntry.objects.filter(created_at__date__gte=start)
-    totals = {total.key: total.cost_usd for total in cost_totals(entries, ["day", "service"])}
-    return {
-        "days": [start + timedelta(days=i) for i in range(days)],
-        "services": sorted({service for _, service in totals}),
-        "totals": totals,
-    }
-
-
-SVG_COLORS = ["#417690", "#e09f3e", "#9e2a2b", "#2a9d8f", "#6a4c93", "#8a9a5b"]
-
-
-def cost_chart(data: dict, *, width: int = 700, height: int = 180) -> dict:
-    """Geometry of a stacked bar chart (one bar per day, one colour per service) for inline SVG."""
-    days, services, totals = data["days"], data["services"], data["totals"]
-    day_totals = [sum((totals.get((d, s), 0) for s in services), Decimal(0)) for d in days]
-    peak = max(day_totals, default=Decimal(0)) or Decimal(1)
-    slot = width / max(len(days), 1)
-    colors = {s: SVG_COLORS[i % len(SVG_COLORS)] for i, s in enumerate(services)}
-    bars = []
-    for i, day in enumerate(days):
-        y = float(height)
-        for service in services:
-            value = totals.get((day, service), Decimal(0))
-            if not value:
-                continue
-            h = float(value / peak) * height
-            y -= h
-            bars.append(
-                {
-                    "x": round(i * slot + 2, 1),
-                    "y": round(y, 1),
-                    "w": round(slot - 4, 1),
-                    "h": round(h, 1),
-                    "color": colors[service],
-                    "title": f"{day} {service}: ${value:.4f}",
-                }
-            )
-    labels = [
-        {"x": round(i * slot + slot / 2, 1), "text": d.strftime("%m-%d")}
-        for i, d in enumerate(days)
-    ]
-    return {
-        "width": width,
-        "height": height,
-        "bars": bars,
-        "labels": labels,
-        "legend": [{"service": s, "color": c} for s, c in colors.items()],
-        "peak": peak,
-        "total": sum(day_totals, Decimal(0)),
-    }
-
-
-def spend_vs_budget(now) -> list[dict]:
+def spend_vs_budget(now) -> dict:
     """This month's paid-API spend per user against their budget (UsageBudget row, else the
-    EF_MONTHLY_BUDGET_USD default when configured)."""
+    EF_MONTHLY_BUDGET_USD default when configured), and spend without an owner (imported
+    costs, for one) as its own row: the rows add up to all of this month's spend."""
     default = getattr(settings, "EF_MONTHLY_BUDGET_USD", None)
-    month = CostEntry.objects.filter(created_at__gte=month_start(now), owner__isnull=False)
+    month = CostEntry.objects.filter(created_at__gte=month_start(now))
     spent = {total.key[0]: total.cost_usd for total in cost_totals(month, ["user"])}
+    no_owner = spent.pop(None, None)
     budgets = {
         b.user.username: b for b in UsageBudget.objects.select_related("user").order_by("user_id")
     }
@@ -202,7 +301,12 @@ def spend_vs_budget(now) -> list[dict]:
                 "percent": float(used / limit * 100) if limit else None,
             }
         )
-    return rows
+    if no_owner is not None:
+        rows.append(
+            {"username": NO_OWNER, "no_owner": True, "spent": no_owner, "limit": None,
+             "hard": None, "percent": None}
+        )  # fmt: skip
+    return {"rows": rows, "total": sum((r["spent"] for r in rows), Decimal(0))}
 
 
 def old_path_usage(days: int = OLD_PATH_DAYS) -> dict:
@@ -228,21 +332,28 @@ def old_path_usage(days: int = OLD_PATH_DAYS) -> dict:
     return {"ok": True, "days": days, "paths": paths, "total": sum(p["uses"] for p in paths)}
 
 
-def dashboard_context(window: str = "24h", now=None) -> dict:
+def dashboard_context(window: str = DEFAULT_WINDOW, now=None) -> dict:
     now = now or timezone.now()
-    window = window if window in WINDOWS else "24h"
-    since = now - WINDOWS[window]
+    unknown = window if window not in WINDOWS else None
+    chosen = WINDOWS.get(window) or WINDOWS[DEFAULT_WINDOW]
+    since = window_start(chosen, now)
+    all_time = all_time_counts()
     return {
         "now": now,
-        "window": window,
-        "windows": list(WINDOWS),
-        "status_rows": status_rows(now),
-        "type_stats": type_stats(since, now),
+        "window": chosen.name,
+        "window_label": chosen.label,
+        "unknown_window": unknown,
+        "since": since,
+        "windows": list(WINDOWS.values()),
+        "status": status_figures(since, all_time),
+        "type_stats": type_stats(since, chosen.span.total_seconds() / 3600, all_time),
+        "throughput": throughput_chart(chosen, since, now),
         "queue": queue_info(),
         "stuck": stuck_jobs(now),
         "heartbeat_timeout": settings.JOB_HEARTBEAT_TIMEOUT,
-        "cost_chart": cost_chart(cost_by_service_per_day(now)),
-        "cost_days": COST_DAYS,
+        "cost_chart": cost_chart(chosen, since, now),
+        "spend": spend_figures(since, now),
+        "usage": usage_by_service(since),
         "budgets": spend_vs_budget(now),
         "month_start": month_start(now),
         "old_paths": old_path_usage(),

@@ -6,6 +6,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from django.utils import timezone
@@ -69,11 +70,21 @@ class ImportReport:
     read: int = 0
     imported: Counter = field(default_factory=Counter)  # by the status it was imported in
     already: int = 0
+    deleted_earlier: int = 0  # imported once, deleted here since: not brought back
     enqueued: int = 0
-    past_retention: int = 0  # imported terminal jobs the next cleanup_jobs will delete
+    past_retention: int = 0  # imported terminal jobs the next cleanup deletes (when they expire)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (row, reason)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what will happen to what was imported
+    usd: Decimal = Decimal(0)  # cost entries: the total imported
+    usd_by_kind: Counter = field(default_factory=Counter)
 
     @property
     def accounted(self) -> int:
-        return sum(self.imported.values()) + self.already + len(self.skipped) + len(self.failed)
+        return (
+            sum(self.imported.values())
+            + self.already
+            + self.deleted_earlier
+            + len(self.skipped)
+            + len(self.failed)
+        )

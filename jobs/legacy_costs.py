@@ -90,7 +90,8 @@ def legacy_costs_import(
     on_row: Callable[[], None] = lambda: None,
 ) -> ImportReport:
     """Import cost entries once each, linked to their imported job when it exists; the owner is
-    `owner` or the job's. Import the jobs first or the entries stay unlinked."""
+    `owner` or the job's. Entries whose job is not imported yet are linked when it is
+    (import_jobs, or a later run of this import, links what it can)."""
     report = ImportReport(read=len(rows))
     jobs: dict[str, Job | None] = {}  # legacy job id -> imported job (one query per job)
     done = set(
@@ -110,7 +111,43 @@ def legacy_costs_import(
                 done.add(entry.details["legacy_key"])
                 _save_cost(entry, raw.label, report, owner=owner, jobs=jobs, dry_run=dry_run)
         on_row()
+    verb = "would import" if dry_run else "imported"
+    report.notes.append(
+        f"total: ${report.usd:.6f} {verb} (linked ${report.usd_by_kind['linked']:.6f}, "
+        f"unlinked ${report.usd_by_kind['unlinked']:.6f})"
+    )
+    linked = legacy_costs_link(dry_run=dry_run)
+    if linked:
+        report.notes.append(
+            f"{'would link' if dry_run else 'linked'} {linked} cost entr(ies) imported earlier "
+            "to their jobs, imported since"
+        )
     return report
+
+
+def legacy_costs_link(*, dry_run: bool = False, chunk: int = 500) -> int:
+    """Link the imported cost entries that have no job to their job where it exists now
+    (imported after them, or deleted and imported again); an entry without an owner takes the
+    job's. Returns how many were (or, in a dry run, would be) linked."""
+    waiting = list(
+        CostEntry.objects.filter(job__isnull=True, details__has_key="legacy_job_id").values_list(
+            "id", "details__legacy_job_id"
+        )
+    )
+    linked = 0
+    for start in range(0, len(waiting), chunk):
+        batch = {entry: legacy_job_uuid(str(job)) for entry, job in waiting[start : start + chunk]}
+        owners = dict(Job.objects.filter(id__in=set(batch.values())).values_list("id", "owner_id"))
+        for entry_id, job_id in batch.items():
+            if job_id not in owners:
+                continue
+            linked += 1
+            if not dry_run:
+                CostEntry.objects.filter(id=entry_id).update(job_id=job_id)
+                CostEntry.objects.filter(id=entry_id, owner__isnull=True).update(
+                    owner_id=owners[job_id]
+                )
+    return linked
 
 
 def _save_cost(entry: CostEntry, label: str, report: ImportReport, *, owner, jobs, dry_run):
@@ -129,3 +166,5 @@ def _save_cost(entry: CostEntry, label: str, report: ImportReport, *, owner, job
             report.failed.append((label, f"database error: {exc}"))
             return
     report.imported[kind] += 1
+    report.usd += entry.cost_usd
+    report.usd_by_kind[kind] += entry.cost_usd

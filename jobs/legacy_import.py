@@ -12,13 +12,15 @@ still says where it came from.
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from jobs import queue
 from jobs.legacy_common import ImportReport, LegacyRowError, RawRow
+from jobs.legacy_costs import legacy_costs_link
 from jobs.legacy_jobs import (
     CANNOT_RUN,
     NOT_RUN,
@@ -27,7 +29,7 @@ from jobs.legacy_jobs import (
     legacy_job_from_row,
     runnable_params,
 )
-from jobs.models import Job
+from jobs.models import DeletedImport, Job
 from jobs.registry import get_job_type
 from jobs.status import JobStatus
 
@@ -40,12 +42,14 @@ def legacy_jobs_import(
     source: str,
     owner=None,
     enqueue_pending: bool = False,
+    restore_deleted: bool = False,
     dry_run: bool = False,
     on_row: Callable[[], None] = lambda: None,
 ) -> ImportReport:
     """Import legacy jobs once each. Pending jobs become queued and are enqueued after commit
     only with `enqueue_pending`; without it they are imported cancelled (a queued row would be
-    picked up by the reconciler)."""
+    picked up by the reconciler). A job imported before and deleted here since is not brought
+    back unless `restore_deleted`. Cost entries imported before their jobs are linked to them."""
     report = ImportReport(read=len(rows))
     items, seen = [], set()
     for raw in rows:
@@ -61,22 +65,45 @@ def legacy_jobs_import(
             continue
         seen.add(item.id)
         items.append(item)
-    existing = _existing_ids(item.id for item in items)
+    existing = _ids_in(Job.objects, "id", [item.id for item in items])
+    deleted = _ids_in(DeletedImport.objects, "job_id", [item.id for item in items])
     for item in items:
         if item.id in existing:
             report.already += 1
+        elif item.id in deleted and not restore_deleted:
+            report.deleted_earlier += 1
         else:
             _import_one(item, report, owner=owner, enqueue=enqueue_pending, dry_run=dry_run)
         on_row()
+    report.notes.append(_retention_note(report))
+    linked = legacy_costs_link(dry_run=dry_run)
+    if linked:
+        verb = "would link" if dry_run else "linked"
+        report.notes.append(f"costs: {verb} {linked} cost entr(ies) imported before their job")
     return report
 
 
-def _existing_ids(ids: Iterable[uuid.UUID], chunk: int = 500) -> set[uuid.UUID]:
-    ids, found = list(ids), set()
+def _ids_in(manager, column: str, ids: list[uuid.UUID], chunk: int = 500) -> set[uuid.UUID]:
+    found = set()
     for start in range(0, len(ids), chunk):
         batch = ids[start : start + chunk]
-        found.update(Job.objects.filter(id__in=batch).values_list("id", flat=True))
+        found.update(manager.filter(**{f"{column}__in": batch}).values_list(column, flat=True))
     return found
+
+
+def _retention_note(report: ImportReport) -> str:
+    """What retention will do with the imported jobs, under the current settings."""
+    if not settings.EXPIRE_IMPORTED_JOBS:
+        return (
+            "retention: imported jobs are kept (EF_EXPIRE_IMPORTED_JOBS is off): neither the "
+            "maintenance loop nor cleanup_jobs deletes them; cleanup_jobs --older-than-days N "
+            "--include-imported does, when asked"
+        )
+    return (
+        f"retention: imported jobs expire like the others (EF_EXPIRE_IMPORTED_JOBS=1, "
+        f"EF_JOB_RETENTION_DAYS={settings.JOB_RETENTION_DAYS:g}): {report.past_retention} of "
+        "these ended longer ago and the next cleanup deletes them"
+    )
 
 
 def _import_one(item: LegacyJob, report: ImportReport, *, owner, enqueue: bool, dry_run: bool):
@@ -92,14 +119,17 @@ def _import_one(item: LegacyJob, report: ImportReport, *, owner, enqueue: bool, 
             return
     report.imported[item.status] += 1
     report.enqueued += timeout is not None
-    if timeout is None and _expires_at(item) <= timezone.now():
-        report.past_retention += 1
+    expires = _expires_at(item) if timeout is None else None
+    report.past_retention += expires is not None and expires <= timezone.now()
 
 
 def _expires_at(item: LegacyJob):
     """When retention will delete the imported row (the one age rule: see Job.expires_at)."""
     return Job(
-        status=item.status, completed_at=item.completed_at, created_at=item.created_at
+        status=item.status,
+        completed_at=item.completed_at,
+        created_at=item.created_at,
+        imported=True,
     ).expires_at
 
 
@@ -135,8 +165,10 @@ def job_import_legacy(*, item: LegacyJob, owner=None, enqueue_timeout: int | Non
         error=item.error,
         created_at=item.created_at,
         completed_at=item.completed_at if terminal else None,
+        imported=True,
     )
     with transaction.atomic():
+        DeletedImport.objects.filter(job_id=job.id).delete()  # restored on purpose, if it was
         job.save(force_insert=True)
         if terminal:  # keep the prototype's last update time (auto_now set it to now)
             Job.objects.filter(id=job.id).update(updated_at=item.completed_at)

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.querysets import OwnedQuerySet
@@ -38,6 +39,18 @@ class JobQuerySet(OwnedQuerySet):
             models.Q(completed_at__lt=cutoff)
             | models.Q(completed_at__isnull=True, created_at__lt=cutoff)
         )
+
+    def ended_since(self, since):
+        """Terminal jobs that ended at or after `since`, by the same end time as ended_before
+        (the dashboard's windowed figures and its throughput chart)."""
+        return self.terminal().filter(
+            models.Q(completed_at__gte=since)
+            | models.Q(completed_at__isnull=True, created_at__gte=since)
+        )
+
+
+# When a terminal job ended (Job.ended_at in SQL): its completion, else its creation.
+ENDED_AT = Coalesce("completed_at", "created_at")
 
 
 class Job(models.Model):
@@ -76,6 +89,8 @@ class Job(models.Model):
         help_text="the part of its estimated paid-API cost not yet recorded as costs; counted "
         "against its owner's budget while the job is active, released when it ends",
     )
+    # Brought in by import_jobs: history that retention keeps unless EF_EXPIRE_IMPORTED_JOBS.
+    imported = models.BooleanField(default=False)
     callback_url = models.URLField(
         max_length=500, blank=True, default="", help_text="webhook POSTed on the terminal status"
     )
@@ -98,6 +113,9 @@ class Job(models.Model):
             models.Index(fields=["job_type", "status"], name="job_type_status"),
             # retention and cleanup: terminal jobs that ended before a cutoff (ended_before)
             models.Index(fields=["status", "completed_at"], name="job_status_completed"),
+            # the dashboard's count of imported jobs: a small partial index (history is a few
+            # thousand rows among many)
+            models.Index(fields=["status"], condition=models.Q(imported=True), name="job_imported"),
         ]
 
     def __str__(self):
@@ -114,9 +132,23 @@ class Job(models.Model):
 
     @property
     def expires_at(self):
-        """When retention deletes it, under the current EF_JOB_RETENTION_DAYS."""
+        """When retention deletes it, under the current EF_JOB_RETENTION_DAYS (never, for an
+        imported job, unless EF_EXPIRE_IMPORTED_JOBS)."""
+        if self.imported and not settings.EXPIRE_IMPORTED_JOBS:
+            return None
         ended = self.ended_at
         return ended and ended + timedelta(days=settings.JOB_RETENTION_DAYS)
+
+
+class DeletedImport(models.Model):
+    """An imported job that was deleted here (by cleanup or an operator). A re-import does not
+    bring it back unless asked to (import_jobs --restore-deleted)."""
+
+    job_id = models.UUIDField(primary_key=True)
+    deleted_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"deleted import {self.job_id}"
 
 
 class JobFile(models.Model):
@@ -159,6 +191,13 @@ class CostEntry(models.Model):
     operation = models.CharField(max_length=100)
     units = models.DecimalField(max_digits=14, decimal_places=3)
     unit_name = models.CharField(max_length=30)
+    audio_seconds = models.DecimalField(
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="seconds of audio the call produced (TTS); empty for other usage",
+    )
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6)
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -42,7 +42,10 @@ def job_detail(*, owner_id: int, job_id: UUID) -> JobOut | None:
     if row is None:
         return None
     ended = Job(
-        status=row["status"], completed_at=row["completed_at"], created_at=row["created_at"]
+        status=row["status"],
+        completed_at=row["completed_at"],
+        created_at=row["created_at"],
+        imported=row["imported"],
     )
     return JobOut(
         **row,

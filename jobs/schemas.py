@@ -28,6 +28,9 @@ class CostOut(Schema):
     operation: str
     units: Decimal
     unit_name: str
+    audio_seconds: Decimal | None = Field(
+        None, description="seconds of audio the call produced (TTS); null for other usage"
+    )
     cost_usd: Decimal
     created_at: datetime
 
@@ -64,6 +67,8 @@ class JobOut(JobSummary):
     result: dict[str, Any] | None
     run_after: datetime | None
     heartbeat_at: datetime | None
+    # An imported (prototype) job is kept by retention unless EF_EXPIRE_IMPORTED_JOBS is set.
+    imported: bool
     expires_at: datetime | None
     files: list[JobFileOut]
     costs: list[CostOut]

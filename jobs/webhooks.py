@@ -38,6 +38,7 @@ from jobs import queue
 from jobs.errors import InvalidCallbackUrl
 from jobs.models import Job, WebhookDelivery
 from jobs.status import JobStatus
+from media_pipeline.ops.network_errors import failure_words
 
 logger = logging.getLogger(__name__)
 
@@ -296,7 +297,7 @@ def webhook_deliver(*, job_id, attempt: int) -> str:
     except InvalidCallbackUrl as exc:  # the name now resolves somewhere private: rebinding
         error = str(exc)
     except httpx.HTTPError as exc:
-        error = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+        error = failure_words(exc)
     WebhookDelivery.objects.create(
         job=job,
         attempt=attempt,

@@ -48,3 +48,11 @@ def test_more_files_than_allowed(api, settings):
     files = {f"file{i}": SimpleUploadedFile(f"a{i}.txt", b"x") for i in range(8)}
     response = api.post(MULTIPART, files)
     assert "more than 5 files" in _error(response, 413)
+
+
+def test_a_multipart_body_that_is_not_multipart(api):
+    junk = b"x" * (1024 * 1024)  # no boundary anywhere: Django's parser gives up on its headers
+    response = api.generic("POST", MULTIPART, junk, content_type="multipart/form-data; boundary=b")
+    assert _error(response, 400) == (
+        "The multipart body cannot be read: Request max total header size exceeded."
+    )

@@ -26,24 +26,27 @@ def write_import_summary(stdout, report, *, noun: str, dry_run: bool) -> None:
     stdout.write(f"{verb}: {total} {noun}" + (f" ({kinds})" if kinds else ""))
     if getattr(report, "enqueued", 0):
         stdout.write(f"{'would enqueue' if dry_run else 'enqueued'}: {report.enqueued}")
-    if getattr(report, "past_retention", 0):
-        stdout.write(
-            f"note: {report.past_retention} of them ended longer ago than the retention "
-            "(EF_JOB_RETENTION_DAYS): the next cleanup_jobs deletes them"
-        )
     stdout.write(f"already imported: {report.already}")
+    if report.deleted_earlier:
+        stdout.write(
+            f"deleted earlier, not brought back: {report.deleted_earlier} "
+            "(imported before and deleted here since; --restore-deleted imports them again)"
+        )
     stdout.write(f"skipped: {len(report.skipped)}")
     for row, reason in report.skipped:
         stdout.write(f"  {row}: {reason}")
     stdout.write(f"failed: {len(report.failed)}")
     for row, reason in report.failed:
         stdout.write(f"  {row}: {reason}")
+    deleted = f" + {report.deleted_earlier} deleted earlier" if report.deleted_earlier else ""
     line = (
-        f"read {report.read} = {total} {verb} + {report.already} already imported"
+        f"read {report.read} = {total} {verb} + {report.already} already imported{deleted}"
         f" + {len(report.skipped)} skipped + {len(report.failed)} failed"
     )
     if report.accounted != report.read:
         raise CommandError(f"count mismatch: {line}")
     stdout.write(f"check: {line}")
+    for note in report.notes:
+        stdout.write(note)
     if dry_run:
         stdout.write("dry run: nothing was written")

@@ -28,11 +28,17 @@ from jobs.services.lifecycle import (
     job_fail,
     job_handle_error,
     job_retry,
+    job_retry_refusal,
     retry_delay,
 )
 from jobs.services.maintenance import WORKER_LOST, jobs_reconcile, jobs_rescue_stale
 from jobs.services.progress import job_heartbeat, job_is_processing, job_set_progress
-from jobs.services.retention import jobs_cleanup_expired, jobs_delete, jobs_select_old
+from jobs.services.retention import (
+    jobs_cleanup_expired,
+    jobs_delete,
+    jobs_select_old,
+    retention_rule,
+)
 
 __all__ = [
     "WORKER_LOST",
@@ -52,7 +58,9 @@ __all__ = [
     "job_heartbeat",
     "job_is_processing",
     "job_retry",
+    "job_retry_refusal",
     "job_set_progress",
+    "retention_rule",
     "jobs_cleanup_expired",
     "jobs_delete",
     "jobs_reconcile",

@@ -14,10 +14,11 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.errors import DomainError, error_in_words
 from jobs import queue, webhooks
 from jobs.budgets import budget_check
 from jobs.errors import IllegalTransition, is_permanent
-from jobs.models import Job, JobFile
+from jobs.models import DeletedImport, Job, JobFile
 from jobs.registry import get_job_type
 from jobs.services.files import (
     delete_job_files,
@@ -27,6 +28,7 @@ from jobs.services.files import (
 )
 from jobs.services.transitions import tell_job_type, transition
 from jobs.status import TERMINAL, JobChange, JobStatus
+from media_pipeline.ops.network_errors import network_cause, without_reprs
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +96,8 @@ def job_create(
 # --- the worker's side --------------------------------------------------------------------------
 def job_claim(*, job_id) -> Job | None:
     """queued -> processing for exactly one delivery; None when someone else has it (or it is
-    not runnable yet)."""
+    not runnable yet). Each attempt starts its progress and ETA from zero: a retried or rescued
+    attempt redoes the work, so the percentage of the one before means nothing any more."""
     now = timezone.now()
     return transition(
         job_id,
@@ -104,6 +107,7 @@ def job_claim(*, job_id) -> Job | None:
         started_at=now,
         heartbeat_at=now,
         worker=_worker_name(),
+        progress=0.0,
         stage="starting",
         stage_label="Starting",
         eta_seconds=None,
@@ -164,8 +168,17 @@ def job_handle_error(*, job_id, exc: BaseException, detail: str = "") -> str:
 
 
 def _error_message(exc: BaseException) -> str:
-    text = str(exc).strip() or exc.__class__.__name__
-    return text if is_permanent(exc) else f"{exc.__class__.__name__}: {text}"
+    """What the user reads: words, never an object repr. Errors of the product (a class that
+    declares `permanent`: media, TTS, engine errors) carry a message written for the user; a
+    network failure that escaped its handler is put in words; anything else unexpected keeps
+    its class name, which tells an operator where to look."""
+    text = without_reprs(str(exc).strip()) or exc.__class__.__name__
+    if hasattr(exc, "permanent"):
+        return text
+    cause = network_cause(exc)
+    if cause:
+        return f"a network call failed: {cause}"
+    return f"{exc.__class__.__name__}: {text}"
 
 
 def _fail(job_id, message: str, detail: str, *, only_from) -> bool:
@@ -208,6 +221,19 @@ def job_cancel(*, job: Job) -> Job:
     if cancelled is None:
         raise IllegalTransition(f"cannot cancel a {job.status} job")
     return job
+
+
+def job_retry_refusal(job: Job) -> str | None:
+    """Why retrying this job cannot work, in words (None when it can): its state, a job type no
+    longer installed, or params that no longer validate (an imported job, say). Budgets are
+    checked by the retry itself: they change from one moment to the next."""
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        return f"cannot retry a {job.status} job (only failed or cancelled)"
+    try:
+        get_job_type(job.job_type).parse_params(job.params)
+    except DomainError as exc:
+        return error_in_words(exc)
+    return None
 
 
 def job_retry(*, job: Job) -> Job:
@@ -255,4 +281,6 @@ def job_delete(*, job: Job) -> int:
             tell_job_type(job, JobChange.DELETED)
         deleted = delete_job_files(JobFile.objects.filter(job_id=job.id))
         Job.objects.filter(id=job.id).delete()
+        if job.imported:  # a re-import must not bring it back by surprise
+            DeletedImport.objects.get_or_create(job_id=job.id)
     return deleted

@@ -12,15 +12,21 @@ from jobs.services.lifecycle import job_delete
 from jobs.status import ACTIVE, TERMINAL
 
 
-def jobs_select_old(*, older_than_days: float, statuses=None, now=None):
-    """Terminal jobs (of `statuses`) that ended more than `older_than_days` ago, oldest first.
-    Active statuses are refused: a running job is not cleanup's."""
+def jobs_select_old(
+    *, older_than_days: float, statuses=None, now=None, include_imported: bool = False
+):
+    """Terminal jobs (of `statuses`) that ended more than `older_than_days` ago, oldest first;
+    imported jobs only with `include_imported`. Active statuses are refused: a running job is
+    not cleanup's."""
     statuses = set(statuses or TERMINAL)
     active = statuses & ACTIVE
     if active:
         raise ValueError(f"refusing active status(es): {', '.join(sorted(active))}")
     cutoff = (now or timezone.now()) - timedelta(days=older_than_days)
-    return Job.objects.ended_before(cutoff).filter(status__in=statuses).order_by("created_at")
+    old = Job.objects.ended_before(cutoff).filter(status__in=statuses)
+    if not include_imported:
+        old = old.filter(imported=False)
+    return old.order_by("created_at")
 
 
 def jobs_delete(*, jobs, on_job=lambda: None) -> dict[str, int]:
@@ -34,5 +40,14 @@ def jobs_delete(*, jobs, on_job=lambda: None) -> dict[str, int]:
 
 
 def jobs_cleanup_expired(*, now=None) -> dict[str, int]:
-    """Retention: delete the jobs that ended more than EF_JOB_RETENTION_DAYS ago."""
-    return jobs_delete(jobs=jobs_select_old(older_than_days=settings.JOB_RETENTION_DAYS, now=now))
+    """Retention: delete the jobs that ended more than EF_JOB_RETENTION_DAYS ago (imported ones
+    only when EF_EXPIRE_IMPORTED_JOBS is set), decided now from the current settings."""
+    return jobs_delete(jobs=jobs_select_old(**retention_rule(), now=now))
+
+
+def retention_rule() -> dict:
+    """The current settings as jobs_select_old arguments (cleanup and its dry run share them)."""
+    return {
+        "older_than_days": settings.JOB_RETENTION_DAYS,
+        "include_imported": settings.EXPIRE_IMPORTED_JOBS,
+    }

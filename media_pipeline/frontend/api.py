@@ -28,10 +28,22 @@ forbid_unknown_fields(frontend_api)  # every route, those added later too (core.
 from media_pipeline.frontend import (  # noqa: E402
     clips_page,
     files,
+    info_page,
+    main_page,
     postiz,
     projects_page,
     segments_page,
+    usage_page,
 )
 
-for _page in (files, projects_page, clips_page, segments_page, postiz):
+for _page in (
+    files,
+    main_page,
+    projects_page,
+    clips_page,
+    segments_page,
+    postiz,
+    info_page,
+    usage_page,
+):
     frontend_api.add_router("", _page.router)

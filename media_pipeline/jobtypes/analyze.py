@@ -107,24 +107,49 @@ def _run_local(ctx, source, info, params: AnalyzeParams, *, start: float) -> dic
 
 
 def _run_gemini(ctx, source, info, params: AnalyzeParams, reached: dict) -> dict:
+    result = gemini_analysis(
+        ctx,
+        source,
+        info,
+        target_duration=params.target_duration,
+        context_text=params.context_text,
+        span=(PROBE_END, WORK_END),
+        reached=reached,
+    )
+    ctx.progress(100, "done", f"{len(result['segments'])} segments selected")
+    return result
+
+
+def gemini_analysis(
+    ctx,
+    source,
+    info,
+    *,
+    target_duration: float,
+    context_text: str | None,
+    span: tuple[float, float],
+    reached: dict,
+) -> dict:
+    """Segments chosen by Gemini from frames of `source` (job progress within `span`; the
+    percent reached goes into `reached["percent"]`, so a fallback can go on from there), in the
+    local analysis' result shape. Shared with the `process` job type (its `context_text`).
+    GeminiError (GeminiNotConfigured without an API key) when it cannot be used."""
     if not settings.GEMINI_API_KEY:
         raise GeminiNotConfigured("the Gemini provider is not configured (GEMINI_API_KEY is empty)")
-    config = gemini.GeminiConfig(
-        api_key=settings.GEMINI_API_KEY,
-        model=settings.GEMINI_MODEL,
-        base_url=settings.GEMINI_BASE_URL,
-    )
+    config = gemini.GeminiConfig.from_settings()
+    start, end = span
+    frames_end = start + (end - start) * (FRAMES_END - PROBE_END) / (WORK_END - PROBE_END)
     frames_dir = ctx.temp_dir / "gemini-frames"
     frames_dir.mkdir(exist_ok=True)
     run_ffmpeg(
         gemini.frame_extraction_args(source, frames_dir, interval=config.frame_interval),
         duration=info.duration,
-        on_progress=ctx.stage(PROBE_END, FRAMES_END, "frames", "Extracting frames"),
+        on_progress=ctx.stage(start, frames_end, "frames", "Extracting frames"),
         tracker=ctx,
     )
     frames = gemini.extracted_frames(frames_dir)
-    reached["percent"] = FRAMES_END
-    ctx.progress(FRAMES_END, "gemini", f"Asking Gemini about {len(frames)} frames")
+    reached["percent"] = frames_end
+    ctx.progress(frames_end, "gemini", f"Asking Gemini about {len(frames)} frames")
 
     def on_batch(number: int, total: int, frame_count: int) -> None:
         details = {"batch": number, "batches": total, "model": config.model}
@@ -135,20 +160,19 @@ def _run_gemini(ctx, source, info, params: AnalyzeParams, reached: dict) -> dict
         ctx.record_cost(
             service="gemini", operation="analyze", units=1, unit_name="requests", details=details
         )
-        reached["percent"] = FRAMES_END + (WORK_END - FRAMES_END) * number / total
+        reached["percent"] = frames_end + (end - frames_end) * number / total
         ctx.progress(reached["percent"], "gemini", f"Gemini batch {number}/{total} analysed")
 
     segments = gemini.analyze_frames(
         frames,
         config=config,
         source_duration=info.duration,
-        context_text=params.context_text,
+        context_text=context_text,
         on_batch=on_batch,
     )
     result = gemini.select_segments_for_target(
-        segments, target_duration=params.target_duration, source_duration=info.duration
+        segments, target_duration=target_duration, source_duration=info.duration
     )
-    ctx.progress(100, "done", f"{len(result['segments'])} segments selected")
     return {
         "frames_sent": len(frames),
         "batches": len(gemini.batches(len(frames), config.batch_size)),

@@ -5,15 +5,20 @@ one source, each encoded once (with optional subtitles and audio track) plus a t
 which stores the same renders as clips instead of job files."""
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pydantic
+from django.utils.text import get_valid_filename
 
 from jobs.registry import register
 from media_pipeline.jobtypes._shared import subtitles_to_burn
+from media_pipeline.jobtypes.analyze import gemini_analysis
+from media_pipeline.jobtypes.tts import TtsParams, estimate_tts_cost, make_voiceover
 from media_pipeline.ops.analysis import analyze_video
 from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
+from media_pipeline.ops.gemini import GeminiError
 from media_pipeline.ops.presets import Preset
 from media_pipeline.ops.probe import MediaInfo, probe_media, require_video
 from media_pipeline.ops.render import (
@@ -30,6 +35,9 @@ from media_pipeline.ops.variants import Segment, plan_variants
 from media_pipeline.ops.voice_detect import detect_voice
 from media_pipeline.ops.voice_mute import VoiceMuteParams, mute_speech
 
+# A name shown to people and turned into file names: letters, digits, spaces, '.', '-', '_'.
+OUTPUT_NAME = r"^\w[\w .-]{0,79}$"
+
 
 class ProcessParams(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
@@ -44,6 +52,33 @@ class ProcessParams(pydantic.BaseModel):
     voice_mute: VoiceMuteParams | None = pydantic.Field(
         None, description="lower the source's speech (keep_percentage, fade_ms, detection params)"
     )
+    voiceover: TtsParams | None = pydantic.Field(
+        None, description="speak this text (the `tts` job's params) as the variants' soundtrack"
+    )
+    script_text: str | None = pydantic.Field(
+        None,
+        max_length=100_000,
+        description="a voice-over script kept with the job, not voiced by it (a voice-over is "
+        "added later to the chosen variants; `voiceover` voices a script now)",
+    )
+    context_text: str | None = pydantic.Field(
+        None,
+        max_length=4000,
+        description="what the video is about: with Gemini configured (GEMINI_API_KEY) Gemini "
+        "picks the segments with it; otherwise, or when Gemini fails, the local analysis does "
+        "and the result's `analysis.context_note` says why the context was not used",
+    )
+    output_name: str | None = pydantic.Field(
+        None,
+        pattern=OUTPUT_NAME,
+        description="base name of the variants: <output_name>_v<n> (files and result `name`)",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def one_soundtrack(self):
+        if self.replace_audio and self.voiceover:
+            raise ValueError("give either 'replace_audio' or 'voiceover', not both")
+        return self
 
 
 @dataclass(frozen=True)
@@ -85,15 +120,37 @@ def _subtitles(ctx, params: ProcessParams, preset: Preset) -> Subtitles | None:
     )
 
 
-def find_segments(ctx, source: Path, info: MediaInfo, *, total_duration: float):
+def find_segments(
+    ctx, source: Path, info: MediaInfo, *, total_duration: float, context_text: str | None = None
+):
     """Analyse the source (job progress 2-25 %): (scored segments, the analysis result).
-    Raises InvalidMediaError when nothing usable is found."""
-    analysis = analyze_video(
-        source,
-        target_duration=total_duration,
-        info=info,
-        on_progress=ctx.stage(2, 25, "analyze", "Finding the best segments"),
-    )
+    With a `context_text` and Gemini configured, Gemini picks the segments; otherwise, or when
+    it fails, the local analysis does (the result's `context_note` says why). Raises
+    InvalidMediaError when nothing usable is found."""
+    analysis, start, note = None, 2.0, None
+    if context_text:
+        reached = {"percent": start}
+        try:
+            analysis = gemini_analysis(
+                ctx,
+                source,
+                info,
+                target_duration=total_duration,
+                context_text=context_text,
+                span=(start, 25.0),
+                reached=reached,
+            )
+            analysis["provider"] = "gemini"
+        except GeminiError as exc:
+            start, note = reached["percent"], f"the context was not used: {exc}"
+    if analysis is None:
+        analysis = analyze_video(
+            source,
+            target_duration=total_duration,
+            info=info,
+            on_progress=ctx.stage(start, 25, "analyze", "Finding the best segments"),
+        )
+        analysis.update(provider="local", context_note=note)
     segments = [Segment(s["start"], s["end"], s["score"] or 0.0) for s in analysis["segments"]]
     if not segments:
         raise InvalidMediaError("no usable segments: the source is dark, static or too short")
@@ -139,16 +196,30 @@ def render_variants(
     return rendered
 
 
+def estimate_process_cost(params: ProcessParams) -> Decimal:
+    """What the job will cost (budgets): its voice-over's, when it voices one."""
+    return estimate_tts_cost(params.voiceover) if params.voiceover else Decimal(0)
+
+
 @register(
-    "process", params_schema=ProcessParams, max_attempts=2, timeout=7200, label="Clip variants"
+    "process",
+    params_schema=ProcessParams,
+    max_attempts=2,
+    timeout=7200,
+    label="Clip variants",
+    estimate_cost=estimate_process_cost,
 )
 def process_handler(ctx, params: ProcessParams) -> dict:
     ctx.progress(1, "probe", "Reading the source")
     source = ctx.input_path("source")
     info = require_video(probe_media(source), label="the source")
-    soundtrack = str(ctx.input_path("audio")) if params.replace_audio else None
+    soundtrack = soundtrack_of(ctx, params)
     segments, analysis = find_segments(
-        ctx, source, info, total_duration=params.target_duration * params.variant_count
+        ctx,
+        source,
+        info,
+        total_duration=params.target_duration * params.variant_count,
+        context_text=params.context_text,
     )
     muted = mute_source_voice(ctx, source, info, params.voice_mute) if params.voice_mute else None
     if muted and muted.output is not None:
@@ -167,15 +238,15 @@ def process_handler(ctx, params: ProcessParams) -> dict:
         soundtrack=soundtrack,
         subtitles=_subtitles(ctx, params, preset),
     )
-    variants = [_save_variant(ctx, variant) for variant in rendered]
+    variants = [_save_variant(ctx, variant, params.output_name) for variant in rendered]
     ctx.progress(100, "done", "Variants ready")
     return {
         "variants": variants,
-        "reused_segments": plan.reused_segments,
-        "note": "the source is too short for disjoint variants: some segments are reused"
-        if plan.reused_segments
-        else "",
-        "analysis": {k: analysis.get(k) for k in ("covers_target", "shortfall", "decode_warning")},
+        **plan.reuse,  # reused_segments, shared_time, shared_seconds, note
+        "analysis": {
+            k: analysis.get(k)
+            for k in ("provider", "context_note", "covers_target", "shortfall", "decode_warning")
+        },
         "voice_mute": muted.as_dict() if muted else None,
         "width": preset.width,
         "height": preset.height,
@@ -203,8 +274,31 @@ def mute_source_voice(
     return mute_speech(source, out, detection, params, info=info, on_progress=report, tracker=ctx)
 
 
-def _save_variant(ctx, variant: RenderedVariant) -> dict:
+def soundtrack_of(ctx, params) -> str | None:
+    """The variants' soundtrack: the `audio` input (replace_audio), a voice-over spoken from
+    `voiceover` (job progress 1-2 %, before the analysis), or none (the source's own sound).
+    Shared with the `multi_video` job type."""
+    if params.replace_audio:
+        return str(ctx.input_path("audio"))
+    if params.voiceover:
+        return str(make_voiceover(ctx, params.voiceover, start=1, end=2).wav)
+    return None
+
+
+def variant_name(output_name: str | None, n: int) -> str:
+    return f"{output_name}_v{n}" if output_name else f"variant_{n}"
+
+
+def output_filename(name: str, suffix: str) -> str:
+    """A file name from a validated `OUTPUT_NAME` (spaces become underscores)."""
+    return get_valid_filename(f"{name}{suffix}")
+
+
+def _save_variant(ctx, variant: RenderedVariant, output_name: str | None) -> dict:
     n = variant.index
-    ctx.add_file(variant.video, label=f"variant_{n}")
-    ctx.add_file(variant.thumbnail, label=f"thumbnail_{n}")
-    return {"index": n, "duration": variant.duration, "segments": variant.segments}
+    name = variant_name(output_name, n)
+    filename = output_filename(name, ".mp4") if output_name else None
+    thumbnail = output_filename(name, ".jpg") if output_name else None
+    ctx.add_file(variant.video, label=f"variant_{n}", filename=filename)
+    ctx.add_file(variant.thumbnail, label=f"thumbnail_{n}", filename=thumbnail)
+    return {"index": n, "name": name, "duration": variant.duration, "segments": variant.segments}

@@ -67,10 +67,44 @@ class Voiceover:
     voice: str
     characters: int
     fallback: dict | None
+    requested_provider: str = ""
+    notice: str | None = None  # the fallback in one sentence, None when the chosen one spoke
+
+    def summary(self) -> dict:
+        """What a job result says of its voice-over: who spoke it, and why when it was not the
+        provider asked for."""
+        return {
+            "provider": self.provider,
+            "requested_provider": self.requested_provider,
+            "voice": self.voice,
+            "duration": self.duration,
+            "characters": self.characters,
+            "fallback": self.fallback,
+            "notice": self.notice,
+        }
+
+
+def record_tts_usage(ctx, speech, *, audio_seconds: float | None) -> None:
+    """Every TTS call in the cost ledger, under the provider that spoke: characters (what
+    ElevenLabs bills; edge and offline cost $0 in COST_RATES) and seconds of audio produced."""
+    details = {"voice": speech.voice}
+    if speech.provider == "elevenlabs":
+        details["model"] = settings.ELEVENLABS_MODEL
+    if speech.fallback:
+        details["requested_provider"] = speech.fallback["from"]
+        details["fallback_reason"] = speech.fallback["reason"]
+    ctx.record_cost(
+        service=speech.provider,
+        operation="tts",
+        units=speech.audio.characters,
+        unit_name="characters",
+        audio_seconds=None if audio_seconds is None else round(audio_seconds, 3),
+        details=details,
+    )
 
 
 def make_voiceover(ctx, params: TtsParams, *, start: float, end: float) -> Voiceover:
-    """Synthesize, record a paid provider's cost, and tighten the pauses (word timings remapped).
+    """Synthesize, tighten the pauses (word timings remapped) and record the call's usage.
     Reports progress within [start, end] of the job. Shared by `tts` and `render_clip`."""
     ctx.progress(start, "synthesize", f"Synthesizing speech ({params.provider})")
     speech = speak(
@@ -81,21 +115,18 @@ def make_voiceover(ctx, params: TtsParams, *, start: float, end: float) -> Voice
         out_dir=ctx.temp_dir,
         offline_fallback=settings.TTS_OFFLINE_FALLBACK,
     )
-    if speech.provider == "elevenlabs":
-        ctx.record_cost(
-            service="elevenlabs",
-            operation="tts",
-            units=speech.audio.characters,
-            unit_name="characters",
-            details={"voice": speech.voice, "model": settings.ELEVENLABS_MODEL},
-        )
     middle = start + (end - start) * 0.6
-    tightened = tighten_speech(
-        speech.audio.path,
-        ctx.temp_dir,
-        policy=PausePolicy(max_pause=params.max_pause),
-        on_progress=ctx.stage(middle, end, "trim", "Trimming silence"),
-    )
+    try:
+        tightened = tighten_speech(
+            speech.audio.path,
+            ctx.temp_dir,
+            policy=PausePolicy(max_pause=params.max_pause),
+            on_progress=ctx.stage(middle, end, "trim", "Trimming silence"),
+        )
+    except Exception:
+        record_tts_usage(ctx, speech, audio_seconds=None)  # spoken (and billed) all the same
+        raise
+    record_tts_usage(ctx, speech, audio_seconds=tightened.source_duration)
     words = remap_words(speech.audio.words, tightened.kept) if speech.audio.words else None
     return Voiceover(
         wav=tightened.wav,
@@ -106,6 +137,8 @@ def make_voiceover(ctx, params: TtsParams, *, start: float, end: float) -> Voice
         voice=speech.voice,
         characters=speech.audio.characters,
         fallback=speech.fallback,
+        requested_provider=speech.requested,
+        notice=speech.notice,
     )
 
 
@@ -145,6 +178,8 @@ def tts_handler(ctx, params: TtsParams) -> dict:
         "characters": voiceover.characters,
         "words": len(voiceover.words or []),
         "fallback": voiceover.fallback,
+        "notice": voiceover.notice,
+        "notices": [voiceover.notice] if voiceover.notice else [],
     }
 
 
@@ -168,10 +203,30 @@ class AddTtsParams(pydantic.BaseModel):
     duck_level: float = pydantic.Field(
         0.10, ge=0.0, le=1.0, description="level of the original audio (0.10 = 10 %)"
     )
+    speech: TtsParams | None = pydantic.Field(
+        None,
+        description="speak this text (the `tts` job's params) as the voice-over instead of "
+        "taking an `audio` input",
+    )
+    output_suffix: str = pydantic.Field(
+        "_tts",
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        description="the outputs are named <input label><output_suffix>.<ext>",
+    )
 
 
-def _probe_inputs(ctx, count: int) -> tuple:
-    tts_path = ctx.input_path("audio")
+def estimate_add_tts_cost(params: AddTtsParams) -> Decimal:
+    return estimate_tts_cost(params.speech) if params.speech else Decimal(0)
+
+
+def _voiceover_track(ctx, params: AddTtsParams) -> Path:
+    """The `audio` input, or the speech of `params.speech` (job progress 1-30 %)."""
+    if params.speech is None:
+        return ctx.input_path("audio")
+    return make_voiceover(ctx, params.speech, start=1, end=30).wav
+
+
+def _probe_inputs(ctx, count: int, tts_path: Path) -> tuple:
     tts_info = probe_media(tts_path)
     if not tts_info.has_audio:
         raise InvalidMediaError("input 'audio' has no audio stream")
@@ -183,14 +238,22 @@ def _probe_inputs(ctx, count: int) -> tuple:
     return tts_path, tts_info, videos
 
 
-@register("add_tts", params_schema=AddTtsParams, max_attempts=2, timeout=1800, label="Add TTS")
+@register(
+    "add_tts",
+    params_schema=AddTtsParams,
+    max_attempts=2,
+    timeout=1800,
+    label="Add TTS",
+    estimate_cost=estimate_add_tts_cost,
+)
 def add_tts_handler(ctx, params: AddTtsParams) -> dict:
     ctx.progress(1, "probe", "Reading the inputs")
-    tts_path, tts_info, videos = _probe_inputs(ctx, params.videos)
-    span = 95.0 / len(videos)
+    tts_path, tts_info, videos = _probe_inputs(ctx, params.videos, _voiceover_track(ctx, params))
+    first = 30.0 if params.speech else 5.0
+    span = (100.0 - first) / len(videos)
     outputs = []
     for i, (label, path, info) in enumerate(videos):
-        filename = f"{label}_tts{output_suffix(info.format)}"
+        filename = f"{label}{params.output_suffix}{output_suffix(info.format)}"
         out = ctx.temp_dir / filename
         args = build_add_tts_args(
             str(path),
@@ -201,7 +264,10 @@ def add_tts_handler(ctx, params: AddTtsParams) -> dict:
             has_audio=info.has_audio,
         )
         report = ctx.stage(
-            5 + span * i, 5 + span * (i + 1), "mix", f"Mixing video {i + 1} of {len(videos)}"
+            first + span * i,
+            first + span * (i + 1),
+            "mix",
+            f"Mixing video {i + 1} of {len(videos)}",
         )
         run_ffmpeg(args, duration=info.duration, on_progress=report, tracker=ctx)
         ctx.add_file(out, label=label, filename=filename)

@@ -24,7 +24,7 @@ from django.utils import timezone
 from core.errors import Conflict
 from jobs import services as job_services
 from jobs.models import Job
-from jobs.status import ACTIVE, JobChange
+from jobs.status import ACTIVE, JobChange, JobStatus
 from media_pipeline.library.errors import LibraryRowGone
 from media_pipeline.library.models import Clip, ClipContent, Project, Segment, SourceVideo
 
@@ -115,10 +115,23 @@ def project_reset(*, project: Project) -> Project:
     return project
 
 
+REUSE_FIELDS = ("reused_segments", "shared_time", "shared_seconds", "note")
+
+
+def project_generation_reuse(project: Project) -> dict | None:
+    """Whether and where the clips of the project's generation (its current job) share source
+    time, once it completed (the `project_generate` result's reuse fields); else None."""
+    job = project.current_job
+    if job is None or job.status != JobStatus.COMPLETED or "reused_segments" not in job.result:
+        return None
+    return {key: job.result.get(key) for key in REUSE_FIELDS}
+
+
 def project_progress(project: Project) -> dict:
     job = project.current_job
     done = project.status == Status.READY_FOR_TRIAGE
     return {
+        "reuse": project_generation_reuse(project),
         "status": project.status,
         "job_id": job.id if job else None,
         "job_status": job.status if job else None,
@@ -187,7 +200,13 @@ def _store_generated(job) -> None:
         status=Status.READY_FOR_TRIAGE, error="", updated_at=timezone.now()
     )
     project_refresh_counts(project_id=project_id)
-    job.result = {**{k: v for k, v in job.result.items() if k != "clips"}, "clip_ids": ids}
+    result = {k: v for k, v in job.result.items() if k != "clips"}
+    if result.get("shared_time"):  # the variant numbers are the clips' order: name the clips
+        result["shared_time"] = [
+            {**shared, "clip_ids": [ids[n - 1] for n in shared["variants"]]}
+            for shared in result["shared_time"]
+        ]
+    job.result = {**result, "clip_ids": ids}
     job.save(update_fields=["result"])
 
 

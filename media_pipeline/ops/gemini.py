@@ -17,9 +17,11 @@ from pathlib import Path
 
 import ffmpeg
 import httpx
+from django.conf import settings
 
 from media_pipeline.ops.analysis_selection import Window, selection_result
 from media_pipeline.ops.errors import MediaError
+from media_pipeline.ops.network_errors import failure_words
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +52,22 @@ class GeminiConfig:
     batch_size: int = BATCH_SIZE
     frame_interval: float = FRAME_INTERVAL
 
+    @classmethod
+    def from_settings(cls) -> "GeminiConfig":
+        """The configured key, model and base URL (the key may be empty: not configured)."""
+        return cls(
+            api_key=settings.GEMINI_API_KEY,
+            model=settings.GEMINI_MODEL,
+            base_url=settings.GEMINI_BASE_URL,
+        )
+
+    @property
+    def model_url(self) -> str:
+        return f"{self.base_url.rstrip('/')}/v1beta/models/{self.model}"
+
     @property
     def endpoint(self) -> str:
-        return f"{self.base_url.rstrip('/')}/v1beta/models/{self.model}:generateContent"
+        return f"{self.model_url}:generateContent"
 
 
 # --- frames -----------------------------------------------------------------------------------
@@ -166,20 +181,16 @@ def _error_message(response: httpx.Response) -> str:
         return response.text[:300] or response.reason_phrase
 
 
-def generate(client: httpx.Client, config: GeminiConfig, body: dict) -> dict:
-    """One generateContent call. 400/401/403/404 → GeminiRejectedError (permanent); timeouts,
-    network errors, 429 and 5xx → GeminiError (transient)."""
+def _send(client: httpx.Client, config: GeminiConfig, method: str, url: str, **kwargs) -> dict:
+    """One request to Gemini, its JSON answer. 400/401/403/404 -> GeminiRejectedError
+    (permanent); timeouts, network errors, 429 and 5xx -> GeminiError (transient)."""
+    headers = {"x-goog-api-key": config.api_key}  # a header keeps the key out of URLs/logs
     try:
-        response = client.post(
-            config.endpoint,
-            json=body,
-            headers={"x-goog-api-key": config.api_key},  # a header keeps the key out of URLs/logs
-            timeout=REQUEST_TIMEOUT,
-        )
+        response = client.request(method, url, headers=headers, **kwargs)
     except httpx.TimeoutException:
         raise GeminiError("Gemini did not answer in time (timeout)") from None
     except httpx.TransportError as exc:
-        raise GeminiError(f"Gemini is unreachable ({exc.__class__.__name__})") from None
+        raise GeminiError(f"Gemini could not be reached ({failure_words(exc)})") from None
     if response.status_code in (401, 403):
         raise GeminiRejectedError(
             f"Gemini rejected the API key (HTTP {response.status_code}): {_error_message(response)}"
@@ -196,6 +207,21 @@ def generate(client: httpx.Client, config: GeminiConfig, body: dict) -> dict:
         return response.json()
     except ValueError:
         raise GeminiError("Gemini answered with something that is not JSON") from None
+
+
+def generate(client: httpx.Client, config: GeminiConfig, body: dict) -> dict:
+    """One generateContent call (errors as `_send`)."""
+    return _send(client, config, "POST", config.endpoint, json=body, timeout=REQUEST_TIMEOUT)
+
+
+def model_check(client: httpx.Client, config: GeminiConfig, *, timeout: float) -> str:
+    """Whether the key can use the configured model, asked within `timeout` seconds without
+    spending anything (the model's description, not a generation): the model's display name.
+    Errors as `_send` (a rejected key, an unknown model, no answer in time...)."""
+    payload = _send(client, config, "GET", config.model_url, timeout=timeout)
+    if not isinstance(payload, dict):
+        raise GeminiError("Gemini answered with an unreadable model description")
+    return str(payload.get("displayName") or payload.get("name") or config.model)
 
 
 def analyze_frames(

@@ -44,19 +44,24 @@ def keyword_in(keyword: str, text: str, *, threshold: float) -> bool:
 
 
 def find_inserts(
-    cues: list[Cue], keywords: list[list[str]], *, threshold: float = 80.0
+    cues: list[Cue],
+    keywords: list[list[str]],
+    *,
+    threshold: float = 80.0,
+    duration: float | None = None,
 ) -> list[Insert]:
     """For each secondary video (its keyword list), the cues that mention one of its keywords.
-    Inserts last as long as their cue, clamped to 0.5–5 s, and never overlap each other."""
+    Inserts last `duration` seconds, or as long as their cue (clamped to 0.5–5 s), and never
+    overlap each other."""
     inserts: list[Insert] = []
     for cue in sorted(cues, key=lambda c: c.start):
         for source, words in enumerate(keywords):
             hit = next((w for w in words if keyword_in(w, cue.text, threshold=threshold)), None)
             if hit is None:
                 continue
-            duration = min(max(cue.end - cue.start, MIN_INSERT), MAX_INSERT)
+            length = duration or min(max(cue.end - cue.start, MIN_INSERT), MAX_INSERT)
             if inserts and cue.start < inserts[-1].start + inserts[-1].duration:
                 break  # the previous insert is still on screen
-            inserts.append(Insert(source, hit, cue.index, cue.start, round(duration, 3)))
+            inserts.append(Insert(source, hit, cue.index, cue.start, round(length, 3)))
             break
     return inserts

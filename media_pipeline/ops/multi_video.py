@@ -37,9 +37,13 @@ def build_multi_video_args(
     output: str,
     subtitles: Subtitles | None,
     main_has_audio: bool = True,
+    soundtrack: str | None = None,
+    duration: float | None = None,
     x264_preset: str = "medium",
     crf: int = 20,
 ) -> list[str]:
+    """The edit's ffmpeg arguments. `soundtrack`: an audio file that replaces the main video's
+    sound (AAC); `duration`: the output stops there (seconds)."""
     width, height = size
     base = ffmpeg.input(main)
     video = base.video
@@ -58,8 +62,15 @@ def build_multi_video_args(
     if subtitles:
         video = video.filter("ass", filename=subtitles.ass_path, fontsdir=subtitles.fonts_dir)
     video = video.filter("format", pix_fmts="yuv420p")
-    streams = [video, base.audio] if main_has_audio else [video]
     options = {"vcodec": "libx264", "preset": x264_preset, "crf": crf, "movflags": "+faststart"}
-    if main_has_audio:
-        options["acodec"] = "copy"
+    if soundtrack:
+        streams = [video, ffmpeg.input(soundtrack).audio]
+        options.update(acodec="aac", audio_bitrate="192k")
+    elif main_has_audio:
+        streams = [video, base.audio]
+        options["acodec"] = "aac" if duration else "copy"  # a cut re-encodes the sound
+    else:
+        streams = [video]
+    if duration:
+        options["t"] = f"{duration:.3f}"
     return ffmpeg.output(*streams, output, **options).get_args()

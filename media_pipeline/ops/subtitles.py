@@ -5,6 +5,11 @@ style (font size, outline width, margins) is in output pixels. The default font,
 with the `font_lato` package and reaches libass through the filter's `fontsdir` option, so the
 default rendering never depends on the fonts installed on the machine.
 
+Legible by default: without an explicit `fontSize` the size follows the output's height
+(`default_font_size`: a capital letter's fill is ~3.7 % of the height, 71 px on 1080x1920), and
+without an explicit `outlineWidth` the outline follows the font size (`default_outline_width`,
+1/16 of it). Explicit values are used as given, in output pixels.
+
 On vertical outputs the captions keep out of the platforms' interface (`safe_zone`): the side
 margins leave the right-hand button column clear (on both sides, so captions stay centred and
 long lines wrap before it), and the default position puts the block above the bottom band.
@@ -31,6 +36,18 @@ VERTICAL_SIDE_MARGIN = max(VERTICAL_SAFE_ZONE.left, VERTICAL_SAFE_ZONE.right)
 # The block's bottom edge 22 % above the frame's bottom: 2 % (38 px at 1920) above the vertical
 # safe zone's 20 % bottom band, room for the outline and the lowest descenders.
 DEFAULT_POSITION_Y = 78.0
+# Default caption size, as a fraction of the output height. libass draws a Lato Bold capital
+# 0.62 font-size units tall (measured: the fill of "HELLO" at font size 100 is 62 px), so 0.06
+# of the height gives capitals 3.7 % of the height: 71 px at 1920 (the old fixed 48 gave 30 px,
+# 1.5 %). "3.5 % of the height" is that cap height, the smallest common measure of a caption's
+# size (lowercase letters with ascenders reach it too); `test_caption_legibility.py` measures
+# it on rendered frames of every vertical preset.
+FONT_SIZE_OF_HEIGHT = 0.06
+OUTLINE_OF_FONT_SIZE = 1 / 16  # 3 px at font size 48, 7.2 px at 115
+MIN_FONT_SIZE, MAX_FONT_SIZE = 8, 400
+# Karaoke: spoken words turn gold; when the text itself is close to gold (yellow text), cyan.
+DEFAULT_HIGHLIGHT, ALTERNATE_HIGHLIGHT = "#FFD700", "#00E5FF"
+DISTINCT_COLOUR = 96  # the channel difference from which two colours tell apart at a glance
 HEX_COLOR = r"^#[0-9A-Fa-f]{6}$"
 # Font names go into a comma-separated Style line: no commas, no control characters.
 FONT_NAME = r"^[A-Za-z0-9][A-Za-z0-9 _\-]{0,63}$"
@@ -64,7 +81,9 @@ BOTTOM_CENTER, TOP_CENTER = 2, 8
 class SubtitleStyle(pydantic.BaseModel):
     """How subtitles look; the field names are the frontend's (camelCase).
 
-    - fontSize: font size in output pixels (8-400).
+    - fontSize: font size in output pixels (8-400); unset or null: scaled to the output's
+      height (`default_font_size`: 115 on 1080x1920, 65 on 1920x1080). The web editor's sizes
+      (12-72, for a 1080-wide frame) are output pixels on every 1080-wide preset.
     - fontFamily: a font family name, or a CSS font stack as the web editor saves it
       (`var(--font-montserrat), Montserrat, sans-serif`, `'Bebas Neue', cursive`). It is kept as
       given; the face rendered is `font_name`, the stack's first real family (CSS variables and
@@ -72,8 +91,10 @@ class SubtitleStyle(pydantic.BaseModel):
       available; another name is looked up in the system's fonts and libass falls back to a
       default face when it is missing.
     - textColor, outlineColor, highlightColor: `#RRGGBB`. highlightColor is the colour a word
-      takes when it is spoken (karaoke, only with word timings).
-    - outlineWidth: outline thickness in output pixels (0-20).
+      takes when it is spoken (karaoke, only with word timings); unset or null: gold (#FFD700),
+      or cyan (#00E5FF) when the text colour is too close to gold to tell them apart.
+    - outlineWidth: outline thickness in output pixels (0-20); unset or null: 1/16 of the font
+      size (`default_outline_width`; 0 turns the outline off).
     - positionY: where the subtitles sit, as a PERCENTAGE of the frame height measured from
       the top (0-100). In the lower half (>= 50) it is the subtitle block's bottom edge and
       lines stack upward (85: the bottom edge 15% of the height above the frame's bottom); in
@@ -86,14 +107,14 @@ class SubtitleStyle(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid")
 
-    fontSize: int = pydantic.Field(48, ge=8, le=400)
+    fontSize: int | None = pydantic.Field(None, ge=MIN_FONT_SIZE, le=MAX_FONT_SIZE)
     fontFamily: str = pydantic.Field(DEFAULT_FONT, min_length=1, max_length=300)
     textColor: str = pydantic.Field("#FFFFFF", pattern=HEX_COLOR)
     outlineColor: str = pydantic.Field("#000000", pattern=HEX_COLOR)
-    outlineWidth: float = pydantic.Field(3.0, ge=0, le=20)
+    outlineWidth: float | None = pydantic.Field(None, ge=0, le=20)
     positionY: float = pydantic.Field(DEFAULT_POSITION_Y, ge=0, le=100)
     bold: bool = True
-    highlightColor: str = pydantic.Field("#FFD700", pattern=HEX_COLOR)
+    highlightColor: str | None = pydantic.Field(None, pattern=HEX_COLOR)
 
     @pydantic.field_validator("fontFamily")
     @classmethod
@@ -105,6 +126,43 @@ class SubtitleStyle(pydantic.BaseModel):
     def font_name(self) -> str:
         """The face to render: the first real family of `fontFamily` (Lato when none)."""
         return next(iter(font_families(self.fontFamily)), DEFAULT_FONT)
+
+    def font_size_for(self, height: int) -> int:
+        """The font size drawn on an output `height` pixels tall: fontSize, or the default."""
+        return self.fontSize if self.fontSize is not None else default_font_size(height)
+
+    def outline_for(self, height: int) -> float:
+        """The outline drawn on an output `height` pixels tall: outlineWidth, or the default."""
+        if self.outlineWidth is not None:
+            return self.outlineWidth
+        return default_outline_width(self.font_size_for(height))
+
+    @property
+    def highlight(self) -> str:
+        """The karaoke colour drawn: highlightColor, or a default distinct from the text."""
+        if self.highlightColor is not None:
+            return self.highlightColor
+        if colours_distinct(self.textColor, DEFAULT_HIGHLIGHT):
+            return DEFAULT_HIGHLIGHT
+        return ALTERNATE_HIGHLIGHT
+
+
+def colours_distinct(first: str, second: str) -> bool:
+    """Whether two `#RRGGBB` colours differ by DISTINCT_COLOUR in at least one channel."""
+    return any(
+        abs(int(first[i : i + 2], 16) - int(second[i : i + 2], 16)) >= DISTINCT_COLOUR
+        for i in (1, 3, 5)
+    )
+
+
+def default_font_size(height: int) -> int:
+    """The caption font size for an output `height` pixels tall (see FONT_SIZE_OF_HEIGHT)."""
+    return min(max(round(height * FONT_SIZE_OF_HEIGHT), MIN_FONT_SIZE), MAX_FONT_SIZE)
+
+
+def default_outline_width(font_size: int) -> float:
+    """The outline for captions of `font_size`: 1/16 of it, at least 1 px, 0.1 px steps."""
+    return max(1.0, round(font_size * OUTLINE_OF_FONT_SIZE, 1))
 
 
 def font_families(stack: str) -> list[str]:
@@ -207,24 +265,31 @@ def _plain_text(text: str) -> str:
 
 
 def _style_line(name: str, style: SubtitleStyle, width: int, height: int, karaoke: bool) -> str:
-    text, highlight = ass_color(style.textColor), ass_color(style.highlightColor)
+    text, highlight = ass_color(style.textColor), ass_color(style.highlight)
     # Karaoke: words not yet spoken show SecondaryColour and turn PrimaryColour when spoken.
     primary, secondary = (highlight, text) if karaoke else (text, text)
-    side = _side_margin(width, height, style.outlineWidth)
+    font_size, outline = style.font_size_for(height), style.outline_for(height)
+    side = _side_margin(width, height, outline, font_size)
     alignment, margin_v = _vertical_placement(style.positionY, height)
     fields = [
-        name, style.font_name, style.fontSize, primary, secondary,
+        name, style.font_name, font_size, primary, secondary,
         ass_color(style.outlineColor), "&H80000000", -1 if style.bold else 0, 0, 0, 0,
-        100, 100, 0, 0, 1, f"{style.outlineWidth:g}", 0, alignment, side, side, margin_v, 1,
+        100, 100, 0, 0, 1, f"{outline:g}", 0, alignment, side, side, margin_v, 1,
     ]  # fmt: skip
     return "Style: " + ",".join(str(f) for f in fields)
 
 
-def _side_margin(width: int, height: int, outline: float) -> int:
+# Glyph ink can pass a line's advance width (bold overhangs, anti-aliasing): measured 1.8 px at
+# font size 115, so 3 % of the font size is kept free besides the outline.
+INK_OVERHANG = 0.03
+
+
+def _side_margin(width: int, height: int, outline: float, font_size: int) -> int:
     """MarginL = MarginR in pixels: libass wraps lines to fit between them, and the outline,
-    drawn outside the glyphs, is kept inside too on vertical outputs."""
+    drawn outside the glyphs, is kept inside too on vertical outputs (with the ink overhang)."""
     if is_vertical(width, height):
-        return round(width * VERTICAL_SIDE_MARGIN) + math.ceil(outline)
+        inset = math.ceil(outline + font_size * INK_OVERHANG)
+        return round(width * VERTICAL_SIDE_MARGIN) + inset
     return round(width * SIDE_MARGIN)
 
 

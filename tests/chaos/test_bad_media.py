@@ -53,7 +53,7 @@ BROKEN_SRT = {
     "no cues at all": ("just some words, no cues at all", "text outside any cue"),
     "bad timing line": ("1\n00:00:01 -> 00:00:02\nhi\n", "has no timing line"),
     "overlap, empty cue": ("1\n00:00:01,000 --> 00:00:02,000\n\n2\n00:00:01,500 --> 00:00:03,000\nOver\n", "has no text"),
-    "control bytes": ("1\n00:00:00,000 --> 00:00:01,000\n\x00\x01\x02\n\n\x00", "invalid SRT"),
+    "control bytes": ("1\n00:00:00,000 --> 00:00:01,000\n\x01\x02\x03\n\n\x1b", "text outside any cue"),
 }  # fmt: skip
 
 
@@ -115,6 +115,24 @@ def test_broken_srt_is_a_422_naming_the_problem(api, media, case):
     body = error(matched)
     assert body["code"] == "invalid_srt" and reason in body["message"] and body["details"]
     with pytest.raises(InvalidJobParams):  # as a job: refused before anything is written
+        services.job_create(job_type="render_clip", params={"srt": srt})
+    assert Job.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_srt_with_nul_bytes_is_refused_naming_the_field(api, media):
+    """Text with NUL characters is refused before any SRT parsing (core.strict); as a job's
+    params it is binary, not SRT."""
+    srt = "1\n00:00:00,000 --> 00:00:01,000\n\x00\x01\x02\n\n\x00"
+    nul = "contains a NUL character"
+    as_params = post(
+        api, "/videos/process", params={"srt": srt}, files={"file": media.video(seconds=1)}
+    )
+    assert as_params.status_code == 422 and nul in error(as_params)["message"], as_params.content
+    assert "params.srt" in fields(as_params)
+    matched = api.post(f"{API}/match-srt", {"srt": srt}, content_type="application/json")
+    assert matched.status_code == 422 and error(matched)["message"].startswith(f"'srt': {nul}")
+    with pytest.raises(InvalidJobParams):
         services.job_create(job_type="render_clip", params={"srt": srt})
     assert Job.objects.count() == 0
 

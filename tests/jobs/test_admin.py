@@ -47,7 +47,11 @@ def test_retry_and_cancel_actions_use_the_services(staff_client, user):
         url, {"action": "retry_jobs", "_selected_action": [failed.id, done.id]}, follow=True
     )
     messages = [str(m) for m in response.context["messages"]]
-    assert "Retried 1 job(s)." in messages and any("1 job(s) skipped" in m for m in messages)
+    assert "Retried 1 job(s)." in messages
+    assert (
+        f"Skipped 1 job(s): cannot retry a completed job (only failed or cancelled). Jobs: {str(done.id)[:8]}."
+        in messages
+    )
     failed.refresh_from_db()
     assert failed.status == JobStatus.QUEUED and failed.attempts == 0
     staff_client.post(url, {"action": "cancel_jobs", "_selected_action": [queued.id]})

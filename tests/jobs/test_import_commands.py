@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 
 from jobs import legacy_common, legacy_jobs
 from jobs.management.output import Progress
@@ -105,11 +106,14 @@ def test_memory_store_mapping(user):
         "job_type": "video_processing",
         "progress": "Done! 3 variants ready",
     }
-    # timestamps kept (naive = UTC); retention counts from the end of the job
+    # timestamps kept (naive = UTC); imported history is kept, unless it is asked to expire:
+    # then its age counts from the end of the job
     assert done.created_at == datetime(2024, 5, 1, 10, 15, 0, 412233, tzinfo=UTC)
     assert done.completed_at == datetime(2024, 5, 1, 10, 21, 47, 902100, tzinfo=UTC)
     assert done.updated_at == done.completed_at
-    assert done.expires_at == done.completed_at + timedelta(days=14)
+    assert done.imported and done.expires_at is None
+    with override_settings(EXPIRE_IMPORTED_JOBS=True):
+        assert done.expires_at == done.completed_at + timedelta(days=14)
 
     interrupted = legacy("job_20240501_101500")  # non-UUID id: a stable uuid5
     assert interrupted.id == uuid.uuid5(legacy_common.LEGACY_NAMESPACE, "job_20240501_101500")
@@ -170,8 +174,14 @@ def test_dry_run_writes_nothing_but_reports_the_same_counts():
     out = run("import_jobs", FIXTURES / "memory_store.json", "--dry-run", "--enqueue-pending")
     assert "would import: 6 job(s) (1 completed, 4 failed, 1 queued)" in out
     assert "would enqueue: 1" in out and "dry run: nothing was written" in out
-    assert "note: 3 of them ended longer ago than the retention" in out
+    assert "retention: imported jobs are kept (EF_EXPIRE_IMPORTED_JOBS is off)" in out
     assert Job.objects.count() == 0 and get_queue().count == 0
+    with override_settings(EXPIRE_IMPORTED_JOBS=True):
+        out = run("import_jobs", FIXTURES / "memory_store.json", "--dry-run")
+    assert (
+        "retention: imported jobs expire like the others (EF_EXPIRE_IMPORTED_JOBS=1, "
+        "EF_JOB_RETENTION_DAYS=14): 3 of these ended longer ago and the next cleanup deletes them"
+    ) in out
 
 
 def test_enqueue_pending_puts_exactly_the_runnable_pending_jobs_on_the_queue():
@@ -288,8 +298,10 @@ def test_costs_are_imported_linked_and_idempotent(user):
     assert other.unit_name == "units" and other.job is None and other.owner is None
     assert other.details["legacy_job_id"] == "job_gone_20240603"
 
+    assert "total: $1.292400 imported (linked $1.086400, unlinked $0.206000)" in out
     again = run("import_costs", FIXTURES / "cost_log.json")
     assert "imported: 0 cost entr(ies)" in again and "already imported: 6" in again
+    assert "total: $0.000000 imported" in again
     assert CostEntry.objects.count() == 5
 
 

@@ -93,9 +93,10 @@ def assert_inside_safe_zone(path, preset_name: str, *, min_lines: int) -> None:
     assert right <= safe_right, f"caption {box} crosses the safe zone's right edge {safe_right}"
     assert top >= safe_top, f"caption {box} crosses the safe zone's top edge {safe_top}"
     assert bottom <= safe_bottom, f"caption {box} crosses the safe zone's bottom edge {safe_bottom}"
-    # A real caption: `min_lines` lines of the default 48 px font (glyphs fill ~85 % of a line
+    # A real caption: `min_lines` lines of the default font size (glyphs fill ~85 % of a line
     # box), most of the width used.
-    assert bottom - top >= min_lines * SubtitleStyle().fontSize * 0.8, box
+    font_size = SubtitleStyle().font_size_for(preset.height)
+    assert bottom - top >= min_lines * font_size * 0.8, box
     assert right - left >= (safe_right - safe_left) // 2, box
 
 

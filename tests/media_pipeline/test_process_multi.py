@@ -48,6 +48,7 @@ def test_process_makes_disjoint_variants_with_thumbnails(user, varied_source):
     assert job.status == JobStatus.COMPLETED, job.error
     variants = job.result["variants"]
     assert len(variants) == 2 and not job.result["reused_segments"]
+    assert job.result["shared_time"] == [] and job.result["note"] == ""
     spans = [(s["start"], s["end"]) for v in variants for s in v["segments"]]
     for i, (a0, a1) in enumerate(spans):
         for b0, b1 in spans[i + 1 :]:

@@ -119,12 +119,44 @@ def test_ass_header_uses_the_output_size_and_pixel_styles():
     assert default["Outline"] == "4.5"
     assert default["Bold"] == "0"
     assert default["Alignment"] == "2"  # bottom centre
-    # Vertical: the safe zone's 14% of 1080 (151) plus the 4.5 px outline, on both sides.
-    assert default["MarginL"] == default["MarginR"] == "156"
+    # Vertical: the safe zone's 14% of 1080 (151) plus the 4.5 px outline and 3 % of the font
+    # size for the glyphs' overhang (2.16 px), on both sides.
+    assert default["MarginL"] == default["MarginR"] == "158"
     assert default["MarginV"] == "288"  # bottom edge at 85% of 1920
     karaoke = style_fields(ass, "Karaoke")
     assert karaoke["PrimaryColour"] == "&H0000FF00"  # spoken words
     assert karaoke["SecondaryColour"] == "&H000080FF"  # words still to come
+
+
+def test_default_size_and_outline_follow_the_output_height():
+    """Unset fontSize/outlineWidth: 6 % of the height and 1/16 of that (cap height ~3.7 %);
+    explicit values are drawn as given, whatever the output."""
+    sizes = {}
+    for width, height in ((1080, 1920), (1920, 1080), (1080, 1080), (320, 240)):
+        default = style_fields(build_ass(cues((1, 2)), width=width, height=height), "Default")
+        sizes[height] = (int(default["Fontsize"]), float(default["Outline"]))
+    assert sizes == {1920: (115, 7.2), 1080: (65, 4.1), 240: (14, 1.0)}
+    explicit = SubtitleStyle(fontSize=48)  # the web editor's default, for a 1080-wide frame
+    for height in (1920, 1080):
+        fields = style_fields(build_ass(cues((1, 2)), width=1080, height=height, style=explicit), "Default")  # fmt: skip
+        assert (fields["Fontsize"], fields["Outline"]) == ("48", "3")
+    no_outline = style_fields(build_ass(cues((1, 2)), width=1080, height=1920, style={"outlineWidth": 0}), "Default")  # fmt: skip
+    assert (no_outline["Fontsize"], no_outline["Outline"]) == ("115", "0")
+    assert SubtitleStyle.model_validate({"fontSize": None}).font_size_for(1920) == 115
+
+
+@pytest.mark.parametrize(
+    "style, spoken",
+    [
+        ({}, "&H0000D7FF"),  # white text: spoken words gold
+        ({"textColor": "#FFFF00"}, "&H00FFE500"),  # yellow text: gold would not show, cyan
+        ({"textColor": "#FFC800"}, "&H00FFE500"),
+        ({"textColor": "#FFFF00", "highlightColor": "#FFFF00"}, "&H0000FFFF"),  # as asked
+    ],
+)
+def test_karaoke_highlight_differs_from_the_text_unless_asked(style, spoken):
+    karaoke = style_fields(build_ass(cues((1, 2)), width=1080, height=1920, style=style), "Karaoke")
+    assert karaoke["PrimaryColour"] == spoken
 
 
 @pytest.mark.parametrize(

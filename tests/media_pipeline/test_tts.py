@@ -478,24 +478,32 @@ def test_edge_tts_job_uses_word_boundaries_and_shortens_the_pause(user, monkeypa
 
 
 @e2e
-def test_edge_unreachable_fails_readably_or_falls_back_offline(user, monkeypatch, settings):
+def test_edge_unreachable_falls_back_offline_by_default_or_fails_readably(
+    user, monkeypatch, settings
+):
     error = aiohttp.ClientConnectionError("Cannot connect to host speech.platform.bing.com:443")
     monkeypatch.setattr(edge_tts, "Communicate", fake_communicate(b"", [], fail=error))
     params = {"text": "Hello there.", "provider": "edge", "voice": "fr-FR-DeniseNeural"}
-    failed = run(job_create(job_type="tts", params=params, owner=user, max_attempts=1))
-    assert failed.status == JobStatus.FAILED
     reason = (
-        "edge-tts is unreachable (ClientConnectionError: "
-        "Cannot connect to host speech.platform.bing.com:443)"
+        "edge-tts could not be reached (the connection to the service failed "
+        "(Cannot connect to host speech.platform.bing.com:443))"
     )
-    assert failed.error == f"ProviderUnavailable: {reason}"  # the engine names transient errors
-
-    settings.TTS_OFFLINE_FALLBACK = True
-    job = run(job_create(job_type="tts", params=params, owner=user))
+    job = run(job_create(job_type="tts", params=params, owner=user))  # the fallback: on
     assert job.status == JobStatus.COMPLETED, job.error
     assert (job.result["provider"], job.result["voice"]) == ("offline", "roa/fr")
+    assert job.result["requested_provider"] == "edge"
     assert job.result["fallback"] == {"from": "edge", "reason": reason}
+    assert job.result["notices"] == [job.result["notice"]]
+    assert reason in job.result["notice"] and "offline voice" in job.result["notice"]
     assert probe_media(job_files(job)["audio"]).duration > 0.3
+
+    settings.TTS_OFFLINE_FALLBACK = False
+    failed = run(job_create(job_type="tts", params=params, owner=user, max_attempts=1))
+    assert failed.status == JobStatus.FAILED
+    assert failed.error == (
+        f"{reason}. Use the offline voice (provider offline: tts_provider=offline in a clip's "
+        "content) or set EF_TTS_OFFLINE_FALLBACK=1 to have it stand in automatically."
+    )
 
 
 # --- ElevenLabs --------------------------------------------------------------------------------
@@ -562,7 +570,8 @@ def elevenlabs_api(settings, answer: dict, *, key: str = "el-key"):
     ("status", "body", "error", "message"),
     [
         (401, {"detail": {"status": "quota_exceeded", "message": "Quota used up"}},
-         TtsRequestError, "ElevenLabs quota exceeded (HTTP 401: Quota used up)"),
+         TtsRequestError, "ElevenLabs quota exceeded (HTTP 401: Quota used up): add credits to "
+         "the account, or choose another provider (tts_provider=edge or offline)"),
         (404, {"detail": {"status": "voice_not_found", "message": "Voice not found"}},
          InvalidVoiceError, f"ElevenLabs has no voice '{VOICE}' (HTTP 404: Voice not found)"),
         (429, {"detail": {"message": "Too many requests"}},
@@ -602,6 +611,8 @@ def test_elevenlabs_job_records_the_cost_of_its_characters(user, settings, eleve
     (cost,) = CostEntry.objects.filter(job=job)
     assert (cost.service, cost.operation, cost.unit_name) == ("elevenlabs", "tts", "characters")
     assert cost.units == len(text) and cost.owner == user
+    assert cost.audio_seconds == pytest.approx(Decimal(str(job.result["source_duration"])))
+    assert cost.details == {"voice": VOICE, "model": settings.ELEVENLABS_MODEL}
     rate = Decimal(str(settings.COST_RATES["elevenlabs.characters"]))
     assert cost.cost_usd == (len(text) * rate).quantize(Decimal("0.000001")) > 0
     files = job_files(job)
@@ -625,12 +636,18 @@ def test_elevenlabs_rejected_key_and_missing_key_fail_permanently(
         settings.TTS_OFFLINE_FALLBACK = True  # a bad key is not "unreachable": no fallback
         job = run(job_create(job_type="tts", params=params, owner=user))
     assert job.status == JobStatus.FAILED and job.attempts == 1
-    assert job.error == "ElevenLabs rejected the API key (HTTP 401: Invalid API key)"
+    assert job.error == (
+        "ElevenLabs rejected the API key (HTTP 401: Invalid API key): check ELEVENLABS_API_KEY, "
+        "or choose another provider (tts_provider=edge or offline)"
+    )
 
     settings.ELEVENLABS_API_KEY = ""
     job = run(job_create(job_type="tts", params=params, owner=user))
     assert job.status == JobStatus.FAILED and job.attempts == 1
-    assert "set ELEVENLABS_API_KEY" in job.error
+    assert job.error == (
+        "ElevenLabs is not configured (no API key): set ELEVENLABS_API_KEY to use it, "
+        "or choose another provider (tts_provider=edge or offline)"
+    )
     assert not CostEntry.objects.exists()
 
 
@@ -640,19 +657,25 @@ def test_elevenlabs_unreachable_retries_fails_or_falls_back_offline(user, settin
     params = {"text": "Hello there.", "provider": "elevenlabs"}
     with respx.mock(base_url=settings.ELEVENLABS_BASE_URL, assert_all_called=False) as mock:
         mock.post(TTS_URL).mock(side_effect=httpx.ConnectError("[Errno 111] Connection refused"))
+        fallback = run(job_create(job_type="tts", params=params, owner=user))  # default: on
+        settings.TTS_OFFLINE_FALLBACK = False
         retrying = run(job_create(job_type="tts", params=params, owner=user))
         failed = run(job_create(job_type="tts", params=params, owner=user, max_attempts=1))
-        settings.TTS_OFFLINE_FALLBACK = True
-        fallback = run(job_create(job_type="tts", params=params, owner=user))
-    reason = "ElevenLabs is unreachable (ConnectError: [Errno 111] Connection refused)"
+    reason = (
+        "ElevenLabs could not be reached (the connection to api.elevenlabs.io failed "
+        "([Errno 111] Connection refused))"
+    )
+    message = f"{reason}. Use the offline voice (provider offline: tts_provider=offline in a "
     assert retrying.status == JobStatus.QUEUED and retrying.attempts == 1  # transient: retried
-    assert retrying.error == f"ProviderUnavailable: {reason}"
-    assert failed.status == JobStatus.FAILED and failed.error == f"ProviderUnavailable: {reason}"
+    assert retrying.error.startswith(message)
+    assert failed.status == JobStatus.FAILED and failed.error == retrying.error
     assert fallback.status == JobStatus.COMPLETED, fallback.error
     assert fallback.result["provider"] == "offline"
     assert fallback.result["fallback"] == {"from": "elevenlabs", "reason": reason}
     assert set(job_files(fallback)) == {"audio", "srt", "words"}
-    assert not CostEntry.objects.exists()
+    (usage,) = CostEntry.objects.all()  # what spoke: offline, free; ElevenLabs billed nothing
+    assert (usage.job_id, usage.service, usage.cost_usd) == (fallback.id, "offline", 0)
+    assert usage.details["requested_provider"] == "elevenlabs"
 
 
 # --- the add_tts job ---------------------------------------------------------------------------

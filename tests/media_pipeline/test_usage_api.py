@@ -48,8 +48,20 @@ def test_costs_by_service_today_and_range(api, spend):
     body = api.get(COSTS, {"start": "2024-03-01", "end": "2024-03-31"}).json()
     assert body["total_usd"] == "15.750000"
     assert body["by_service"] == [
-        {"service": "elevenlabs", "cost_usd": "7.500000", "entries": 4},
-        {"service": "gemini", "cost_usd": "8.250000", "entries": 2},
+        {
+            "service": "elevenlabs",
+            "cost_usd": "7.500000",
+            "entries": 4,
+            "units": {"characters": 4},
+            "audio_seconds": None,
+        },
+        {
+            "service": "gemini",
+            "cost_usd": "8.250000",
+            "entries": 2,
+            "units": {"frames": 2},
+            "audio_seconds": None,
+        },
     ]
     assert body["today_usd"] == "0.750000"
     assert body["range"] == {"start": "2024-03-01", "end": "2024-03-31", "cost_usd": "3.000000"}
@@ -113,3 +125,39 @@ def test_month_usage_default_and_unlimited(settings, api, user):
 def test_usage_needs_authentication(client):
     assert client.get(USAGE).status_code == 401
     assert client.get(COSTS).status_code == 401
+
+
+def test_usage_per_service_sums_units_per_unit_and_audio_seconds(api, user):
+    """Free TTS is usage too: characters and audio seconds summed exactly, next to $0."""
+    for units, seconds in ((120, "7.25"), (30, "1.105")):
+        CostEntry.objects.create(
+            owner=user, service="edge", operation="tts", units=units, unit_name="characters",
+            audio_seconds=Decimal(seconds), cost_usd=Decimal(0),
+        )  # fmt: skip
+    CostEntry.objects.create(
+        owner=user, service="gemini", operation="analyze", units=Decimal("2.5"),
+        unit_name="frames", cost_usd=Decimal("0.05"),
+    )  # fmt: skip
+    CostEntry.objects.create(
+        owner=user, service="gemini", operation="analyze", units=1, unit_name="requests",
+        cost_usd=Decimal("0.01"),
+    )  # fmt: skip
+    body = api.get(COSTS).json()
+    assert body["by_service"] == [
+        {
+            "service": "edge",
+            "cost_usd": "0.000000",
+            "entries": 2,
+            "units": {"characters": 150},
+            "audio_seconds": 8.355,
+        },
+        {
+            "service": "gemini",
+            "cost_usd": "0.060000",
+            "entries": 2,
+            "units": {"frames": 2.5, "requests": 1},
+            "audio_seconds": None,
+        },
+    ]
+    month = api.get(USAGE).json()
+    assert month["by_service"] == body["by_service"]

@@ -1,6 +1,5 @@
 """`manage.py cleanup_jobs`: retention cleanup, plus old jobs by age/status and orphan files."""
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs import cleanup, services
@@ -11,8 +10,10 @@ from jobs.status import ACTIVE, TERMINAL, JobStatus
 class Command(BaseCommand):
     help = (
         "Delete jobs with exactly their files, and orphan files. Without options: finished jobs "
-        "whose retention (EF_JOB_RETENTION_DAYS) is over. --older-than-days N: finished jobs "
-        "(of the --status given; active ones are refused) that ended more than N days ago. "
+        "whose retention (EF_JOB_RETENTION_DAYS) is over (imported jobs only with "
+        "EF_EXPIRE_IMPORTED_JOBS=1). --older-than-days N: finished jobs (of the --status given; "
+        "active ones are refused; imported ones with --include-imported) that ended more than N "
+        "days ago. "
         "--orphans-hours H: files in the media storage's jobs/ tree that no job file or library "
         "row references, and temp-dir entries (per-job dirs of jobs not processing, stale "
         "uploads), untouched for H hours. --dry-run lists what would go."
@@ -35,6 +36,11 @@ class Command(BaseCommand):
             "completed, failed, cancelled; queued/processing are refused)",
         )
         parser.add_argument(
+            "--include-imported",
+            action="store_true",
+            help="with --older-than-days: also jobs brought in by import_jobs (kept otherwise)",
+        )
+        parser.add_argument(
             "--orphans-hours",
             type=float,
             metavar="H",
@@ -44,12 +50,16 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="list what would be deleted; delete nothing"
         )
 
-    def handle(self, *args, expired, older_than_days, status, orphans_hours, dry_run, **options):
+    def handle(
+        self, *args, expired, older_than_days, status, include_imported, orphans_hours, dry_run, **_
+    ):
         self._check(older_than_days, status, orphans_hours)
+        if include_imported and older_than_days is None:
+            raise CommandError("--include-imported needs --older-than-days")
         if expired or (older_than_days is None and orphans_hours is None):
             self._expired(dry_run)
         if older_than_days is not None:
-            self._old(older_than_days, status, dry_run)
+            self._old(older_than_days, status, include_imported, dry_run)
         if orphans_hours is not None:
             self._orphans(orphans_hours, dry_run)
         if dry_run:
@@ -75,7 +85,7 @@ class Command(BaseCommand):
         if dry_run:
             self._list(
                 "expired job(s)",
-                services.jobs_select_old(older_than_days=settings.JOB_RETENTION_DAYS),
+                services.jobs_select_old(**services.retention_rule()),
             )
             return
         counts = services.jobs_cleanup_expired()
@@ -83,9 +93,13 @@ class Command(BaseCommand):
             f"cleanup: {counts['jobs']} expired job(s) and {counts['files']} file(s) deleted"
         )
 
-    def _old(self, days, statuses, dry_run):
-        jobs = services.jobs_select_old(older_than_days=days, statuses=statuses)
+    def _old(self, days, statuses, include_imported, dry_run):
+        jobs = services.jobs_select_old(
+            older_than_days=days, statuses=statuses, include_imported=include_imported
+        )
         what = f"job(s) older than {days:g} day(s) ({', '.join(sorted(set(statuses or TERMINAL)))})"
+        if not include_imported:
+            what += ", imported ones kept"
         if dry_run:
             self._list(what, jobs)
             return

@@ -10,12 +10,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument("--name", default="cli", help="A label to tell tokens apart.")
+        parser.add_argument(
+            "--quiet", action="store_true", help="Print only the token (for scripts)."
+        )
 
-    def handle(self, *args, username, name, **options):
+    def handle(self, *args, username, name, quiet, **options):
         try:
             user = get_user_model().objects.get(username=username)
         except get_user_model().DoesNotExist:
             raise CommandError(f"no user named '{username}'") from None
         token, raw = api_token_create(user=user, name=name)
-        self.stdout.write(f"Token '{token.name}' for {user.username} (shown only once):")
+        if not quiet:
+            self.stdout.write(f"Token '{token.name}' for {user.username} (shown only once):")
         self.stdout.write(raw)

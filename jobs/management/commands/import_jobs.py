@@ -11,9 +11,11 @@ class Command(LegacyImportCommand):
         "jobs. Idempotent: a job already imported (same legacy id) is reported, not duplicated. "
         "Statuses: pending -> cancelled (or queued and enqueued with --enqueue-pending), "
         "processing -> failed 'interrupted', completed/failed/cancelled kept; unknown statuses "
-        "and malformed rows are skipped with their row number and reason. Terminal jobs keep "
-        "their timestamps, so retention (EF_JOB_RETENTION_DAYS) counts from when they ended: "
-        "old ones are deleted by the next cleanup_jobs."
+        "and malformed rows are skipped with their row number and reason. Imported jobs are "
+        "history: retention keeps them unless EF_EXPIRE_IMPORTED_JOBS=1 (then their age counts "
+        "from when they ended, under EF_JOB_RETENTION_DAYS at cleanup time). A job imported "
+        "before and deleted here since is not brought back without --restore-deleted. Cost "
+        "entries imported before their jobs are linked to them."
     )
     noun = "job(s)"
     importer = staticmethod(legacy_import.legacy_jobs_import)
@@ -35,7 +37,15 @@ class Command(LegacyImportCommand):
             "here and whose params are valid; the others are imported failed)",
         )
 
-    def read(self, path, *, format, enqueue_pending, **options):
+        parser.add_argument(
+            "--restore-deleted",
+            action="store_true",
+            help="import again the jobs imported before and deleted here since (by cleanup or "
+            "an operator); without it they are counted and left out",
+        )
+
+    def read(self, path, *, format, enqueue_pending, restore_deleted, **options):
         source, rows = legacy_jobs.read_jobs_file(path, format)
         heading = f"{path.name}: {len(rows)} row(s), source '{source}'"
-        return heading, rows, {"source": source, "enqueue_pending": enqueue_pending}
+        more = {"enqueue_pending": enqueue_pending, "restore_deleted": restore_deleted}
+        return heading, rows, {"source": source, **more}

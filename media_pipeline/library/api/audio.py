@@ -121,6 +121,13 @@ def audio_add_to_videos(
         files, source_video_ids, files_field="files", ids_field="source_video_ids", most=MAX_VIDEOS
     )
     parsed = job_params("add_tts", params, videos=count)
+    if parsed.speech is not None:  # the upload is the voice-over here: never ignore one of them
+        raise ApiError(
+            422,
+            "validation_error",
+            "'params.speech' cannot be used here: the uploaded 'audio' is the voice-over",
+            [{"field": "params.speech"}],
+        )
     url = callback(callback_url)
     inputs, shared = video_list_input(
         request,

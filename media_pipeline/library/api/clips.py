@@ -21,6 +21,7 @@ from jobs.schemas import JobCreated
 from media_pipeline.library import projects as library
 from media_pipeline.library.api.common import CREATE_ERRORS, ERRORS, owned, schema_of
 from media_pipeline.library.clips import clip_content_checked, clip_remove_audio_start
+from media_pipeline.library.media import clip_render_voiceover, clips_with_render_voiceover
 from media_pipeline.library.models import Clip, Project
 from media_pipeline.ops.subtitles import SubtitleStyle
 
@@ -55,6 +56,12 @@ class ClipOut(Schema):
     )
     thumbnail_url: str | None
     content: ClipContentOut | None
+    render_voiceover: dict[str, Any] | None = Field(
+        description="how the latest completed render spoke the voice-over: `provider` (who "
+        "spoke), `requested_provider`, `voice`, `fallback` ({from, reason} when the offline "
+        "voice stood in for an unreachable provider) and `notice` (that fallback in words); "
+        "null without a voiced render"
+    )
 
     @staticmethod
     def of(clip: Clip) -> "ClipOut":
@@ -72,6 +79,7 @@ class ClipOut(Schema):
             file_url=url("clip_file") if clip.file else None,
             thumbnail_url=url("clip_thumbnail") if clip.thumbnail else None,
             content=ClipContentOut.from_orm(content) if content else None,
+            render_voiceover=clip_render_voiceover(clip),
         )
 
 
@@ -132,11 +140,13 @@ class ClipContentIn(InputSchema):
 
 
 def _clips(request):
-    return Clip.objects.for_owner(request.auth).select_related("content", "project")
+    clips = Clip.objects.for_owner(request.auth).select_related("content", "project")
+    return clips_with_render_voiceover(clips)
 
 
 def _clip(request, clip_id: int) -> Clip:
-    return owned(Clip.objects.select_related("content", "project"), request.auth, id=clip_id)
+    clips = clips_with_render_voiceover(Clip.objects.select_related("content", "project"))
+    return owned(clips, request.auth, id=clip_id)
 
 
 def _page(queryset, filters) -> ClipPage:

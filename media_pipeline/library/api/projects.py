@@ -80,6 +80,21 @@ class ProjectDeleted(Schema):
     clips_deleted: int
 
 
+class SharedTimeOut(Schema):
+    variants: list[int] = Field(description="the generation's variant numbers (1 = its first clip)")
+    clip_ids: list[int] = Field(default_factory=list, description="the clips of those variants")
+    source: str = Field(description="the job input: `source`, or `source_<source video id>`")
+    start: float
+    end: float
+
+
+class ReuseOut(Schema):
+    reused_segments: bool = Field(description="whether any source time is in several clips")
+    shared_time: list[SharedTimeOut]
+    shared_seconds: float = Field(description="source time in more than one clip, seconds")
+    note: str = Field(description="the reuse in words; empty without reuse")
+
+
 class ProgressOut(Schema):
     status: Project.Status
     job_id: UUID | None
@@ -88,6 +103,10 @@ class ProgressOut(Schema):
     current_step: str
     estimated_remaining: float | None = Field(description="seconds")
     error: str
+    reuse: ReuseOut | None = Field(
+        description="whether and where the clips of the project's generation share source time, "
+        "once it completed (null while it runs, after it failed, or before any)"
+    )
 
 
 class GenerateForm(Schema):

@@ -1,19 +1,20 @@
-"""Library API: usage. The requesting user's paid-API costs and monthly budget.
+"""Library API: usage. The requesting user's API usage (paid and free: every TTS call is
+recorded, edge and offline at $0), costs and monthly budget.
 
-Money is USD as decimal strings (as in the jobs API's cost entries), 6 decimal places.
-Days are UTC calendar days.
+Money is USD as decimal strings (as in the jobs API's cost entries), 6 decimal places; units and
+audio seconds are numbers. Days are UTC calendar days.
 """
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 
 from core.apierrors import ApiError
-from jobs.budgets import budget_for, month_start, reserved_by_active_jobs
-from jobs.costs import cost_total, cost_totals, money
+from jobs.budgets import budget_status
+from jobs.cost_reports import user_costs, utc_day_start
+from jobs.costs import CostTotal, cost_total, cost_totals, usage_totals
 from jobs.models import CostEntry, Job
 from jobs.schemas import CostOut, ErrorOut
 from media_pipeline.library.api.common import ERRORS, owned
@@ -22,9 +23,15 @@ router = Router(tags=["usage"])
 
 
 class ServiceTotal(Schema):
-    service: str
+    service: str = Field(description="elevenlabs, edge, offline (TTS), gemini...")
     cost_usd: Decimal
-    entries: int
+    entries: int = Field(description="calls recorded")
+    units: dict[str, int | float] = Field(
+        description="what was used, per unit: {'characters': 1234} for TTS, {'frames': 40}..."
+    )
+    audio_seconds: float | None = Field(
+        description="seconds of audio produced (TTS); null when the service produces none"
+    )
 
 
 class RangeTotal(Schema):
@@ -63,15 +70,29 @@ class CostFilters(Schema):
     job_id: UUID | None = None
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _service_totals(costs: dict[str, CostTotal], qs) -> list[ServiceTotal]:
+    """Each service's cost (given) with what it used (units, audio seconds) over `qs`."""
+    usage = {u.key[0]: u for u in usage_totals(qs, ["service"])}
+    return [
+        ServiceTotal(
+            service=service,
+            cost_usd=t.cost_usd,
+            entries=t.entries,
+            units={name: _number(n) for name, n in sorted(usage[service].units.items())},
+            audio_seconds=None
+            if usage[service].audio_seconds is None
+            else float(usage[service].audio_seconds),
+        )
+        for service, t in sorted(costs.items())
+    ]
 
 
 def _by_service(qs) -> list[ServiceTotal]:
-    return [
-        ServiceTotal(service=t.key[0], cost_usd=t.cost_usd, entries=t.entries)
-        for t in sorted(cost_totals(qs, ["service"]), key=lambda t: t.key)
-    ]
+    return _service_totals({t.key[0]: t for t in cost_totals(qs, ["service"])}, qs)
 
 
 def _range(costs, start: date | None, end: date | None) -> RangeTotal | None:
@@ -92,7 +113,8 @@ def _range(costs, start: date | None, end: date | None) -> RangeTotal | None:
             [{"field": "start"}, {"field": "end"}],
         )
     within = costs.filter(
-        created_at__gte=_day_start(start), created_at__lt=_day_start(end + timedelta(days=1))
+        created_at__gte=utc_day_start(start),
+        created_at__lt=utc_day_start(end + timedelta(days=1)),
     )
     return RangeTotal(start=start, end=end, cost_usd=cost_total(within))
 
@@ -112,15 +134,17 @@ def _job(request, costs, job_id: UUID | None) -> JobCosts | None:
 @router.get(
     "/usage/costs",
     response={200: CostsOut, **ERRORS},
-    summary="Your paid-API costs: by service (all time), today, a date range, one job",
+    summary="Your API usage and costs: by service (all time), today, a date range, one job",
+    description="Every TTS call is an entry under the provider that spoke (elevenlabs, edge, "
+    "offline) with its characters and audio seconds; edge and offline cost $0.",
 )
 def usage_costs(request, filters: Query[CostFilters]):
     costs = CostEntry.objects.filter(owner=request.auth)
-    today = _day_start(timezone.now().astimezone(UTC).date())
+    summary = user_costs(request.auth)
     return CostsOut(
-        total_usd=cost_total(costs),
-        by_service=_by_service(costs),
-        today_usd=cost_total(costs.filter(created_at__gte=today)),
+        total_usd=summary.total_usd,
+        by_service=_service_totals(summary.by_service, costs),
+        today_usd=summary.today_usd,
         range=_range(costs, filters.start, filters.end),
         job=_job(request, costs, filters.job_id),
     )
@@ -132,20 +156,14 @@ def usage_costs(request, filters: Query[CostFilters]):
     summary="Your spend this month (UTC) against your monthly budget",
 )
 def usage_month(request):
-    start = month_start()
-    month = CostEntry.objects.filter(owner=request.auth, created_at__gte=start)
-    spent = cost_total(month)
-    reserved = reserved_by_active_jobs(request.auth)
-    budget = budget_for(request.auth)
-    limit = budget.limit_usd
+    status = budget_status(request.auth)
+    month = CostEntry.objects.filter(owner=request.auth, created_at__gte=status.month_start)
     return UsageOut(
-        month=start.strftime("%Y-%m"),
-        spent_usd=spent,
-        reserved_usd=reserved,
-        limit_usd=money(limit) if limit is not None else None,
-        hard=budget.hard,
-        remaining_usd=money(max(limit - spent - reserved, Decimal(0)))
-        if limit is not None
-        else None,
+        month=status.month_start.strftime("%Y-%m"),
+        spent_usd=status.spent_usd,
+        reserved_usd=status.reserved_usd,
+        limit_usd=status.limit_usd,
+        hard=status.hard,
+        remaining_usd=status.remaining_usd,
         by_service=_by_service(month),
     )

@@ -91,7 +91,9 @@ VIDEO_JOBS = (
         "video_process",
         "Clip variants of a video (a process job)",
         "Params: `variant_count`, `target_duration`, `srt`, `subtitle_style`, `voice_mute`, "
-        "`replace_audio`. An optional `audio` upload becomes the soundtrack (`replace_audio` "
+        "`replace_audio`, `voiceover` (a script spoken as the soundtrack), `context_text` "
+        "(Gemini picks the segments when configured), `output_name`, `script_text` (kept). "
+        "An optional `audio` upload becomes the soundtrack (`replace_audio` "
         "is then implied; `replace_audio: true` without it is a 422).",
         audio_implies="replace_audio",
     ),
@@ -171,7 +173,8 @@ for _spec in VIDEO_JOBS:
         "The main video is `file` or `source_video_id`; the 1–3 secondary videos are "
         "`secondary_files` (uploads) or `secondary_source_video_ids`, in the order of "
         "`params.keywords` (one keyword list per secondary). Params: `srt` (required), "
-        "`keywords`, `match_threshold`, `subtitle_style`.",
+        "`keywords`, `match_threshold`, `subtitle_style`, `insert_duration`, `max_duration`, "
+        "`voiceover`, `voice_mute`, `output_name`, `script_text`.",
         "multi_video",
     ),
 )
@@ -193,6 +196,8 @@ def video_multi(
         most=MAX_SECONDARIES,
     )
     parsed = job_params("multi_video", params)
+    if parsed.replace_audio:  # this endpoint takes no audio upload
+        raise _needs_audio("replace_audio")
     if len(parsed.keywords) != count:
         raise _keywords_mismatch(len(parsed.keywords), count)
     url = callback(callback_url)

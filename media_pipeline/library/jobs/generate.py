@@ -25,7 +25,7 @@ from media_pipeline.library.models import library_name
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from media_pipeline.ops.probe import MediaInfo, probe_media, require_video
 from media_pipeline.ops.render import Piece
-from media_pipeline.ops.variants import plan_variants
+from media_pipeline.ops.variants import allocate, plan_variants, reuse_report
 from media_pipeline.ops.voice_mute import VoiceMuteParams
 
 Order = Literal["random", "sequential", "weighted"]
@@ -82,36 +82,31 @@ class Span:
 def plan_span_variants(
     spans: list[Span], *, count: int, target_duration: float, order: Order, seed: int
 ) -> list[list[Span]]:
-    """Each variant takes spans until it reaches the target (the last one trimmed), in an order:
+    """Each variant takes spans until it reaches the target, in an order:
     sequential = the given order, each variant starting one span further (rotation);
-    random = shuffled per variant; weighted = random, higher scores more likely to come first."""
+    random = shuffled per variant; weighted = random, higher scores more likely to come first.
+    Variants share no source time while unused time is left (`allocate`: a span may be split
+    between variants); then they reuse it, in their own order (`reuse_report` says where)."""
     rng = random.Random(seed)
-    variants = []
+    indices = list(range(len(spans)))
+    pools = []
     for i in range(count):
         if order == "sequential":
             shift = i % len(spans)
-            pool = spans[shift:] + spans[:shift]
+            pools.append(indices[shift:] + indices[:shift])
         elif order == "random":
-            pool = rng.sample(spans, len(spans))
+            pools.append(rng.sample(indices, len(indices)))
         else:  # Efraimidis-Spirakis: key u**(1/w), so weight w wins proportionally more often
-            pool = sorted(spans, key=lambda s: rng.random() ** (1.0 / max(s.score, 0.01)))[::-1]
-        variants.append(_take(pool, target_duration))
-    return variants
+            keys = {n: rng.random() ** (1.0 / max(spans[n].score, 0.01)) for n in indices}
+            pools.append(sorted(indices, key=keys.__getitem__, reverse=True))
+    return allocate(spans, pools, target=target_duration)
 
 
-def _take(pool: list[Span], target: float) -> list[Span]:
-    taken, total = [], 0.0
-    for span in pool:
-        if total >= target - 0.05:
-            break
-        length = min(span.duration, target - total)
-        taken.append(
-            Span(
-                span.source, span.start, round(span.start + length, 3), span.score, span.segment_id
-            )
-        )
-        total += length
-    return taken
+def plan_reuse(pieces: list[list[Span]], *, material: str) -> dict:
+    """The job result's reuse fields for variants cut from `pieces` (see `reuse_report`)."""
+    return reuse_report(
+        [[(s.source, s.start, s.end) for s in v] for v in pieces], material=material
+    )
 
 
 def _from_analysis(ctx, params: ProjectGenerateParams, mutes: dict):
@@ -129,7 +124,7 @@ def _from_analysis(ctx, params: ProjectGenerateParams, mutes: dict):
         tuple(Piece(str(source), s.start, s.end, info.has_audio) for s in v.segments)
         for v in plan.variants
     ]
-    return pieces, [[None] * len(p) for p in pieces], source_preset(info)
+    return pieces, [[None] * len(p) for p in pieces], source_preset(info), plan.reuse
 
 
 def _muted(
@@ -171,7 +166,8 @@ def _from_spans(ctx, params: ProjectGenerateParams, mutes: dict):
         for v in plan
     ]
     first_info = sources[spans[0].source][1]
-    return pieces, [[s.segment_id for s in v] for v in plan], source_preset(first_info)
+    reuse = plan_reuse(plan, material="the chosen segments are")
+    return pieces, [[s.segment_id for s in v] for v in plan], source_preset(first_info), reuse
 
 
 @register(
@@ -186,7 +182,7 @@ def project_generate_handler(ctx, params: ProjectGenerateParams) -> dict:
     ctx.progress(1, "probe", "Reading the source")
     plan = _from_spans if params.segments else _from_analysis
     mutes: dict = {}
-    pieces, segment_ids, preset = plan(ctx, params, mutes)
+    pieces, segment_ids, preset, reuse = plan(ctx, params, mutes)
     rendered = render_variants(ctx, pieces, preset=preset, span=(30.0, 95.0))
     ctx.progress(96, "save", "Saving the clips")
     clips = [_stored_variant(ctx, r, ids) for r, ids in zip(rendered, segment_ids, strict=True)]
@@ -198,6 +194,8 @@ def project_generate_handler(ctx, params: ProjectGenerateParams) -> dict:
         "width": preset.width,
         "height": preset.height,
         "voice_mute": mutes or None,  # per source input: what muting its speech did
+        # whether and where the variants share source time (numbers: the order of `clips`)
+        **reuse,
     }
 
 

@@ -8,7 +8,9 @@ deleting a row here deletes its files.
 from media_pipeline.library.media.exports import (
     clip_check_renderable,
     clip_recipe,
+    clip_render_voiceover,
     clip_renders_start,
+    clips_with_render_voiceover,
     export_create,
     export_for_job,
     export_latest,
@@ -17,6 +19,11 @@ from media_pipeline.library.media.exports import (
     export_preset_set_default,
     export_render_changed,
     preset_from_row,
+)
+from media_pipeline.library.media.render_options import (
+    RenderOptions,
+    render_options_check,
+    render_options_resolve,
 )
 from media_pipeline.library.media.segments import (
     clean_keywords,
@@ -41,10 +48,13 @@ from media_pipeline.library.media.sources import (
 )
 
 __all__ = [
+    "RenderOptions",
     "clean_keywords",
     "clip_check_renderable",
     "clip_recipe",
+    "clip_render_voiceover",
     "clip_renders_start",
+    "clips_with_render_voiceover",
     "delete_file",
     "export_create",
     "export_for_job",
@@ -55,6 +65,8 @@ __all__ = [
     "export_render_changed",
     "local_path",
     "preset_from_row",
+    "render_options_check",
+    "render_options_resolve",
     "project_segments",
     "project_segments_assign",
     "segment_create",

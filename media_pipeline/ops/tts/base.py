@@ -45,6 +45,7 @@ class ProviderNotConfigured(TtsRequestError):
 
 class TtsProvider(Protocol):
     name: str
+    label: str  # the name a user reads in messages ("edge-tts")
     default_voice: str
 
     def synthesize(self, text: str, *, voice: str, out_dir: Path, rate: float = 1.0) -> TtsAudio:

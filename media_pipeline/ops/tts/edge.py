@@ -12,6 +12,7 @@ import aiohttp
 import edge_tts
 from edge_tts import exceptions as edge_errors
 
+from media_pipeline.ops.network_errors import failure_words, without_reprs
 from media_pipeline.ops.tts.base import InvalidVoiceError, ProviderUnavailable, TtsAudio
 
 TICKS_PER_SECOND = 10_000_000  # edge-tts offsets and durations are in 100 ns ticks
@@ -21,6 +22,8 @@ NETWORK_ERRORS = (
     aiohttp.ClientError,
     TimeoutError,
     ConnectionError,  # reset or refused below aiohttp
+)
+SERVICE_ERRORS = (  # the service answered, but not as edge-tts expects
     edge_errors.WebSocketError,
     edge_errors.UnknownResponse,
     edge_errors.UnexpectedResponse,
@@ -44,8 +47,12 @@ def _run(coroutine):
         return pool.submit(asyncio.run, coroutine).result()
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def unavailable(exc: BaseException, doing: str = "") -> ProviderUnavailable:
+    """The service's failure in words: 'edge-tts could not be reached (no network: ...)'."""
+    if isinstance(exc, SERVICE_ERRORS):
+        said = without_reprs(str(exc)) or type(exc).__name__
+        return ProviderUnavailable(f"edge-tts answered unexpectedly{doing} ({said})")
+    return ProviderUnavailable(f"edge-tts could not be reached{doing} ({failure_words(exc)})")
 
 
 async def _stream_to_file(communicate, path: Path) -> list[dict]:
@@ -65,6 +72,7 @@ async def _stream_to_file(communicate, path: Path) -> list[dict]:
 
 class EdgeProvider:
     name = "edge"
+    label = "edge-tts"
     default_voice = "en-US-AriaNeural"
 
     def synthesize(self, text: str, *, voice: str, out_dir: Path, rate: float = 1.0) -> TtsAudio:
@@ -88,17 +96,15 @@ class EdgeProvider:
             raise InvalidVoiceError(
                 f"edge-tts returned no audio for voice '{voice}' (unknown voice?)"
             ) from None
-        except NETWORK_ERRORS as exc:
-            raise ProviderUnavailable(f"edge-tts is unreachable ({_describe(exc)})") from exc
+        except NETWORK_ERRORS + SERVICE_ERRORS as exc:
+            raise unavailable(exc) from exc
         return TtsAudio(path=path, characters=len(text), words=words)
 
     def voices(self) -> list[dict]:
         try:
             voices = _run(edge_tts.list_voices())
-        except NETWORK_ERRORS as exc:
-            raise ProviderUnavailable(
-                f"edge-tts voices could not be listed ({_describe(exc)})"
-            ) from exc
+        except NETWORK_ERRORS + SERVICE_ERRORS as exc:
+            raise unavailable(exc, " to list its voices") from exc
         return [
             {
                 "id": v["ShortName"],

@@ -8,11 +8,13 @@ permanent; network errors, timeouts, rate limits and 5xx are transient (Provider
 import base64
 import binascii
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from django.conf import settings
 
+from media_pipeline.ops.network_errors import failure_words
 from media_pipeline.ops.tts.base import (
     InvalidVoiceError,
     ProviderNotConfigured,
@@ -23,6 +25,7 @@ from media_pipeline.ops.tts.base import (
 from media_pipeline.ops.tts.timings import words_from_characters
 
 OUTPUT_FORMAT = "mp3_44100_128"
+OTHER_PROVIDERS = "tts_provider=edge or offline"
 VOICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # goes into the URL path: nothing else allowed
 SPEED_RANGE = (0.7, 1.2)  # what ElevenLabs accepts as voice_settings.speed
 TIMEOUT = httpx.Timeout(120.0, connect=10.0)
@@ -52,14 +55,26 @@ def _error_message(response: httpx.Response) -> str:
     return str(detail or response.reason_phrase or "no details")
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """The account's character quota for the current period (what ElevenLabs bills)."""
+
+    characters_used: int
+    characters_limit: int
+    tier: str
+    next_reset_unix: int | None
+
+
 class ElevenLabsProvider:
     name = "elevenlabs"
+    label = "ElevenLabs"
     default_voice = "21m00Tcm4TlvDq8ikWAM"  # "Rachel", a premade voice every account has
 
     def _client(self) -> httpx.Client:
         if not settings.ELEVENLABS_API_KEY:
             raise ProviderNotConfigured(
-                "ElevenLabs is not configured: set ELEVENLABS_API_KEY to use this provider"
+                "ElevenLabs is not configured (no API key): set ELEVENLABS_API_KEY to use it, "
+                f"or choose another provider ({OTHER_PROVIDERS})"
             )
         return httpx.Client(
             base_url=settings.ELEVENLABS_BASE_URL,
@@ -73,7 +88,7 @@ class ElevenLabsProvider:
                 response = client.request(method, url, **kwargs)
             except httpx.TransportError as exc:  # connection refused, DNS, timeouts...
                 raise ProviderUnavailable(
-                    f"ElevenLabs is unreachable ({type(exc).__name__}: {exc})"
+                    f"ElevenLabs could not be reached ({failure_words(exc)})"
                 ) from exc
         self._raise_for_status(response, voice)
         try:
@@ -90,9 +105,15 @@ class ElevenLabsProvider:
             return
         reason = f"HTTP {status}: {_error_message(response)}"
         if _error_status(response) == "quota_exceeded":
-            raise TtsRequestError(f"ElevenLabs quota exceeded ({reason})")
+            raise TtsRequestError(
+                f"ElevenLabs quota exceeded ({reason}): add credits to the account, "
+                f"or choose another provider ({OTHER_PROVIDERS})"
+            )
         if status in (401, 403):
-            raise ProviderNotConfigured(f"ElevenLabs rejected the API key ({reason})")
+            raise ProviderNotConfigured(
+                f"ElevenLabs rejected the API key ({reason}): check ELEVENLABS_API_KEY, "
+                f"or choose another provider ({OTHER_PROVIDERS})"
+            )
         if status == 404 and voice:
             raise InvalidVoiceError(f"ElevenLabs has no voice '{voice}' ({reason})")
         if status == 429 or status >= 500:
@@ -150,3 +171,22 @@ class ElevenLabsProvider:
             }
             for v in payload.get("voices", [])
         ]
+
+    def subscription(self, *, timeout: float) -> Subscription:
+        """The account's quota (GET /v1/user/subscription), asked within `timeout` seconds.
+        Errors as for speech: no key or a rejected one is ProviderNotConfigured, no answer in
+        time ProviderUnavailable."""
+        payload = self._request("GET", "/v1/user/subscription", timeout=timeout)
+        try:
+            used, limit = int(payload["character_count"]), int(payload["character_limit"])
+            reset = payload.get("next_character_count_reset_unix")
+            return Subscription(
+                characters_used=used,
+                characters_limit=limit,
+                tier=str(payload.get("tier") or "unknown"),
+                next_reset_unix=int(reset) if reset is not None else None,
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ProviderUnavailable(
+                "ElevenLabs answered with an unreadable subscription (no character counts)"
+            ) from None

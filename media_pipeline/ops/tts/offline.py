@@ -26,6 +26,7 @@ def merge_repeats(words: list[dict]) -> list[dict]:
 
 class OfflineProvider:
     name = "offline"
+    label = "the offline voice (eSpeak NG)"
     default_voice = "en"
 
     def synthesize(self, text: str, *, voice: str, out_dir: Path, rate: float = 1.0) -> TtsAudio:

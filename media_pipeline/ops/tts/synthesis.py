@@ -1,5 +1,9 @@
 """Speak a text with a provider, standing the offline provider in when the chosen one is
-unreachable (if allowed), and say which provider really spoke."""
+unreachable (EF_TTS_OFFLINE_FALLBACK, on by default), and say which provider really spoke and why.
+
+Only an unreachable service (network, timeout, 5xx, rate limit: ProviderUnavailable) is stood in
+for. A missing or rejected API key, an unknown voice or a used-up quota needs a person to act, and
+a substitute voice would hide it: those fail with a message naming the remedy."""
 
 import logging
 from dataclasses import dataclass
@@ -7,12 +11,18 @@ from pathlib import Path
 
 from django.conf import settings
 
-from media_pipeline.ops.tts.base import ProviderUnavailable, TtsAudio, TtsRequestError
+from media_pipeline.ops.tts.base import ProviderUnavailable, TtsAudio, TtsError, TtsRequestError
 from media_pipeline.ops.tts.offline import OfflineProvider
 from media_pipeline.ops.tts.registry import OFFLINE, get_provider
 from media_pipeline.ops.tts.timings import align_to_text
 
 logger = logging.getLogger(__name__)
+
+FALLBACK_SETTING = "EF_TTS_OFFLINE_FALLBACK"
+REMEDY = (
+    "Use the offline voice (provider offline: tts_provider=offline in a clip's content) "
+    f"or set {FALLBACK_SETTING}=1 to have it stand in automatically."
+)
 
 
 @dataclass
@@ -20,7 +30,18 @@ class Speech:
     audio: TtsAudio
     provider: str  # the provider that produced the audio
     voice: str
+    requested: str = ""  # the provider asked for
     fallback: dict | None = None  # {"from": provider, "reason": message} when offline stood in
+
+    @property
+    def notice(self) -> str | None:
+        """The fallback in one sentence for the user, None when the chosen provider spoke."""
+        if not self.fallback:
+            return None
+        return (
+            f"The voice-over was spoken by the offline voice (eSpeak NG, voice {self.voice}) "
+            f"because {self.fallback['reason']} ({FALLBACK_SETTING} is on)."
+        )
 
 
 def check_text(text: str) -> str:
@@ -45,8 +66,8 @@ def speak(
     rate: float = 1.0,
     offline_fallback: bool = False,
 ) -> Speech:
-    """Synthesize `text`. ProviderUnavailable propagates unless `offline_fallback` is set; any
-    other error (bad voice, no API key) propagates always."""
+    """Synthesize `text`. ProviderUnavailable propagates unless `offline_fallback` is set (its
+    message then names the remedy); any other error (bad voice, no API key) propagates always."""
     text = check_text(text)
     speech = _speak(
         text,
@@ -66,18 +87,26 @@ def _speak(text, *, provider, voice, out_dir, rate, offline_fallback) -> Speech:
     voice = voice or chosen.default_voice
     try:
         audio = chosen.synthesize(text, voice=voice, out_dir=out_dir, rate=rate)
-        return Speech(audio=audio, provider=chosen.name, voice=voice)
+        return Speech(audio=audio, provider=chosen.name, voice=voice, requested=chosen.name)
     except ProviderUnavailable as exc:
-        if not offline_fallback or chosen.name == OFFLINE:
+        if chosen.name == OFFLINE:
             raise
+        if not offline_fallback:
+            raise ProviderUnavailable(f"{exc}. {REMEDY}") from exc
         logger.warning("TTS provider %s unreachable, speaking offline instead: %s", provider, exc)
         reason = str(exc)
     offline = OfflineProvider()
     offline_voice = offline.voice_for(voice)
-    audio = offline.synthesize(text, voice=offline_voice, out_dir=out_dir, rate=rate)
+    try:
+        audio = offline.synthesize(text, voice=offline_voice, out_dir=out_dir, rate=rate)
+    except TtsError as exc:
+        raise ProviderUnavailable(
+            f"{reason}, and the offline voice could not stand in ({exc})"
+        ) from exc
     return Speech(
         audio=audio,
         provider=offline.name,
         voice=offline_voice,
+        requested=chosen.name,
         fallback={"from": chosen.name, "reason": reason},
     )

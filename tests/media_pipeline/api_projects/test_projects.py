@@ -5,7 +5,7 @@ import pytest
 from jobs import services as job_services
 from jobs.models import Job
 from jobs.status import JobStatus
-from media_pipeline.library.jobs.generate import Span, plan_span_variants
+from media_pipeline.library.jobs.generate import Span, plan_reuse, plan_span_variants
 from media_pipeline.library.models import Project
 from tests.media_pipeline.api_projects.conftest import API
 
@@ -198,7 +198,7 @@ def test_progress_reads_the_current_job(api, make_project, make_source):
     assert body == {
         "status": "generating", "job_id": str(job.id), "job_status": "processing",
         "percentage": 42.5, "current_step": "Rendering variant 1 of 3",
-        "estimated_remaining": 12.0, "error": "",
+        "estimated_remaining": 12.0, "error": "", "reuse": None,
     }  # fmt: skip
 
 
@@ -232,6 +232,19 @@ def test_weighted_prefers_high_scores():
     plan = plan_span_variants(spans, count=10, target_duration=1, order="weighted", seed=3)
     firsts = [v[0].segment_id for v in plan]
     assert firsts.count(2) >= 8
+
+
+@pytest.mark.parametrize("order", ["random", "sequential", "weighted"])
+def test_spans_with_enough_time_are_split_between_variants_not_shared(order):
+    """20 s of spans on two sources for 4 clips of 4.5 s: no clip shares a moment with
+    another, whatever the order (each variant used to take spans from the whole pool)."""
+    spans = [Span("a", 0, 6, 0.3, 1), Span("a", 6, 9, 0.8, 2), Span("b", 0, 5, 0.5, 3),
+             Span("b", 10, 16, 0.2, 4)]  # fmt: skip
+    plan = plan_span_variants(spans, count=4, target_duration=4.5, order=order, seed=5)
+    assert _durations(plan) == [4.5] * 4
+    assert plan_reuse(plan, material="the spans are") == {
+        "reused_segments": False, "shared_time": [], "shared_seconds": 0, "note": "",
+    }  # fmt: skip
 
 
 def test_a_short_pool_gives_shorter_clips():

@@ -200,7 +200,7 @@ def test_add_to_uploaded_videos(api, user, media, hook_url):
         )
     )
     assert (job.job_type, job.owner) == ("add_tts", user)
-    assert job.params == {"videos": 2, "duck_level": 0.2}
+    assert job.params == {"videos": 2, "duck_level": 0.2, "speech": None, "output_suffix": "_tts"}
     assert job.callback_url == hook_url
     assert {k: (v[0], v[2]) for k, v in job_inputs(job).items()} == {
         "video_0": (JobFile.Role.INPUT, a.stat().st_size),
@@ -215,7 +215,7 @@ def test_add_to_library_videos(api, user, media):
     job = created_job(
         _add(api, files={"audio": media.audio()}, source_video_ids=[r.id for r in rows])
     )
-    assert job.params == {"videos": 3, "duck_level": 0.1}
+    assert job.params == {"videos": 3, "duck_level": 0.1, "speech": None, "output_suffix": "_tts"}
     inputs = job_inputs(job)
     for i, row in enumerate(rows):
         assert inputs[f"video_{i}"] == (JobFile.Role.SHARED, row.file.name, row.size)
