@@ -6,9 +6,10 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from core.auth import api_token_create, token_owner_id
+from core.auth import api_token_create, token_owner_id, tokens_flush_last_use
 from core.models import ApiToken
 from core.plainsql import Select
 from jobs import services
@@ -90,8 +91,9 @@ def test_job_detail_is_the_owners_only(rich_job, other_user):
 def test_the_token_check(user, other_user):
     token, raw = api_token_create(user=user, name="t")
     assert token_owner_id(raw) == user.id
+    assert tokens_flush_last_use() == 1  # the maintenance loop writes the use noted in Redis
     token.refresh_from_db()
-    assert token.last_used_at is not None  # its use is noted
+    assert token.last_used_at is not None
     assert token_owner_id(raw + "x") is None
     assert token_owner_id("not-ef-" + raw) is None
     other_raw = api_token_create(user=other_user, name="o")[1]
@@ -106,9 +108,17 @@ def test_a_stale_last_use_is_refreshed(user):
     token, raw = api_token_create(user=user, name="t")
     long_ago = timezone.now() - timedelta(days=1)
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=long_ago)
-    assert token_owner_id(raw) == user.id
+    with CaptureQueriesContext(connection) as queries:
+        assert token_owner_id(raw) == user.id
+    assert [q["sql"][:6] for q in queries] == ["SELECT"]  # a request writes no row
+    token.refresh_from_db()
+    assert token.last_used_at == long_ago
+    assert tokens_flush_last_use() == 1
     token.refresh_from_db()
     assert token.last_used_at > long_ago
+    assert tokens_flush_last_use() == 0  # flushed once
+    assert token_owner_id(raw) == user.id  # fresh now: nothing noted
+    assert tokens_flush_last_use() == 0
 
 
 def test_select_sql_is_plain_and_parameterised():
