@@ -21,8 +21,8 @@ def progress_step(percent: float) -> int:
 
 
 class ProgressWebhooks:
-    """One attempt's progress webhooks. Steps the job had reached before this attempt (a retry
-    keeps its progress) are not sent again."""
+    """One attempt's progress webhooks (each attempt's progress starts from 0 at its claim: its
+    steps are sent again). Steps already passed when it is made are not sent."""
 
     def __init__(self, job, *, clock=time.monotonic):
         self.enabled = bool(job.webhook_progress and job.callback_url)

@@ -87,14 +87,18 @@ def test_no_progress_webhooks_unless_asked(settings, user):
     assert _progress_rq_ids() == []
 
 
-def test_a_retried_attempt_does_not_resend_steps_it_had_passed(settings, user):
+def test_each_attempt_sends_its_own_steps(settings, user):
+    """A retried attempt starts its progress from 0 (job_claim), so its steps are news again:
+    the deliveries of an attempt are told apart by when it started."""
     settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     job = services.job_create(
         job_type="noop", owner=user, callback_url="http://127.0.0.1:9/h", webhook_progress=True
     )
-    job.progress = 43.0  # where the failed attempt left it (progress never goes back)
+    job.progress = 43.0  # a running attempt's progress, should a context start mid-way
     hooks = ProgressWebhooks(job)
     assert hooks.progress(45) is False and hooks.progress(51) is True
+    claimed = services.job_claim(job_id=job.id)
+    assert claimed.progress == 0 and ProgressWebhooks(claimed).progress(12) is True
 
 
 def _processing(user, receiver, **options) -> Job:
