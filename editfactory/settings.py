@@ -62,6 +62,7 @@ CORS_ALLOW_HEADERS = [
     "accept",
     "authorization",
     "content-type",
+    "idempotency-key",  # job creation (docs/api.md, "Starting jobs")
     "user-agent",
     "x-csrftoken",
     "x-requested-with",
