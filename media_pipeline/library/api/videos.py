@@ -105,9 +105,18 @@ VIDEO_JOBS = (
 
 
 def _one_video_job(
-    request, spec: VideoJob, *, file, source_video_id, audio=None, params=None, callback_url,
-    **option_fields,
-):  # fmt: skip
+    request,
+    spec: VideoJob,
+    *,
+    file,
+    source_video_id,
+    audio=None,
+    params=None,
+    callback_url,
+    run_at=None,
+    metadata=None,
+    webhook_progress=None,
+):
     """The body of every single-video endpoint: params, callback, options, input (+ audio), job;
     the cheap checks first, so a bad request never waits for an upload's probe."""
     implied = {spec.audio_implies: True} if audio is not None else {}
@@ -115,7 +124,9 @@ def _one_video_job(
     if spec.audio_implies and audio is None and getattr(parsed, spec.audio_implies):
         raise _needs_audio(spec.audio_implies)
     url = callback(callback_url)
-    options = job_options(**option_fields, callback_url=url)
+    options = job_options(
+        run_at=run_at, metadata=metadata, webhook_progress=webhook_progress, callback_url=url
+    )
     inputs, shared = video_input(
         request, file=file, source_video_id=source_video_id, need_video=spec.need_video
     )
