@@ -11,11 +11,12 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from core.errors import Invalid
+from core.strict import IDEMPOTENCY_HEADER  # noqa: F401 - shared with the endpoints
 
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
 METADATA_MAX_BYTES = 4096
 IDEMPOTENCY_KEY_MAX = 255
-IDEMPOTENCY_HEADER = "Idempotency-Key"
+
 _KEY_CHARACTERS = frozenset(string.ascii_letters + string.digits + string.punctuation)
 
 

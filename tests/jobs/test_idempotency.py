@@ -166,3 +166,24 @@ def test_a_racing_request_with_other_params_gets_the_conflict(user):
         services.job_create(
             job_type="test_flaky", params={"fail_times": 2}, owner=user, idempotency_key="p"
         )
+
+
+def test_an_endpoint_that_cannot_honour_a_key_refuses_it(api, user):
+    # A project generation does not take the key: a client believing a repeat is safe is told.
+    project = api.post(
+        "/api/v1/library/projects", {"name": "p"}, content_type="application/json"
+    ).json()
+    response = api.post(
+        f"/api/v1/library/projects/{project['id']}/generate",
+        {"variant_count": 1},
+        HTTP_IDEMPOTENCY_KEY="gen-1",
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"].startswith("The Idempotency-Key header is not supported by this endpoint")
+    assert body["error"]["details"][0]["field"] == "Idempotency-Key"
+    assert Job.objects.count() == 0
+    # The same header on every route that starts one job is honoured (marked), aliases included.
+    assert _tts(api, "ok-1").status_code == 202
+    alias = api.post("/api/v1/jobs", {"params": "{}"}, HTTP_IDEMPOTENCY_KEY="x-1")
+    assert alias.status_code != 422 or "Idempotency-Key" not in alias.json()["detail"]

@@ -10,6 +10,7 @@ from ninja import File, Form, Query, Router, Schema
 from ninja.files import UploadedFile
 
 from core.apierrors import ApiError
+from core.strict import idempotent_route
 from jobs.schemas import ErrorOut
 from media_pipeline.jobtypes.tts import MAX_VIDEOS, TtsParams
 from media_pipeline.library.api.common import START_RESPONSES, start_job
@@ -48,6 +49,7 @@ class TtsRequest(TtsParams):
     "and an optional `callback_url`. Outputs `audio`, and `srt` + `words` when the provider "
     f"gives word timings. {OPTIONS_HELP}",
 )
+@idempotent_route
 def audio_tts(request, payload: TtsRequest):
     url = callback(payload.callback_url)
     options = job_options(
@@ -122,6 +124,7 @@ def _provider_voices(provider: str) -> list[dict]:
     " videos (outputs `video_0`, `video_1`... in that order); optional `callback_url`. "
     f"Params: `duck_level` (`videos` is set from the count). {PARAMS_HELP} {OPTIONS_HELP}",
 )
+@idempotent_route
 def audio_add_to_videos(
     request,
     audio: File[UploadedFile],

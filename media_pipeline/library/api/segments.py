@@ -18,6 +18,7 @@ from core.apierrors import ApiError
 from core.auth import MEDIA_AUTH
 from core.downloads import stream_stored_file
 from core.pagination import MAX_OFFSET, page_of
+from core.strict import idempotent_route
 from jobs.schemas import ErrorOut
 from media_pipeline.library import media as library
 from media_pipeline.library.api.common import ERRORS, START_RESPONSES, owned, start_job
@@ -230,6 +231,7 @@ def favorite_segment(request, segment_id: int, payload: FavoriteIn = None):
     response=START_RESPONSES,
     summary="Cut the segment's span into its own file (a segment_extract job)",
 )
+@idempotent_route
 def extract_segment(request, segment_id: int):
     segment = _segment(request, segment_id)
     return start_job(

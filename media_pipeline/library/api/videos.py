@@ -15,6 +15,7 @@ from ninja import File, Form, Router
 from ninja.files import UploadedFile
 
 from core.apierrors import ApiError
+from core.strict import idempotent_route
 from media_pipeline.library.api.common import START_RESPONSES, start_job, video_input
 from media_pipeline.library.api.inputs import (
     OPTIONS_HELP,
@@ -190,7 +191,7 @@ def _add_video_job(spec: VideoJob) -> None:
         response=RESPONSES,
         summary=spec.summary,
         description=_describe(spec.what, spec.job_type),
-    )(view)
+    )(idempotent_route(view))
 
 
 for _spec in VIDEO_JOBS:
@@ -210,6 +211,7 @@ for _spec in VIDEO_JOBS:
         "multi_video",
     ),
 )
+@idempotent_route
 def video_multi(
     request,
     file: File[UploadedFile] = None,
