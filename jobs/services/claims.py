@@ -145,6 +145,9 @@ def job_claim_next(*, queue: str, job_id=None) -> Job | None:
             started_at=now,
             heartbeat_at=now,
             worker=_worker_name(),
+            # each attempt starts its progress and ETA from zero: a retried or rescued attempt
+            # redoes the work, so the percentage of the one before means nothing any more
+            progress=0.0,
             stage="starting",
             stage_label="Starting",
             eta_seconds=None,
@@ -180,5 +183,6 @@ def _claim_unqueued(job_id) -> Job | None:
         started_at=now,
         heartbeat_at=now,
         worker=_worker_name(),
+        progress=0.0,
         updated_at=now,
     )

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs import queue
-from jobs.models import Job
+from jobs.models import Job, JobEvent
 from jobs.registry import job_type_names, queue_of
 from jobs.services.files import job_discard_outputs
 from jobs.services.lifecycle import job_fail
@@ -49,6 +49,7 @@ def _requeue_lost(job: Job, timeout: float, now) -> bool:
         only_from=(JobStatus.PROCESSING,),
         where=Q(heartbeat_at=job.heartbeat_at),
         change=JobChange.RETRYING,
+        event=JobEvent.Kind.RESCUED,
         error=f"worker lost: no heartbeat for {timeout:.0f} s (attempt {job.attempts}); requeued",
         worker="",
         run_after=None,
@@ -78,8 +79,9 @@ UNINSTALLED = "job type '{job_type}' is not installed here (known: {known})"
 def jobs_reconcile(*, now=None) -> int:
     """Each queue gets tokens for the due jobs that RQ no longer carries a token for (Redis
     flushed or restarted, a crash between commit and enqueue, a retry whose backoff is over, a
-    queue resumed or under its limits again). Queued jobs of a type no longer installed fail,
-    saying so (no worker would ever take them). Returns the number of tokens added."""
+    scheduled job whose `run_at` has come, a queue resumed or under its limits again). Queued
+    jobs of a type no longer installed fail, saying so (no worker would ever take them).
+    Returns the number of tokens added."""
     now = now or timezone.now()
     grace = now - timedelta(seconds=settings.JOB_RECONCILE_GRACE)
     installed = job_type_names()

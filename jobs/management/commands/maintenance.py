@@ -1,4 +1,5 @@
-"""The maintenance loop: rescue stale jobs, re-enqueue lost ones, delete expired ones."""
+"""The maintenance loop: rescue stale jobs, re-enqueue lost ones, delete expired ones, retry
+webhooks, write the API tokens' last uses noted in Redis."""
 
 import logging
 import time
@@ -8,6 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections, connection
 from redis.exceptions import RedisError
 
+from core.auth import tokens_flush_last_use
 from jobs import services, webhooks
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class Command(BaseCommand):
             enqueued = services.jobs_reconcile()
             cleaned = services.jobs_cleanup_expired() if cleanup else {"jobs": 0, "files": 0}
             webhooks.webhooks_retry_due()
+            tokens_flush_last_use()
         except (DatabaseError, RedisError) as exc:  # keep looping through outages
             self._database_down = self._database_down or isinstance(exc, DatabaseError)
             logger.warning("maintenance pass skipped: %s", exc)

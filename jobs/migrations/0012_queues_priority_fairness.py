@@ -17,7 +17,7 @@ def create_queue_rows(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0010_job_imported_index"),
+        ("jobs", "0011_jobrecords_events_idempotency_schedule"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
