@@ -139,15 +139,17 @@ LATERAL (
 """  # noqa: S608
 
 
-def fill_sql(connection) -> tuple[str, dict]:
-    """INSERT ... SELECT generate_series over every concrete column of Job."""
+def fill_sql(connection, expressions=None) -> tuple[str, dict]:
+    """INSERT ... SELECT generate_series over every concrete column of Job (`expressions`
+    override or add to FILL_EXPRESSIONS: bench/admin_scale.py uses the same fill)."""
     from jobs.models import Job
 
+    expressions = {**FILL_EXPRESSIONS, **(expressions or {})}
     columns, values, params = [], [], {}
     for field in Job._meta.concrete_fields:
         columns.append(connection.ops.quote_name(field.column))
-        if field.attname in FILL_EXPRESSIONS:
-            values.append(FILL_EXPRESSIONS[field.attname])
+        if field.attname in expressions:
+            values.append(expressions[field.attname])
         elif field.null:
             values.append("NULL")
         elif field.has_default():
