@@ -116,6 +116,17 @@ class Job(models.Model):
             # the dashboard's count of imported jobs: a small partial index (history is a few
             # thousand rows among many)
             models.Index(fields=["status"], condition=models.Q(imported=True), name="job_imported"),
+            # the admin's job list, newest first (ORDER BY created_at DESC, id DESC, the admin's
+            # tie-break): a page's ids are read from this index alone, at any depth, and the
+            # dashboard's "created in the window" count (created_at >= since)
+            models.Index(fields=["-created_at", "-id"], name="job_created"),
+            # the admin's "has error" filter, newest first, and its capped count
+            # (NOT error = '' ORDER BY created_at DESC): failed jobs are a few percent of all.
+            # The admin's error search uses a trigram index on UPPER(error) that only PostgreSQL
+            # has (pg_trgm, GIN; made by migration 0011_scale_counts_and_search).
+            models.Index(
+                fields=["-created_at"], condition=~models.Q(error=""), name="job_error_created"
+            ),
         ]
 
     def __str__(self):
@@ -138,6 +149,40 @@ class Job(models.Model):
             return None
         ended = self.ended_at
         return ended and ended + timedelta(days=settings.JOB_RETENTION_DAYS)
+
+
+class JobCount(models.Model):
+    """How many jobs there are per type, status and imported flag: a ledger that database
+    triggers append to (jobs.counts) in the same transaction as every insert, delete and status
+    change of a job (+1 for the new key, -1 for the old). The sum per key is the exact count,
+    read in milliseconds where a GROUP BY over a million jobs takes hundreds (the dashboard's
+    all-time figures, /metrics). The maintenance loop folds the rows into one per key; every
+    `migrate` rebuilds it from the jobs themselves."""
+
+    job_type = models.CharField(max_length=50)
+    status = models.CharField(max_length=16)
+    imported = models.BooleanField(default=False)
+    n = models.BigIntegerField()
+
+    def __str__(self):
+        return f"{self.job_type}/{self.status}{' imported' if self.imported else ''}: {self.n:+}"
+
+
+class JobTally(models.Model):
+    """Counters of job events that only grow, appended by the same triggers: jobs created
+    (`event` "created") and jobs that ended (the terminal status), with the completed ones' run
+    time (started_at to completed_at) in its histogram bucket `le` (seconds; +inf past the last
+    bound; NULL when there is no run time). Deleting a job leaves its events counted: /metrics
+    exposes these as Prometheus counters and a histogram."""
+
+    job_type = models.CharField(max_length=50)
+    event = models.CharField(max_length=16)
+    le = models.FloatField(null=True)
+    n = models.BigIntegerField()
+    seconds = models.FloatField(default=0.0)
+
+    def __str__(self):
+        return f"{self.job_type} {self.event} le={self.le}: {self.n}"
 
 
 class DeletedImport(models.Model):

@@ -9,6 +9,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from redis.exceptions import RedisError
 
 from jobs import services, webhooks
+from jobs.counts import job_counts_compact
 
 logger = logging.getLogger(__name__)
 CLEANUP_EVERY = 60  # ticks between retention cleanups
@@ -49,6 +50,7 @@ class Command(BaseCommand):
             enqueued = services.jobs_reconcile()
             cleaned = services.jobs_cleanup_expired() if cleanup else {"jobs": 0, "files": 0}
             webhooks.webhooks_retry_due()
+            job_counts_compact()  # the count ledgers, folded when they grow
         except (DatabaseError, RedisError) as exc:  # keep looping through outages
             self._database_down = self._database_down or isinstance(exc, DatabaseError)
             logger.warning("maintenance pass skipped: %s", exc)
