@@ -153,7 +153,7 @@ def job_counts_install(using: str = "default") -> None:
     with transaction.atomic(using=using), connection.cursor() as cursor:
         for statement in _statements(connection.vendor):
             cursor.execute(statement)
-        cursor.execute(f"DELETE FROM {_TABLES['count']}")
+        cursor.execute(f"DELETE FROM {_TABLES['count']}")  # noqa: S608 (our table names)
         cursor.execute(
             f"INSERT INTO {_TABLES['count']} (job_type, status, imported, n) "  # noqa: S608
             f"SELECT job_type, status, imported, count(*) FROM {_TABLES['job']} GROUP BY 1, 2, 3"
