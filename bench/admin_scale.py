@@ -11,7 +11,8 @@ in the same run.
 With a PostgreSQL DATABASE_URL the benchmark takes only the server from it and works in its own
 database (`--database`), which it creates, migrates and fills once (INSERT ... SELECT over
 generate_series, the fill of bench/jobs_list.py with varied errors, a few imported rows and a
-cost entry per completed TTS job), then VACUUM ANALYZE; later runs reuse the fill when the count
+cost entry per completed TTS job, inserted in creation order as a real table fills), then
+VACUUM ANALYZE; later runs reuse the fill when the count
 matches (`--refill` forces one). It refuses any database named `test*`. Without DATABASE_URL it
 runs on SQLite in a temporary data dir, filled from Python (default 100,000 jobs).
 
@@ -77,7 +78,9 @@ def python_jobs(n: int, owners: list[int], now, rng: random.Random):
         status = next(name for name, share in STATUS_SHARES if r < share)
         run = rng.random()
         active = status in ("queued", "processing")
-        created = now - (timedelta(hours=rng.random()) if active else timedelta(days=180) * rng.random())
+        created = now - (
+            timedelta(hours=rng.random()) if active else timedelta(days=180) * rng.random()
+        )
         ended = created + timedelta(seconds=5 + run * 300)
         owner = owners[0] if rng.random() < 0.1 else rng.choice(owners[1:])
         error = ""
@@ -113,7 +116,7 @@ def fill(args) -> None:
     owners = ensure_owners(args.owners)
     t0 = time.perf_counter()
     if connection.vendor == "postgresql":
-        sql, params = fill_sql(connection, PG_EXPRESSIONS)
+        sql, params = fill_sql(connection, PG_EXPRESSIONS, in_creation_order=True)
         with connection.cursor() as cursor:
             cursor.execute(f"TRUNCATE {connection.ops.quote_name(Job._meta.db_table)} CASCADE")
             cursor.execute("SELECT setseed(0.42)")
@@ -123,13 +126,9 @@ def fill(args) -> None:
     else:
         CostEntry.objects.all().delete()
         Job.objects.all().delete()
-        rows, now, rng = [], timezone.now(), random.Random(42)
-        for job in python_jobs(args.jobs, owners, now, rng):
-            rows.append(job)
-            if len(rows) == 5000:
-                Job.objects.bulk_create(rows)
-                rows = []
-        Job.objects.bulk_create(rows)
+        now, rng = timezone.now(), random.Random(42)
+        jobs = sorted(python_jobs(args.jobs, owners, now, rng), key=lambda j: j.created_at)
+        Job.objects.bulk_create(jobs, batch_size=2000)  # in creation order, as a table fills
     with connection.cursor() as cursor:
         cursor.execute(COSTS_SQL)
     print(f"fill: {args.jobs:,} jobs for {len(owners)} owners and "

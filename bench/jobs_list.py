@@ -139,9 +139,10 @@ LATERAL (
 """  # noqa: S608
 
 
-def fill_sql(connection, expressions=None) -> tuple[str, dict]:
+def fill_sql(connection, expressions=None, in_creation_order=False) -> tuple[str, dict]:
     """INSERT ... SELECT generate_series over every concrete column of Job (`expressions`
-    override or add to FILL_EXPRESSIONS: bench/admin_scale.py uses the same fill)."""
+    override or add to FILL_EXPRESSIONS: bench/admin_scale.py uses the same fill, inserting in
+    creation order, as a real table fills)."""
     from jobs.models import Job
 
     expressions = {**FILL_EXPRESSIONS, **(expressions or {})}
@@ -159,7 +160,11 @@ def fill_sql(connection, expressions=None) -> tuple[str, dict]:
             raise SystemExit(f"jobs_list: no fill value for Job.{field.name}: add it to the bench")
     table = connection.ops.quote_name(Job._meta.db_table)
     select = ",\n    ".join(values)
-    return f"INSERT INTO {table} ({', '.join(columns)})\nSELECT {select}\n{FILL_FROM}", params
+    order = "ORDER BY s2.created" if in_creation_order else ""
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)})\nSELECT {select}\n{FILL_FROM}{order}",
+        params,
+    )
 
 
 def fill_jobs(args) -> None:

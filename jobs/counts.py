@@ -20,11 +20,13 @@ The maintenance loop folds the ledgers into one row per key (`job_counts_compact
 
 import logging
 import math
+from decimal import Decimal
 
 from django.db import connections, transaction
 from django.db.models import Sum
 
-from jobs.models import Job, JobCount, JobTally
+from jobs.costs import PLACES, money
+from jobs.models import CostEntry, CostSum, Job, JobCount, JobTally
 from jobs.status import TERMINAL
 
 logger = logging.getLogger(__name__)
@@ -37,7 +39,8 @@ COMPACT_ABOVE = 500  # ledger rows before the maintenance loop folds them
 
 _TERMINAL_SQL = ", ".join(f"'{s}'" for s in sorted(TERMINAL))
 _TABLES = {"job": Job._meta.db_table, "count": JobCount._meta.db_table,
-           "tally": JobTally._meta.db_table}  # fmt: skip
+           "tally": JobTally._meta.db_table, "cost": CostEntry._meta.db_table,
+           "costsum": CostSum._meta.db_table}  # fmt: skip
 
 
 def _bucket_case(run: str, infinity: str) -> str:
@@ -98,6 +101,44 @@ FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.job_type IS DIS
 NEW.job_type OR OLD.imported IS DISTINCT FROM NEW.imported) EXECUTE FUNCTION {count}_update()""",
     """CREATE OR REPLACE TRIGGER {count}_truncate AFTER TRUNCATE ON {job}
 FOR EACH STATEMENT EXECUTE FUNCTION {count}_truncate()""",
+    # costs: the spend per service (CostSum)
+    """
+CREATE OR REPLACE FUNCTION {costsum}_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO {costsum} (service, micros, entries)
+    SELECT service, sum(round(cost_usd * 1000000)::bigint), count(*) FROM new_rows GROUP BY 1;
+    RETURN NULL;
+END $$""",
+    """
+CREATE OR REPLACE FUNCTION {costsum}_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO {costsum} (service, micros, entries)
+    SELECT service, -sum(round(cost_usd * 1000000)::bigint), -count(*) FROM old_rows GROUP BY 1;
+    RETURN NULL;
+END $$""",
+    """
+CREATE OR REPLACE FUNCTION {costsum}_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO {costsum} (service, micros, entries)
+    VALUES (OLD.service, -round(OLD.cost_usd * 1000000)::bigint, -1),
+           (NEW.service, round(NEW.cost_usd * 1000000)::bigint, 1);
+    RETURN NULL;
+END $$""",
+    """
+CREATE OR REPLACE FUNCTION {costsum}_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM {costsum};
+    RETURN NULL;
+END $$""",
+    """CREATE OR REPLACE TRIGGER {costsum}_insert AFTER INSERT ON {cost}
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {costsum}_insert()""",
+    """CREATE OR REPLACE TRIGGER {costsum}_delete AFTER DELETE ON {cost}
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {costsum}_delete()""",
+    """CREATE OR REPLACE TRIGGER {costsum}_update AFTER UPDATE OF cost_usd, service ON {cost}
+FOR EACH ROW WHEN (OLD.cost_usd IS DISTINCT FROM NEW.cost_usd OR OLD.service IS DISTINCT FROM
+NEW.service) EXECUTE FUNCTION {costsum}_update()""",
+    """CREATE OR REPLACE TRIGGER {costsum}_truncate AFTER TRUNCATE ON {cost}
+FOR EACH STATEMENT EXECUTE FUNCTION {costsum}_truncate()""",
 ]
 
 # --- SQLite: row-level triggers (SQLite has no other kind).
@@ -106,6 +147,9 @@ _SQLITE_SQL = [
     "DROP TRIGGER IF EXISTS {count}_insert",
     "DROP TRIGGER IF EXISTS {count}_delete",
     "DROP TRIGGER IF EXISTS {count}_update",
+    "DROP TRIGGER IF EXISTS {costsum}_insert",
+    "DROP TRIGGER IF EXISTS {costsum}_delete",
+    "DROP TRIGGER IF EXISTS {costsum}_update",
     """CREATE TRIGGER {count}_insert AFTER INSERT ON {job} BEGIN
     INSERT INTO {count} (job_type, status, imported, n)
     VALUES (NEW.job_type, NEW.status, NEW.imported, 1);
@@ -127,6 +171,32 @@ BEGIN
     FROM (SELECT CASE WHEN NEW.status = 'completed' THEN {sqlite_run} END AS run)
     WHERE NEW.status IN ({terminal}) AND OLD.status IS NOT NEW.status;
 END""",
+    """CREATE TRIGGER {costsum}_insert AFTER INSERT ON {cost} BEGIN
+    INSERT INTO {costsum} (service, micros, entries)
+    VALUES (NEW.service, CAST(round(NEW.cost_usd * 1000000) AS INTEGER), 1);
+END""",
+    """CREATE TRIGGER {costsum}_delete AFTER DELETE ON {cost} BEGIN
+    INSERT INTO {costsum} (service, micros, entries)
+    VALUES (OLD.service, -CAST(round(OLD.cost_usd * 1000000) AS INTEGER), -1);
+END""",
+    """CREATE TRIGGER {costsum}_update AFTER UPDATE OF cost_usd, service ON {cost}
+WHEN OLD.cost_usd IS NOT NEW.cost_usd OR OLD.service IS NOT NEW.service BEGIN
+    INSERT INTO {costsum} (service, micros, entries)
+    VALUES (OLD.service, -CAST(round(OLD.cost_usd * 1000000) AS INTEGER), -1),
+           (NEW.service, CAST(round(NEW.cost_usd * 1000000) AS INTEGER), 1);
+END""",
+]
+
+
+# The ledgers rebuilt from the rows themselves (install, after every migrate).
+_REBUILD = [
+    "DELETE FROM {count}",
+    "INSERT INTO {count} (job_type, status, imported, n) "
+    "SELECT job_type, status, imported, count(*) FROM {job} GROUP BY 1, 2, 3",
+    "DELETE FROM {costsum}",
+    "INSERT INTO {costsum} (service, micros, entries) "
+    "SELECT service, sum(CAST(round(cost_usd * 1000000) AS BIGINT)), count(*) FROM {cost} "
+    "GROUP BY 1",
 ]
 
 
@@ -144,7 +214,8 @@ def _statements(vendor: str) -> list[str]:
 
 
 def job_counts_install(using: str = "default") -> None:
-    """Install the triggers and rebuild the count ledger from the jobs, in one transaction:
+    """Install the triggers and rebuild the count and spend ledgers from the jobs and costs, in
+    one transaction:
     on PostgreSQL, creating a trigger locks the table against writes until the commit, and
     SQLite has one writer, so no job changes between the rebuild and the triggers."""
     connection = connections[using]
@@ -153,18 +224,33 @@ def job_counts_install(using: str = "default") -> None:
     with transaction.atomic(using=using), connection.cursor() as cursor:
         for statement in _statements(connection.vendor):
             cursor.execute(statement)
-        cursor.execute(f"DELETE FROM {_TABLES['count']}")  # noqa: S608 (our table names)
-        cursor.execute(
-            f"INSERT INTO {_TABLES['count']} (job_type, status, imported, n) "  # noqa: S608
-            f"SELECT job_type, status, imported, count(*) FROM {_TABLES['job']} GROUP BY 1, 2, 3"
-        )
+        for statement in _REBUILD:
+            cursor.execute(statement.format(**_TABLES))
+
+
+_TRIGGERS = [  # (trigger and function name, table)
+    *((f"{_TABLES['count']}_{op}", _TABLES["job"]) for op in ("insert", "delete", "update", "truncate")),
+    *((f"{_TABLES['costsum']}_{op}", _TABLES["cost"]) for op in ("insert", "delete", "update", "truncate")),
+]  # fmt: skip
+
+
+def job_counts_uninstall(using: str = "default") -> None:
+    """Remove the triggers (migrating back past the ledgers' tables)."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        for name, table in _TRIGGERS:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+                cursor.execute(f"DROP FUNCTION IF EXISTS {name}()")
+            else:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
 def job_counts_installed(using: str = "default") -> bool:
     """True when the ledgers' tables exist (migrated far enough to hold them)."""
     connection = connections[using]
     tables = set(connection.introspection.table_names())
-    return {_TABLES["count"], _TABLES["tally"]} <= tables
+    return {_TABLES["count"], _TABLES["tally"], _TABLES["costsum"]} <= tables
 
 
 def on_post_migrate(sender, using="default", **kwargs) -> None:
@@ -207,14 +293,14 @@ SELECT {keys}, {summed} FROM gone GROUP BY {keys} {having}
 """
 
 
-def _compact(model, keys: list[str], sums: list[str], drop_zero: bool) -> None:
+def _compact(model, keys: list[str], sums: list[str], drop_zero: str | None) -> None:
     """Fold a ledger into one row per key. On PostgreSQL the DELETE ... RETURNING and the INSERT
     are one statement with one snapshot: rows appended meanwhile by other transactions are not
     seen, so not deleted, and still counted. SQLite has one writer at a time."""
     connection = connections["default"]
     table = model._meta.db_table
     summed = ", ".join(f"sum({s})" for s in sums)
-    having = "HAVING sum(n) <> 0" if drop_zero else ""
+    having = f"HAVING sum({drop_zero}) <> 0" if drop_zero else ""
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(_PG_COMPACT.format(table=table, keys=", ".join(keys),
@@ -237,13 +323,31 @@ def job_counts_compact(*, above: int = COMPACT_ABOVE) -> bool:
     """Fold each ledger that has more than `above` rows; True when one was folded."""
     folded = False
     for model, keys, sums, drop_zero in (
-        (JobCount, ["job_type", "status", "imported"], ["n"], True),
-        (JobTally, ["job_type", "event", "le"], ["n", "seconds"], False),
+        (JobCount, ["job_type", "status", "imported"], ["n"], "n"),
+        (JobTally, ["job_type", "event", "le"], ["n", "seconds"], None),
+        (CostSum, ["service"], ["micros", "entries"], "entries"),
     ):
         if model.objects.order_by()[above : above + 1].exists():
             _compact(model, keys, sums, drop_zero)
             folded = True
     return folded
+
+
+def _usd(micros) -> Decimal:
+    return money(Decimal(micros or 0).scaleb(-PLACES))
+
+
+def all_time_spend() -> Decimal:
+    """Every cost entry's cost, summed exactly (millionths of a dollar, as jobs.costs does)."""
+    return _usd(CostSum.objects.aggregate(total=Sum("micros"))["total"])
+
+
+def spend_by_service() -> dict[str, Decimal]:
+    """{service: all-time spend} of the services with cost entries."""
+    rows = CostSum.objects.values_list("service").annotate(
+        micros=Sum("micros"), count=Sum("entries")
+    )
+    return {service: _usd(micros) for service, micros, count in rows.order_by() if count}
 
 
 def duration_buckets() -> list[float]:

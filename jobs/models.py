@@ -42,11 +42,9 @@ class JobQuerySet(OwnedQuerySet):
 
     def ended_since(self, since):
         """Terminal jobs that ended at or after `since`, by the same end time as ended_before
-        (the dashboard's windowed figures and its throughput chart)."""
-        return self.terminal().filter(
-            models.Q(completed_at__gte=since)
-            | models.Q(completed_at__isnull=True, created_at__gte=since)
-        )
+        (the dashboard's windowed figures and its throughput chart): ENDED_AT >= since, the
+        expression the job_status_ended index holds."""
+        return self.terminal().alias(ended=ENDED_AT).filter(ended__gte=since)
 
 
 # When a terminal job ended (Job.ended_at in SQL): its completion, else its creation.
@@ -117,9 +115,19 @@ class Job(models.Model):
             # thousand rows among many)
             models.Index(fields=["status"], condition=models.Q(imported=True), name="job_imported"),
             # the admin's job list, newest first (ORDER BY created_at DESC, id DESC, the admin's
-            # tie-break): a page's ids are read from this index alone, at any depth, and the
-            # dashboard's "created in the window" count (created_at >= since)
-            models.Index(fields=["-created_at", "-id"], name="job_created"),
+            # tie-break): a page's ids are read from this index alone, at any depth; and the
+            # dashboard's jobs created in the window per type (created_at >= since GROUP BY
+            # job_type), from the index alone too
+            models.Index(fields=["-created_at", "-id"], name="job_created", include=["job_type"]),
+            # the dashboard's windowed figures (ended_since: status IN terminal AND
+            # COALESCE(completed_at, created_at) >= since, grouped by type and status, per
+            # minute or hour, run times of the completed ones), read from the index alone
+            models.Index(
+                models.F("status"),
+                Coalesce("completed_at", "created_at"),
+                name="job_status_ended",
+                include=["job_type", "started_at", "completed_at", "created_at"],
+            ),
             # the admin's "has error" filter, newest first, and its capped count
             # (NOT error = '' ORDER BY created_at DESC): failed jobs are a few percent of all.
             # The admin's error search uses a trigram index on UPPER(error) that only PostgreSQL
@@ -183,6 +191,20 @@ class JobTally(models.Model):
 
     def __str__(self):
         return f"{self.job_type} {self.event} le={self.le}: {self.n}"
+
+
+class CostSum(models.Model):
+    """All-time spend per service, a ledger kept by triggers like JobCount (jobs.counts): every
+    insert, delete or change of a CostEntry appends its cost in millionths of a dollar (the
+    exact integer jobs.costs sums), so the dashboard's all-time spend is not a SUM over every
+    cost entry ever recorded."""
+
+    service = models.CharField(max_length=50)
+    micros = models.BigIntegerField()
+    entries = models.BigIntegerField()
+
+    def __str__(self):
+        return f"{self.service}: {self.micros:+} µ$ ({self.entries:+} entries)"
 
 
 class DeletedImport(models.Model):
@@ -253,6 +275,13 @@ class CostEntry(models.Model):
         indexes = [
             # usage endpoints: a user's spend in a date range
             models.Index(fields=["owner", "created_at"], name="cost_owner_created"),
+            # the dashboard's windowed and monthly spend and usage (created_at >= since,
+            # grouped by service, hour or owner), read from the index alone
+            models.Index(
+                fields=["created_at"],
+                name="cost_created",
+                include=["service", "cost_usd", "owner", "units", "unit_name", "audio_seconds"],
+            ),
         ]
 
     def __str__(self):

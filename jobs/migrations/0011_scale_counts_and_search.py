@@ -2,10 +2,19 @@
 
 import logging
 
+import django.db.models.functions.comparison
 from django.conf import settings
 from django.db import DatabaseError, migrations, models
 
 logger = logging.getLogger(__name__)
+
+
+def drop_count_triggers(apps, schema_editor):
+    """Backwards: the triggers (installed after migrate by jobs.counts) go with their ledgers."""
+    from jobs.counts import job_counts_uninstall
+
+    job_counts_uninstall(schema_editor.connection.alias)
+
 
 # The admin's error search: Django's icontains is UPPER(error::text) LIKE UPPER('%term%') on
 # PostgreSQL, which a trigram GIN index on UPPER(error) answers (pg_trgm; terms of 3 characters
@@ -45,6 +54,20 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
+            name="CostSum",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("service", models.CharField(max_length=50)),
+                ("micros", models.BigIntegerField()),
+                ("entries", models.BigIntegerField()),
+            ],
+        ),
+        migrations.CreateModel(
             name="JobCount",
             fields=[
                 (
@@ -76,8 +99,27 @@ class Migration(migrations.Migration):
             ],
         ),
         migrations.AddIndex(
+            model_name="costentry",
+            index=models.Index(
+                fields=["created_at"],
+                include=("service", "cost_usd", "owner", "units", "unit_name", "audio_seconds"),
+                name="cost_created",
+            ),
+        ),
+        migrations.AddIndex(
             model_name="job",
-            index=models.Index(fields=["-created_at", "-id"], name="job_created"),
+            index=models.Index(
+                fields=["-created_at", "-id"], include=("job_type",), name="job_created"
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="job",
+            index=models.Index(
+                models.F("status"),
+                django.db.models.functions.comparison.Coalesce("completed_at", "created_at"),
+                include=("job_type", "started_at", "completed_at", "created_at"),
+                name="job_status_ended",
+            ),
         ),
         migrations.AddIndex(
             model_name="job",
@@ -87,5 +129,8 @@ class Migration(migrations.Migration):
                 name="job_error_created",
             ),
         ),
+        # The count ledgers' triggers are installed after every migrate (jobs.counts); going
+        # back past this migration removes them before their tables.
+        migrations.RunPython(migrations.RunPython.noop, drop_count_triggers),
         migrations.RunPython(add_error_trigram_index, drop_error_trigram_index),
     ]
