@@ -13,16 +13,14 @@ counts exactly.
 """
 
 import logging
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q
-from django.db.models import Window as Over
-from django.db.models.functions import RowNumber, TruncHour, TruncMinute
+from django.db.models import Count
+from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -31,6 +29,7 @@ from jobs.budgets import month_start
 from jobs.costs import cost_total, cost_totals, usage_totals
 from jobs.counts import all_time_spend, imported_count, job_counts
 from jobs.dashboard_charts import UNITS, Series, bar_chart, bucket_starts, floor_to
+from jobs.dashboard_runtimes import duration_stats, percentile  # noqa: F401 (tests read them)
 from jobs.models import ENDED_AT, CostEntry, Job, UsageBudget
 from jobs.status import ACTIVE, TERMINAL, JobStatus
 
@@ -127,43 +126,6 @@ def status_figures(window: WindowCounts, all_time: dict) -> dict:
         "created": sum(window.created.values()),
         "ended": sum(ended.values()),
     }
-
-
-DURATION = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
-
-
-def duration_stats(done) -> dict[str, tuple[float, float]]:
-    """Per job type: the median (the mean of the two middle values for an even count) and the
-    nearest-rank p95 of the run times of `done` (completed jobs with a start), in one query:
-    each row is numbered within its type by run time (ROW_NUMBER() OVER ...), and only the rows
-    at the median's and the p95's ranks are read, at most three per type."""
-    by_type = [F("job_type")]
-    ranked = done.annotate(
-        duration=DURATION,
-        rank=Over(RowNumber(), partition_by=by_type, order_by=DURATION.asc()),
-        n=Over(Count("pk"), partition_by=by_type),
-    ).annotate(
-        # integer division on both databases: the ranks are 1-based
-        low=(F("n") + 1) / 2,
-        high=F("n") / 2 + 1,
-        p95=(F("n") * 95 + 99) / 100,
-    )
-    wanted = ranked.filter(Q(rank=F("low")) | Q(rank=F("high")) | Q(rank=F("p95")))
-    rows = wanted.order_by().values_list("job_type", "rank", "low", "high", "p95", "duration")
-    picked: dict[str, dict] = defaultdict(dict)
-    for job_type, rank, low, high, p95, duration in rows:  # at most three rows per type
-        for name, at in (("low", low), ("high", high), ("p95", p95)):
-            if rank == at:
-                picked[job_type][name] = duration.total_seconds()
-    return {job_type: ((p["low"] + p["high"]) / 2, p["p95"]) for job_type, p in picked.items()}
-
-
-def percentile(values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile of a list (the reference the SQL reading is tested against)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(math.ceil(pct / 100 * len(ordered)), 1) - 1]
 
 
 def all_time_counts() -> dict:
