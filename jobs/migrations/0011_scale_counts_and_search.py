@@ -117,7 +117,6 @@ class Migration(migrations.Migration):
             index=models.Index(
                 models.F("status"),
                 django.db.models.functions.comparison.Coalesce("completed_at", "created_at"),
-                include=("job_type", "started_at", "completed_at", "created_at"),
                 name="job_status_ended",
             ),
         ),
