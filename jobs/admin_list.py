@@ -4,7 +4,8 @@ with a loose index scan. Measured by bench/admin_scale.py (docs/admin.md, "At sc
 
 - Counting: `SELECT COUNT(*) FROM (... LIMIT 10001)` reads at most 10,001 index entries; a list
   with more rows says "10,000+", or, unfiltered on PostgreSQL, "about N" from the planner's
-  estimate of the table's rows (pg_class.reltuples scaled to the table's current size).
+  estimate of the table's rows (pg_class.reltuples scaled to the table's current size). Pages
+  past a capped count stay reachable (?p=N) while they have rows.
 - Paging: a page's ids come first (ORDER BY created_at DESC, id DESC ... OFFSET k LIMIT 50: an
   index-only scan of job_created), then those 50 rows by primary key: no sort of the table and
   no heap read of the rows skipped.
@@ -19,7 +20,7 @@ from functools import cached_property
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Paginator
 from django.db import connection
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
@@ -44,7 +45,8 @@ _HEX = re.compile(r"[0-9a-f]{4,32}")
 # --- counts -------------------------------------------------------------------------------------
 def planner_row_estimate(queryset) -> int | None:
     """The PostgreSQL planner's estimate of the rows `queryset` returns (for an unfiltered
-    table: its reltuples scaled to the table's current pages), or None elsewhere."""
+    table: its reltuples scaled to the table's current pages), or None elsewhere (SQLite has
+    none to offer)."""
     if connection.vendor != "postgresql":
         return None
     sql, params = queryset.order_by().values("pk").query.sql_with_params()
@@ -56,9 +58,9 @@ def planner_row_estimate(queryset) -> int | None:
 
 
 class JobListPaginator(Paginator):
-    """A Paginator whose count never scans: exact up to COUNT_CAP, else the planner's estimate
-    for the unfiltered table (PostgreSQL) or COUNT_CAP + 1 shown as "10,000+". `kind` says
-    which ("exact", "estimate", "capped"); `count_display` is what the page shows."""
+    """A Paginator whose count never scans: exact up to COUNT_CAP; past it, for the unfiltered
+    table on PostgreSQL, the planner's estimate, else COUNT_CAP + 1 shown as "10,000+". `kind` says which ("exact", "estimate", "capped"); `count_display` is what the
+    page shows. Past a capped or estimated count, a page number is valid while it has rows."""
 
     cap = COUNT_CAP
 
@@ -66,16 +68,23 @@ class JobListPaginator(Paginator):
     def count(self) -> int:
         queryset = self.object_list
         capped = queryset.order_by()[: self.cap + 1].count()
+        self.kind = "exact"
         if capped <= self.cap:
-            self.kind = "exact"
             return capped
-        if not queryset.query.where:  # the whole table: ask the planner
-            estimate = planner_row_estimate(queryset)
-            if estimate is not None:
-                self.kind = "estimate"
-                return max(estimate, capped)
+        estimate = None if queryset.query.where else planner_row_estimate(queryset)
+        if estimate is not None:  # the whole table, on PostgreSQL
+            self.kind = "estimate"
+            return max(estimate, capped)
         self.kind = "capped"
         return capped
+
+    def validate_number(self, number):
+        try:
+            return super().validate_number(number)
+        except EmptyPage:
+            if self.kind == "exact" or int(number) < 1:
+                raise
+            return int(number)  # more rows than counted may be there: page() finds out
 
     @property
     def count_display(self) -> str:
@@ -90,6 +99,8 @@ class JobListPaginator(Paginator):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         ids = list(self.object_list.values_list("pk", flat=True)[bottom : bottom + self.per_page])
+        if not ids and number > 1:
+            raise EmptyPage("That page contains no results")
         rows = {job.pk: job for job in self.object_list.filter(pk__in=ids)}
         return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
 
