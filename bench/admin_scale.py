@@ -136,6 +136,16 @@ def fill(args) -> None:
           flush=True)  # fmt: skip
 
 
+def fold_ledgers() -> None:
+    """What the maintenance loop does within seconds of a bulk insert: fold the count
+    ledgers' rows into one per key (jobs.counts)."""
+    from jobs.counts import job_counts_compact
+
+    t0 = time.perf_counter()
+    job_counts_compact(above=0)
+    print(f"ledgers folded: {time.perf_counter() - t0:.1f} s", flush=True)
+
+
 def analyze() -> None:
     """Fresh statistics (and, on PostgreSQL, a visibility map) as autovacuum would leave them."""
     from django.db import connection
@@ -279,6 +289,7 @@ def main() -> None:
     print(f"database: {where}", flush=True)
     call_command("migrate", verbosity=0)
     fill(args)
+    fold_ledgers()
     analyze()
     with embedded_redis():
         report(args)
