@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from core import deprecation
 from jobs.budgets import month_start
-from jobs.costs import cost_total, cost_totals, usage_totals
+from jobs.costs import cost_totals, usage_totals
 from jobs.counts import all_time_spend, imported_count, job_counts
 from jobs.dashboard_charts import UNITS, Series, bar_chart, bucket_starts, floor_to
 from jobs.dashboard_runtimes import duration_stats, percentile  # noqa: F401 (tests read them)
@@ -223,12 +223,14 @@ def usage_by_service(since) -> list[dict]:
     ]
 
 
-def spend_figures(since, now) -> dict:
-    """Paid-API spend: all time (imported costs included), this month, in the window."""
+def spend_figures(usage: list[dict], budgets: dict) -> dict:
+    """Paid-API spend: all time (imported costs included, from the spend ledger: no SUM of
+    every entry), this month (the budget rows, which add up to every cost of the month) and in
+    the window (the usage rows, one per service with costs in it): no query of their own."""
     return {
-        "all_time": all_time_spend(),  # the spend ledger (jobs.counts): no SUM of every entry
-        "month": cost_total(CostEntry.objects.filter(created_at__gte=month_start(now))),
-        "window": cost_total(CostEntry.objects.filter(created_at__gte=since)),
+        "all_time": all_time_spend(),
+        "month": budgets["total"],
+        "window": sum((u["cost"] for u in usage), Decimal(0)),
     }
 
 
@@ -345,6 +347,7 @@ def dashboard_context(window: str = DEFAULT_WINDOW, now=None) -> dict:
     since = window_start(chosen, now)
     all_time = all_time_counts()
     counts = WindowCounts.read(since)
+    usage, budgets = usage_by_service(since), spend_vs_budget(now)
     return {
         "now": now,
         "window": chosen.name,
@@ -359,9 +362,9 @@ def dashboard_context(window: str = DEFAULT_WINDOW, now=None) -> dict:
         "stuck": stuck_jobs(now),
         "heartbeat_timeout": settings.JOB_HEARTBEAT_TIMEOUT,
         "cost_chart": cost_chart(chosen, since, now),
-        "spend": spend_figures(since, now),
-        "usage": usage_by_service(since),
-        "budgets": spend_vs_budget(now),
+        "spend": spend_figures(usage, budgets),
+        "usage": usage,
+        "budgets": budgets,
         "month_start": month_start(now),
         "old_paths": old_path_usage(),
     }
