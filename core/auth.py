@@ -2,7 +2,9 @@
 Supabase Auth access tokens (core.supabase_auth)."""
 
 import hashlib
+import logging
 import secrets
+from datetime import datetime
 from importlib import import_module
 
 from django.conf import settings
@@ -19,11 +21,13 @@ from django.utils.crypto import constant_time_compare
 from ninja.errors import AuthenticationError, HttpError
 from ninja.security import HttpBearer, SessionAuth
 from ninja.utils import check_csrf
+from redis.exceptions import RedisError, ResponseError
 
 from core.apierrors import CSRF_FAILED
-from core.compiled_query import CompiledQuery
 from core.media_urls import SignedUrlAuth
 from core.models import ApiToken
+from core.plainsql import Select
+from core.redisconn import shared_redis
 from core.supabase_auth import (
     DeferredJwt,
     DeferredSupabaseJwtAuth,
@@ -31,6 +35,8 @@ from core.supabase_auth import (
     looks_like_jwt,
     user_for_supabase_token,
 )
+
+logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "ef_"  # noqa: S105 - a public marker, not a secret
 LAST_USED_RESOLUTION = 60  # seconds: last_used_at is refreshed at most this often
@@ -48,14 +54,14 @@ def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
     return token, raw
 
 
-# Checked on every authenticated request, so compiled once (see core.compiled_query).
-_VALID_TOKEN = CompiledQuery(
-    lambda digest: (
-        ApiToken.objects.filter(digest=digest, revoked=False, user__is_active=True)
-        .order_by()
-        .values("id", "user_id", "last_used_at")
-    ),
-    digest=ApiToken._meta.get_field("digest"),
+# Checked on every authenticated request, so written in SQL once (see core.plainsql): the token
+# by digest, unrevoked, of an active user (AUTH_USER_MODEL is Django's auth.User).
+_VALID_TOKEN = Select(
+    ApiToken,
+    ["id", "user_id", "last_used_at"],
+    'JOIN "auth_user" ON "auth_user"."id" = "jobs_apitoken"."user_id"'
+    ' WHERE "jobs_apitoken"."digest" = %s AND NOT "jobs_apitoken"."revoked"'
+    ' AND "auth_user"."is_active"',
 )
 
 
@@ -63,14 +69,45 @@ def token_owner_id(token: str) -> int | None:
     """The id of the active user owning this unrevoked token, or None. Notes the token's use."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = _VALID_TOKEN.first(digest=token_digest(token))
+    row = _VALID_TOKEN.first(token_digest(token))
     if row is None:
         return None
     now = timezone.now()
     last = row["last_used_at"]
     if last is None or (now - last).total_seconds() > LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=row["id"]).update(last_used_at=now)
+        _note_token_use(row["id"], now)
     return row["user_id"]
+
+
+# A token's last use is noted in Redis and written to its row by the maintenance loop
+# (tokens_flush_last_use), so that no request, a GET least of all, writes the database.
+_LAST_USE = "ef:token-last-use"  # hash: token id -> ISO time of its latest noted use
+
+
+def _note_token_use(token_id: int, when) -> None:
+    try:
+        shared_redis().hset(_LAST_USE, str(token_id), when.isoformat())
+    except RedisError as exc:  # bookkeeping: never worth failing the request
+        logger.warning("token last use not noted (Redis: %s)", exc)
+
+
+def tokens_flush_last_use() -> int:
+    """Write the last uses noted since the previous flush to the tokens' rows; how many.
+    The noted hash is renamed first (atomic), so uses noted meanwhile wait for the next flush."""
+    client = shared_redis()
+    flushing = _LAST_USE + ":flushing"
+    if not client.exists(flushing):  # else: what a crashed flush left, written first
+        try:
+            client.rename(_LAST_USE, flushing)
+        except ResponseError:  # no such key: nothing noted
+            return 0
+    noted = client.hgetall(flushing)
+    for token_id, when in noted.items():
+        ApiToken.objects.filter(pk=int(token_id)).update(
+            last_used_at=datetime.fromisoformat(when.decode())
+        )
+    client.delete(flushing)
+    return len(noted)
 
 
 def user_for_token(token: str):

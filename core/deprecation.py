@@ -12,11 +12,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import django_rq
-import redis
-from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
+
+from core.redisconn import shared_redis
 
 logger = logging.getLogger(__name__)
 
@@ -95,33 +94,12 @@ def match(method: str, path: str) -> OldPath | None:
     return None
 
 
-_CONNECTIONS: dict = {}
-
-
-def _connection():
-    """One Redis client per queue configuration, kept: every use of an old path counts, and
-    django_rq makes a new client (a new TCP connection) on each call. Short timeouts: a hanging
-    Redis costs the count, not the request."""
-    config = settings.RQ_QUEUES[settings.RQ_QUEUE]
-    key = repr(sorted(config.items()))
-    client = _CONNECTIONS.get(key)
-    if client is None:
-        if "URL" in config:
-            client = redis.Redis.from_url(
-                config["URL"], socket_timeout=1.0, socket_connect_timeout=1.0
-            )
-        else:
-            client = django_rq.get_connection(settings.RQ_QUEUE)
-        _CONNECTIONS[key] = client
-    return client
-
-
 def note_use(old: OldPath, *, client: str) -> None:
     """Count one use of `old` today and log the first one of this client today. A Redis outage
     costs the count, never the request."""
     day = timezone.now().date().isoformat()
     try:
-        connection = _connection()
+        connection = shared_redis()
         counts = _COUNTS.format(day=day)
         pipe = connection.pipeline()
         pipe.hincrby(counts, old.key, 1)
@@ -155,7 +133,7 @@ def usage_by_path(*, days: int = 7) -> list[PathUsage]:
     """Uses of every registered old path over the last `days` days, most used first."""
     today = timezone.now().date()
     day_names = [(today - timedelta(days=n)).isoformat() for n in range(days)]
-    connection = _connection()
+    connection = shared_redis()
     pipe = connection.pipeline()
     for day in day_names:
         pipe.hgetall(_COUNTS.format(day=day))

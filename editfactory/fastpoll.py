@@ -1,105 +1,237 @@
-"""An ASGI fast path for the hottest endpoint: clients poll GET /api/v1/jobs/{id}.
+"""The polling path: GET /api/v1/jobs/{id} with a Bearer token, through Django's own request path
+in as few thread hops as Django's middleware allows.
 
-Through Django's ASGI handler one request costs about fourteen thread hops (request signals,
-the middleware chain, the response) and several ms of CPU, far more than the work itself. A poll
-with a Bearer token needs none of it: no session, no CSRF, no cookie. So this wrapper answers
-exactly that case itself with one pooled ORM hop, using the same token check, the same query and
-schema (`job_out_for_user`) and the same JSON renderer as the ninja view.
+Django's ASGI handler spends more on a poll than the poll costs: a thread hop for each request
+signal, the middleware chain in a thread made for the request (with a fresh database connection),
+the async view back on the event loop, its queries in yet another thread. `PollHandler` is the
+same handler (`ASGIHandler`: its request and response code is reused) with the same steps:
 
-Everything else, and every doubt, goes to Django, which owns errors and all other behaviour: no
-or unknown token, unknown or foreign job (404), a database error (503), a cross-origin request
-(CORS headers), a Host outside ALLOWED_HOSTS, plain HTTP under SECURE_SSL_REDIRECT, a query
-string (the poll takes none: an unknown field is a 422, core.strict).
+    request_started -> the middleware of settings.MIDDLEWARE, loaded by Django's
+    `BaseHandler.load_middleware` -> URL resolution by ROOT_URLCONF -> view middleware -> the
+    poll view -> response middleware -> the response -> request_finished
+
+loaded for sync (`is_async=False`), so Django runs the chain's sync part in one go: one hop to
+the ORM pool (core.asyncdb), whose threads keep their database connections. Where Django adapts
+part of the chain to async (here from ServeStatic, which is async-only, outward) that part runs
+on the event loop, as in Django's handler. The request signals are sent on the event loop thread,
+without a hop: their receivers (Django's database and URL conf housekeeping) only touch that
+thread's state, and the pool refreshes its own connections before each hop.
+
+Every rule a middleware applies therefore applies to polls, and nothing here copies one: security
+headers, host validation (400), the SSL redirect, CORS, whatever settings.MIDDLEWARE gains later.
+A response a middleware makes by itself (a redirect, a 400, a refusal) is sent as it is.
+
+The poll view answers from the ninja view's own pieces: the Bearer rule of core.auth, the same
+detail builder (jobs.polling.job_detail, plain SQL) and the API's renderer. It answers only what
+it is sure of; anything doubtful is declined and Django's full handler answers the request from
+the start: a query string (the poll takes none: core.strict's 422), no or unknown token (401),
+an unknown or foreign job (404), a database error (503), a request body, a URL that resolves to
+another view. A request declined by the view has been through the request side of the middleware
+chain once already (the project's middleware keeps no state per request).
 """
 
+import contextvars
+import io
 import logging
 import re
 from uuid import UUID
 
-from django.conf import settings
+from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.core import signals
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.base import BaseHandler
 from django.db import DatabaseError
-from django.http.request import split_domain_port, validate_host
+from django.http import HttpResponse, HttpResponseBase
+from django.urls import Resolver404, ResolverMatch, set_script_prefix
+from django.views.decorators.csrf import csrf_exempt
 
 from core.asyncdb import db_call
-from core.auth import TOKEN_PREFIX, token_owner_id
+from core.auth import TOKEN_PREFIX, DeferredBearerTokenAuth, token_owner_id
 from jobs.polling import job_detail
 
 logger = logging.getLogger(__name__)
 
-JOB_PATH = re.compile(r"/api/v1/jobs/([0-9a-fA-F-]{32,36})")
-
-# What Django's middleware adds to a JSON response (tests compare both paths' headers).
-_STATIC_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
-
-
-def _security_headers() -> list[tuple[bytes, bytes]]:
-    headers = [(b"x-frame-options", settings.X_FRAME_OPTIONS.encode())]
-    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
-        headers.append((b"x-content-type-options", b"nosniff"))
-    if settings.SECURE_REFERRER_POLICY:
-        headers.append((b"referrer-policy", settings.SECURE_REFERRER_POLICY.encode()))
-    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
-        coop = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()
-        headers.append((b"cross-origin-opener-policy", coop))
-    return headers
+ROUTE = "api:job_detail"  # the ninja route whose GET this path serves
+# Requests worth trying (anything else goes straight to Django): the route's path, a Bearer token.
+_CANDIDATE_PATH = re.compile(r"/api/v1/jobs/[0-9a-fA-F-]{32,36}")
+_BEARER = b"Bearer " + TOKEN_PREFIX.encode()
+_DECLINED = "_ef_poll_declined"
+_IN_POOL = contextvars.ContextVar("ef_poll_in_pool", default=False)
+_bearer = DeferredBearerTokenAuth()
 
 
-def _job_json(token: str, job_id: UUID) -> bytes | None:
-    """The job's JSON body for the token's owner, or None (Django then answers 401 or 404)."""
-    from editfactory.api import api  # the project's API imports this package
+@csrf_exempt  # as every ninja view
+def poll_view(request, job_id: str):
+    """The job's detail as the ninja view answers it, or a decline (see the module docstring)."""
+    from editfactory.api import api  # the API's assembly imports this package
 
-    owner_id = token_owner_id(token)
-    job_out = job_detail(owner_id=owner_id, job_id=job_id) if owner_id is not None else None
-    if job_out is None:
-        return None
-    return api.renderer.render(None, job_out.model_dump(), response_status=200).encode()
-
-
-def _poll_request(scope) -> tuple[str, UUID] | None:
-    """(token, job id) when this request is a plain Bearer poll the fast path may answer."""
-    if scope["type"] != "http" or scope["method"] != "GET":
-        return None
-    if scope.get("query_string"):  # the poll takes none: Django refuses them (core.strict)
-        return None
-    match = JOB_PATH.fullmatch(scope["path"])
-    if match is None:
-        return None
-    if settings.SECURE_SSL_REDIRECT and scope.get("scheme") != "https":
-        return None
-    headers = dict(scope["headers"])
-    auth = headers.get(b"authorization", b"")
-    if b"origin" in headers or not auth.startswith(b"Bearer " + TOKEN_PREFIX.encode()):
-        return None
-    domain, _port = split_domain_port(headers.get(b"host", b"").decode("latin-1"))
-    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
-        return None
     try:
-        return auth[7:].decode("ascii").strip(), UUID(match.group(1))
-    except ValueError:
-        return None
+        job_id = UUID(job_id)
+    except ValueError:  # ninja's 422
+        return _decline(request)
+    plain_get = request.method == "GET" and not request.META.get("QUERY_STRING")
+    deferred = _bearer(request) if plain_get else None
+    job_out = None
+    try:
+        owner_id = token_owner_id(deferred.token) if deferred else None
+        if owner_id is not None:
+            job_out = job_detail(owner_id=owner_id, job_id=job_id)
+    except DatabaseError as exc:
+        # One line, no traceback: during an outage every poll lands here, and Django's view
+        # answers (and logs) the 503 right after.
+        logger.warning("job poll fast path: database error (%s); Django answers", exc)
+    if job_out is None:
+        return _decline(request)
+    return api.create_response(request, job_out.model_dump(), status=200)
+
+
+class PollHandler(ASGIHandler):
+    """Django's ASGI handler with its middleware loaded for sync (`load_middleware(is_async=False)`)
+    and `poll_view` as its only view. Its sync code runs on the ORM pool (core.asyncdb), whose
+    threads keep their database connections."""
+
+    def __init__(self):
+        BaseHandler.__init__(self)
+        self.load_middleware(is_async=False)
+        # An async-only middleware (ServeStatic) makes Django adapt the chain from it outward to
+        # async: that part runs on the event loop, as in Django's handler, and the part inside
+        # it in one hop to the pool.
+        top = self._middleware_chain
+        self.chain_is_async = isinstance(top, _AsyncPart)
+        if self.chain_is_async:
+            self._middleware_chain = top.coroutine_function
+
+    def adapt_method_mode(self, is_async, method, method_is_async=None, debug=False, name=None):
+        """Django's adaptation between sync and async parts, the sync ones run on the pool."""
+        if method_is_async is None:
+            method_is_async = iscoroutinefunction(method)
+        if is_async and not method_is_async:
+            return _SyncPart(method)
+        if not is_async and method_is_async:
+            return _AsyncPart(method)
+        return method
+
+    def resolve_request(self, request):
+        try:
+            match = super().resolve_request(request)  # ROOT_URLCONF, as Django resolves
+        except Resolver404:
+            match = None
+        if match is None or match.view_name != ROUTE:
+            return ResolverMatch(_decline, (), {})
+        return ResolverMatch(
+            poll_view,
+            match.args,
+            match.kwargs,
+            match.url_name,
+            app_names=match.app_names,
+            namespaces=match.namespaces,
+            route=match.route,
+        )
+
+    async def respond(self, scope) -> HttpResponseBase | None:
+        """The response to a bodiless request, or None when Django's handler must answer it.
+        The steps of ASGIHandler.handle (event loop)."""
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, io.BytesIO())
+        if request is not None:
+            if self.chain_is_async:
+                response = await self.get_response_async(request)
+            else:
+                response = await db_call(_in_pool, self.get_response, (request,), {})
+        declined = request is None or getattr(request, _DECLINED, False)
+        if declined or not response.streaming:
+            response.close()  # request_finished
+        return None if declined else response
+
+
+class _SyncPart:
+    """A sync part of the chain called from an async one: one hop to the ORM pool. Nested in
+    a pool hop of the same request (an async-only middleware inside a sync-only one), it goes
+    back to that hop's thread, blocked waiting for it (asgiref's thread-sensitive mode), rather
+    than taking a second pool thread: with every pool thread waiting so, none would be left."""
+
+    def __init__(self, function):
+        self.function = function
+        markcoroutinefunction(self)
+
+    async def __call__(self, *args, **kwargs):
+        if _IN_POOL.get():
+            return await sync_to_async(self.function, thread_sensitive=True)(*args, **kwargs)
+        return await db_call(_in_pool, self.function, args, kwargs)
+
+
+def _in_pool(function, args, kwargs):
+    token = _IN_POOL.set(True)
+    try:
+        return function(*args, **kwargs)
+    finally:
+        _IN_POOL.reset(token)  # asgiref copies the context back to the event loop
+
+
+class _AsyncPart:
+    """An async part of the chain called from a sync one (asgiref's async_to_sync); the top of
+    the chain is awaited on the event loop instead."""
+
+    def __init__(self, coroutine_function):
+        self.coroutine_function = coroutine_function
+        self.sync = async_to_sync(coroutine_function)
+
+    def __call__(self, *args, **kwargs):
+        return self.sync(*args, **kwargs)
+
+
+def _decline(request, *args, **kwargs):
+    """Marks the request for Django's handler; the response is discarded."""
+    setattr(request, _DECLINED, True)
+    return HttpResponse()
 
 
 class JobPollingFastPath:
-    """ASGI middleware around Django's application (see the module docstring)."""
+    """ASGI middleware around Django's application: polls go to a `PollHandler`."""
 
     def __init__(self, app):
         self.app = app
-        self.headers = _STATIC_HEADERS + _security_headers()
+        self.handler = PollHandler()
 
     async def __call__(self, scope, receive, send):
-        poll = _poll_request(scope)
-        body = await self._answer(*poll) if poll else None
-        if body is None:
+        if not _candidate(scope):
             return await self.app(scope, receive, send)
-        headers = [*self.headers, (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        read = await _empty_body(receive)
+        response = await self.handler.respond(scope) if read[-1] is None else None
+        if response is None:
+            return await self.app(scope, _replay(read, receive), send)
+        await self.handler.send_response(response, send)
+        if response.streaming:
+            await sync_to_async(response.close)()
 
-    async def _answer(self, token: str, job_id: UUID) -> bytes | None:
-        try:
-            return await db_call(_job_json, token, job_id)
-        except DatabaseError as exc:
-            # One line, no traceback: during an outage every poll lands here, and Django's view
-            # answers (and logs) the 503 right after.
-            logger.warning("job poll fast path: database error (%s); Django answers", exc)
-            return None
+
+def _candidate(scope) -> bool:
+    """Cheap: may this request be a poll? (A no only sends it to Django sooner.)"""
+    if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+        return False
+    if scope.get("query_string") or not _CANDIDATE_PATH.fullmatch(scope["path"]):
+        return False
+    return any(k == b"authorization" and v.startswith(_BEARER) for k, v in scope["headers"])
+
+
+async def _empty_body(receive) -> list:
+    """The request's messages up to the end of its body, then None if it had none (a poll)."""
+    read = []
+    while True:
+        message = await receive()
+        read.append(message)
+        if message["type"] != "http.request" or message.get("body"):
+            return read
+        if not message.get("more_body"):
+            return [*read, None]
+
+
+def _replay(read: list, receive):
+    """`receive` with the messages already read put back in front."""
+    pending = [message for message in reversed(read) if message is not None]
+
+    async def replayed():
+        return pending.pop() if pending else await receive()
+
+    return replayed

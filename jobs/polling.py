@@ -1,64 +1,44 @@
-"""The job detail answer clients poll, on precompiled queries (see core.compiled_query).
+"""The job detail answer clients poll, on plain parameterised SQL (see core.plainsql).
 
-Used by GET /api/v1/jobs/{id} (the ninja view and its ASGI fast path) and by the cancel and
-retry endpoints, so the detail shape has one builder.
+Used by GET /api/v1/jobs/{id} (the ninja view and the polling fast path, editfactory.fastpoll)
+and by the cancel and retry endpoints, so the detail shape has one builder.
 """
 
 from uuid import UUID
 
 from django.urls import reverse
 
-from core.compiled_query import CompiledQuery
 from core.media_urls import signed_url
+from core.plainsql import Select
 from jobs.models import CostEntry, Job, JobFile, WebhookDelivery
 from jobs.schemas import CostOut, JobFileOut, JobOut, WebhookDeliveryOut
 
 # expires_at is derived from the row (Job.expires_at), not stored.
 _DERIVED = {"files", "costs", "webhook_deliveries", "expires_at"}
 _JOB_FIELDS = [name for name in JobOut.model_fields if name not in _DERIVED]
-_FILE_FIELDS = ["id", "job_id", "role", "label", "size", "content_type", "created_at"]
-_COST_FIELDS = list(CostOut.model_fields)
-_DELIVERY_FIELDS = list(WebhookDeliveryOut.model_fields)
+_FILE_FIELDS = ["id", "role", "label", "size", "content_type", "created_at"]
 
-_JOB = CompiledQuery(
-    lambda owner_id, job_id: (
-        Job.objects.filter(id=job_id, owner_id=owner_id).order_by().values(*_JOB_FIELDS)
-    ),
-    owner_id=Job._meta.get_field("owner"),
-    job_id=Job._meta.pk,
+_JOB = Select(Job, _JOB_FIELDS, 'WHERE "id" = %s AND "owner_id" = %s')
+_FILES = Select(JobFile, _FILE_FIELDS, 'WHERE "job_id" = %s ORDER BY "created_at", "id"')
+_COSTS = Select(
+    CostEntry, list(CostOut.model_fields), 'WHERE "job_id" = %s ORDER BY "created_at" DESC'
 )
-_FILES = CompiledQuery(
-    lambda job_id: (
-        JobFile.objects.filter(job_id=job_id).order_by("created_at", "id").values(*_FILE_FIELDS)
-    ),
-    job_id=JobFile._meta.get_field("job"),
-)
-_COSTS = CompiledQuery(
-    lambda job_id: (
-        CostEntry.objects.filter(job_id=job_id).order_by("-created_at").values(*_COST_FIELDS)
-    ),
-    job_id=CostEntry._meta.get_field("job"),
-)
-
-_DELIVERIES = CompiledQuery(
-    lambda job_id: (
-        WebhookDelivery.objects.filter(job_id=job_id)
-        .order_by("created_at", "id")
-        .values(*_DELIVERY_FIELDS)
-    ),
-    job_id=WebhookDelivery._meta.get_field("job"),
+_DELIVERIES = Select(
+    WebhookDelivery,
+    list(WebhookDeliveryOut.model_fields),
+    'WHERE "job_id" = %s ORDER BY "created_at", "id"',
 )
 
 
-def _file_out(row: dict, owner_id: int) -> JobFileOut:
-    path = reverse("api:job_file_download", kwargs={"job_id": row["job_id"], "file_id": row["id"]})
+def _file_out(row: dict, job_id: UUID, owner_id: int) -> JobFileOut:
+    path = reverse("api:job_file_download", kwargs={"job_id": job_id, "file_id": row["id"]})
     url = signed_url(path, owner_id=owner_id)  # opens in <a download>/<video> with no header
-    return JobFileOut(**{k: v for k, v in row.items() if k != "job_id"}, download_url=url)
+    return JobFileOut(**row, download_url=url)
 
 
 def job_detail(*, owner_id: int, job_id: UUID) -> JobOut | None:
     """The owner's job with its files, costs and webhook deliveries, or None (unknown or someone else's)."""
-    row = _JOB.first(owner_id=owner_id, job_id=job_id)
+    row = _JOB.first(job_id, owner_id)
     if row is None:
         return None
     ended = Job(
@@ -70,7 +50,7 @@ def job_detail(*, owner_id: int, job_id: UUID) -> JobOut | None:
     return JobOut(
         **row,
         expires_at=ended.expires_at,
-        files=[_file_out(f, owner_id) for f in _FILES.fetch(job_id=job_id)],
-        costs=[CostOut(**c) for c in _COSTS.fetch(job_id=job_id)],
-        webhook_deliveries=[WebhookDeliveryOut(**d) for d in _DELIVERIES.fetch(job_id=job_id)],
+        files=[_file_out(f, job_id, owner_id) for f in _FILES.fetch(job_id)],
+        costs=[CostOut(**c) for c in _COSTS.fetch(job_id)],
+        webhook_deliveries=[WebhookDeliveryOut(**d) for d in _DELIVERIES.fetch(job_id)],
     )

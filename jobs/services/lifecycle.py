@@ -96,7 +96,8 @@ def job_create(
 # --- the worker's side --------------------------------------------------------------------------
 def job_claim(*, job_id) -> Job | None:
     """queued -> processing for exactly one delivery; None when someone else has it (or it is
-    not runnable yet)."""
+    not runnable yet). Each attempt starts its progress and ETA from zero: a retried or rescued
+    attempt redoes the work, so the percentage of the one before means nothing any more."""
     now = timezone.now()
     return transition(
         job_id,
@@ -106,6 +107,7 @@ def job_claim(*, job_id) -> Job | None:
         started_at=now,
         heartbeat_at=now,
         worker=_worker_name(),
+        progress=0.0,
         stage="starting",
         stage_label="Starting",
         eta_seconds=None,

@@ -8,7 +8,8 @@ from jobs.status import JobStatus
 
 
 def job_set_progress(*, job_id, percent: float, stage: str, label: str, eta_seconds) -> bool:
-    """Monotonic: a lower percent than the stored one changes nothing."""
+    """Monotonic within an attempt: a lower percent than the stored one changes nothing (the
+    claim of the next attempt starts it again from 0, `lifecycle.job_claim`)."""
     now = timezone.now()
     return bool(
         Job.objects.filter(id=job_id, status=JobStatus.PROCESSING, progress__lte=percent).update(

@@ -12,9 +12,9 @@ from uuid import UUID
 
 from ninja import Schema
 
-from core.compiled_query import CompiledQuery
 from core.errors import NotFound
 from core.media_urls import object_id_pk, read_signed_object_id, signed_object_id
+from core.plainsql import Select
 from jobs.models import Job, JobFile
 from jobs.status import JobStatus
 from media_pipeline.frontend.common import (
@@ -95,38 +95,27 @@ def job_list_item(job: Job) -> JobListItem:
     )
 
 
-# The poll's two reads (core.compiled_query: compiled once, as v1's poll): the job, and its files
-# once it has completed.
+# The poll's two reads (plain SQL, core.plainsql, as v1's poll): the job, and its files once it
+# has completed.
 _POLL_FIELDS = [
     "id", "job_type", "owner_id", "status", "progress", "stage", "stage_label", "eta_seconds",
     "error", "attempts", "result", "created_at", "updated_at",
 ]  # fmt: skip
-_JOB = CompiledQuery(
-    lambda owner_id, job_id: (
-        Job.objects.filter(id=job_id, owner_id=owner_id).order_by().values(*_POLL_FIELDS)
-    ),
-    owner_id=Job._meta.get_field("owner"),
-    job_id=Job._meta.pk,
-)
-_FILES = CompiledQuery(
-    lambda job_id: (
-        JobFile.objects.filter(job_id=job_id)
-        .order_by("id")
-        .values("name", "role", "label", "content_type")
-    ),
-    job_id=JobFile._meta.get_field("job"),
+_JOB = Select(Job, _POLL_FIELDS, 'WHERE "id" = %s AND "owner_id" = %s')
+_FILES = Select(
+    JobFile, ["name", "role", "label", "content_type"], 'WHERE "job_id" = %s ORDER BY "id"'
 )
 
 
 def polled_job(owner_id: int, text: str) -> JobOut:
     """The owner's job as the page polls it (another user's or an unknown id: a 404)."""
-    row = _JOB.first(owner_id=owner_id, job_id=job_uuid(text))
+    row = _JOB.first(job_uuid(text), owner_id)
     if row is None:
         raise NotFound(f"job {text!r} not found")
     job = Job(**row)
     files = None
     if job.status == JobStatus.COMPLETED:
-        files = [JobFile(**f) for f in _FILES.fetch(job_id=job.id)]
+        files = [JobFile(**f) for f in _FILES.fetch(job.id)]
     return job_out(job, files)
 
 

@@ -1,6 +1,7 @@
 """The `render_clip` job type: a final clip in an export preset, with an optional TTS voice-over
-(the video's length follows the voice), subtitles burned in, loudness normalised to the preset's
-target (an audio-only analysis first, then the one encode), encoded once with +faststart.
+(whether the video's length follows it: `sync`), subtitles burned in (`karaoke`: each word lit as
+it is spoken), loudness normalised to the preset's target (an audio-only analysis first, then the
+one encode), encoded once with +faststart. The result says what came out (`render_notes`).
 
 `render_clip_file` is the reusable core (also used by the library's `clip_render`): it takes a
 `ClipRecipe` (what to say and show) and a `Preset` (the format), and leaves an mp4 in the job's
@@ -14,6 +15,7 @@ import pydantic
 
 from jobs.registry import register
 from media_pipeline.jobtypes._shared import store_video_with_thumbnail, subtitles_to_burn
+from media_pipeline.jobtypes.render_notes import render_notes
 from media_pipeline.jobtypes.tts import TtsParams, Voiceover, estimate_tts_cost, make_voiceover
 from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
@@ -28,6 +30,7 @@ from media_pipeline.ops.render import (
     SyncMode,
     build_render_args,
     plan_timeline,
+    timeline_target,
 )
 from media_pipeline.ops.srt_validation import SrtText
 from media_pipeline.ops.subtitles import SubtitleStyle
@@ -115,6 +118,7 @@ class RenderedClip:
     output: Path
     srt_text: str | None
     voiceover: Voiceover | None
+    recipe: ClipRecipe | None = None
 
 
 def render_clip_file(
@@ -128,7 +132,11 @@ def render_clip_file(
     pieces = _pieces(recipe.segments, source, info)
     extra = _pieces(recipe.extra_segments, source, info) if recipe.extra_segments else []
     voiceover = make_voiceover(ctx, recipe.tts, start=3, end=30) if recipe.tts else None
-    target = voiceover.duration if voiceover else sum(p.duration for p in pieces)
+    target = timeline_target(
+        recipe.sync,
+        pieces_duration=sum(p.duration for p in pieces),
+        voice_duration=voiceover.duration if voiceover else None,
+    )
     try:
         timeline = plan_timeline(pieces, target, mode=recipe.sync, extra=extra)
     except ValueError as exc:  # segments too short to use: bad input, not worth a retry
@@ -149,7 +157,7 @@ def render_clip_file(
     spec = normalise_loudness(spec, on_progress=analysis, tracker=ctx)
     report = ctx.stage(35, end, "render", f"Rendering {preset.label}")
     run_ffmpeg(build_render_args(spec), duration=spec.duration, on_progress=report, tracker=ctx)
-    return RenderedClip(spec, output, srt_text, voiceover)
+    return RenderedClip(spec, output, srt_text, voiceover, recipe)
 
 
 def estimate_recipe_cost(recipe: ClipRecipe) -> Decimal:
@@ -184,6 +192,9 @@ def rendered_clip_result(rendered: RenderedClip) -> dict:
     """The job result of a render: what the output is (probed) and how it was made."""
     spec, voiceover = rendered.spec, rendered.voiceover
     info = probe_media(rendered.output)
+    notes = render_notes(
+        rendered.recipe, srt_text=rendered.srt_text, voiceover=voiceover, duration=info.duration
+    )
     return {
         "preset": spec.preset.name,
         "duration": info.duration,
@@ -194,5 +205,10 @@ def rendered_clip_result(rendered: RenderedClip) -> dict:
         "timeline": [{"start": p.start, "end": p.end} for p in spec.pieces],
         "subtitles": bool(rendered.srt_text),
         "voiceover": None if voiceover is None else voiceover.summary(),
-        "notices": [voiceover.notice] if voiceover and voiceover.notice else [],
+        **notes,
+        # everything the user should know (the admin shows it): the fallback, then the warnings
+        "notices": [
+            *([voiceover.notice] if voiceover and voiceover.notice else []),
+            *notes["warnings"],
+        ],
     }

@@ -200,7 +200,8 @@ class ExportAdmin(MediaStreamMixin, admin.ModelAdmin):
     search_fields = ("clip__project__name", "preset__name")
     list_select_related = ("clip", "preset", "job")
     raw_id_fields = ("clip", "job")
-    readonly_fields = ("preview", "size", "created_at", "completed_at")
+    # The options are what the render was asked with: a record, not a setting to edit.
+    readonly_fields = ("preview", "size", "options", "created_at", "completed_at")
 
     @admin.display(description="preview")
     def preview(self, obj):
@@ -221,11 +222,14 @@ class ExportPresetAdmin(admin.ModelAdmin):
         "fps",
         "crf",
         "video_maxrate_kbps",
+        "karaoke",
+        "sync",
+        "audio_mode",
         "is_active",
         "is_default",
     )
     list_editable = ("is_active",)
-    list_filter = ("is_active",)
+    list_filter = ("is_active", "karaoke", "sync", "audio_mode")
     search_fields = ("name", "label")
     # One default at most: the mark moves with the action, never by editing two rows.
     readonly_fields = ("is_default",)

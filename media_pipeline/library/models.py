@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from core.files import safe_suffix
 from core.querysets import OwnedQuerySet
+from media_pipeline.ops.render import AudioMode, SyncMode
 
 
 def library_upload_to(instance, filename: str) -> str:
@@ -232,8 +233,26 @@ class ClipContent(models.Model):
         return f"content of {self.clip_id}"
 
 
+class RenderSync(models.TextChoices):
+    """How long a render runs against the clip's voice-over (the job type's `SyncMode` values;
+    without a voice-over every policy keeps the clip's length)."""
+
+    LOOP = SyncMode.LOOP.value, "loop: the voice-over's length (the clip cut, or repeated)"
+    TRIM = SyncMode.TRIM.value, "trim: the voice-over's length, never past the clip's end"
+    KEEP = SyncMode.KEEP.value, "keep: the clip's length (the voice-over cut at its end)"
+
+
+class RenderAudio(models.TextChoices):
+    """What a render's audio is (the job type's `AudioMode` values)."""
+
+    DUCK = AudioMode.DUCK.value, "duck: the voice-over over the clip's sound, lowered"
+    KEEP = AudioMode.KEEP.value, "keep: the clip's own sound only"
+    REPLACE = AudioMode.REPLACE.value, "replace: the voice-over only (silence without one)"
+
+
 class ExportPreset(models.Model):
-    """A platform format; seeded from media_pipeline.ops.presets by a data migration, editable."""
+    """A platform format; seeded from media_pipeline.ops.presets by a data migration, editable.
+    It also holds the render options a render in it uses unless the request names its own."""
 
     name = models.SlugField(max_length=50, unique=True)
     label = models.CharField(max_length=100)
@@ -253,6 +272,25 @@ class ExportPreset(models.Model):
         default=False,
         help_text="the preset a render uses when none is named (one at most; "
         "none marked: instagram_reels)",
+    )
+    # Render options: what a render in this preset does unless its request says otherwise.
+    karaoke = models.BooleanField(
+        default=False,
+        help_text="light each caption word as the voice-over speaks it (clips with a voice-over)",
+    )
+    sync = models.CharField(
+        max_length=10,
+        choices=RenderSync.choices,
+        default=RenderSync.LOOP,
+        help_text="how long the render runs against the voice-over",
+    )
+    audio_mode = models.CharField(
+        max_length=10, choices=RenderAudio.choices, default=RenderAudio.DUCK
+    )
+    duck_level = models.FloatField(
+        default=0.15,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="duck mode: the clip's sound under the voice-over, as a gain (0-1)",
     )
 
     class Meta:
@@ -283,6 +321,12 @@ class Export(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     job = models.ForeignKey(
         "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="the render options it was asked with, the preset's filled in (karaoke, "
+        "sync, audio_mode, duck_level, subtitle_style: the fields overriding the clip's)",
     )
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -31,9 +31,22 @@ class AudioMode(StrEnum):
 
 
 class SyncMode(StrEnum):
-    TRIM = "trim"  # cut the pieces at the audio's length; never longer
-    EXTEND = "extend"  # after the pieces, use the extra segments, then loop
-    LOOP = "loop"  # repeat the pieces
+    """How long the video runs against a voice-over (without one: the pieces' own length)."""
+
+    TRIM = "trim"  # the voice-over's length, never past the pieces: cut, never repeated
+    EXTEND = "extend"  # the voice-over's length: after the pieces the extra segments, then loop
+    LOOP = "loop"  # the voice-over's length: the pieces cut, or repeated to reach it
+    KEEP = "keep"  # the pieces' own length: a longer voice-over is cut at their end
+
+
+def timeline_target(
+    mode: SyncMode, *, pieces_duration: float, voice_duration: float | None
+) -> float:
+    """The length `plan_timeline` aims at: the voice-over's, unless there is none or `mode`
+    keeps the pieces' own length."""
+    if voice_duration is None or mode is SyncMode.KEEP:
+        return pieces_duration
+    return voice_duration
 
 
 @dataclass(frozen=True)
@@ -95,8 +108,8 @@ def plan_timeline(
     """Pieces covering exactly `target` seconds (the voice-over's length).
 
     Longer pieces are trimmed at the target. Shorter ones are completed according to `mode`:
-    TRIM leaves the timeline short, EXTEND appends `extra` segments then loops everything,
-    LOOP repeats the pieces."""
+    TRIM (and KEEP, whose target is the pieces' length) leaves the timeline short, EXTEND
+    appends `extra` segments then loops everything, LOOP repeats the pieces."""
     if target <= 0:
         raise ValueError("the target duration must be positive")
     extras = list(extra) if mode is SyncMode.EXTEND else []
@@ -104,7 +117,8 @@ def plan_timeline(
     if not source:
         raise ValueError(f"the timeline has no piece of at least {MIN_PIECE} s")
     timeline, total = [], 0.0
-    for piece in source if mode is SyncMode.TRIM else itertools.cycle(source):
+    once = mode in (SyncMode.TRIM, SyncMode.KEEP)
+    for piece in source if once else itertools.cycle(source):
         if total >= target - MIN_PIECE:
             break
         take = min(piece.duration, target - total)

@@ -154,12 +154,20 @@ def test_export_presets_are_editable(staff_client, library):
         "name": preset.name, "label": "Renamed", "width": 720, "height": 1280, "fps": 30,
         "crf": 20, "video_maxrate_kbps": 5000, "audio_bitrate_kbps": 160, "x264_preset": "fast",
         "loudness_lufs": -14, "true_peak_db": -1, "is_active": "on",
+        "karaoke": "on", "sync": "keep", "audio_mode": "replace", "duck_level": 0.25,
     }  # fmt: skip
     assert staff_client.post(url, form).status_code == 302
     preset.refresh_from_db()
     assert (preset.label, preset.width, preset.crf) == ("Renamed", 720, 20)
-    bad = staff_client.post(url, {**form, "crf": 99})
-    assert bad.status_code == 200 and "crf" in bad.context["adminform"].form.errors
+    assert (preset.karaoke, preset.sync, preset.audio_mode, preset.duck_level) == (
+        True,
+        "keep",
+        "replace",
+        0.25,
+    )
+    for field, value in (("crf", 99), ("sync", "stretch"), ("audio_mode", "x"), ("duck_level", 2)):
+        bad = staff_client.post(url, {**form, field: value})
+        assert bad.status_code == 200 and field in bad.context["adminform"].form.errors
 
 
 def test_the_default_preset_moves_with_the_admin_action(staff_client, library):

@@ -1,27 +1,61 @@
-"""The ASGI fast path of GET /api/v1/jobs/{id}: same answer as Django, and Django for the rest."""
+"""The polling path of GET /api/v1/jobs/{id} (editfactory.fastpoll): Django's own middleware chain
+around a poll view, in one thread hop. The same answer as Django's full handler, byte for byte;
+settings.MIDDLEWARE governs it; anything doubtful is answered by Django's handler."""
 
 import asyncio
 
 import httpx
 import pytest
+from asgiref.sync import markcoroutinefunction
+from django.core.handlers.asgi import ASGIHandler
+from django.db import connection
+from django.http import JsonResponse
 
 from core.auth import api_token_create
 from core.models import ApiToken
 from editfactory.asgi import application
+from editfactory.fastpoll import JobPollingFastPath
 from jobs import services
 from jobs.models import JobFile
-from jobs.polling import job_detail
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+FRONTEND = "http://app.example"
 
-def _get(app, path, **headers):
+
+def _request(app, method, path, headers=None, content=None, base_url="http://127.0.0.1"):
     async def go():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            return await client.get(path, headers=headers)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            return await client.request(method, path, headers=headers or {}, content=content)
 
     return asyncio.run(go())
+
+
+class Stack:
+    """The fast path and, beside it, Django's full handler, both loaded from the settings in
+    force now (a test changing MIDDLEWARE builds its Stack after the change)."""
+
+    def __init__(self):
+        self.django_calls = []
+        self.django = ASGIHandler()
+        self.fast = JobPollingFastPath(self._spy)
+
+    async def _spy(self, scope, receive, send):
+        self.django_calls.append(scope["path"])
+        await self.django(scope, receive, send)
+
+    def both(self, method, path, headers=None, **kwargs):
+        """(fast path's answer, Django's answer); asserts the fast path answered by itself."""
+        fast = _request(self.fast, method, path, headers, **kwargs)
+        assert self.django_calls == [], "the fast path handed the request to Django"
+        return fast, _request(self.django, method, path, headers, **kwargs)
+
+
+def _same(fast, slow):
+    assert fast.status_code == slow.status_code
+    assert fast.content == slow.content
+    assert sorted(fast.headers.multi_items()) == sorted(slow.headers.multi_items())
 
 
 @pytest.fixture
@@ -42,45 +76,178 @@ def polled(user, tmp_path):
     return job, {"Authorization": f"Bearer {raw}"}
 
 
-def test_fast_path_answers_exactly_as_django_does(polled, monkeypatch):
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_the_answer_is_djangos_byte_for_byte(polled, method):
     job, auth = polled
-    path = f"/api/v1/jobs/{job.id}"
+    fast, slow = Stack().both(method, f"/api/v1/jobs/{job.id}", auth)
+    _same(fast, slow)
+    assert fast.status_code == 200
+    assert fast.headers["x-frame-options"] == "DENY"  # SecurityMiddleware & co. ran
+    if method == "GET":
+        assert fast.json()["files"][0]["label"] == "out"
+        assert fast.json()["costs"][0]["service"] == "elevenlabs"
+    else:
+        assert fast.content == b"" and int(fast.headers["content-length"]) > 100
+
+
+def test_the_production_app_serves_polls_on_the_fast_path(polled, monkeypatch):
+    job, auth = polled
     calls = []
-    monkeypatch.setattr(application, "app", _spy(application.app, calls))
-    fast = _get(application, path, **auth)
-    assert calls == []  # answered without Django
-    slow = _get(application.app, path, **auth)
-    assert fast.status_code == slow.status_code == 200
-    assert fast.content == slow.content
-    assert fast.json()["files"][0]["label"] == "out"
-    assert fast.json()["costs"][0]["service"] == "elevenlabs"
-    assert _comparable(fast.headers) == _comparable(slow.headers)
 
-
-def _spy(app, calls):
     async def spy(scope, receive, send):
         calls.append(scope["path"])
-        await app(scope, receive, send)
+        await django_app(scope, receive, send)
 
-    return spy
+    django_app = application.app
+    monkeypatch.setattr(application, "app", spy)
+    response = _request(application, "GET", f"/api/v1/jobs/{job.id}", auth)
+    assert response.status_code == 200 and calls == []
 
 
-def _comparable(headers):
-    return {k: v for k, v in headers.items() if k not in {"content-length", "vary"}}
-
-
-def test_fast_path_sees_progress_at_once(polled):
+def test_progress_is_seen_at_once(polled):
     job, auth = polled
+    stack = Stack()
     services.job_claim(job_id=job.id)
     services.job_set_progress(
         job_id=job.id, percent=42, stage="render", label="Rendering", eta_seconds=3
     )
-    body = _get(application, f"/api/v1/jobs/{job.id}", **auth).json()
+    body = stack.both("GET", f"/api/v1/jobs/{job.id}", auth)[0].json()
     assert (body["status"], body["progress"], body["stage_label"]) == (
         "processing",
         42,
         "Rendering",
     )
+
+
+class StampMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response["X-Stamp"] = f"stamped {request.method}"
+        return response
+
+
+class RefuseJobViewsMiddleware:
+    """Refuses every request resolved to the job detail route, in its view hook."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view, args, kwargs):
+        if request.resolver_match.view_name == "api:job_detail":
+            return JsonResponse({"refused": kwargs["job_id"]}, status=403)
+        return None
+
+
+def test_a_middleware_added_to_the_settings_governs_polls(polled, settings):
+    job, auth = polled
+    path = f"/api/v1/jobs/{job.id}"
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, f"{__name__}.StampMiddleware"]
+    fast, slow = Stack().both("GET", path, auth)
+    _same(fast, slow)
+    assert fast.headers["x-stamp"] == "stamped GET" and fast.json()["id"] == str(job.id)
+
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, f"{__name__}.RefuseJobViewsMiddleware"]
+    fast, slow = Stack().both("GET", path, auth)
+    _same(fast, slow)
+    assert fast.status_code == 403 and fast.json() == {"refused": str(job.id)}
+
+
+class SyncOnlyMiddleware(StampMiddleware):
+    sync_capable, async_capable = True, False
+
+
+class AsyncOnlyMiddleware:
+    sync_capable, async_capable = False, True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request):
+        response = await self.get_response(request)
+        response["X-Async"] = "seen"
+        return response
+
+
+@pytest.mark.parametrize(
+    "middleware",
+    [
+        pytest.param(["async only"], id="async-only-innermost"),
+        pytest.param(["sync only", "async only"], id="async-only-inside-sync-only"),
+        pytest.param([], id="no-async-only-middleware"),
+    ],
+)
+def test_any_mix_of_sync_and_async_middleware(polled, settings, middleware):
+    """Django adapts each part of the chain; the fast path follows, and concurrent polls (more
+    than the ORM pool has threads) all complete."""
+    job, auth = polled
+    paths = {"sync only": SyncOnlyMiddleware, "async only": AsyncOnlyMiddleware}
+    added = [f"{__name__}.{paths[name].__name__}" for name in middleware]
+    if not middleware:  # ServeStatic is the settings' async-only middleware
+        settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "servestatic" not in m]
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, *added]
+    stack = Stack()
+    assert stack.fast.handler.chain_is_async == bool(middleware)
+    path = f"/api/v1/jobs/{job.id}"
+    fast, slow = stack.both("GET", path, auth)
+    _same(fast, slow)
+    assert fast.status_code == 200
+    assert ("x-async" in fast.headers) == ("async only" in middleware)
+
+    async def many():
+        transport = httpx.ASGITransport(app=stack.fast)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            polls = [client.get(path, headers=auth) for _ in range(8)]
+            return await asyncio.wait_for(asyncio.gather(*polls), timeout=30)
+
+    answers = asyncio.run(many())
+    assert [a.content for a in answers] == [fast.content] * 8
+    assert stack.django_calls == []
+
+
+def test_a_host_outside_allowed_hosts_is_a_400_as_in_django(polled):
+    job, auth = polled
+    fast, slow = Stack().both("GET", f"/api/v1/jobs/{job.id}", {**auth, "Host": "evil.example"})
+    _same(fast, slow)
+    assert fast.status_code == 400 and "error" in fast.json()
+
+
+def test_plain_http_is_redirected_under_secure_ssl_redirect(polled, settings):
+    job, auth = polled
+    settings.SECURE_SSL_REDIRECT = True
+    path = f"/api/v1/jobs/{job.id}"
+    fast, slow = Stack().both("GET", path, auth)
+    _same(fast, slow)
+    assert fast.status_code == 301
+    assert fast.headers["location"] == f"https://127.0.0.1{path}"
+    fast, slow = Stack().both("GET", path, auth, base_url="https://127.0.0.1")
+    _same(fast, slow)
+    assert fast.status_code == 200 and "strict-transport-security" not in fast.headers
+
+
+def test_cors_headers_and_preflight_are_djangos(polled, settings):
+    job, auth = polled
+    settings.CORS_ALLOWED_ORIGINS = [FRONTEND]
+    path = f"/api/v1/jobs/{job.id}"
+    stack = Stack()
+    fast, slow = stack.both("GET", path, {**auth, "Origin": FRONTEND})
+    _same(fast, slow)
+    assert fast.headers["access-control-allow-origin"] == FRONTEND
+    assert fast.headers["vary"] == slow.headers["vary"]
+    preflight = {
+        "Origin": FRONTEND,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization",
+    }
+    fast = _request(stack.fast, "OPTIONS", path, preflight)  # no token: Django answers
+    _same(fast, _request(stack.django, "OPTIONS", path, preflight))
+    assert fast.status_code == 200 and fast.headers["access-control-allow-origin"] == FRONTEND
 
 
 @pytest.mark.parametrize(
@@ -91,13 +258,14 @@ def test_fast_path_sees_progress_at_once(polled):
         ("revoked token", 401),
         ("other user's job", 404),
         ("unknown job", 404),
-        ("host not allowed", 400),
+        ("not a job id", 422),
         ("unknown query parameter", 422),  # no silent drops (core.strict)
+        ("a request body", 200),
     ],
 )
-def test_everything_else_is_answered_by_django(polled, other_user, case, status):
+def test_anything_doubtful_is_answered_by_django(polled, other_user, case, status):
     job, auth = polled
-    path, headers = f"/api/v1/jobs/{job.id}", dict(auth)
+    path, headers, content = f"/api/v1/jobs/{job.id}", dict(auth), None
     if case == "no token":
         headers = {}
     elif case == "unknown token":
@@ -108,29 +276,31 @@ def test_everything_else_is_answered_by_django(polled, other_user, case, status)
         headers["Authorization"] = f"Bearer {api_token_create(user=other_user, name='o')[1]}"
     elif case == "unknown job":
         path = "/api/v1/jobs/00000000-0000-0000-0000-000000000000"
-    elif case == "host not allowed":
-        headers["Host"] = "evil.example"
+    elif case == "not a job id":
+        path = "/api/v1/jobs/" + "-" * 32
     elif case == "unknown query parameter":
         path += "?fields=status"
-    response = _get(application, path, **headers)
-    assert response.status_code == status
-    assert status == 400 or "error" in response.json()
+    elif case == "a request body":
+        content = b"{}"
+    stack = Stack()
+    fast = _request(stack.fast, "GET", path, headers, content=content)
+    assert stack.django_calls == [path.split("?")[0]]
+    slow = _request(stack.django, "GET", path, headers, content=content)
+    _same(fast, slow)
+    assert fast.status_code == status
 
 
-def test_cross_origin_requests_go_through_django(polled, monkeypatch):
+def test_a_database_error_is_answered_by_django(polled):
     job, auth = polled
-    calls = []
-    monkeypatch.setattr(application, "app", _spy(application.app, calls))
-    response = _get(application, f"/api/v1/jobs/{job.id}", Origin="http://app.example", **auth)
-    assert response.status_code == 200 and calls == [f"/api/v1/jobs/{job.id}"]
-
-
-def test_job_detail_matches_the_orm(polled, other_user):
-    job, _auth = polled
-    detail = job_detail(owner_id=job.owner_id, job_id=job.id)
-    job.refresh_from_db()
-    assert detail.id == job.id and detail.updated_at == job.updated_at
-    assert detail.params == job.params and detail.status == job.status
-    assert [f.id for f in detail.files] == [f.id for f in job.files.all()]
-    assert detail.costs[0].units == job.costs.get().units
-    assert job_detail(owner_id=other_user.id, job_id=job.id) is None
+    stack = Stack()
+    path = f"/api/v1/jobs/{job.id}"
+    with connection.cursor() as cursor:
+        cursor.execute('ALTER TABLE "jobs_jobfile" RENAME TO "jobs_jobfile_away"')
+    try:
+        fast = _request(stack.fast, "GET", path, auth)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute('ALTER TABLE "jobs_jobfile_away" RENAME TO "jobs_jobfile"')
+    assert stack.django_calls == [path]
+    assert fast.status_code == 503 and fast.headers["retry-after"] == "5"
+    assert fast.json()["error"]["code"] == "database_unavailable"

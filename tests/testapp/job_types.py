@@ -149,3 +149,23 @@ def paid(ctx, params: PaidParams):
         )
     time.sleep(params.seconds)
     return {"spent": params.spend}
+
+
+class AttemptProgressParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    fail_at: float = pydantic.Field(default=60.0, ge=0, le=100)
+
+
+@register("test_attempt_progress", params_schema=AttemptProgressParams, max_attempts=2, timeout=30)
+def attempt_progress(ctx, params: AttemptProgressParams):
+    """Attempt 1 gets to `fail_at` percent, then fails with a passing error; a later attempt
+    reports 5 % and returns what the row says then (percent, ETA), so a test sees whether the
+    attempt's progress restarted from zero."""
+    from jobs.models import Job
+
+    if ctx.attempt == 1:
+        ctx.progress(params.fail_at, "work", "Working")
+        raise TransientJobError(f"passing failure at {params.fail_at} %")
+    ctx.progress(5, "work", "Working again")
+    row = Job.objects.get(id=ctx.job_id)
+    return {"attempt": ctx.attempt, "progress": row.progress, "stage": row.stage}

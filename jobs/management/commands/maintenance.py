@@ -1,4 +1,4 @@
-"""The maintenance loop: rescue stale jobs, re-enqueue lost ones, delete expired ones."""
+"""The maintenance loop: rescue stale jobs, re-enqueue lost ones, delete expired ones, retry\nwebhooks, write the API tokens' last uses noted in Redis."""
 
 import logging
 import time
@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections, connection
 from redis.exceptions import RedisError
 
+from core.auth import tokens_flush_last_use
 from jobs import services, webhooks
 from jobs.counts import job_counts_compact
 
@@ -50,6 +51,7 @@ class Command(BaseCommand):
             enqueued = services.jobs_reconcile()
             cleaned = services.jobs_cleanup_expired() if cleanup else {"jobs": 0, "files": 0}
             webhooks.webhooks_retry_due()
+            tokens_flush_last_use()
             job_counts_compact()  # the count ledgers, folded when they grow
         except (DatabaseError, RedisError) as exc:  # keep looping through outages
             self._database_down = self._database_down or isinstance(exc, DatabaseError)

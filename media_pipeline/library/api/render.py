@@ -17,7 +17,8 @@ from core.strict import InputSchema
 from jobs.schemas import ErrorOut, JobCreated
 from media_pipeline.library import media as library
 from media_pipeline.library.api.common import CREATE_ERRORS, ERRORS, owned, schema_of
-from media_pipeline.library.models import Clip, ExportPreset
+from media_pipeline.library.media.render_options import RenderOptions
+from media_pipeline.library.models import Clip, ExportPreset, RenderAudio, RenderSync
 
 router = Router(tags=["render"])
 MAX_BULK = 100
@@ -36,9 +37,15 @@ class ExportPresetOut(Schema):
     loudness_lufs: float
     true_peak_db: float
     is_default: bool = Field(description="the preset used when a render names none")
+    karaoke: bool = Field(description="render option: light each caption word as it is spoken")
+    sync: RenderSync = Field(description="render option: how long a render runs (see render)")
+    audio_mode: RenderAudio = Field(description="render option: duck, keep or replace")
+    duck_level: float = Field(description="render option: duck mode's gain of the clip's sound")
 
 
-class RenderIn(InputSchema):
+class RenderIn(InputSchema, RenderOptions):
+    """The preset and the render options (each left out: the preset's; see docs/api.md)."""
+
     preset: str | None = Field(
         None, max_length=50, description="an export preset's name; default: the default preset"
     )
@@ -57,16 +64,49 @@ class BulkRenderCreated(Schema):
     items: list[RenderCreated]
 
 
+class RenderOptionsOut(Schema):
+    """The options the render was asked with, the preset's filled in."""
+
+    karaoke: bool
+    sync: str
+    audio_mode: str
+    duck_level: float
+    subtitle_style: dict = Field(description="the fields overriding the clip's subtitle settings")
+
+
+class CueOutsideOut(Schema):
+    index: int
+    start: float
+    end: float
+    text: str
+    outcome: str = Field(description="dropped (starts at or after the end) or cut (runs past it)")
+
+
 class RenderProgressOut(Schema):
     export_id: int
     job_id: UUID | None
-    status: str = Field(description="queued, rendering, completed or failed")
+    status: str = Field(
+        description="queued, rendering (also while a failed attempt waits to be retried), "
+        "completed or failed (for good: no attempt follows)"
+    )
     job_status: str | None
-    percentage: float
-    current_step: str
+    percentage: float = Field(description="of the current attempt (each attempt starts at 0)")
+    current_step: str = Field(description="retry_wait or requeued while a retry waits")
     current_step_label: str
     estimated_remaining: float | None = Field(description="seconds, from the job's rate")
-    error: str
+    error: str = Field(description="why the render failed; empty unless status is failed")
+    attempt: int = Field(description="the job's attempts so far (0 before the first starts)")
+    max_attempts: int
+    retry_at: datetime | None = Field(
+        description="while a retry waits: when the next attempt may start"
+    )
+    last_attempt_error: str = Field(description="while a retry waits: why the last attempt failed")
+    options: RenderOptionsOut
+    duration: float | None = Field(description="the output's length in seconds, once rendered")
+    cues_outside: list[CueOutsideOut] = Field(
+        description="subtitle cues that did not fit in the output (once rendered)"
+    )
+    warnings: list[str] = Field(description="what the render could not do as asked")
     preset: str
     created_at: datetime
     completed_at: datetime | None
@@ -121,7 +161,9 @@ def render_clip(request, clip_id: int, payload: RenderIn = None):
     payload = payload or RenderIn()
     clip = owned(Clip.objects, request.auth, id=clip_id)
     preset = _preset(payload.preset)
-    started = library.clip_renders_start(owner=request.auth, clips=[clip], preset=preset)
+    started = library.clip_renders_start(
+        owner=request.auth, clips=[clip], preset=preset, options=payload
+    )
     return Status(202, _created(started)[0])
 
 
@@ -138,7 +180,7 @@ def bulk_render(request, payload: BulkRenderIn):
         raise ApiError(404, "not_found", f"clips not found: {missing}", [{"clip_ids": missing}])
     preset = _preset(payload.preset)
     started = library.clip_renders_start(
-        owner=request.auth, clips=[found[i] for i in ids], preset=preset
+        owner=request.auth, clips=[found[i] for i in ids], preset=preset, options=payload
     )
     return Status(202, BulkRenderCreated(items=_created(started)))
 
@@ -168,6 +210,9 @@ def render_progress(request, clip_id: int):
     status = export.status
     done = status == "completed"
     rendered = library.export_latest(clip=clip, completed=True) is not None
+    failed = status == "failed"
+    waiting = job is not None and not failed and job.status == "queued" and job.attempts > 0
+    result = (job.result or {}) if job is not None and done else {}
     return RenderProgressOut(
         export_id=export.id,
         job_id=job.id if job else None,
@@ -177,12 +222,33 @@ def render_progress(request, clip_id: int):
         current_step=job.stage if job else "",
         current_step_label=job.stage_label if job else "",
         estimated_remaining=0.0 if done else (job.eta_seconds if job else None),
-        error=job.error if job else "",
+        error=job.error if job and failed else "",
+        attempt=job.attempts if job else 0,
+        max_attempts=job.max_attempts if job else 0,
+        retry_at=job.run_after if waiting else None,
+        last_attempt_error=job.error if waiting else "",
+        options=_options_out(export),
+        duration=result.get("duration"),
+        cues_outside=result.get("cues_outside", []),
+        warnings=result.get("warnings", []),
         preset=export.preset.name,
         created_at=export.created_at,
         download_url=_download_url(clip) if rendered else None,
         completed_at=export.completed_at,
         voiceover=(job.result or {}).get("voiceover") if job and done else None,
+    )
+
+
+def _options_out(export) -> RenderOptionsOut:
+    """The export's stored options; an export made before they existed rendered as the
+    defaults did then (loop, duck at 0.15, no karaoke)."""
+    stored = export.options or {}
+    return RenderOptionsOut(
+        karaoke=stored.get("karaoke", False),
+        sync=stored.get("sync", RenderSync.LOOP.value),
+        audio_mode=stored.get("audio_mode", RenderAudio.DUCK.value),
+        duck_level=stored.get("duck_level", 0.15),
+        subtitle_style=stored.get("subtitle_style", {}),
     )
 
 

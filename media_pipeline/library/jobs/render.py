@@ -41,7 +41,7 @@ def estimate_clip_render_cost(params: ClipRenderParams) -> Decimal:
     if export is None:
         return Decimal(0)
     try:
-        return estimate_recipe_cost(library.clip_recipe(clip=export.clip))
+        return estimate_recipe_cost(library.clip_recipe(clip=export.clip, options=export.options))
     except pydantic.ValidationError:
         return Decimal(0)  # not renderable: the job fails with the reason, spending nothing
 
@@ -58,7 +58,8 @@ def estimate_clip_render_cost(params: ClipRenderParams) -> Decimal:
 def clip_render_handler(ctx, params: ClipRenderParams) -> dict:
     export = library.export_for_job(export_id=params.export_id, owner_id=ctx.owner_id)
     try:
-        recipe = library.clip_recipe(clip=export.clip)  # read now: edits until the run count
+        # read now: edits until the run count; the options were decided at the request
+        recipe = library.clip_recipe(clip=export.clip, options=export.options)
     except pydantic.ValidationError as exc:
         raise InvalidMediaError(f"the clip's content cannot be rendered: {exc}") from None
     rendered = render_clip_file(

@@ -20,6 +20,11 @@ from media_pipeline.library.media.exports import (
     export_render_changed,
     preset_from_row,
 )
+from media_pipeline.library.media.render_options import (
+    RenderOptions,
+    render_options_check,
+    render_options_resolve,
+)
 from media_pipeline.library.media.segments import (
     clean_keywords,
     project_segments,
@@ -43,6 +48,7 @@ from media_pipeline.library.media.sources import (
 )
 
 __all__ = [
+    "RenderOptions",
     "clean_keywords",
     "clip_check_renderable",
     "clip_recipe",
@@ -59,6 +65,8 @@ __all__ = [
     "export_render_changed",
     "local_path",
     "preset_from_row",
+    "render_options_check",
+    "render_options_resolve",
     "project_segments",
     "project_segments_assign",
     "segment_create",

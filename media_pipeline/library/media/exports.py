@@ -14,6 +14,12 @@ from jobs.models import Job
 from jobs.status import JobChange
 from media_pipeline.jobtypes.render_clip import ClipRecipe
 from media_pipeline.library.errors import LibraryRowGone
+from media_pipeline.library.media.render_options import (
+    RenderOptions,
+    recipe_fields,
+    render_options_check,
+    render_options_resolve,
+)
 from media_pipeline.library.models import Clip, ClipContent, Export, ExportPreset, Project
 from media_pipeline.library.starts import job_start
 from media_pipeline.ops.presets import DEFAULT_PRESET, Preset
@@ -67,16 +73,20 @@ def export_preset_set_default(*, preset: ExportPreset) -> ExportPreset:
 
 
 def clip_renders_start(
-    *, owner, clips: list[Clip], preset: ExportPreset
+    *, owner, clips: list[Clip], preset: ExportPreset, options: RenderOptions | None = None
 ) -> list[tuple[Export, Job]]:
     """An Export row and a `clip_render` job for each clip, all or nothing: every clip is
-    checked first (409 in the trash or without a file, 422 for content that cannot render)."""
+    checked first (409 in the trash or without a file, 422 for content that cannot render or
+    an option it cannot honour). `options` are the request's (`render_options`; none given:
+    the preset's)."""
+    decided = render_options_resolve(asked=options, preset=preset)
     for clip in clips:
-        clip_check_renderable(clip=clip)
+        clip_check_renderable(clip=clip, options=decided)
+        render_options_check(clip=clip, asked=options)
     started = []
     with transaction.atomic():
         for clip in clips:
-            export = export_create(clip=clip, preset=preset)
+            export = export_create(clip=clip, preset=preset, options=decided)
             job = job_start(
                 owner=owner,
                 job_type="clip_render",
@@ -89,13 +99,16 @@ def clip_renders_start(
     return started
 
 
-def clip_recipe(*, clip: Clip) -> ClipRecipe:
-    """What the clip's content asks for: a TTS voice-over, burned subtitles and their style.
-    Raises pydantic.ValidationError when the stored content is not renderable."""
+def clip_recipe(*, clip: Clip, options: dict | None = None) -> ClipRecipe:
+    """What the clip's content asks for (a TTS voice-over, burned subtitles and their style)
+    with an export's render `options` (`render_options`). Raises pydantic.ValidationError when
+    the stored content is not renderable."""
     content = ClipContent.objects.filter(clip=clip).first()
+    recipe = recipe_fields(
+        options=options, content_style=content.subtitle_settings if content else None
+    )
     if content is None:
-        return ClipRecipe()
-    recipe: dict = {"subtitle_style": content.subtitle_settings or {}}
+        return ClipRecipe.model_validate(recipe)
     if content.tts_text.strip():
         tts = {"text": content.tts_text}
         if content.tts_provider:
@@ -108,14 +121,15 @@ def clip_recipe(*, clip: Clip) -> ClipRecipe:
     return ClipRecipe.model_validate(recipe)
 
 
-def clip_check_renderable(*, clip: Clip) -> None:
-    """409 for a clip in the trash or without a video; 422 for content that cannot render."""
+def clip_check_renderable(*, clip: Clip, options: dict | None = None) -> None:
+    """409 for a clip in the trash or without a video; 422 for content that cannot render
+    (with the render's `options`)."""
     if clip.in_trash:
         raise Conflict(f"clip {clip.id} is in the trash; restore it first")
     if not clip.file:
         raise Conflict(f"clip {clip.id} has no video file to render")
     try:
-        clip_recipe(clip=clip)
+        clip_recipe(clip=clip, options=options)
     except pydantic.ValidationError as exc:
         details = [
             {"loc": ["content", *map(str, e["loc"])], "msg": e["msg"]}
@@ -124,8 +138,10 @@ def clip_check_renderable(*, clip: Clip) -> None:
         raise Invalid(f"clip {clip.id}'s content cannot be rendered", details) from None
 
 
-def export_create(*, clip: Clip, preset: ExportPreset) -> Export:
-    return Export.objects.create(clip=clip, preset=preset, status=Export.Status.QUEUED)
+def export_create(*, clip: Clip, preset: ExportPreset, options: dict | None = None) -> Export:
+    return Export.objects.create(
+        clip=clip, preset=preset, status=Export.Status.QUEUED, options=options or {}
+    )
 
 
 def export_for_job(*, export_id: int, owner_id) -> Export:

@@ -95,7 +95,13 @@ def test_edge_unreachable_without_the_fallback_fails_naming_the_remedy(
         assert job.attempts == 1
     progress = api.get(f"{API}/clips/{clip.id}/render/progress").json()
     assert progress["voiceover"] is None
-    for message in (job.error, progress["error"]):
+    # Failed for good: `error`; still waiting for attempt 2: `rendering`, the attempt's message
+    # in `last_attempt_error` (and `error` empty: the render has not failed).
+    waiting = job.status == JobStatus.QUEUED
+    assert progress["status"] == ("rendering" if waiting else "failed")
+    shown = progress["last_attempt_error"] if waiting else progress["error"]
+    assert (progress["error"] if waiting else progress["last_attempt_error"]) == ""
+    for message in (job.error, shown):
         assert "object at 0x" not in message
         assert message.startswith("edge-tts could not be reached (the connection to 127.0.0.1:")
         assert message.endswith(

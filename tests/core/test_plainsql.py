@@ -1,0 +1,130 @@
+"""The plain SQL of the polling path (core.plainsql): the token check and the job detail read the
+same values as the ORM, on SQLite and on PostgreSQL (run with DATABASE_URL set for the latter)."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from core.auth import api_token_create, token_owner_id, tokens_flush_last_use
+from core.models import ApiToken
+from core.plainsql import Select
+from jobs import services
+from jobs.models import CostEntry, Job, JobFile, WebhookDelivery
+from jobs.polling import job_detail
+from jobs.schemas import CostOut, WebhookDeliveryOut
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PARAMS = {"text": 'Grüße, 世界 "quoted" \\ back', "nested": {"n": [1, 2.5, None, True]}}
+
+
+@pytest.fixture
+def rich_job(user, tmp_path):
+    """A completed job with every kind of column filled: JSON, decimals, nulls, booleans."""
+    job = services.job_create(job_type="noop", owner=user)
+    Job.objects.filter(id=job.id).update(params=PARAMS)  # no test job type takes such params
+    services.job_claim(job_id=job.id)
+    services.job_set_progress(
+        job_id=job.id, percent=37.5, stage="render", label="Rendu…", eta_seconds=1.25
+    )
+    for label in ("b", "a"):
+        source = tmp_path / f"{label}.txt"
+        source.write_text(label * 3)
+        services.job_file_store(
+            job_id=job.id, local_path=source, role=JobFile.Role.OUTPUT, label=label
+        )
+    services.cost_record(
+        job_id=job.id, owner_id=user.id, service="elevenlabs", operation="tts",
+        units=12, unit_name="characters",
+    )  # fmt: skip
+    services.cost_record(
+        job_id=job.id, owner_id=user.id, service="gemini", operation="frames",
+        units=Decimal("1234.567"), unit_name="frames", cost_usd=Decimal("0.000123"),
+    )  # fmt: skip
+    for attempt, delivered in ((1, False), (2, True)):
+        WebhookDelivery.objects.create(
+            job=job, attempt=attempt, url="http://127.0.0.1:9/hook", event="job.completed",
+            status_code=None if not delivered else 204, error="" if delivered else "refused",
+            duration_ms=None if not delivered else 12, delivered=delivered,
+        )  # fmt: skip
+    services.job_complete(job_id=job.id, result={"clips": [{"score": 0.75, "name": "é"}]})
+    return Job.objects.get(id=job.id)
+
+
+def test_job_detail_reads_what_the_orm_reads(rich_job):
+    job = rich_job
+    detail = job_detail(owner_id=job.owner_id, job_id=job.id)
+    for name in ("id", "job_type", "status", "progress", "stage", "stage_label", "eta_seconds",
+                 "attempts", "max_attempts", "error", "created_at", "updated_at", "started_at",
+                 "completed_at", "params", "result", "run_after", "heartbeat_at"):  # fmt: skip
+        assert getattr(detail, name) == getattr(job, name), name
+        assert type(getattr(detail, name)) is type(getattr(job, name)), name
+    assert detail.params == PARAMS and detail.result["clips"][0]["name"] == "é"
+    assert detail.completed_at.tzinfo is not None and detail.expires_at == job.expires_at
+
+    files = list(job.files.order_by("created_at", "id"))
+    assert [
+        (f.id, f.role, f.label, f.size, f.content_type, f.created_at) for f in detail.files
+    ] == [(f.id, f.role, f.label, f.size, f.content_type, f.created_at) for f in files]
+    assert detail.files[0].download_url.startswith(f"/api/v1/jobs/{job.id}/files/{files[0].id}?")
+
+    orm_costs = CostEntry.objects.filter(job=job).order_by("-created_at")
+    assert detail.costs == [CostOut.from_orm(c) for c in orm_costs]
+    units = {c.service: c.units for c in detail.costs}
+    assert str(units["elevenlabs"]) == "12.000" and str(units["gemini"]) == "1234.567"
+    assert {str(c.cost_usd) for c in detail.costs} >= {"0.000123"}
+
+    orm_deliveries = WebhookDelivery.objects.filter(job=job).order_by("created_at", "id")
+    assert detail.webhook_deliveries == [WebhookDeliveryOut.from_orm(d) for d in orm_deliveries]
+    assert [d.delivered for d in detail.webhook_deliveries] == [False, True]
+
+
+def test_job_detail_is_the_owners_only(rich_job, other_user):
+    assert job_detail(owner_id=other_user.id, job_id=rich_job.id) is None
+    assert job_detail(owner_id=rich_job.owner_id, job_id=rich_job.id.__class__(int=1)) is None
+
+
+def test_the_token_check(user, other_user):
+    token, raw = api_token_create(user=user, name="t")
+    assert token_owner_id(raw) == user.id
+    assert tokens_flush_last_use() == 1  # the maintenance loop writes the use noted in Redis
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+    assert token_owner_id(raw + "x") is None
+    assert token_owner_id("not-ef-" + raw) is None
+    other_raw = api_token_create(user=other_user, name="o")[1]
+    other_user.is_active = False
+    other_user.save()
+    assert token_owner_id(other_raw) is None  # an inactive user's token
+    ApiToken.objects.filter(pk=token.pk).update(revoked=True)
+    assert token_owner_id(raw) is None
+
+
+def test_a_stale_last_use_is_refreshed(user):
+    token, raw = api_token_create(user=user, name="t")
+    long_ago = timezone.now() - timedelta(days=1)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=long_ago)
+    with CaptureQueriesContext(connection) as queries:
+        assert token_owner_id(raw) == user.id
+    assert [q["sql"][:6] for q in queries] == ["SELECT"]  # a request writes no row
+    token.refresh_from_db()
+    assert token.last_used_at == long_ago
+    assert tokens_flush_last_use() == 1
+    token.refresh_from_db()
+    assert token.last_used_at > long_ago
+    assert tokens_flush_last_use() == 0  # flushed once
+    assert token_owner_id(raw) == user.id  # fresh now: nothing noted
+    assert tokens_flush_last_use() == 0
+
+
+def test_select_sql_is_plain_and_parameterised():
+    query = Select(Job, ["id", "owner_id"], 'WHERE "id" = %s')
+    assert (
+        query.sql == 'SELECT "jobs_job"."id", "jobs_job"."owner_id" FROM "jobs_job" WHERE "id" = %s'
+    )
+    assert query.fetch(Job._meta.pk.default()) == []
+    assert connection.vendor in ("sqlite", "postgresql")
