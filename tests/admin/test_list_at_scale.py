@@ -39,9 +39,9 @@ def shown_ids(response) -> list[str]:
 
 
 def result_count(html: str) -> tuple[str, str]:
-    """(data-count-kind, text) of the paginator's count."""
+    """(data-count-kind, the count) of the paginator's "N jobs"."""
     kind, text = re.search(
-        r'<p class="paginator">.*?data-count-kind="(\w+)"[^>]*>([^<]*)</span>', html, re.S
+        r'<p class="paginator">.*?data-count-kind="(\w+)"[^>]*>([^<]*) jobs?</span>', html, re.S
     ).groups()
     return kind, text
 
