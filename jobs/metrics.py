@@ -44,7 +44,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 from rq.utils import now as rq_now
 
-from core.apierrors import error_body, unauthenticated, www_authenticate
+from core.apierrors import error_body, www_authenticate
 from core.auth import bearer_token, token_owner_id
 from jobs.counts import (
     duration_buckets,
@@ -60,6 +60,10 @@ from jobs.status import TERMINAL, JobStatus
 logger = logging.getLogger(__name__)
 
 NOT_STAFF = "The metrics are for staff: this user is not staff."
+UNAUTHENTICATED = (
+    "Authentication required: send 'Authorization: Bearer <token>' (EF_METRICS_TOKEN or a staff "
+    "user's API token) or log in to the admin as staff."
+)
 
 
 # --- the figures --------------------------------------------------------------------------------
@@ -197,8 +201,9 @@ def metrics_view(request):
     try:
         staff, sent = _who(request)
         if staff is None:
-            status, body, headers = unauthenticated_body(sent)
-            return _refuse(status, body["error"]["code"], body["detail"], headers)
+            message = UNAUTHENTICATED if not sent else "The token is not valid. " + UNAUTHENTICATED
+            return _refuse(401, "unauthenticated", message,
+                           {"WWW-Authenticate": www_authenticate(credential_sent=sent)})  # fmt: skip
         if not staff:
             return _refuse(403, "forbidden", NOT_STAFF)
         body = metrics_text()
@@ -209,19 +214,3 @@ def metrics_view(request):
     response = HttpResponse(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)
     response["Cache-Control"] = "no-store"
     return response
-
-
-def unauthenticated_body(credential_sent: bool):
-    """(status, body, headers) of core.apierrors' 401, saying how to authenticate here."""
-    from ninja.errors import AuthenticationError
-
-    status, body, headers = unauthenticated(AuthenticationError(), credential_sent=credential_sent)
-    message = (
-        "Authentication required: send 'Authorization: Bearer <token>' (EF_METRICS_TOKEN or a "
-        "staff user's API token) or log in to the admin as staff."
-    )
-    if credential_sent:
-        message = "The token is not valid: " + message[0].lower() + message[1:]
-    body = error_body(body["error"]["code"], message)
-    headers["WWW-Authenticate"] = www_authenticate(credential_sent=credential_sent)
-    return status, body, headers
