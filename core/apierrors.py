@@ -31,6 +31,7 @@ STATUS_BY_CODE = {
     "invalid_media_link": 422,
     "not_found": 404,
     "conflict": 409,
+    "idempotency_conflict": 409,
     "budget_exceeded": 402,
     "rate_limited": 429,
     "payload_too_large": 413,

@@ -9,6 +9,8 @@ authentication and before its parameters are parsed:
   the top-level keys of a JSON object body. A field sent several times is one field (a repeated
   multipart field is a list). Path parameters are the route itself; headers and cookies are not
   fields. Keys nested inside a JSON body are their schema's business (`extra="forbid"`).
+- The `Idempotency-Key` header is a promise only the operations marked `@idempotent_route`
+  keep (those that start one job): sent to any other, it is a 422 rather than ignored.
 - Media routes (those that accept a signed URL, `core.media_urls.SignedUrlAuth`, or are marked
   with `@media_route`) also take `download` (`true`: served as an attachment, by
   core.downloads) and ignore `v`, the cache-buster browsers' pages add. A query parameter an
@@ -42,11 +44,20 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 MEDIA_PARAMS = ("download",)  # honoured by core.downloads.stream_stored_file
 IGNORED_MEDIA_PARAMS = ("v",)  # a page's cache-buster (`?v=<clip id>`): meaningless here
 _MARK = "_ef_media_route"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDEMPOTENT_MARK = "_ef_idempotent_route"
 
 
 def media_route(view_func):
     """Mark a view as serving a file that browsers load by URL (see the module doc)."""
     setattr(view_func, _MARK, True)
+    return view_func
+
+
+def idempotent_route(view_func):
+    """Mark a view that honours the Idempotency-Key header; any other refuses it (422): a client
+    that believes a repeat is safe must not get a second job silently."""
+    setattr(view_func, _IDEMPOTENT_MARK, True)
     return view_func
 
 
@@ -80,6 +91,7 @@ class Accepted:
     json_keys: frozenset[str] | None  # its top-level keys; None: not checkable (a dict, a list)
     body_attr: str | None  # the parameter a single JSON body is read into (ninja's loc)
     names: tuple[str, ...]  # everything it takes, in declaration order, for the message
+    idempotent: bool = False  # it honours the Idempotency-Key header
 
     def takes(self) -> str:
         if not self.names:
@@ -183,6 +195,7 @@ def accepted_fields(operation: Operation) -> Accepted:
         json_keys=json_keys,
         body_attr=body_attr,
         names=tuple(dict.fromkeys(names)),
+        idempotent=getattr(operation.view_func, _IDEMPOTENT_MARK, False),
     )
 
 
@@ -274,6 +287,18 @@ def nul_fields(request, path_params, data=_NOT_JSON) -> list[tuple[tuple[str, ..
 
 
 def check_request(request, accepted: Accepted, path_params=None) -> None:
+    if IDEMPOTENCY_HEADER in request.headers and not accepted.idempotent:
+        raise Invalid(
+            f"The {IDEMPOTENCY_HEADER} header is not supported by this endpoint: a repeat of "
+            "the request would not be recognised. Send the request without it.",
+            [
+                {
+                    "loc": ["header", IDEMPOTENCY_HEADER],
+                    "field": IDEMPOTENCY_HEADER,
+                    "msg": "not supported here",
+                }
+            ],
+        )
     data = _json_value(request) if _reads_json(request, accepted) else _NOT_JSON
     nul = nul_fields(request, path_params, data)
     if nul:

@@ -62,6 +62,7 @@ CORS_ALLOW_HEADERS = [
     "accept",
     "authorization",
     "content-type",
+    "idempotency-key",  # job creation (docs/api.md, "Starting jobs")
     "user-agent",
     "x-csrftoken",
     "x-requested-with",
@@ -230,6 +231,8 @@ WEBHOOK_ALLOWED_HOSTS = [h.lower() for h in env.list("EF_WEBHOOK_ALLOWED_HOSTS",
 WEBHOOK_MAX_ATTEMPTS = env.int("EF_WEBHOOK_MAX_ATTEMPTS", default=5)
 WEBHOOK_TIMEOUT = env.float("EF_WEBHOOK_TIMEOUT", default=10.0)
 WEBHOOK_BACKOFF_BASE = env.float("EF_WEBHOOK_BACKOFF_BASE", default=10.0)
+# job.progress webhooks (jobs created with webhook_progress): at most one per this many seconds.
+WEBHOOK_PROGRESS_INTERVAL = env.float("EF_WEBHOOK_PROGRESS_INTERVAL", default=10.0)
 
 # --- Supabase Auth (the web frontend's logins) -------------------------------------------------
 # Access tokens of a Supabase project are accepted besides API tokens once its JWT secret

@@ -82,11 +82,16 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
                     "priority",
                     "worker",
                     "callback_url",
+                    "webhook_progress",
+                    "idempotency_key",
                 )
             },
         ),
-        ("Timeline", {"fields": ("timeline",)}),
-        ("Params and result", {"fields": ("notices_display", "params_pretty", "result_pretty")}),
+        ("Timeline", {"fields": ("timeline", "event_log")}),
+        (
+            "Params and result",
+            {"fields": ("notices_display", "params_pretty", "metadata_pretty", "result_pretty")},
+        ),
         ("Error", {"fields": ("error_display",)}),
         ("Files", {"fields": ("files_table",)}),
         ("Costs", {"fields": ("costs_table",)}),
@@ -160,7 +165,9 @@ class JobAdmin(JobAdminViews, admin.ModelAdmin):
 
     # --- detail: functions of the job (a read-only field may be any callable of the admin) ----
     timeline = staticmethod(display.timeline)
+    event_log = staticmethod(display.event_log)
     params_pretty = staticmethod(display.params_pretty)
+    metadata_pretty = staticmethod(display.metadata_pretty)
     notices_display = staticmethod(display.notices_display)
     result_pretty = staticmethod(display.result_pretty)
     error_display = staticmethod(display.error_display)

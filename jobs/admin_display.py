@@ -1,6 +1,6 @@
 """What the job admin shows: durations, status badges, progress bars and the detail page's
-fields (timeline, params, result, error, files, costs, webhook deliveries), as functions of a
-job; JobAdmin uses the detail ones as its read-only fields.
+fields (timeline, event log, params, metadata, result, error, files, costs, webhook deliveries),
+as functions of a job; JobAdmin uses the detail ones as its read-only fields.
 
 Kept apart from the ModelAdmin so the admin's views (live progress, the detail buttons) use the
 same text and the same "stuck" rule without importing the admin module.
@@ -15,9 +15,11 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
-from jobs.models import Job, WebhookDelivery
+from jobs.models import Job, JobEvent, WebhookDelivery
+from jobs.services.events import job_history
 from jobs.status import JobStatus
 
 
@@ -122,7 +124,8 @@ def timeline(job: Job):
             " (stale: worker lost?)" if heartbeat_stale(job) else "",
         ),
         ("Completed", job.completed_at, ""),
-        ("Retry not before", job.run_after, ""),
+        ("Scheduled for", job.scheduled_for, ""),
+        ("Retry not before", None if job.scheduled_for else job.run_after, ""),
         ("Files expire", job.expires_at, ""),
     ]
     items = format_html_join(
@@ -137,9 +140,74 @@ def timeline(job: Job):
     )
 
 
+def _first_line(text: str):
+    if not text:
+        return ""
+    return format_html(
+        '<span title="{}">{}</span>', text, Truncator(text.splitlines()[0]).chars(120)
+    )
+
+
+@admin.display(description="event log")
+def event_log(job: Job):
+    """Each attempt (start, end, worker, outcome, error) and every status change, oldest first:
+    the same history as GET /api/v1/jobs/{id}/history."""
+    history = job_history(job)
+    if not history["events"]:
+        return "–"
+    kinds = dict(JobEvent.Kind.choices)
+    attempts = format_html_join(
+        "",
+        '<tr class="ef-attempt ef-outcome-{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+        "<td>{}</td><td>{}</td></tr>",
+        (
+            (
+                a["outcome"],
+                a["attempt"],
+                _when(timezone.localtime(a["started_at"])),
+                _when(timezone.localtime(a["ended_at"])) if a["ended_at"] else "–",
+                a["worker"] or "–",
+                a["outcome"],
+                _first_line(a["error"]),
+            )
+            for a in history["attempts"]
+        ),
+    )
+    events = format_html_join(
+        "",
+        '<tr class="ef-event ef-event-{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+        "<td>{}</td></tr>",
+        (
+            (
+                e.kind,
+                _when(timezone.localtime(e.at)),
+                kinds.get(e.kind, e.kind),
+                e.attempt,
+                e.worker or "–",
+                _first_line(e.error),
+            )
+            for e in history["events"]
+        ),
+    )
+    return format_html(
+        '<table class="ef-table ef-attempts"><tr><th>attempt</th><th>started</th><th>ended</th>'
+        "<th>worker</th><th>outcome</th><th>error</th></tr>{}</table>"
+        '<table class="ef-table ef-events"><tr><th>when</th><th>event</th><th>attempt</th>'
+        "<th>worker</th><th>error</th></tr>{}</table>",
+        attempts or mark_safe('<tr><td colspan="6">no attempt yet</td></tr>'),
+        events,
+    )
+
+
 @admin.display(description="params")
 def params_pretty(job: Job):
     return pretty_json(job.params)
+
+
+@admin.display(description="metadata")
+def metadata_pretty(job: Job):
+    """The caller's own JSON object, given at creation (echoed in its webhooks)."""
+    return pretty_json(job.metadata)
 
 
 @admin.display(description="notices")
@@ -233,7 +301,7 @@ def costs_table(job: Job):
 
 @admin.display(description="webhook deliveries")
 def webhooks_table(job: Job):
-    deliveries = list(WebhookDelivery.objects.filter(job=job).order_by("attempt"))
+    deliveries = list(WebhookDelivery.objects.filter(job=job).order_by("created_at", "id"))
     if not deliveries:
         return "–"
     rows = format_html_join(
@@ -243,7 +311,7 @@ def webhooks_table(job: Job):
             (
                 d.attempt,
                 _when(d.created_at),
-                d.event,
+                d.event if d.step is None else f"{d.event} ({d.step} %)",
                 d.url,
                 d.status_code or "–",
                 "yes" if d.delivered else "no",

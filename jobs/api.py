@@ -20,7 +20,7 @@ from jobs import services
 from jobs.limits import check_job_rate_limit
 from jobs.models import Job, JobFile
 from jobs.polling import job_detail
-from jobs.schemas import DeletedOut, ErrorOut, JobOut, JobPage, JobSummary
+from jobs.schemas import DeletedOut, ErrorOut, JobHistoryOut, JobOut, JobPage, JobSummary
 from jobs.status import TERMINAL, JobStatus
 
 router = Router(tags=["jobs"])
@@ -87,6 +87,20 @@ def _job_out(auth, job_id) -> JobOut:
 async def get_job(request, job_id: UUID):
     # Async because clients poll it: see core.asyncdb.
     return await db_call(_job_out, request.auth, job_id)
+
+
+@router.get(
+    "/jobs/{job_id}/history",
+    response={200: JobHistoryOut, **ERRORS},
+    summary="The job's event log: each attempt (start, end, worker, outcome, error) and every "
+    "status change",
+)
+def job_history(request, job_id: UUID):
+    job = owned_job(request, job_id)
+    history = services.job_history(job)
+    return JobHistoryOut(
+        job_id=job.id, status=job.status, attempts=history["attempts"], events=history["events"]
+    )
 
 
 @router.post(

@@ -17,6 +17,7 @@ from django.db import connection
 from jobs import services
 from jobs.dbretry import with_db_retry
 from jobs.errors import JobCancelled
+from jobs.webhook_progress import ProgressWebhooks
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class JobContext:
             min_interval=settings.JOB_PROGRESS_MIN_INTERVAL,
             start=job.progress,
         )
+        self._progress_webhooks = ProgressWebhooks(job)
 
     # --- progress ---------------------------------------------------------------------------
     def progress(self, percent: float, stage: str | None = None, label: str | None = None) -> None:
@@ -86,12 +88,14 @@ class JobContext:
         return report
 
     def _write_progress(self, *, percent, stage, label, eta) -> None:
-        with_db_retry(
+        written = with_db_retry(
             lambda: services.job_set_progress(
                 job_id=self.job_id, percent=percent, stage=stage, label=label, eta_seconds=eta
             ),
             what="progress write",
         )
+        if written:
+            self._progress_webhooks.progress(percent)
 
     # --- cancellation -----------------------------------------------------------------------
     @property

@@ -82,5 +82,11 @@ class IllegalTransition(JobError):
     code = "conflict"
 
 
+class IdempotencyConflict(JobError):
+    """An Idempotency-Key already used by the same owner for a different request: HTTP 409."""
+
+    code = "idempotency_conflict"
+
+
 def is_permanent(exc: BaseException) -> bool:
     return bool(getattr(exc, "permanent", False))

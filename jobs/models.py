@@ -1,4 +1,5 @@
-"""The engine's durable state: jobs, their files, costs, webhook deliveries and budgets."""
+"""The engine's durable state: jobs, their event log, files, costs, webhook deliveries and
+budgets."""
 
 import uuid
 from datetime import timedelta
@@ -92,6 +93,15 @@ class Job(models.Model):
     callback_url = models.URLField(
         max_length=500, blank=True, default="", help_text="webhook POSTed on the terminal status"
     )
+    # The caller's own JSON object, set at creation, echoed in the detail and every webhook.
+    metadata = models.JSONField(default=dict, blank=True)
+    webhook_progress = models.BooleanField(
+        default=False, help_text="also POST job.progress events to the callback URL"
+    )
+    # Idempotency-Key of the creating request, and a digest of what it asked for: the same key
+    # again answers this job (same request) or a conflict (another one). Freed with the job.
+    idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    request_digest = models.CharField(max_length=64, blank=True, default="")
 
     objects = JobQuerySet.as_manager()
 
@@ -129,9 +139,18 @@ class Job(models.Model):
             # the admin's "has error" filter, newest first, and its capped count
             # (NOT error = '' ORDER BY created_at DESC): failed jobs are a few percent of all.
             # The admin's error search uses a trigram index on UPPER(error) that only PostgreSQL
-            # has (pg_trgm, GIN; made by migration 0011_scale_counts_and_search).
+            # has (pg_trgm, GIN; made by migration 0012_scale_counts_and_search).
             models.Index(
                 fields=["-created_at"], condition=~models.Q(error=""), name="job_error_created"
+            ),
+        ]
+        constraints = [
+            # one job per (owner, Idempotency-Key): concurrent requests with the same key insert
+            # one row, the others find it (jobs.services.idempotency)
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="job_owner_idempotency_key",
             ),
         ]
 
@@ -148,6 +167,14 @@ class Job(models.Model):
         return (self.completed_at or self.created_at) if self.is_terminal else None
 
     @property
+    def scheduled_for(self):
+        """When a job created with `run_at` may start, while it waits for its first attempt
+        (None otherwise: a retry's backoff is `run_after` alone)."""
+        if self.status == JobStatus.QUEUED and self.attempts == 0:
+            return self.run_after
+        return None
+
+    @property
     def expires_at(self):
         """When retention deletes it, under the current EF_JOB_RETENTION_DAYS (never, for an
         imported job, unless EF_EXPIRE_IMPORTED_JOBS)."""
@@ -155,6 +182,39 @@ class Job(models.Model):
             return None
         ended = self.ended_at
         return ended and ended + timedelta(days=settings.JOB_RETENTION_DAYS)
+
+
+class JobEvent(models.Model):
+    """One line of a job's history, written by the transaction that changed its status
+    (jobs.services.transitions; its creation by job_create). Deleted with the job."""
+
+    class Kind(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        STARTED = "started", "Started"
+        RETRYING = "retrying", "Retrying after a failed attempt"
+        RESCUED = "rescued", "Requeued after its worker was lost"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    attempt = models.PositiveIntegerField(help_text="the job's attempt number at this event")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    worker = models.CharField(
+        max_length=200, blank=True, default="", help_text="the worker of the attempt (host:pid)"
+    )
+    at = models.DateTimeField(default=timezone.now)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            # a job's history in order (the API's /history, the admin's event log)
+            models.Index(fields=["job", "at"], name="jobevent_job_at"),
+        ]
+
+    def __str__(self):
+        return f"{self.job_id} {self.kind} (attempt {self.attempt})"
 
 
 class JobCount(models.Model):
@@ -287,7 +347,7 @@ class CostEntry(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """One attempt to POST a job's terminal status to its callback URL."""
+    """One attempt to POST a job event (its terminal status, or its progress) to its callback URL."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="webhook_deliveries")
     attempt = models.PositiveIntegerField()
@@ -297,6 +357,9 @@ class WebhookDelivery(models.Model):
     error = models.TextField(blank=True, default="")
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     delivered = models.BooleanField(default=False)
+    # job.progress events: the 10 % step that triggered it (the job's progress when sent is in
+    # the body); null for the terminal events.
+    step = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -13,8 +13,8 @@ from core.plainsql import Select
 from jobs.models import CostEntry, Job, JobFile, WebhookDelivery
 from jobs.schemas import CostOut, JobFileOut, JobOut, WebhookDeliveryOut
 
-# expires_at is derived from the row (Job.expires_at), not stored.
-_DERIVED = {"files", "costs", "webhook_deliveries", "expires_at"}
+# expires_at and scheduled_for are derived from the row (Job's properties), not stored.
+_DERIVED = {"files", "costs", "webhook_deliveries", "expires_at", "scheduled_for"}
 _JOB_FIELDS = [name for name in JobOut.model_fields if name not in _DERIVED]
 _FILE_FIELDS = ["id", "role", "label", "size", "content_type", "created_at"]
 
@@ -46,10 +46,13 @@ def job_detail(*, owner_id: int, job_id: UUID) -> JobOut | None:
         completed_at=row["completed_at"],
         created_at=row["created_at"],
         imported=row["imported"],
+        run_after=row["run_after"],
+        attempts=row["attempts"],
     )
     return JobOut(
         **row,
         expires_at=ended.expires_at,
+        scheduled_for=ended.scheduled_for,
         files=[_file_out(f, job_id, owner_id) for f in _FILES.fetch(job_id)],
         costs=[CostOut(**c) for c in _COSTS.fetch(job_id)],
         webhook_deliveries=[WebhookDeliveryOut(**d) for d in _DELIVERIES.fetch(job_id)],

@@ -1,16 +1,21 @@
-"""Signed webhooks: a job's terminal status POSTed to its `callback_url`.
+"""Signed webhooks: a job's terminal status, and optionally its progress, POSTed to its
+`callback_url`, with the caller's metadata and the job's cost.
 
-- Creation (jobs.services.job_create) validates the URL: http(s) only, and every address the
-  host resolves to must be public, unless the host is in settings.WEBHOOK_ALLOWED_HOSTS.
+- Creation (jobs.services.job_create) validates the URL (jobs.webhook_urls): http(s) only, and
+  every address the host resolves to must be public, unless the host is in
+  settings.WEBHOOK_ALLOWED_HOSTS.
 - jobs.services, the one place that changes status, calls `webhook_schedule` after a terminal
   transition; that only puts a delivery on the RQ queue (after commit), so neither the worker
-  nor the transition waits for the receiver.
+  nor the transition waits for the receiver. A job created with `webhook_progress` also gets
+  `job.progress` events: the worker queues one at each new 10 % step, at most every
+  settings.WEBHOOK_PROGRESS_INTERVAL seconds (jobs.webhook_progress).
 - A delivery resolves the host again, checks the addresses again (DNS rebinding) and connects to
   the checked address itself (Host header and TLS SNI keep the name), with a short timeout, no
   redirects and no proxies. Each attempt is a WebhookDelivery row.
 - Failed attempts (network error, non-2xx) are retried with exponential backoff, up to
   settings.WEBHOOK_MAX_ATTEMPTS, by `webhooks_retry_due` in the maintenance loop. It works from
-  the rows (the database is the source of truth), so a delivery lost with Redis is sent too.
+  the rows (the database is the source of truth), so a delivery lost with Redis is sent too. A
+  progress event is retried only while the job still runs and no later step was sent.
 
 Signature: `X-EditFactory-Signature: t=<unix ts>,v1=<hex HMAC-SHA256 of "<ts>.<raw body>">`
 keyed with settings.WEBHOOK_SECRET; `verify_signature` is what a receiver does.
@@ -18,26 +23,25 @@ keyed with settings.WEBHOOK_SECRET; `verify_signature` is what a receiver does.
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import socket
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, close_old_connections, connection, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from jobs import queue
+from jobs.costs import cost_total
 from jobs.errors import InvalidCallbackUrl
-from jobs.models import Job, WebhookDelivery
+from jobs.models import CostEntry, Job, WebhookDelivery
 from jobs.status import JobStatus
+from jobs.webhook_urls import Target, resolve_target
 from media_pipeline.ops.network_errors import failure_words
 
 logger = logging.getLogger(__name__)
@@ -47,102 +51,10 @@ EVENTS = {
     JobStatus.FAILED: "job.failed",
     JobStatus.CANCELLED: "job.cancelled",
 }
+PROGRESS = "job.progress"
 SIGNATURE_TOLERANCE = 300  # seconds: receivers reject older (or future) timestamps
 RETRY_WINDOW = timedelta(days=1)  # jobs ended longer ago are not retried any more
 ENTRY_POINT = "jobs.webhooks.deliver"
-MAX_URL_LENGTH = 500
-
-
-# --- where the engine may POST ------------------------------------------------------------------
-@dataclass(frozen=True)
-class Target:
-    url: httpx.URL
-    host: str
-    address: str  # the checked IP address the delivery connects to
-
-
-# IPv6 prefixes that carry an IPv4 address in their last 32 bits: NAT64's well-known and
-# local-use prefixes (RFC 6052, RFC 8215), IPv4-translated (RFC 2765) and the deprecated
-# IPv4-compatible form (RFC 4291). IPv4-mapped, 6to4 and Teredo have properties of their own.
-_IPV4_IN_LAST_32_BITS = [
-    ipaddress.ip_network("64:ff9b::/96"),
-    ipaddress.ip_network("64:ff9b:1::/48"),
-    ipaddress.ip_network("::ffff:0:0:0/96"),
-    ipaddress.ip_network("::/96"),
-]
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """The IPv4 addresses an IPv6 address leads to: a router of these forms forwards to them,
-    so each must be public too (http://[2002:7f00:1::1]/ is 127.0.0.1 by 6to4)."""
-    found = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
-    found += [
-        ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        for net in _IPV4_IN_LAST_32_BITS
-        if ip in net and int(ip) & 0xFFFFFFFF
-    ]
-    return [v4 for v4 in found if v4 is not None]
-
-
-def _is_public_ip(ip) -> bool:
-    return ip.is_global and not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
-
-
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(ip)
-        if embedded:  # a translation form: where it leads decides
-            return all(_is_public_ip(v4) for v4 in embedded)
-    return _is_public_ip(ip)
-
-
-def resolve_target(url: str) -> Target:
-    """Parse and resolve a callback URL; InvalidCallbackUrl when the engine must not POST there."""
-    if len(url) > MAX_URL_LENGTH:
-        raise InvalidCallbackUrl(f"callback_url is longer than {MAX_URL_LENGTH} characters")
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise InvalidCallbackUrl(f"callback_url is not a valid URL: {exc}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InvalidCallbackUrl("callback_url must be an http:// or https:// URL with a host")
-    host = parsed.host.lower()
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        raise InvalidCallbackUrl(f"callback_url host '{host}' does not resolve") from None
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
-    if host not in settings.WEBHOOK_ALLOWED_HOSTS:
-        refused = [a for a in addresses if not _is_public(a)]
-        if refused:
-            raise InvalidCallbackUrl(
-                f"callback_url host '{host}' resolves to a non-public address ({refused[0]}); "
-                "private, loopback, link-local, multicast and reserved addresses are refused"
-            )
-    return Target(url=parsed, host=host, address=addresses[0].split("%", 1)[0])
-
-
-class CheckedUrl(str):
-    """A callback URL `validate_callback_url` accepted: passed on, it is not resolved again."""
-
-
-def validate_callback_url(url: str | None) -> str:
-    """The URL to store on a job ('' for none); InvalidCallbackUrl (HTTP 422) when refused."""
-    if not url:
-        return ""
-    if isinstance(url, CheckedUrl):
-        return url
-    resolve_target(url)
-    return CheckedUrl(url)
 
 
 # --- signatures ---------------------------------------------------------------------------------
@@ -171,16 +83,18 @@ def verify_signature(
 
 
 # --- scheduling ---------------------------------------------------------------------------------
-def _rq_id(job_id, attempt: int) -> str:
-    return f"webhook-{job_id}-{attempt}"
+def _rq_id(job_id, attempt: int, step: int | None = None) -> str:
+    if step is None:
+        return f"webhook-{job_id}-{attempt}"
+    return f"webhook-{job_id}-progress-{step}-{attempt}"
 
 
-def _enqueue(job_id, attempt: int) -> bool:
+def _enqueue(job_id, attempt: int, step: int | None = None) -> bool:
     try:
         queue.get_queue().enqueue_call(
             ENTRY_POINT,
-            args=(str(job_id), attempt),
-            job_id=_rq_id(job_id, attempt),
+            args=(str(job_id), attempt) if step is None else (str(job_id), attempt, step),
+            job_id=_rq_id(job_id, attempt, step),
             timeout=int(settings.WEBHOOK_TIMEOUT) + 30,
             result_ttl=0,
             failure_ttl=24 * 3600,
@@ -203,16 +117,25 @@ def webhook_schedule(*, job_id) -> None:
         logger.warning("webhook of job %s not scheduled now (%s); maintenance will", job_id, exc)
 
 
+def webhook_progress_schedule(*, job_id, step: int) -> bool:
+    """Queue a job.progress delivery for the step a running job reached (the worker decides
+    when: jobs.webhook_progress). False when Redis refused it (the next step will try again)."""
+    return _enqueue(job_id, 1, step)
+
+
 def backoff(attempt: int) -> float:
     """Seconds after the n-th failed attempt before the next one: base * 2**(n-1), capped."""
     return min(settings.WEBHOOK_BACKOFF_BASE * 2 ** max(attempt - 1, 0), 3600.0)
 
 
+def _terminal_episode(job, since):
+    """The deliveries of the job's current terminal status, the one it reached at `since`."""
+    return WebhookDelivery.objects.filter(job=job, step__isnull=True, created_at__gte=since)
+
+
 def _pending(now):
     """Ended jobs with a callback URL whose current terminal status is not delivered yet."""
-    episode = WebhookDelivery.objects.filter(
-        job=OuterRef("pk"), created_at__gte=OuterRef("completed_at")
-    ).order_by("-attempt")
+    episode = _terminal_episode(OuterRef("pk"), OuterRef("completed_at")).order_by("-attempt")
     return (
         Job.objects.terminal()
         .exclude(callback_url="")
@@ -224,6 +147,30 @@ def _pending(now):
         )
         .filter(delivered=False)
         .only("id", "completed_at")
+    )
+
+
+def _progress_episode(job, since):
+    """The job.progress deliveries of the job's attempt that started at `since`."""
+    return WebhookDelivery.objects.filter(job=job, step__isnull=False, created_at__gte=since)
+
+
+def _progress_pending():
+    """Running jobs whose latest progress delivery failed: (job, its step, its attempt, when)."""
+    latest = _progress_episode(OuterRef("pk"), OuterRef("started_at")).order_by(
+        "-created_at", "-id"
+    )
+    return (
+        Job.objects.filter(status=JobStatus.PROCESSING, webhook_progress=True)
+        .exclude(callback_url="")
+        .annotate(
+            last_step=Subquery(latest.values("step")[:1]),
+            last_attempt=Subquery(latest.values("attempt")[:1]),
+            last_at=Subquery(latest.values("created_at")[:1]),
+            last_delivered=Subquery(latest.values("delivered")[:1]),
+        )
+        .filter(last_delivered=False)
+        .only("id")
     )
 
 
@@ -241,25 +188,28 @@ def _due_attempt(job, now) -> int | None:
 def webhooks_retry_due(*, now=None) -> int:
     """Maintenance: queue the deliveries whose backoff is over. Returns how many."""
     now = now or timezone.now()
+    due = [(job.id, _due_attempt(job, now), None) for job in _pending(now)]
+    due += [(job.id, _due_attempt(job, now), job.last_step) for job in _progress_pending()]
     count = 0
-    for job in _pending(now):
-        attempt = _due_attempt(job, now)
-        if attempt and not queue.is_held(_rq_id(job.id, attempt)) and _enqueue(job.id, attempt):
-            count += 1
+    for job_id, attempt, step in due:
+        if attempt and not queue.is_held(_rq_id(job_id, attempt, step)):
+            count += _enqueue(job_id, attempt, step)
     return count
 
 
 # --- delivery -----------------------------------------------------------------------------------
-def deliver(job_id: str, attempt: int) -> str:
-    """RQ entry point: one delivery attempt."""
+def deliver(job_id: str, attempt: int, step: int | None = None) -> str:
+    """RQ entry point: one delivery attempt (of a job.progress event when `step` is given)."""
     close_old_connections()
     try:
-        return webhook_deliver(job_id=job_id, attempt=attempt)
+        return webhook_deliver(job_id=job_id, attempt=attempt, step=step)
     finally:
         connection.close()
 
 
 def payload(job: Job, event: str) -> bytes:
+    """The body: the event, and the job as it is now with the caller's metadata and its cost so
+    far (the sum of its cost entries, exact, as a decimal string in USD)."""
     body = {
         "event": event,
         "job": {
@@ -267,26 +217,48 @@ def payload(job: Job, event: str) -> bytes:
             "job_type": job.job_type,
             "status": job.status,
             "progress": job.progress,
+            "stage": job.stage,
+            "stage_label": job.stage_label,
+            "eta_seconds": job.eta_seconds,
             "result": job.result,
             "error": job.error,
             "completed_at": job.completed_at,
+            "metadata": job.metadata,
+            "cost_usd": cost_total(CostEntry.objects.filter(job_id=job.id)),
         },
     }
     return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
-def webhook_deliver(*, job_id, attempt: int) -> str:
-    """POST the job's terminal event once and record the attempt. Stale or repeated deliveries
-    (the job was retried, this attempt already ran, one already succeeded) do nothing."""
-    job = Job.objects.filter(id=job_id).first()
-    event = EVENTS.get(job.status) if job else None
-    if event is None or not job.callback_url or attempt > settings.WEBHOOK_MAX_ATTEMPTS:
+def _refusal(job: Job | None, attempt: int, step: int | None) -> str | None:
+    """Why this delivery must not be made ('stale', 'duplicate'), or None."""
+    if job is None or not job.callback_url or attempt > settings.WEBHOOK_MAX_ATTEMPTS:
         return "stale"
-    episode = WebhookDelivery.objects.filter(
-        job=job, created_at__gte=job.completed_at or job.created_at
-    )
-    if episode.filter(delivered=True).exists() or episode.filter(attempt__gte=attempt).exists():
+    if step is None:
+        if job.status not in EVENTS:
+            return "stale"
+        episode = _terminal_episode(job, job.completed_at or job.created_at)
+    else:
+        if job.status != JobStatus.PROCESSING or not job.webhook_progress:
+            return "stale"  # ended (its terminal event says the rest) or retried since
+        episode = _progress_episode(job, job.started_at or job.created_at)
+        if episode.filter(step__gt=step).exists():
+            return "stale"  # a later step was sent: this one says nothing new
+        episode = episode.filter(step=step)
+    if episode.filter(Q(delivered=True) | Q(attempt__gte=attempt)).exists():
         return "duplicate"
+    return None
+
+
+def webhook_deliver(*, job_id, attempt: int, step: int | None = None) -> str:
+    """POST the job's event once and record the attempt: its terminal event, or with `step` a
+    job.progress event. Stale or repeated deliveries (the job was retried or has ended, this
+    attempt already ran, one already succeeded, a later step was sent) do nothing."""
+    job = Job.objects.filter(id=job_id).first()
+    refusal = _refusal(job, attempt, step)
+    if refusal:
+        return refusal
+    event = PROGRESS if step is not None else EVENTS[job.status]
     body = payload(job, event)
     started = time.monotonic()
     status_code, error = None, ""
@@ -303,13 +275,14 @@ def webhook_deliver(*, job_id, attempt: int) -> str:
         attempt=attempt,
         url=job.callback_url,
         event=event,
+        step=step,
         status_code=status_code,
         error=error[:2000],
         duration_ms=int((time.monotonic() - started) * 1000),
         delivered=not error,
     )
     if error:
-        logger.warning("webhook of job %s attempt %s failed: %s", job.id, attempt, error)
+        logger.warning("webhook %s of job %s attempt %s failed: %s", event, job.id, attempt, error)
     return "failed" if error else "delivered"
 
 

@@ -49,6 +49,17 @@ def test_preflights_allow_the_frontends_methods_and_headers(client, frontend_all
     assert {"authorization", "content-type"} <= headers
 
 
+def test_a_frontend_may_send_an_idempotency_key(client, frontend_allowed):
+    response = client.options(
+        "/api/v1/library/audio/tts",
+        HTTP_ORIGIN=FRONTEND,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type, idempotency-key",
+    )
+    headers = {h.strip() for h in response["Access-Control-Allow-Headers"].split(",")}
+    assert response.status_code == 200 and "idempotency-key" in headers
+
+
 def test_an_origin_not_listed_gets_no_cors_headers_even_on_errors(client, frontend_allowed):
     response = client.get("/api/v1/jobs", HTTP_ORIGIN="http://localhost:3001")
     assert response.status_code == 401 and "Access-Control-Allow-Origin" not in response

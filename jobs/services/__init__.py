@@ -5,11 +5,14 @@
 - progress: progress and heartbeats of a running job
 - files: a job's input and output files, and deleting exactly those
 - costs: recording paid-API usage
+- events: a job's event log (one row per status change) and its attempts
+- idempotency: idempotency keys on creation
 - maintenance: rescuing lost jobs, re-enqueueing what Redis lost
 - retention: deleting old jobs under one age rule
 """
 
 from jobs.services.costs import cost_record
+from jobs.services.events import job_history
 from jobs.services.files import (
     job_discard_cancelled_outputs,
     job_discard_outputs,
@@ -19,6 +22,7 @@ from jobs.services.files import (
     storage_name_for,
     storage_save,
 )
+from jobs.services.idempotency import idempotency_key_used
 from jobs.services.lifecycle import (
     job_cancel,
     job_claim,
@@ -56,6 +60,8 @@ __all__ = [
     "job_files_adopt",
     "job_handle_error",
     "job_heartbeat",
+    "job_history",
+    "idempotency_key_used",
     "job_is_processing",
     "job_retry",
     "job_retry_refusal",

@@ -10,16 +10,18 @@ import pydantic
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from core.errors import DomainError, error_in_words
-from jobs import queue, webhooks
+from jobs import options, queue
 from jobs.budgets import budget_check
 from jobs.errors import IllegalTransition, is_permanent
-from jobs.models import DeletedImport, Job, JobFile
+from jobs.models import DeletedImport, Job, JobEvent, JobFile
 from jobs.registry import get_job_type
+from jobs.services import idempotency
+from jobs.services.events import job_event_record
 from jobs.services.files import (
     delete_job_files,
     job_discard_outputs,
@@ -28,6 +30,7 @@ from jobs.services.files import (
 )
 from jobs.services.transitions import tell_job_type, transition
 from jobs.status import TERMINAL, JobChange, JobStatus
+from jobs.webhook_urls import validate_callback_url
 from media_pipeline.ops.network_errors import network_cause, without_reprs
 
 logger = logging.getLogger(__name__)
@@ -48,22 +51,50 @@ def job_create(
     max_attempts: int | None = None,
     priority: int = 0,
     callback_url: str = "",
+    run_at=None,
+    metadata: dict | None = None,
+    webhook_progress: bool = False,
+    idempotency_key: str | None = None,
 ) -> Job:
     """Validate, insert the row (and its input files) and enqueue after commit.
 
     `params` is validated here unless the caller already parsed it with the type's schema (a
     subclass instance too: an endpoint's request body that adds its own fields);
-    `callback_url` likewise unless it came from `webhooks.validate_callback_url`. `inputs` are
+    `callback_url` likewise unless it came from `webhook_urls.validate_callback_url`. `inputs` are
     uploads copied into the job's storage (deleted with the job); `shared_inputs` are storage
     names owned by someone else (a library source video), read in place and never deleted with
-    the job. An unknown type, invalid params, a refused callback URL or a passed hard budget
-    (BudgetExceeded) raises before anything is written; a paid job's estimate is reserved
-    against its owner's budget in the transaction that inserts it (jobs.budgets)."""
+    the job. An unknown type, invalid params or options (jobs.options), a refused callback URL
+    or a passed hard budget (BudgetExceeded) raises before anything is written; a paid job's
+    estimate is reserved against its owner's budget in the transaction that inserts it
+    (jobs.budgets).
+
+    `run_at`: the job stays queued until then (the maintenance loop's reconcile enqueues it
+    when due). `idempotency_key`: when this owner already created a job with it, that job is
+    returned (`job.replayed` is True) and nothing is written, or IdempotencyConflict when it was
+    another request (jobs.services.idempotency)."""
     jt = get_job_type(job_type)
     parsed = params if isinstance(params, jt.params_schema) else jt.parse_params(params)
     # A subclass carrying an endpoint's own fields (a callback URL) stores the type's fields only.
     stored = parsed.model_dump(mode="json", include=set(jt.params_schema.model_fields))
-    callback_url = webhooks.validate_callback_url(callback_url)
+    callback_url = validate_callback_url(callback_url)
+    run_after = options.validate_run_at(run_at)
+    metadata = options.validate_metadata(metadata)
+    webhook_progress = options.validate_webhook_progress(webhook_progress, callback_url)
+    key = options.validate_idempotency_key(idempotency_key)
+    request = key and idempotency.creation_request(
+        job_type=job_type,
+        params=stored,
+        inputs=inputs,
+        shared_inputs=shared_inputs,
+        callback_url=callback_url,
+        run_after=run_after,
+        metadata=metadata,
+        webhook_progress=webhook_progress,
+        priority=priority,
+        max_attempts=max_attempts,
+    )
+    if key and (replayed := idempotency.job_replay(owner=owner, key=key, request=request)):
+        return replayed
     estimate = jt.estimated_cost(parsed)
     job = Job(
         job_type=job_type,
@@ -73,22 +104,35 @@ def job_create(
         priority=priority,
         callback_url=callback_url,
         reserved_usd=estimate,
+        run_after=run_after,
+        metadata=metadata,
+        webhook_progress=webhook_progress,
+        idempotency_key=key,
+        request_digest=key and idempotency.request_digest(request),
     )
+    job.replayed = False
     stored: list[str] = []
     try:
         with transaction.atomic():
             budget_check(user=owner, estimate=estimate)  # reserved by the same transaction
             job.save(force_insert=True)
+            job_event_record(job=job, kind=JobEvent.Kind.QUEUED)
             for label, upload in (inputs or {}).items():
                 stored.append(job_input_store(job, label, upload))
             for label, name in (shared_inputs or {}).items():
                 job_input_share(job, label, name)
-            transaction.on_commit(
-                lambda: queue.enqueue(job.id, timeout=jt.timeout, at_front=priority > 0)
-            )
-    except Exception:
+            if run_after is None:  # a scheduled job is enqueued by the reconcile when due
+                transaction.on_commit(
+                    lambda: queue.enqueue(job.id, timeout=jt.timeout, at_front=priority > 0)
+                )
+    except Exception as exc:
         for name in stored:
             default_storage.delete(name)
+        # The same key inserted by a concurrent request: answer its job (or the conflict).
+        if key and isinstance(exc, IntegrityError):
+            replayed = idempotency.job_replay(owner=owner, key=key, request=request)
+            if replayed:
+                return replayed
         raise
     return job
 

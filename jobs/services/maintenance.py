@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from jobs import queue
 from jobs.errors import UnknownJobType
-from jobs.models import Job
+from jobs.models import Job, JobEvent
 from jobs.registry import get_job_type
 from jobs.services.files import job_discard_outputs
 from jobs.services.lifecycle import job_fail
@@ -49,6 +49,7 @@ def _requeue_lost(job: Job, timeout: float, now) -> bool:
         only_from=(JobStatus.PROCESSING,),
         where=Q(heartbeat_at=job.heartbeat_at),
         change=JobChange.RETRYING,
+        event=JobEvent.Kind.RESCUED,
         error=f"worker lost: no heartbeat for {timeout:.0f} s (attempt {job.attempts}); requeued",
         worker="",
         run_after=None,
@@ -75,7 +76,8 @@ def _remove_local_temp_dirs(job_id) -> None:
 
 def jobs_reconcile(*, now=None) -> int:
     """Queued rows that RQ no longer holds (Redis flushed or restarted, crash between commit and
-    enqueue, a retry whose backoff is over) are enqueued again. Returns how many."""
+    enqueue, a retry whose backoff is over, a scheduled job whose `run_at` has come) are
+    enqueued. Returns how many."""
     now = now or timezone.now()
     grace = now - timedelta(seconds=settings.JOB_RECONCILE_GRACE)
     count = 0

@@ -5,8 +5,9 @@ workers can never both claim a job and a cancelled job is never resurrected by a
 write. What may follow what is `jobs.status.ALLOWED_FROM`; a caller may narrow it, never widen it.
 
 In the same transaction the job's type hears of the change (`JobType.on_change`), so the rows
-that follow a job (a project generating, an export rendering) change with it or not at all; and
-after a terminal status, the job's webhook is scheduled.
+that follow a job (a project generating, an export rendering) change with it or not at all; the
+change is appended to the job's event log (`events.job_event_record`); and after a terminal
+status, the job's webhook is scheduled.
 """
 
 from django.db import transaction
@@ -17,6 +18,7 @@ from jobs import webhooks
 from jobs.errors import UnknownJobType
 from jobs.models import Job
 from jobs.registry import get_job_type
+from jobs.services.events import ENDED_WORKER, event_kind, job_event_record
 from jobs.status import ALLOWED_FROM, TERMINAL
 
 
@@ -27,6 +29,7 @@ def transition(
     only_from=None,
     where: Q | None = None,
     change: str | None = None,
+    event: str | None = None,
     **fields,
 ) -> Job | None:
     """Move a job to `target` when its status allows it; returns the changed job, or None when
@@ -34,7 +37,8 @@ def transition(
 
     `only_from` narrows the statuses allowed by the state machine; `where` adds a condition
     (a claim's due time, a rescue's heartbeat); `change` is what the type's hook is told when
-    the status alone does not say it (`JobChange`); `fields` are written with the status."""
+    the status alone does not say it (`JobChange`); `event` is the event log's kind when the
+    change does not say it (`JobEvent.Kind.RESCUED`); `fields` are written with the status."""
     allowed = ALLOWED_FROM[target]
     if only_from is not None:
         if not set(only_from) <= allowed:
@@ -47,9 +51,15 @@ def transition(
         rows = Job.objects.filter(id=job_id, status__in=allowed)
         if where is not None:
             rows = rows.filter(where)
+        kind = event or event_kind(target, change)
+        # A retry or a rescue clears the worker: its event names the worker of the ended attempt.
+        ended_worker = ""
+        if kind in ENDED_WORKER and fields.get("worker") == "":
+            ended_worker = Job.objects.filter(id=job_id).values_list("worker", flat=True).first()
         if not rows.update(status=target, **fields):
             return None
         job = Job.objects.get(id=job_id)
+        job_event_record(job=job, kind=kind, worker=ended_worker or "")
         tell_job_type(job, change or target)
         if target in TERMINAL:
             webhooks.webhook_schedule(job_id=job.id)

@@ -14,9 +14,16 @@ def job_start(
     inputs: dict | None = None,
     shared_inputs: dict | None = None,
     callback_url: str | None = None,
+    run_at=None,
+    metadata: dict | None = None,
+    webhook_progress: bool = False,
+    idempotency_key: str | None = None,
 ) -> Job:
-    """The created (queued) job; RateLimited, invalid params or a passed budget raise first."""
-    check_job_rate_limit(owner)
+    """The created (queued) job; RateLimited, invalid params or options or a passed budget raise
+    first. With an `idempotency_key` this owner already used, the job it created is answered
+    (`job.replayed`) or the conflict raised, and the rate limit does not count it again."""
+    if not job_services.idempotency_key_used(owner=owner, key=idempotency_key or ""):
+        check_job_rate_limit(owner)
     return job_services.job_create(
         job_type=job_type,
         params=params,
@@ -24,4 +31,8 @@ def job_start(
         inputs=inputs,
         shared_inputs=shared_inputs,
         callback_url=callback_url or "",
+        run_at=run_at,
+        metadata=metadata,
+        webhook_progress=webhook_progress,
+        idempotency_key=idempotency_key,
     )

@@ -10,8 +10,7 @@ from ninja import NinjaAPI, Schema
 from core import apierrors
 from core.auth import API_AUTH
 from editfactory.urls import urlpatterns as product_urlpatterns
-from jobs.schemas import JobCreated
-from media_pipeline.library.api.common import CREATE_ERRORS, start_job
+from media_pipeline.library.api.common import START_RESPONSES, start_job
 
 chaos_api = NinjaAPI(urls_namespace="chaos_api", auth=API_AUTH, docs_url=None)
 apierrors.install(chaos_api)
@@ -22,7 +21,7 @@ class JobIn(Schema):
     params: dict[str, Any] = {}
 
 
-@chaos_api.post("/jobs", response={202: JobCreated, **CREATE_ERRORS})
+@chaos_api.post("/jobs", response=START_RESPONSES)
 def create_job(request, body: JobIn):
     return start_job(request, body.job_type, params=body.params)
 

@@ -1,88 +1,22 @@
 """Signed webhooks end to end: a real HTTP receiver on 127.0.0.1, real forking workers."""
 
-import hashlib
-import hmac
 import json
-import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.test import RequestFactory
 from django.utils import timezone
 
 from editfactory.api import api as root_api
-from jobs import services, webhooks
+from jobs import services, webhook_urls, webhooks
 from jobs.errors import InvalidCallbackUrl
 from jobs.models import Job, WebhookDelivery
 from media_pipeline.library.api.common import start_job
 from tests.conftest import run_burst_worker
+from tests.jobs.webhook_receiver import check_signature
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-SECRET = "test-webhook-secret"
-
-
-class Receiver:
-    """A local HTTP server answering each POST with the next status of `statuses` (last repeats)."""
-
-    def __init__(self, statuses=(200,)):
-        self.statuses = list(statuses)
-        self.received: list[dict] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append({"headers": dict(self.headers), "body": body})
-                status = (
-                    receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
-                )
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/ef?x=1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver_factory(settings):
-    settings.WEBHOOK_SECRET = SECRET
-    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
-    settings.WEBHOOK_BACKOFF_BASE = 0.3
-    made = []
-
-    def make(statuses=(200,)):
-        made.append(Receiver(statuses))
-        return made[-1]
-
-    yield make
-    for receiver in made:
-        receiver.close()
-
-
-def _check_signature(request: dict) -> dict:
-    """Verify like a receiver would, with nothing but hmac and the shared secret."""
-    header = request["headers"]["X-EditFactory-Signature"]
-    timestamp = request["headers"]["X-EditFactory-Timestamp"]
-    parts = dict(p.split("=", 1) for p in header.split(","))
-    assert parts["t"] == timestamp and abs(time.time() - int(timestamp)) < 300
-    expected = hmac.new(
-        SECRET.encode(), f"{timestamp}.".encode() + request["body"], hashlib.sha256
-    ).hexdigest()
-    assert hmac.compare_digest(parts["v1"], expected)
-    return json.loads(request["body"])
 
 
 def test_completed_job_posts_a_signed_event(receiver_factory, user, api):
@@ -92,7 +26,7 @@ def test_completed_job_posts_a_signed_event(receiver_factory, user, api):
     assert len(receiver.received) == 1
     request = receiver.received[0]
     assert request["headers"]["Content-Type"] == "application/json"
-    body = _check_signature(request)
+    body = check_signature(request)
     assert body["event"] == "job.completed"
     assert body["job"]["id"] == str(job.id) and body["job"]["status"] == "completed"
     assert body["job"]["result"] == {"ok": True} and body["job"]["progress"] == 100
@@ -128,7 +62,7 @@ def test_failing_receiver_is_retried_with_backoff(receiver_factory, user):
         (2, 200, True),
     ]
     assert len(receiver.received) == 2
-    _check_signature(receiver.received[1])
+    check_signature(receiver.received[1])
     assert webhooks.webhooks_retry_due(now=timezone.now() + timedelta(minutes=5)) == 0
 
 
@@ -158,7 +92,7 @@ def test_failed_and_cancelled_jobs_post_their_events(receiver_factory, user):
     run_burst_worker()
     events = {
         (b["job"]["id"], b["event"], b["job"]["error"])
-        for b in (_check_signature(r) for r in receiver.received)
+        for b in (check_signature(r) for r in receiver.received)
     }
     assert events == {
         (str(failed.id), "job.failed", "the input is bad: no retry"),
@@ -228,7 +162,7 @@ def test_private_addresses_are_refused(settings, user, url):
     ],
 )
 def test_public_addresses_in_every_form_pass(address):
-    assert webhooks._is_public(address)
+    assert webhook_urls._is_public(address)
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/hook", "file:///etc/passwd", "http:///x"])

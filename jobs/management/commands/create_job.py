@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import services
+from core.errors import Invalid
+from jobs import options, services
 from jobs.errors import InvalidJobParams, UnknownJobType
 from jobs.models import Job
 from jobs.registry import job_type_names
@@ -42,20 +43,39 @@ class Command(BaseCommand):
         )
         parser.add_argument("--owner", help="username owning the job (default: none, a system job)")
         parser.add_argument(
+            "--run-at",
+            metavar="WHEN",
+            help="start no earlier than this ISO 8601 time with a zone, e.g. 2030-01-31T08:00Z "
+            "(the job stays queued until then)",
+        )
+        parser.add_argument("--metadata", help="your own JSON object, kept on the job")
+        parser.add_argument(
             "--wait", action="store_true", help="wait for the job to end and print its result"
         )
 
-    def handle(self, *args, job_type, params, input, owner, wait, **options):
+    def handle(self, *args, job_type, params, input, owner, wait, run_at, metadata, **rest):
         try:
             params = json.loads(params)
         except json.JSONDecodeError as exc:
             raise CommandError(f"--params is not valid JSON: {exc}") from None
+        try:
+            run_at = options.parse_run_at(run_at, field="--run-at")
+            metadata = options.parse_metadata(metadata)
+        except Invalid as exc:
+            raise CommandError(exc.message) from None
         user = self._owner(owner)
         inputs = dict(_input(spec) for spec in input)
         handles = {label: path.open("rb") for label, path in inputs.items()}
         try:
             files = {label: File(fh, name=inputs[label].name) for label, fh in handles.items()}
-            job = services.job_create(job_type=job_type, params=params, owner=user, inputs=files)
+            job = services.job_create(
+                job_type=job_type,
+                params=params,
+                owner=user,
+                inputs=files,
+                run_at=run_at,
+                metadata=metadata,
+            )
         except (UnknownJobType, InvalidJobParams) as exc:
             details = "; ".join(
                 f"{'.'.join(d['loc'])}: {d['msg']}" for d in getattr(exc, "details", [])
@@ -64,7 +84,8 @@ class Command(BaseCommand):
         finally:
             for fh in handles.values():
                 fh.close()
-        self.stdout.write(f"job {job.id} ({job_type}) queued")
+        when = f", scheduled for {job.scheduled_for.isoformat()}" if job.scheduled_for else ""
+        self.stdout.write(f"job {job.id} ({job_type}) queued{when}")
         if wait:
             self._follow(job)
 

@@ -1,4 +1,5 @@
-"""The maintenance loop: rescue stale jobs, re-enqueue lost ones, delete expired ones, retry\nwebhooks, write the API tokens' last uses noted in Redis."""
+"""The maintenance loop: rescue stale jobs, re-enqueue lost ones, delete expired ones, retry
+webhooks, write the API tokens' last uses noted in Redis."""
 
 import logging
 import time

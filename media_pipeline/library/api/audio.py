@@ -1,7 +1,8 @@
 """Library API: text to speech, the providers' voices, and a voice-over mixed onto videos."""
 
 import logging
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 import pydantic
 from django.conf import settings
@@ -9,14 +10,17 @@ from ninja import File, Form, Query, Router, Schema
 from ninja.files import UploadedFile
 
 from core.apierrors import ApiError
-from jobs.schemas import ErrorOut, JobCreated
+from core.strict import idempotent_route
+from jobs.schemas import ErrorOut
 from media_pipeline.jobtypes.tts import MAX_VIDEOS, TtsParams
-from media_pipeline.library.api.common import CREATE_ERRORS, start_job
+from media_pipeline.library.api.common import START_RESPONSES, start_job
 from media_pipeline.library.api.inputs import (
+    OPTIONS_HELP,
     PARAMS_HELP,
     audio_upload,
     callback,
     count_videos,
+    job_options,
     job_params,
     video_list_input,
 )
@@ -29,22 +33,33 @@ Provider = Literal["edge", "elevenlabs", "offline"]
 
 
 class TtsRequest(TtsParams):
-    """The `tts` job's params plus where to POST when it ends."""
+    """The `tts` job's params plus where to POST when it ends, and the job options."""
 
     callback_url: str | None = pydantic.Field(None, max_length=500)
+    run_at: datetime | None = pydantic.Field(None, description="start no earlier (ISO 8601)")
+    metadata: dict[str, Any] | None = pydantic.Field(None, description="your own JSON object")
+    webhook_progress: bool = False
 
 
 @router.post(
     "/audio/tts",
-    response={202: JobCreated, **CREATE_ERRORS},
+    response=START_RESPONSES,
     summary="Speech from text (a tts job)",
     description="JSON body: the `tts` params (`text`, `provider`, `voice`, `rate`, `max_pause`) "
     "and an optional `callback_url`. Outputs `audio`, and `srt` + `words` when the provider "
-    "gives word timings.",
+    f"gives word timings. {OPTIONS_HELP}",
 )
+@idempotent_route
 def audio_tts(request, payload: TtsRequest):
     url = callback(payload.callback_url)
-    return start_job(request, "tts", params=payload, callback_url=url)  # validated by ninja
+    options = job_options(
+        run_at=payload.run_at,
+        metadata=payload.metadata,
+        webhook_progress=payload.webhook_progress,
+        callback_url=url,
+    )
+    # params validated by ninja
+    return start_job(request, "tts", params=payload, callback_url=url, options=options)
 
 
 class VoiceOut(Schema):
@@ -102,13 +117,14 @@ def _provider_voices(provider: str) -> list[dict]:
 
 @router.post(
     "/audio/add-to-videos",
-    response={202: JobCreated, **CREATE_ERRORS},
+    response=START_RESPONSES,
     summary="Mix a voice-over onto videos (an add_tts job)",
     description="Multipart: the voice-over as an `audio` upload; the videos as `files` "
     f"(uploads) or `source_video_ids` (your source videos), exactly one of the two, 1–{MAX_VIDEOS}"
     " videos (outputs `video_0`, `video_1`... in that order); optional `callback_url`. "
-    f"Params: `duck_level` (`videos` is set from the count). {PARAMS_HELP}",
+    f"Params: `duck_level` (`videos` is set from the count). {PARAMS_HELP} {OPTIONS_HELP}",
 )
+@idempotent_route
 def audio_add_to_videos(
     request,
     audio: File[UploadedFile],
@@ -116,6 +132,9 @@ def audio_add_to_videos(
     source_video_ids: Form[list[int]] = None,
     params: Form[str] = None,
     callback_url: Form[str] = None,
+    run_at: Form[datetime] = None,
+    metadata: Form[str] = None,
+    webhook_progress: Form[bool] = None,
 ):
     count = count_videos(
         files, source_video_ids, files_field="files", ids_field="source_video_ids", most=MAX_VIDEOS
@@ -129,6 +148,9 @@ def audio_add_to_videos(
             [{"field": "params.speech"}],
         )
     url = callback(callback_url)
+    options = job_options(
+        run_at=run_at, metadata=metadata, webhook_progress=webhook_progress, callback_url=url
+    )
     inputs, shared = video_list_input(
         request,
         files,
@@ -138,5 +160,11 @@ def audio_add_to_videos(
     )
     inputs = {**(inputs or {}), "audio": audio_upload(audio)}
     return start_job(
-        request, "add_tts", params=parsed, inputs=inputs, shared_inputs=shared, callback_url=url
+        request,
+        "add_tts",
+        params=parsed,
+        inputs=inputs,
+        shared_inputs=shared,
+        callback_url=url,
+        options=options,
     )

@@ -1,9 +1,13 @@
 """What every library endpoint shares: ownership lookups, job starts, upload-or-library inputs."""
 
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
 from django.shortcuts import get_object_or_404
 from ninja import Status
 
 from core.apierrors import ApiError
+from jobs.options import IDEMPOTENCY_HEADER
 from jobs.schemas import ErrorOut, JobCreated
 from media_pipeline.library.models import SourceVideo
 from media_pipeline.library.starts import job_start
@@ -22,6 +26,9 @@ CREATE_ERRORS = {
     503: ErrorOut,
 }
 ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+# Responses of the endpoints that start a job through `start_job`: 202 a new job, 200 the job an
+# earlier request with the same Idempotency-Key created.
+START_RESPONSES = {202: JobCreated, 200: JobCreated, **CREATE_ERRORS}
 
 
 def schema_of(schema, obj, **computed):
@@ -37,6 +44,16 @@ def owned(queryset, user, **lookup):
     return get_object_or_404(queryset.for_owner(user), **lookup)
 
 
+@dataclass(frozen=True)
+class JobOptions:
+    """A request's job options besides its params (checked by media_pipeline.library.api.inputs
+    `job_options`, and again by the engine)."""
+
+    run_at: datetime | None = None
+    metadata: dict | None = None
+    webhook_progress: bool = False
+
+
 def start_job(
     request,
     job_type: str,
@@ -45,9 +62,11 @@ def start_job(
     inputs: dict | None = None,
     shared_inputs: dict | None = None,
     callback_url: str | None = None,
+    options: JobOptions | None = None,
 ):
     """Create a job for the requesting user behind the rate limit; answers 202 {job_id, status_url}.
-    Every job-creating endpoint goes through here."""
+    Every job-creating endpoint goes through here. The request's `Idempotency-Key` header makes
+    a repeat answer the first request's job: 200 with the same body (409 for another request)."""
     job = job_start(
         owner=request.auth,
         job_type=job_type,
@@ -55,8 +74,10 @@ def start_job(
         inputs=inputs,
         shared_inputs=shared_inputs,
         callback_url=callback_url,
+        idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
+        **asdict(options or JobOptions()),
     )
-    return Status(202, JobCreated.for_job(job))
+    return Status(200 if job.replayed else 202, JobCreated.for_job(job))
 
 
 def require_one_video(file, source_video_id) -> None:

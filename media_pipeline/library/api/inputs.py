@@ -1,5 +1,6 @@
-"""Form inputs of the multipart job endpoints: the `params` JSON field, the callback URL, lists of
-videos (uploads or library source videos) and audio uploads. Each check answers a 4xx in the one
+"""Form inputs of the multipart job endpoints: the `params` JSON field, the callback URL and the
+job options (run_at, metadata, webhook_progress), lists of videos (uploads or library source
+videos) and audio uploads. Each check answers a 4xx in the one
 error shape, and the cheap checks run before any upload is probed."""
 
 import json
@@ -7,10 +8,11 @@ import json
 import pydantic
 
 from core.apierrors import ApiError
+from jobs import options
 from jobs.errors import InvalidJobParams
 from jobs.registry import get_job_type
-from jobs.webhooks import validate_callback_url
-from media_pipeline.library.api.common import owned
+from jobs.webhook_urls import validate_callback_url
+from media_pipeline.library.api.common import JobOptions, owned
 from media_pipeline.library.models import SourceVideo
 from media_pipeline.library.uploads import validate_media_upload
 
@@ -53,6 +55,26 @@ def callback(url: str | None) -> str | None:
     """The engine's own check (http(s), public address), run before any upload is probed;
     InvalidCallbackUrl is a 422 naming `callback_url`."""
     return validate_callback_url(url) or None
+
+
+OPTIONS_HELP = (
+    "Optional job options: `run_at` (ISO 8601 with a zone, at most a year ahead: the job stays "
+    "`queued` until then), `metadata` (a JSON object of at most 4 KB, echoed in the job and its "
+    "webhooks), `webhook_progress` (true: job.progress webhooks too; needs `callback_url`). "
+    "An `Idempotency-Key` header makes a repeat of the request answer the same job (200)."
+)
+
+
+def job_options(*, run_at, metadata, webhook_progress, callback_url) -> JobOptions:
+    """A request's job options, checked before any upload is probed (422 naming the field).
+    `metadata` is a JSON object, or its JSON text (a form field)."""
+    return JobOptions(
+        run_at=options.validate_run_at(run_at),
+        metadata=options.parse_metadata(metadata)
+        if isinstance(metadata, str)
+        else options.validate_metadata(metadata),
+        webhook_progress=options.validate_webhook_progress(bool(webhook_progress), callback_url),
+    )
 
 
 def count_videos(files, source_video_ids, *, files_field: str, ids_field: str, most: int) -> int:

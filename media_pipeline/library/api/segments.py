@@ -18,9 +18,10 @@ from core.apierrors import ApiError
 from core.auth import MEDIA_AUTH
 from core.downloads import stream_stored_file
 from core.pagination import MAX_OFFSET, page_of
-from jobs.schemas import ErrorOut, JobCreated
+from core.strict import idempotent_route
+from jobs.schemas import ErrorOut
 from media_pipeline.library import media as library
-from media_pipeline.library.api.common import CREATE_ERRORS, ERRORS, owned, start_job
+from media_pipeline.library.api.common import ERRORS, START_RESPONSES, owned, start_job
 from media_pipeline.library.api.segment_schemas import (
     AssignSegmentsIn,
     AssignSegmentsOut,
@@ -227,9 +228,10 @@ def favorite_segment(request, segment_id: int, payload: FavoriteIn = None):
 
 @router.post(
     "/segments/{segment_id}/extract",
-    response={202: JobCreated, **CREATE_ERRORS},
+    response=START_RESPONSES,
     summary="Cut the segment's span into its own file (a segment_extract job)",
 )
+@idempotent_route
 def extract_segment(request, segment_id: int):
     segment = _segment(request, segment_id)
     return start_job(

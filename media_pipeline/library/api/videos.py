@@ -1,31 +1,36 @@
 """Library API: jobs on one video (info, voice, analysis, variants) and the multi-video edit.
 
 Every endpoint takes multipart form data: the video as an upload `file` OR `source_video_id` (one
-of your library source videos, read in place), the job's `params` as one JSON form field, and an
-optional `callback_url`. It answers 202 {job_id, status, status_url, events_url}.
+of your library source videos, read in place), the job's `params` as one JSON form field, an
+optional `callback_url` and the job options (`run_at`, `metadata`, `webhook_progress`). It
+answers 202 {job_id, status, status_url, events_url, scheduled_for} (200 for a repeated
+Idempotency-Key).
 """
 
 import inspect
 from dataclasses import dataclass
+from datetime import datetime
 
 from ninja import File, Form, Router
 from ninja.files import UploadedFile
 
 from core.apierrors import ApiError
-from jobs.schemas import JobCreated
-from media_pipeline.library.api.common import CREATE_ERRORS, start_job, video_input
+from core.strict import idempotent_route
+from media_pipeline.library.api.common import START_RESPONSES, start_job, video_input
 from media_pipeline.library.api.inputs import (
+    OPTIONS_HELP,
     PARAMS_HELP,
     audio_upload,
     callback,
     count_videos,
+    job_options,
     job_params,
     merge,
     video_list_input,
 )
 
 router = Router(tags=["videos"])
-RESPONSES = {202: JobCreated, **CREATE_ERRORS}
+RESPONSES = START_RESPONSES
 MAX_SECONDARIES = 3
 SOURCE_HELP = (
     "Multipart: the video as an upload `file` or `source_video_id` (one of your source videos), "
@@ -34,7 +39,7 @@ SOURCE_HELP = (
 
 
 def _describe(what: str, job_type: str) -> str:
-    return f"{what} Starts a `{job_type}` job. {SOURCE_HELP} {PARAMS_HELP}"
+    return f"{what} Starts a `{job_type}` job. {SOURCE_HELP} {PARAMS_HELP} {OPTIONS_HELP}"
 
 
 @dataclass(frozen=True)
@@ -101,22 +106,41 @@ VIDEO_JOBS = (
 
 
 def _one_video_job(
-    request, spec: VideoJob, *, file, source_video_id, audio=None, params=None, callback_url
+    request,
+    spec: VideoJob,
+    *,
+    file,
+    source_video_id,
+    audio=None,
+    params=None,
+    callback_url,
+    run_at=None,
+    metadata=None,
+    webhook_progress=None,
 ):
-    """The body of every single-video endpoint: params, callback, input (+ audio), job; the
-    cheap checks first, so a bad request never waits for an upload's probe."""
+    """The body of every single-video endpoint: params, callback, options, input (+ audio), job;
+    the cheap checks first, so a bad request never waits for an upload's probe."""
     implied = {spec.audio_implies: True} if audio is not None else {}
     parsed = job_params(spec.job_type, params, **implied)
     if spec.audio_implies and audio is None and getattr(parsed, spec.audio_implies):
         raise _needs_audio(spec.audio_implies)
     url = callback(callback_url)
+    options = job_options(
+        run_at=run_at, metadata=metadata, webhook_progress=webhook_progress, callback_url=url
+    )
     inputs, shared = video_input(
         request, file=file, source_video_id=source_video_id, need_video=spec.need_video
     )
     if audio is not None:
         inputs = merge(inputs, {"audio": audio_upload(audio)})
     return start_job(
-        request, spec.job_type, params=parsed, inputs=inputs, shared_inputs=shared, callback_url=url
+        request,
+        spec.job_type,
+        params=parsed,
+        inputs=inputs,
+        shared_inputs=shared,
+        callback_url=url,
+        options=options,
     )
 
 
@@ -135,6 +159,14 @@ def _form_field(name: str, annotation) -> inspect.Parameter:
     )
 
 
+# The job options every endpoint here takes as form fields (see inputs.job_options).
+OPTION_FIELDS = [
+    _form_field("run_at", Form[datetime]),
+    _form_field("metadata", Form[str]),
+    _form_field("webhook_progress", Form[bool]),
+]
+
+
 def _add_video_job(spec: VideoJob) -> None:
     """Route one VideoJob. ninja reads the form fields from the view's signature, so the view
     gets one built from the spec (its fields in the order the form documents them)."""
@@ -144,6 +176,7 @@ def _add_video_job(spec: VideoJob) -> None:
         *([_form_field("audio", File[UploadedFile])] if spec.audio_implies else []),
         *([_form_field("params", Form[str])] if spec.takes_params else []),
         _form_field("callback_url", Form[str]),
+        *OPTION_FIELDS,
     ]
 
     def view(request, **form):
@@ -158,7 +191,7 @@ def _add_video_job(spec: VideoJob) -> None:
         response=RESPONSES,
         summary=spec.summary,
         description=_describe(spec.what, spec.job_type),
-    )(view)
+    )(idempotent_route(view))
 
 
 for _spec in VIDEO_JOBS:
@@ -178,6 +211,7 @@ for _spec in VIDEO_JOBS:
         "multi_video",
     ),
 )
+@idempotent_route
 def video_multi(
     request,
     file: File[UploadedFile] = None,
@@ -186,6 +220,9 @@ def video_multi(
     secondary_source_video_ids: Form[list[int]] = None,
     params: Form[str] = None,
     callback_url: Form[str] = None,
+    run_at: Form[datetime] = None,
+    metadata: Form[str] = None,
+    webhook_progress: Form[bool] = None,
 ):
     files_field, ids_field = "secondary_files", "secondary_source_video_ids"
     count = count_videos(
@@ -201,6 +238,9 @@ def video_multi(
     if len(parsed.keywords) != count:
         raise _keywords_mismatch(len(parsed.keywords), count)
     url = callback(callback_url)
+    options = job_options(
+        run_at=run_at, metadata=metadata, webhook_progress=webhook_progress, callback_url=url
+    )
     main_inputs, main_shared = video_input(
         request, file=file, source_video_id=source_video_id, label="main"
     )
@@ -218,6 +258,7 @@ def video_multi(
         inputs=merge(main_inputs, inputs),
         shared_inputs=merge(main_shared, shared),
         callback_url=url,
+        options=options,
     )
 
 

@@ -48,8 +48,8 @@ def post(client, endpoint: str, *, params: dict | None = None, files: dict | Non
 def created_job(response) -> Job:
     assert response.status_code == 202, response.content
     body = response.json()
-    assert set(body) == {"job_id", "status", "status_url", "events_url"}
-    assert body["status"] == "queued"
+    assert set(body) == {"job_id", "status", "status_url", "events_url", "scheduled_for"}
+    assert body["status"] == "queued" and body["scheduled_for"] is None
     return Job.objects.get(id=body["job_id"])
 
 

@@ -48,7 +48,7 @@ class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY
 
     dependencies = [
-        ("jobs", "0010_job_imported_index"),
+        ("jobs", "0011_jobrecords_events_idempotency_schedule"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,87 @@
+"""A job's event log: one `JobEvent` per status change, written in the transaction that makes it
+(`transitions.transition`; the creation by `lifecycle.job_create`), and its attempts read from it.
+
+An attempt is a `started` event and the event that ended it (`completed`, `failed`, `retrying`,
+`rescued` or `cancelled`): when, on which worker, with what outcome and error. The API's
+`GET /jobs/{id}/history` and the admin's event log show both.
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from jobs.models import Job, JobEvent
+from jobs.status import JobChange, JobStatus
+
+Kind = JobEvent.Kind
+
+_KIND_OF_STATUS = {
+    JobStatus.PROCESSING: Kind.STARTED,
+    JobStatus.COMPLETED: Kind.COMPLETED,
+    JobStatus.FAILED: Kind.FAILED,
+    JobStatus.CANCELLED: Kind.CANCELLED,
+}
+# Kinds that end an attempt, and those whose error is the attempt's (the row's `error`).
+ENDS_ATTEMPT = frozenset({Kind.COMPLETED, Kind.FAILED, Kind.RETRYING, Kind.RESCUED, Kind.CANCELLED})
+_WITH_ERROR = frozenset({Kind.FAILED, Kind.RETRYING, Kind.RESCUED})
+# Kinds whose worker is the one of the attempt the change ended (the row's is cleared by then).
+ENDED_WORKER = frozenset({Kind.RETRYING, Kind.RESCUED})
+
+
+def event_kind(target: str, change: str | None) -> str:
+    """The event a status change writes: a queued job is `retrying` after a failed attempt and
+    `queued` after an operator's retry; a lost worker's requeue says `rescued` itself."""
+    if target == JobStatus.QUEUED:
+        return Kind.RETRYING if change == JobChange.RETRYING else Kind.QUEUED
+    return _KIND_OF_STATUS[target]
+
+
+def job_event_record(*, job: Job, kind: str, worker: str = "") -> JobEvent:
+    """Append an event for `job` as it is now (inside the caller's transaction)."""
+    if kind == Kind.QUEUED:
+        worker = ""
+    elif kind not in ENDED_WORKER:
+        worker = job.worker
+    return JobEvent.objects.create(
+        job_id=job.id,
+        attempt=job.attempts,
+        kind=kind,
+        worker=worker[:200],
+        at=job.updated_at,
+        error=job.error[:5000] if kind in _WITH_ERROR else "",
+    )
+
+
+@dataclass
+class Attempt:
+    attempt: int
+    started_at: datetime
+    worker: str
+    ended_at: datetime | None = None
+    outcome: str = "running"
+    error: str = ""
+
+
+def job_attempts(job: Job, events: list[JobEvent]) -> list[dict]:
+    """The job's attempts in the order they ran, from its events (oldest first). An attempt
+    whose end has no event yet is `running` while the job runs it, else `unknown`."""
+    attempts: list[Attempt] = []
+    open_attempt: Attempt | None = None
+    for event in events:
+        if event.kind == Kind.STARTED:
+            open_attempt = Attempt(event.attempt, event.at, event.worker)
+            attempts.append(open_attempt)
+        elif event.kind in ENDS_ATTEMPT and open_attempt is not None:
+            open_attempt.ended_at, open_attempt.outcome = event.at, event.kind
+            open_attempt.error = event.error
+            open_attempt = None
+    if open_attempt is not None and not (
+        job.status == JobStatus.PROCESSING and job.attempts == open_attempt.attempt
+    ):
+        open_attempt.outcome = "unknown"
+    return [asdict(a) for a in attempts]
+
+
+def job_history(job: Job) -> dict:
+    """{events, attempts} of a job, oldest first."""
+    events = list(JobEvent.objects.filter(job_id=job.id).order_by("at", "id"))
+    return {"events": events, "attempts": job_attempts(job, events)}
