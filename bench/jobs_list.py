@@ -139,15 +139,18 @@ LATERAL (
 """  # noqa: S608
 
 
-def fill_sql(connection) -> tuple[str, dict]:
-    """INSERT ... SELECT generate_series over every concrete column of Job."""
+def fill_sql(connection, expressions=None, in_creation_order=False) -> tuple[str, dict]:
+    """INSERT ... SELECT generate_series over every concrete column of Job (`expressions`
+    override or add to FILL_EXPRESSIONS: bench/admin_scale.py uses the same fill, inserting in
+    creation order, as a real table fills)."""
     from jobs.models import Job
 
+    expressions = {**FILL_EXPRESSIONS, **(expressions or {})}
     columns, values, params = [], [], {}
     for field in Job._meta.concrete_fields:
         columns.append(connection.ops.quote_name(field.column))
-        if field.attname in FILL_EXPRESSIONS:
-            values.append(FILL_EXPRESSIONS[field.attname])
+        if field.attname in expressions:
+            values.append(expressions[field.attname])
         elif field.null:
             values.append("NULL")
         elif field.has_default():
@@ -157,7 +160,11 @@ def fill_sql(connection) -> tuple[str, dict]:
             raise SystemExit(f"jobs_list: no fill value for Job.{field.name}: add it to the bench")
     table = connection.ops.quote_name(Job._meta.db_table)
     select = ",\n    ".join(values)
-    return f"INSERT INTO {table} ({', '.join(columns)})\nSELECT {select}\n{FILL_FROM}", params
+    order = "ORDER BY s2.created" if in_creation_order else ""
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)})\nSELECT {select}\n{FILL_FROM}{order}",
+        params,
+    )
 
 
 def fill_jobs(args) -> None:

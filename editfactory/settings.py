@@ -212,6 +212,9 @@ RATE_LIMIT_JOBS = env.str("EF_RATE_LIMIT_JOBS", default="30/minute")
 # Default monthly spend limit (USD) on paid APIs for users without a UsageBudget row; a hard limit.
 # Empty: unlimited.
 MONTHLY_BUDGET_USD = env.str("EF_MONTHLY_BUDGET_USD", default="")
+# A Bearer token for GET /metrics (a Prometheus scraper), besides staff users' API tokens and
+# staff sessions. Empty: only those.
+METRICS_TOKEN = env.str("EF_METRICS_TOKEN", default="")
 
 
 def _local_webhook_secret() -> str:

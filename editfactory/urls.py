@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from editfactory.api import api
 from jobs.admin_views import dashboard_view, live_progress
+from jobs.metrics import metrics_view
 from media_pipeline.frontend.api import frontend_api
 
 urlpatterns = [
@@ -12,6 +13,8 @@ urlpatterns = [
         "admin/jobs/live-progress/", admin.site.admin_view(live_progress), name="ef_live_progress"
     ),
     path("admin/", admin.site.urls),
+    # Prometheus' text format, for staff (a staff API token, EF_METRICS_TOKEN or a staff session).
+    path("metrics", metrics_view, name="ef_metrics"),
     path("api/v1/", api.urls),
     # The web frontend's contract (deprecated compatibility layer over the same services).
     path("api/frontend/v1/", frontend_api.urls),

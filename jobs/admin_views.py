@@ -25,6 +25,7 @@ from core.downloads import stream_stored_file
 from core.errors import DomainError, error_in_words
 from jobs import services
 from jobs.admin_display import heartbeat_stale, progress_text
+from jobs.admin_list import COUNT_CAP
 from jobs.admin_queues import attach_places, place_text
 from jobs.dashboard import DEFAULT_WINDOW, dashboard_context
 from jobs.models import Job, JobFile
@@ -183,7 +184,7 @@ class JobAdminViews:
         """The rows created after `ef_after` that match the list's current filters, search and
         ordering, rendered by Django admin's own row rendering (items_for_result with the list's
         ChangeList), so their columns are the page's columns. At most one page of them; `more`
-        says how many newer ones were left out (a reload shows them)."""
+        says how many newer ones were left out (a reload shows them), counted up to 10,000."""
         if request.method != "GET":
             return HttpResponseNotAllowed(["GET"])
         if not self.has_view_permission(request):
@@ -208,7 +209,9 @@ class JobAdminViews:
             )
         new = cl.queryset.filter(created_at__gt=after)
         rows = list(new[: cl.list_per_page + 1])
-        more = new.count() - cl.list_per_page if len(rows) > cl.list_per_page else 0
+        more = 0
+        if len(rows) > cl.list_per_page:  # counted up to the list's cap (jobs.admin_list)
+            more = new.order_by()[: COUNT_CAP + 1].count() - cl.list_per_page
         rows = rows[: cl.list_per_page]
         payload = {
             "rows": [

@@ -13,23 +13,23 @@ counts exactly.
 """
 
 import logging
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q
-from django.db.models import Window as Over
-from django.db.models.functions import RowNumber, TruncHour, TruncMinute
+from django.db.models import Count, Value
+from django.db.models.functions import Coalesce, TruncHour, TruncMinute
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from core import deprecation
 from jobs.budgets import month_start
-from jobs.costs import cost_total, cost_totals, usage_totals
+from jobs.costs import cost_totals, usage_totals
+from jobs.counts import all_time_spend, imported_count, job_counts
 from jobs.dashboard_charts import UNITS, Series, bar_chart, bucket_starts, floor_to
+from jobs.dashboard_runtimes import duration_stats, percentile  # noqa: F401 (tests read them)
 from jobs.models import ENDED_AT, CostEntry, Job, UsageBudget
 from jobs.status import ACTIVE, TERMINAL, JobStatus
 
@@ -62,6 +62,9 @@ THROUGHPUT_SERIES = [
 ]
 SVG_COLORS = ["#417690", "#e09f3e", "#9e2a2b", "#2a9d8f", "#6a4c93", "#8a9a5b"]
 NO_OWNER = "no owner"
+# Users listed in "spend against budget"; past it the others share one row (1,000 rows of
+# users would take the dashboard past 200 ms and help no one).
+BUDGET_ROWS_MAX = 50
 
 
 def window_start(window: Window, now):
@@ -77,19 +80,45 @@ def _by(queryset, *fields) -> dict:
     return {tuple(row[f] for f in fields): row["n"] for row in rows}
 
 
-def status_figures(since, all_time: dict) -> dict:
+JOB_TYPE_KEY = Coalesce("job_type", Value(""))  # job_type is never NULL: the same groups
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    """The window's two grouped counts, each read once (from the job_status_ended and
+    job_created indexes alone) and summed per status or type as each table needs."""
+
+    ended: dict  # {(job type, status): terminal jobs that ended in the window}
+    created: dict  # {(job type,): jobs created in the window}
+
+    @classmethod
+    def read(cls, since) -> "WindowCounts":
+        # Grouped on an expression of job_type, not the column: SQLite would otherwise walk the
+        # whole job_type_status index in order (to save a sort) instead of the window's range.
+        ended = Job.objects.ended_since(since).annotate(type_key=JOB_TYPE_KEY)
+        created = Job.objects.filter(created_at__gte=since).annotate(type_key=JOB_TYPE_KEY)
+        return cls(ended=_by(ended, "type_key", "status"), created=_by(created, "type_key"))
+
+
+def _per_status(counts: dict) -> dict:
+    """{(job type, status): n} -> {status: n}."""
+    total = dict.fromkeys(JobStatus.values, 0)
+    for (_, status), n in counts.items():
+        total[status] = total.get(status, 0) + n
+    return total
+
+
+def status_figures(window: WindowCounts, all_time: dict) -> dict:
     """Per status: all time (from the per type and status counts), and in the window
     (finished ones by when they ended)."""
-    ended = _by(Job.objects.ended_since(since), "status")
-    total = dict.fromkeys(JobStatus.values, 0)
-    for (_, status), n in all_time.items():
-        total[status] = total.get(status, 0) + n
+    ended = _per_status(window.ended)
+    total = _per_status(all_time)
     rows = [
         {
             "status": value,
             "label": label,
             "all_time": total.get(value, 0),
-            "window": ended.get((value,), 0) if value in TERMINAL else None,
+            "window": ended.get(value, 0) if value in TERMINAL else None,
             "now": value in ACTIVE,
         }
         for value, label in JobStatus.choices
@@ -97,59 +126,22 @@ def status_figures(since, all_time: dict) -> dict:
     return {
         "rows": rows,
         "all_time": sum(total.values()),
-        "imported": Job.objects.filter(imported=True).count(),  # a partial index holds them
-        "created": Job.objects.filter(created_at__gte=since).count(),
+        "imported": imported_count(),  # the count ledger (jobs.counts)
+        "created": sum(window.created.values()),
         "ended": sum(ended.values()),
     }
 
 
-DURATION = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
-
-
-def duration_stats(done) -> dict[str, tuple[float, float]]:
-    """Per job type: the median (the mean of the two middle values for an even count) and the
-    nearest-rank p95 of the run times of `done` (completed jobs with a start), in one query:
-    each row is numbered within its type by run time (ROW_NUMBER() OVER ...), and only the rows
-    at the median's and the p95's ranks are read, at most three per type."""
-    by_type = [F("job_type")]
-    ranked = done.annotate(
-        duration=DURATION,
-        rank=Over(RowNumber(), partition_by=by_type, order_by=DURATION.asc()),
-        n=Over(Count("pk"), partition_by=by_type),
-    ).annotate(
-        # integer division on both databases: the ranks are 1-based
-        low=(F("n") + 1) / 2,
-        high=F("n") / 2 + 1,
-        p95=(F("n") * 95 + 99) / 100,
-    )
-    wanted = ranked.filter(Q(rank=F("low")) | Q(rank=F("high")) | Q(rank=F("p95")))
-    rows = wanted.order_by().values_list("job_type", "rank", "low", "high", "p95", "duration")
-    picked: dict[str, dict] = defaultdict(dict)
-    for job_type, rank, low, high, p95, duration in rows:  # at most three rows per type
-        for name, at in (("low", low), ("high", high), ("p95", p95)):
-            if rank == at:
-                picked[job_type][name] = duration.total_seconds()
-    return {job_type: ((p["low"] + p["high"]) / 2, p["p95"]) for job_type, p in picked.items()}
-
-
-def percentile(values: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile of a list (the reference the SQL reading is tested against)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(math.ceil(pct / 100 * len(ordered)), 1) - 1]
-
-
 def all_time_counts() -> dict:
-    """{(job type, status): jobs} over every row (read from the type/status index alone)."""
-    return _by(Job.objects.all(), "job_type", "status")
+    """{(job type, status): jobs} over every row, from the count ledger that triggers keep
+    (jobs.counts): milliseconds, where a GROUP BY over a million jobs takes 300 ms and more."""
+    return job_counts()
 
 
-def type_stats(since, hours: float, all_time: dict) -> list[dict]:
+def type_stats(since, hours: float, all_time: dict, window: WindowCounts) -> list[dict]:
     """Per job type: all-time counts, and over the window: created, ended per status,
     completed per hour, failure rate, median and p95 run time of the completed ones."""
-    ended = _by(Job.objects.ended_since(since), "job_type", "status")
-    created = _by(Job.objects.filter(created_at__gte=since), "job_type")
+    ended, created = window.ended, window.created
     done = Job.objects.ended_since(since).filter(
         status=JobStatus.COMPLETED, started_at__isnull=False
     )
@@ -231,12 +223,14 @@ def usage_by_service(since) -> list[dict]:
     ]
 
 
-def spend_figures(since, now) -> dict:
-    """Paid-API spend: all time (imported costs included), this month, in the window."""
+def spend_figures(usage: list[dict], budgets: dict) -> dict:
+    """Paid-API spend: all time (imported costs included, from the spend ledger: no SUM of
+    every entry), this month (the budget rows, which add up to every cost of the month) and in
+    the window (the usage rows, one per service with costs in it): no query of their own."""
     return {
-        "all_time": cost_total(CostEntry.objects.all()),
-        "month": cost_total(CostEntry.objects.filter(created_at__gte=month_start(now))),
-        "window": cost_total(CostEntry.objects.filter(created_at__gte=since)),
+        "all_time": all_time_spend(),
+        "month": budgets["total"],
+        "window": sum((u["cost"] for u in usage), Decimal(0)),
     }
 
 
@@ -301,12 +295,26 @@ def spend_vs_budget(now) -> dict:
                 "percent": float(used / limit * 100) if limit else None,
             }
         )
+    if len(rows) > BUDGET_ROWS_MAX:
+        rows = _fold_budget_rows(rows)
     if no_owner is not None:
         rows.append(
             {"username": NO_OWNER, "no_owner": True, "spent": no_owner, "limit": None,
              "hard": None, "percent": None}
         )  # fmt: skip
     return {"rows": rows, "total": sum((r["spent"] for r in rows), Decimal(0))}
+
+
+def _fold_budget_rows(rows: list[dict]) -> list[dict]:
+    """The BUDGET_ROWS_MAX users nearest to (or past) their budget, then the biggest spenders,
+    in name order, and one row for all the others' spend: the rows still add up."""
+    ranked = sorted(rows, key=lambda r: (-(r["percent"] if r["percent"] is not None else -1),
+                                         -r["spent"], r["username"]))  # fmt: skip
+    shown, others = ranked[:BUDGET_ROWS_MAX], ranked[BUDGET_ROWS_MAX:]
+    folded = {"username": f"{len(others)} other users", "others": len(others),
+              "spent": sum((r["spent"] for r in others), Decimal(0)), "limit": None,
+              "hard": None, "percent": None}  # fmt: skip
+    return [*sorted(shown, key=lambda r: r["username"]), folded]
 
 
 def old_path_usage(days: int = OLD_PATH_DAYS) -> dict:
@@ -338,6 +346,8 @@ def dashboard_context(window: str = DEFAULT_WINDOW, now=None) -> dict:
     chosen = WINDOWS.get(window) or WINDOWS[DEFAULT_WINDOW]
     since = window_start(chosen, now)
     all_time = all_time_counts()
+    counts = WindowCounts.read(since)
+    usage, budgets = usage_by_service(since), spend_vs_budget(now)
     return {
         "now": now,
         "window": chosen.name,
@@ -345,16 +355,16 @@ def dashboard_context(window: str = DEFAULT_WINDOW, now=None) -> dict:
         "unknown_window": unknown,
         "since": since,
         "windows": list(WINDOWS.values()),
-        "status": status_figures(since, all_time),
-        "type_stats": type_stats(since, chosen.span.total_seconds() / 3600, all_time),
+        "status": status_figures(counts, all_time),
+        "type_stats": type_stats(since, chosen.span.total_seconds() / 3600, all_time, counts),
         "throughput": throughput_chart(chosen, since, now),
         "queue": queue_info(),
         "stuck": stuck_jobs(now),
         "heartbeat_timeout": settings.JOB_HEARTBEAT_TIMEOUT,
         "cost_chart": cost_chart(chosen, since, now),
-        "spend": spend_figures(since, now),
-        "usage": usage_by_service(since),
-        "budgets": spend_vs_budget(now),
+        "spend": spend_figures(usage, budgets),
+        "usage": usage,
+        "budgets": budgets,
         "month_start": month_start(now),
         "old_paths": old_path_usage(),
     }

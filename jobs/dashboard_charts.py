@@ -113,7 +113,10 @@ def bar_chart(
     slot = plot_w / max(len(buckets), 1)
     gap = min(2.0, slot * 0.2)
     zero = Decimal(0)
-    stacks = [sum((Decimal(values.get((b, s.key), 0)) for s in series), zero) for b in buckets]
+    tz = timezone.get_current_timezone()  # once: a day per minute is 1,440 buckets
+    local = [bucket.astimezone(tz) for bucket in buckets]
+    values = {key: Decimal(value) for key, value in values.items()}
+    stacks = [sum((values.get((b, s.key), zero) for s in series), zero) for b in buckets]
     peak = max(stacks, default=zero)
     top = nice_top(peak, money=money)
     fmt = "%Y-%m-%d %H:%M"
@@ -121,7 +124,7 @@ def bar_chart(
     for i, bucket in enumerate(buckets):
         y = float(TOP + plot_h)
         for s in series:
-            value = Decimal(values.get((bucket, s.key), 0))
+            value = values.get((bucket, s.key), zero)
             if not value:
                 continue
             h = float(value / top) * plot_h
@@ -136,7 +139,7 @@ def bar_chart(
                     "color": s.color,
                     "series": s.key,
                     "value": value,
-                    "title": f"{timezone.localtime(bucket).strftime(fmt)} {s.label}: {shown}",
+                    "title": f"{local[i].strftime(fmt)} {s.label}: {shown}",
                 }
             )
     ticks = y_ticks(top, money=money)
@@ -150,14 +153,11 @@ def bar_chart(
     step = _x_step_minutes(len(buckets) * UNITS[unit].total_seconds() / 60)
     x_ticks = []
     for i, bucket in enumerate(buckets):
-        local = timezone.localtime(bucket)
-        minutes = local.hour * 60 + local.minute
+        minutes = local[i].hour * 60 + local[i].minute
         aligned = minutes % step == 0 if step < 1440 else minutes == 0
         if aligned:
             x_ticks.append({"x": round(LEFT + i * slot, 2), "text": _x_label(bucket, step)})
-    totals = {
-        s.key: sum((Decimal(values.get((b, s.key), 0)) for b in buckets), zero) for s in series
-    }
+    totals = {s.key: sum((values.get((b, s.key), zero) for b in buckets), zero) for s in series}
     return {
         "width": width,
         "height": height,

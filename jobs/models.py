@@ -50,11 +50,9 @@ class JobQuerySet(OwnedQuerySet):
 
     def ended_since(self, since):
         """Terminal jobs that ended at or after `since`, by the same end time as ended_before
-        (the dashboard's windowed figures and its throughput chart)."""
-        return self.terminal().filter(
-            models.Q(completed_at__gte=since)
-            | models.Q(completed_at__isnull=True, created_at__gte=since)
-        )
+        (the dashboard's windowed figures and its throughput chart): ENDED_AT >= since, the
+        expression the job_status_ended index holds."""
+        return self.terminal().alias(ended=ENDED_AT).filter(ended__gte=since)
 
 
 # When a terminal job ended (Job.ended_at in SQL): its completion, else its creation.
@@ -141,6 +139,25 @@ class Job(models.Model):
             # the dashboard's count of imported jobs: a small partial index (history is a few
             # thousand rows among many)
             models.Index(fields=["status"], condition=models.Q(imported=True), name="job_imported"),
+            # the admin's job list, newest first (ORDER BY created_at DESC, id DESC, the admin's
+            # tie-break): a page's ids are read from this index alone, at any depth; and the
+            # dashboard's jobs created in the window per type (created_at >= since GROUP BY
+            # job_type), from the index alone too
+            models.Index(fields=["-created_at", "-id"], name="job_created", include=["job_type"]),
+            # the dashboard's windowed figures (ended_since: status IN terminal AND
+            # COALESCE(completed_at, created_at) >= since, grouped by type and status, per
+            # minute or hour, run times of the completed ones): the window's rows, which a
+            # table filled over time keeps on its last pages
+            models.Index(
+                models.F("status"), Coalesce("completed_at", "created_at"), name="job_status_ended"
+            ),
+            # the admin's "has error" filter, newest first, and its capped count
+            # (NOT error = '' ORDER BY created_at DESC): failed jobs are a few percent of all.
+            # The admin's error search uses a trigram index on UPPER(error) that only PostgreSQL
+            # has (pg_trgm, GIN; made by migration 0012_scale_counts_and_search).
+            models.Index(
+                fields=["-created_at"], condition=~models.Q(error=""), name="job_error_created"
+            ),
         ]
         constraints = [
             # one job per (owner, Idempotency-Key): concurrent requests with the same key insert
@@ -266,6 +283,54 @@ class JobEvent(models.Model):
         return f"{self.job_id} {self.kind} (attempt {self.attempt})"
 
 
+class JobCount(models.Model):
+    """How many jobs there are per type, status and imported flag: a ledger that database
+    triggers append to (jobs.counts) in the same transaction as every insert, delete and status
+    change of a job (+1 for the new key, -1 for the old). The sum per key is the exact count,
+    read in milliseconds where a GROUP BY over a million jobs takes hundreds (the dashboard's
+    all-time figures, /metrics). The maintenance loop folds the rows into one per key; every
+    `migrate` rebuilds it from the jobs themselves."""
+
+    job_type = models.CharField(max_length=50)
+    status = models.CharField(max_length=16)
+    imported = models.BooleanField(default=False)
+    n = models.BigIntegerField()
+
+    def __str__(self):
+        return f"{self.job_type}/{self.status}{' imported' if self.imported else ''}: {self.n:+}"
+
+
+class JobTally(models.Model):
+    """Counters of job events that only grow, appended by the same triggers: jobs created
+    (`event` "created") and jobs that ended (the terminal status), with the completed ones' run
+    time (started_at to completed_at) in its histogram bucket `le` (seconds; +inf past the last
+    bound; NULL when there is no run time). Deleting a job leaves its events counted: /metrics
+    exposes these as Prometheus counters and a histogram."""
+
+    job_type = models.CharField(max_length=50)
+    event = models.CharField(max_length=16)
+    le = models.FloatField(null=True)
+    n = models.BigIntegerField()
+    seconds = models.FloatField(default=0.0)
+
+    def __str__(self):
+        return f"{self.job_type} {self.event} le={self.le}: {self.n}"
+
+
+class CostSum(models.Model):
+    """All-time spend per service, a ledger kept by triggers like JobCount (jobs.counts): every
+    insert, delete or change of a CostEntry appends its cost in millionths of a dollar (the
+    exact integer jobs.costs sums), so the dashboard's all-time spend is not a SUM over every
+    cost entry ever recorded."""
+
+    service = models.CharField(max_length=50)
+    micros = models.BigIntegerField()
+    entries = models.BigIntegerField()
+
+    def __str__(self):
+        return f"{self.service}: {self.micros:+} µ$ ({self.entries:+} entries)"
+
+
 class DeletedImport(models.Model):
     """An imported job that was deleted here (by cleanup or an operator). A re-import does not
     bring it back unless asked to (import_jobs --restore-deleted)."""
@@ -334,6 +399,13 @@ class CostEntry(models.Model):
         indexes = [
             # usage endpoints: a user's spend in a date range
             models.Index(fields=["owner", "created_at"], name="cost_owner_created"),
+            # the dashboard's windowed and monthly spend and usage (created_at >= since,
+            # grouped by service, hour or owner), read from the index alone
+            models.Index(
+                fields=["created_at"],
+                name="cost_created",
+                include=["service", "cost_usd", "owner", "units", "unit_name", "audio_seconds"],
+            ),
         ]
 
     def __str__(self):

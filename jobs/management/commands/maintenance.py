@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from core.auth import tokens_flush_last_use
 from jobs import services, webhooks
+from jobs.counts import job_counts_compact
 
 logger = logging.getLogger(__name__)
 CLEANUP_EVERY = 60  # ticks between retention cleanups
@@ -52,6 +53,7 @@ class Command(BaseCommand):
             cleaned = services.jobs_cleanup_expired() if cleanup else {"jobs": 0, "files": 0}
             webhooks.webhooks_retry_due()
             tokens_flush_last_use()
+            job_counts_compact()  # the count ledgers, folded when they grow
         except (DatabaseError, RedisError) as exc:  # keep looping through outages
             self._database_down = self._database_down or isinstance(exc, DatabaseError)
             logger.warning("maintenance pass skipped: %s", exc)

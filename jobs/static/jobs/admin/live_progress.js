@@ -101,16 +101,14 @@
     if (toggle) toggle.checked = selected === boxes.length;
   }
 
-  // The paginator's "N jobs" under the table.
+  // The paginator's "N jobs" under the table, when it is an exact count: "10,000+ jobs" and
+  // "about 1,000,000 jobs" (jobs/admin_list.py) stay as they are.
   function bumpCount(by) {
-    var paginator = document.querySelector("#changelist .paginator");
-    if (!paginator || !by) return;
-    paginator.childNodes.forEach(function (node) {
-      if (node.nodeType !== Node.TEXT_NODE) return;
-      node.textContent = node.textContent.replace(/(\d+)(\s+jobs?\b)/, function (_, n) {
-        var total = Number(n) + by;
-        return total + (total === 1 ? " job" : " jobs");
-      });
+    var count = document.querySelector('#changelist .paginator .ef-result-count[data-count-kind="exact"]');
+    if (!count || !by) return;
+    count.textContent = count.textContent.replace(/([\d,]+)(\s+jobs?\b)/, function (_, n) {
+      var total = Number(n.replace(/,/g, "")) + by;
+      return total.toLocaleString("en-US") + (total === 1 ? " job" : " jobs");
     });
   }
 

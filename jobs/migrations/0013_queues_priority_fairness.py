@@ -17,7 +17,7 @@ def create_queue_rows(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0011_jobrecords_events_idempotency_schedule"),
+        ("jobs", "0012_scale_counts_and_search"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
