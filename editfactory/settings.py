@@ -189,6 +189,9 @@ JOB_RETENTION_DAYS = env.float("EF_JOB_RETENTION_DAYS", default=14.0)
 EXPIRE_IMPORTED_JOBS = env.bool("EF_EXPIRE_IMPORTED_JOBS", default=False)
 JOB_RECONCILE_GRACE = env.float("EF_RECONCILE_GRACE", default=10.0)
 MAINTENANCE_INTERVAL = env.float("EF_MAINTENANCE_INTERVAL", default=5.0)
+# A queue's figures behind the places of its queued jobs are shared this long by the polls of
+# one process (jobs.services.positions.queue_snapshot); 0 counts them for every poll.
+QUEUE_SNAPSHOT_TTL = env.float("EF_QUEUE_SNAPSHOT_TTL", default=1.0)
 # A worker beats in RQ's worker registry this often, idle (its wait for a job is this long) or
 # busy; one that finds its registration gone (Redis flushed or restarted) writes it again at its
 # next beat, and /health counts a worker live for three beats. Whole seconds (Redis timeouts).

@@ -15,6 +15,7 @@ if "EF_DATA_DIR" not in os.environ:
     os.environ["EF_DATA_DIR"] = tempfile.mkdtemp(prefix="ef-test-")
     atexit.register(shutil.rmtree, os.environ["EF_DATA_DIR"], ignore_errors=True)
 os.environ.setdefault("EF_HEARTBEAT_INTERVAL", "0.5")
+os.environ.setdefault("EF_QUEUE_SNAPSHOT_TTL", "0")  # places exact at every step of a test
 os.environ.setdefault("EF_HEARTBEAT_TIMEOUT", "3")
 os.environ.setdefault("EF_RETRY_BACKOFF_BASE", "0.2")
 os.environ.setdefault("EF_RECONCILE_GRACE", "0")

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -178,13 +179,23 @@ def queue_place(
     name = queue_of(job_type)
     if status != JobStatus.QUEUED or name is None:
         return None
-    return QueueSnapshot(name, now=now).place(
+    return queue_snapshot(name, now=now).place(
         job_id=job_id,
         priority=priority,
         owner_id=owner_id,
         created_at=created_at,
         run_after=run_after,
     )
+
+
+def queue_snapshot(name: str, *, now=None) -> "QueueSnapshot":
+    """The queue's snapshot, shared for EF_QUEUE_SNAPSHOT_TTL seconds by every poll in this
+    process: a place is a snapshot anyway, and clients polling queued jobs would otherwise pay
+    four queries each (one count query per job remains)."""
+    ttl = settings.QUEUE_SNAPSHOT_TTL
+    if ttl <= 0 or now is not None:
+        return QueueSnapshot(name, now=now)
+    return _cached("snapshot", name, ttl, lambda: QueueSnapshot(name))
 
 
 def queue_places(jobs) -> dict:

@@ -271,3 +271,31 @@ def test_admin_pauses_and_resumes_a_queue_and_edits_its_limits(django_user_model
     staff.post(change, {"concurrency": "2", "per_user_concurrency": "1"})
     state = QueueState.objects.get(name="light")
     assert (state.concurrency, state.per_user_concurrency) == (2, 1)
+
+
+def test_polls_share_a_queue_snapshot_for_its_time_to_live(api, user, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs.polling import job_detail
+
+    first = services.job_create(job_type="noop", owner=user)
+    second = services.job_create(job_type="noop", owner=user)
+
+    def poll(job) -> tuple[int, int]:
+        # What GET /api/v1/jobs/{id} answers (jobs.polling), on this thread to count its queries.
+        with CaptureQueriesContext(connection) as queries:
+            position = job_detail(owner_id=user.id, job_id=job.id).queue_position
+        return position, len(queries)
+
+    settings.QUEUE_SNAPSHOT_TTL = 0  # the tests' setting: every poll counts the queue afresh
+    (p1, uncached), (p2, _) = poll(first), poll(second)
+    assert (p1, p2) == (0, 1)
+    settings.QUEUE_SNAPSHOT_TTL = 60  # production's sharing, made long for the test
+    assert poll(first)[0] == 0  # fills the snapshot
+    position, cached = poll(second)
+    assert position == 1 and cached <= uncached - 3  # only the job's own count is left
+    services.job_create(job_type="noop", owner=user, priority=5)
+    assert poll(second)[0] == 1  # a snapshot: the newcomer shows once it is renewed
+    clear_cached_figures()
+    assert poll(second)[0] == 2
