@@ -19,6 +19,7 @@ Defaults: SQLite and the embedded Redis in a temporary data dir; set DATABASE_UR
 measure PostgreSQL/Redis instead.
 """
 
+import os
 import argparse
 import sys
 import time
@@ -40,6 +41,8 @@ from bench._common import (  # noqa: E402
     wait_until,
 )
 
+# Production's sharing of queue snapshots between polls (settings_test turns it off for tests).
+os.environ.setdefault("EF_QUEUE_SNAPSHOT_TTL", "1")
 setup_django()
 
 from django.conf import settings  # noqa: E402
