@@ -19,8 +19,8 @@ Defaults: SQLite and the embedded Redis in a temporary data dir; set DATABASE_UR
 measure PostgreSQL/Redis instead.
 """
 
-import os
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
