@@ -137,22 +137,7 @@ def job_claim_next(*, queue: str, job_id=None) -> Job | None:
         chosen = _next_job_id(queue, job_types, candidates, running)
         if chosen is None:
             return None
-        job = transition(
-            chosen,
-            JobStatus.PROCESSING,
-            where=Q(run_after__isnull=True) | Q(run_after__lte=now),
-            attempts=F("attempts") + 1,
-            started_at=now,
-            heartbeat_at=now,
-            worker=_worker_name(),
-            # each attempt starts its progress and ETA from zero: a retried or rescued attempt
-            # redoes the work, so the percentage of the one before means nothing any more
-            progress=0.0,
-            stage="starting",
-            stage_label="Starting",
-            eta_seconds=None,
-            updated_at=now,
-        )
+        job = _claim(chosen, now)
         if job is not None:
             key = owner_key(job.owner_id)
             turn = QueueTurn.objects.filter(queue=queue, owner_key=key)
@@ -174,7 +159,13 @@ def job_claim(*, job_id) -> Job | None:
 
 
 def _claim_unqueued(job_id) -> Job | None:
-    now = timezone.now()
+    return _claim(job_id, timezone.now())
+
+
+def _claim(job_id, now) -> Job | None:
+    """queued -> processing when due: one more attempt, started now by this worker. Each attempt
+    starts its progress and ETA from zero: a retried or rescued attempt redoes the work, so the
+    percentage of the one before means nothing any more."""
     return transition(
         job_id,
         JobStatus.PROCESSING,
@@ -184,5 +175,8 @@ def _claim_unqueued(job_id) -> Job | None:
         heartbeat_at=now,
         worker=_worker_name(),
         progress=0.0,
+        stage="starting",
+        stage_label="Starting",
+        eta_seconds=None,
         updated_at=now,
     )
