@@ -10,6 +10,7 @@ import itertools
 import json
 import wave
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import respx
 import srt
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.utils import timezone
 from edge_tts.data_classes import TTSConfig
 
 from jobs.errors import InvalidJobParams
@@ -664,6 +666,9 @@ def test_elevenlabs_unreachable_retries_fails_or_falls_back_offline(user, settin
         fallback = run(job_create(job_type="tts", params=params, owner=user))  # default: on
         settings.TTS_OFFLINE_FALLBACK = False
         retrying = run(job_create(job_type="tts", params=params, owner=user))
+        # Its backoff made long: the next burst's claim (the queue's oldest due job) takes the
+        # next job, not this one's second attempt.
+        Job.objects.filter(id=retrying.id).update(run_after=timezone.now() + timedelta(hours=1))
         failed = run(job_create(job_type="tts", params=params, owner=user, max_attempts=1))
     reason = (
         "ElevenLabs could not be reached (the connection to api.elevenlabs.io failed "
