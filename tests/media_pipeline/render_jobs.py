@@ -8,6 +8,7 @@ from django.core.files.storage import default_storage
 from jobs import services
 from jobs.models import Job
 from jobs.status import JobStatus
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from tests.conftest import run_burst_worker
 
 
@@ -34,3 +35,17 @@ def rendered_video(user, source: Path, **params) -> str:
     job = run_render_clip(user, source, **params)
     assert job.status == JobStatus.COMPLETED, job.error
     return output_path(job)
+
+
+DARK_BACKGROUND = "0x404040"  # luma 64: white text above it, black outline below it
+
+
+def dark_vertical_clip(path: Path, *, seconds: int, fps: int) -> Path:
+    """Uniform dark grey in 9:16 (nothing cropped) with a quiet tone: captions stand out."""
+    run_ffmpeg(
+        ["-f", "lavfi", "-i", f"color=c={DARK_BACKGROUND}:s=180x320:r={fps}:d={seconds}",
+         "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+         "-shortest", str(path)],
+    )  # fmt: skip
+    return path

@@ -27,7 +27,12 @@ from django.core.files.storage import default_storage
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from media_pipeline.ops.presets import PRESETS
 from media_pipeline.ops.safe_zone import is_vertical
-from tests.media_pipeline.render_jobs import output_path, run_render_clip
+from tests.media_pipeline.render_jobs import (
+    DARK_BACKGROUND,
+    dark_vertical_clip,
+    output_path,
+    run_render_clip,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,20 +40,13 @@ VERTICAL = sorted(name for name, p in PRESETS.items() if is_vertical(p.width, p.
 MIN_CAP_HEIGHT = 0.035  # of the output height
 MIN_OUTLINE = 0.0025  # of the output height: 4.8 px at 1920 (the default draws 7.2 px)
 CUE = "1\n00:00:00,100 --> 00:00:00,900\nHello World\n"
-BACKGROUND = "0x404040"  # luma 64: white text above, black outline below, both stand apart
+BACKGROUND = DARK_BACKGROUND  # luma 64: white text above, black outline below, both stand apart
 
 
 @pytest.fixture(scope="module")
 def dark_source(tmp_path_factory):
-    """1 s of uniform dark grey in 9:16 (nothing cropped) with a quiet tone."""
-    path = tmp_path_factory.mktemp("legibility") / "dark.mp4"
-    run_ffmpeg(
-        ["-f", "lavfi", "-i", f"color=c={BACKGROUND}:s=180x320:r=10:d=1",
-         "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
-         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
-         "-shortest", str(path)],
-    )  # fmt: skip
-    return path
+    """1 s of uniform dark grey in 9:16 with a quiet tone."""
+    return dark_vertical_clip(tmp_path_factory.mktemp("legibility") / "dark.mp4", seconds=1, fps=10)
 
 
 @pytest.fixture

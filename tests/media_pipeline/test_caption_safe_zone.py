@@ -14,11 +14,10 @@ import av
 import numpy as np
 import pytest
 
-from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from media_pipeline.ops.presets import PRESETS
 from media_pipeline.ops.safe_zone import VERTICAL_SAFE_ZONE, is_vertical
 from media_pipeline.ops.subtitles import SubtitleStyle, build_ass
-from tests.media_pipeline.render_jobs import rendered_video
+from tests.media_pipeline.render_jobs import DARK_BACKGROUND, dark_vertical_clip, rendered_video
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,21 +27,14 @@ LONG_CAPTION = (
     "must stay clear of the buttons, the description and the top bar"
 )
 CAPTION_SRT = f"1\n00:00:00,200 --> 00:00:01,800\n{LONG_CAPTION}\n"
-BACKGROUND = "0x404040"  # dark grey: the white text and its black outline both stand out
+BACKGROUND = DARK_BACKGROUND  # dark grey: the white text and its black outline both stand out
 CHANGED = 30  # luma difference from the background that counts as a caption pixel
 
 
 @pytest.fixture(scope="module")
 def dark_source(tmp_path_factory):
-    """2 s of uniform dark grey in 9:16 (nothing cropped) with a quiet tone."""
-    path = tmp_path_factory.mktemp("safe_zone") / "dark.mp4"
-    run_ffmpeg(
-        ["-f", "lavfi", "-i", f"color=c={BACKGROUND}:s=180x320:r=30:d=2",
-         "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
-         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
-         "-shortest", str(path)],
-    )  # fmt: skip
-    return path
+    """2 s of uniform dark grey in 9:16 with a quiet tone."""
+    return dark_vertical_clip(tmp_path_factory.mktemp("safe_zone") / "dark.mp4", seconds=2, fps=30)
 
 
 @pytest.fixture
