@@ -133,7 +133,7 @@ def api_server(web_workers: int = 2, app: str = "editfactory.asgi:application", 
             return False
 
     try:
-        wait_until(up, timeout=60, interval=0.1)
+        wait_until(up, timeout=300, interval=0.1)  # a loaded machine starts slowly
         yield port
     finally:
         server.terminate()
