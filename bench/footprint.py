@@ -54,12 +54,27 @@ def ppid_of(pid: int) -> int:
         return 0
 
 
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+# The names `up`'s forked children give themselves (editfactory/forking.py); a work horse is
+# forked by its worker and keeps the name.
+FORKED_ROLES = {"ef-web": "web", "ef-maintenance": "maintenance", "ef-worker": "worker"}
+
+
 def role_of(pid: int, root: int) -> str:
-    """A process's role from its command line (the names `up` starts them with)."""
+    """A process's role from its name or its command line (older `up`s exec'd each child)."""
     argv = cmdline(pid)
     text = " ".join(argv)
     if pid == root:
         return "supervisor (up)"
+    if comm(pid) in FORKED_ROLES:
+        role = FORKED_ROLES[comm(pid)]
+        return "work horse" if comm(ppid_of(pid)) == comm(pid) else role
     if "redis-server" in text:
         return "redis"
     if "rqworker" in argv:
@@ -121,7 +136,7 @@ class RunningUp:
         self.env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
         self.env.update(
             EF_DATA_DIR=str(workdir / "data"),
-            EF_ADMIN_PASSWORD="footprint-bench",
+            EF_ADMIN_PASSWORD="footprint-bench",  # noqa: S106 - a throwaway data dir
             EF_TTS_DEFAULT_PROVIDER="offline",
             DJANGO_SETTINGS_MODULE="editfactory.settings",
             PYTHONPATH=str(checkout),
@@ -190,7 +205,9 @@ def first_jobs(up: RunningUp, video: Path) -> dict[str, float]:
                 return client.post("/api/v1/library/videos/info", files={"file": fh})
 
         def tts():
-            return client.post("/api/v1/library/audio/tts", json={"text": "Hello from Edit Factory."})
+            return client.post(
+                "/api/v1/library/audio/tts", json={"text": "Hello from Edit Factory."}
+            )
 
         return {"probe": timed_job(client, probe), "tts (offline)": timed_job(client, tts)}
 
@@ -268,14 +285,22 @@ def main() -> None:
         for n in range(1, args.rounds + 1):
             results = []
             if baseline:
-                results.append(measure(f"baseline {args.baseline_ref}", baseline, video, args.settle))
+                results.append(
+                    measure(f"baseline {args.baseline_ref}", baseline, video, args.settle)
+                )
             results.append(measure("this checkout", ROOT, video, args.settle))
             print(f"\nround {n}:", end="")
             report(results)
             product = results[-1]["idle"].pss / MB
             verdict = "met" if product <= args.limit_mb else "NOT met"
-            ratio = f" ({product / (results[0]['idle'].pss / MB):.2f}x the baseline)" if baseline else ""
-            print(f"  idle PSS {product:.0f} MB{ratio}; target <= {args.limit_mb:.0f} MB: {verdict}")
+            ratio = (
+                f" ({product / (results[0]['idle'].pss / MB):.2f}x the baseline)"
+                if baseline
+                else ""
+            )
+            print(
+                f"  idle PSS {product:.0f} MB{ratio}; target <= {args.limit_mb:.0f} MB: {verdict}"
+            )
     finally:
         if baseline:
             remove_checkout(baseline)

@@ -4,6 +4,7 @@ maintenance loop, first admin user)."""
 import os
 import secrets
 import sys
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -11,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from editfactory.embedded_redis import EmbeddedRedisError, embedded_redis_from_settings
+from editfactory.forking import ManagementCommand, WebServer, preload
 from editfactory.supervisor import Child, Supervisor
 from jobs.queue import worker_queue_names
 from jobs.queues import QUEUES, worker_plan
@@ -57,12 +59,13 @@ class Command(BaseCommand):
             workers = worker_plan(workers)
         except ValueError as exc:
             raise CommandError(f"--workers: {exc}") from None
+        env = child_env(os.environ, production=settings.PRODUCTION)
+        self._run_with(env)
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database ready (migrations applied).")
         self._report_ffmpeg()
         self._ensure_admin()
         redis_server = None
-        env = child_env(os.environ, production=settings.PRODUCTION)
         origins = [o.strip() for o in env.get("EF_CORS_ORIGINS", "").split(",") if o.strip()]
         if origins:
             self.stdout.write(
@@ -82,7 +85,13 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from None
             self.stdout.write(f"Embedded Redis running at {redis_server.url}")
         try:
-            code = Supervisor(self._children(env, host, port, workers, web_workers)).run()
+            os.environ.update(env)
+            children = self._children(env, host, port, workers, web_workers)
+            try:
+                preload(child.target for child in children)
+            except OSError as exc:
+                raise CommandError(str(exc)) from None
+            code = Supervisor(children).run()
         finally:
             if redis_server:
                 redis_server.stop()
@@ -90,44 +99,38 @@ class Command(BaseCommand):
         if code:
             raise CommandError("a process kept failing at start; see the log above")
 
+    def _run_with(self, env) -> None:
+        """Run with the environment of the children: they are forked from this process
+        (editfactory/forking.py), so its settings are theirs. Started from the command line
+        without it (the development CORS origins, unbuffered output), `up` starts again with it,
+        in the same process (exec: the same pid), its system checks already passed."""
+        if all(os.environ.get(key) == value for key, value in env.items()):
+            return
+        if Path(sys.argv[0]).name != "manage.py":  # called from code: nothing to start again
+            return
+        argv = [sys.executable, *sys.orig_argv[1:]]
+        if "--skip-checks" not in argv:
+            argv.append("--skip-checks")
+        os.execve(sys.executable, argv, env)  # noqa: S606 - this very command again, no shell
+
     def _children(self, env, host, port, workers, web_workers) -> list[Child]:
-        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
-        children = [
-            Child(
-                "web",
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "editfactory.asgi:application",
-                    "--host",
-                    host,
-                    "--port",
-                    str(port),
-                    "--no-access-log",
-                    "--workers",
-                    str(web_workers),
-                ],
-                env,
-            ),  # fmt: skip
-            Child("maintenance", [*manage, "maintenance"], env),
-        ]
+        """The web processes, the maintenance loop and the workers, each run in a fork of this
+        process once it has loaded what they run (editfactory/forking.py)."""
+        web = WebServer(host=host, port=port, access_log=False)
+        names = ["web"] if web_workers == 1 else [f"web-{n}" for n in range(1, web_workers + 1)]
+        children = [Child(name, env=env, target=web) for name in names]
+        children.append(Child("maintenance", env=env, target=ManagementCommand("maintenance")))
         for families, count in workers:
             group = "+".join(families)
-            for n in range(1, count + 1):
-                children.append(
-                    Child(
-                        f"worker-{group}-{n}",
-                        [
-                            *manage,
-                            "rqworker",
-                            *worker_queue_names(families),
-                            "--worker-class",
-                            "jobs.worker.EngineWorker",
-                        ],
-                        env,
-                    )
-                )
+            worker = ManagementCommand(
+                "rqworker",
+                *worker_queue_names(families),
+                worker_class="jobs.worker.EngineWorker",
+                preload=("jobs.worker",),
+            )
+            children += [
+                Child(f"worker-{group}-{n}", env=env, target=worker) for n in range(1, count + 1)
+            ]
         served = {name for families, count in workers if count for name in families}
         for name in QUEUES:
             if name not in served:
