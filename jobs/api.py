@@ -21,6 +21,7 @@ from core.strict import InputSchema
 from jobs import services
 from jobs.limits import check_job_rate_limit
 from jobs.models import Job, JobFile
+from jobs.owner_counts import owner_job_count
 from jobs.polling import job_detail
 from jobs.queues import PRIORITY_HELP, PRIORITY_MAX, PRIORITY_MIN
 from jobs.schemas import DeletedOut, ErrorOut, JobHistoryOut, JobOut, JobPage, JobSummary
@@ -47,7 +48,8 @@ def job_page(auth, filters: JobFilters) -> JobPage:
     """One page of the owner's jobs, newest first, with the filtered total (ORM thread)."""
     limit = max(1, min(filters.limit, 200))
     offset = max(0, filters.offset)
-    qs = Job.objects.for_owner(resolve_auth(auth))
+    owner = resolve_auth(auth)
+    qs = Job.objects.for_owner(owner)
     if filters.status:
         qs = qs.filter(status=filters.status)
     if filters.job_type:
@@ -57,7 +59,11 @@ def job_page(auth, filters: JobFilters) -> JobPage:
     if filters.created_before:
         qs = qs.filter(created_at__lt=filters.created_before)
     qs = qs.order_by("-created_at")
-    return JobPage(**page_of(qs, limit=limit, offset=offset, item=JobSummary.from_orm))
+    total = None
+    if not (filters.created_after or filters.created_before):  # the ledger has no dates
+        total = owner_job_count(owner.pk, status=filters.status, job_type=filters.job_type)
+    page = page_of(qs, limit=limit, offset=offset, item=JobSummary.from_orm, total=total)
+    return JobPage(**page)
 
 
 @router.get(
