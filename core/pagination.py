@@ -6,15 +6,10 @@ from collections.abc import Callable
 MAX_OFFSET = 2**31 - 1
 
 
-def page_of(
-    queryset, *, limit: int, offset: int, item: Callable | None = None, total: int | None = None
-) -> dict:
+def page_of(queryset, *, limit: int, offset: int, item: Callable | None = None) -> dict:
     """One page of an ordered queryset, as every list endpoint answers it: {total, limit,
-    offset, items}, total counting the whole queryset (or `total`, when the caller knows it
-    without counting: the jobs list's ledger). `item` shapes each row (default: the row, for a
-    schema that reads its attributes)."""
+    offset, items}, total counting the whole queryset. `item` shapes each row (default: the row,
+    for a schema that reads its attributes)."""
     rows = queryset[offset : offset + limit]
     items = [item(row) for row in rows] if item else list(rows)
-    if total is None:
-        total = queryset.count()
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+    return {"total": queryset.count(), "limit": limit, "offset": offset, "items": items}

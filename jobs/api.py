@@ -16,15 +16,15 @@ from pydantic import StrictInt
 from core.asyncdb import db_call
 from core.auth import ASYNC_API_AUTH, MEDIA_AUTH, resolve_auth
 from core.downloads import stream_stored_file
-from core.pagination import MAX_OFFSET, page_of
+from core.pagination import MAX_OFFSET
 from core.strict import InputSchema
 from jobs import services
 from jobs.limits import check_job_rate_limit
+from jobs.listing import job_list_page
 from jobs.models import Job, JobFile
-from jobs.owner_counts import owner_job_count
 from jobs.polling import job_detail
 from jobs.queues import PRIORITY_HELP, PRIORITY_MAX, PRIORITY_MIN
-from jobs.schemas import DeletedOut, ErrorOut, JobHistoryOut, JobOut, JobPage, JobSummary
+from jobs.schemas import DeletedOut, ErrorOut, JobHistoryOut, JobOut, JobPage
 from jobs.status import TERMINAL, JobStatus
 
 router = Router(tags=["jobs"])
@@ -44,26 +44,18 @@ class JobFilters(Schema):
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
-def job_page(auth, filters: JobFilters) -> JobPage:
-    """One page of the owner's jobs, newest first, with the filtered total (ORM thread)."""
-    limit = max(1, min(filters.limit, 200))
-    offset = max(0, filters.offset)
-    owner = resolve_auth(auth)
-    qs = Job.objects.for_owner(owner)
-    if filters.status:
-        qs = qs.filter(status=filters.status)
-    if filters.job_type:
-        qs = qs.filter(job_type=filters.job_type)
-    if filters.created_after:
-        qs = qs.filter(created_at__gte=filters.created_after)
-    if filters.created_before:
-        qs = qs.filter(created_at__lt=filters.created_before)
-    qs = qs.order_by("-created_at")
-    total = None
-    if not (filters.created_after or filters.created_before):  # the ledger has no dates
-        total = owner_job_count(owner.pk, status=filters.status, job_type=filters.job_type)
-    page = page_of(qs, limit=limit, offset=offset, item=JobSummary.from_orm, total=total)
-    return JobPage(**page)
+def job_page(auth, filters: JobFilters) -> dict:
+    """One page of the owner's jobs, newest first, with the filtered total (ORM thread). A dict
+    of plain values (jobs.listing): ninja validates it against JobPage once, as it answers."""
+    return job_list_page(
+        resolve_auth(auth).pk,
+        limit=max(1, min(filters.limit, 200)),
+        offset=max(0, filters.offset),
+        status=filters.status,
+        job_type=filters.job_type,
+        created_after=filters.created_after,
+        created_before=filters.created_before,
+    )
 
 
 @router.get(

@@ -59,6 +59,15 @@ class JobQuerySet(OwnedQuerySet):
 ENDED_AT = Coalesce("completed_at", "created_at")
 
 
+def scheduled_for(status: str, attempts: int, run_after):
+    """When a job created with `run_at` may start, while it waits for its first attempt (None
+    otherwise: a retry's backoff is `run_after` alone). A function of the row's values, for the
+    lists read without model instances (jobs.listing)."""
+    if status == JobStatus.QUEUED and attempts == 0:
+        return run_after
+    return None
+
+
 class Job(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     job_type = models.CharField(max_length=50)
@@ -183,11 +192,7 @@ class Job(models.Model):
 
     @property
     def scheduled_for(self):
-        """When a job created with `run_at` may start, while it waits for its first attempt
-        (None otherwise: a retry's backoff is `run_after` alone)."""
-        if self.status == JobStatus.QUEUED and self.attempts == 0:
-            return self.run_after
-        return None
+        return scheduled_for(self.status, self.attempts, self.run_after)
 
     @property
     def expires_at(self):

@@ -6,8 +6,7 @@ The maintenance loop folds the rows appended since its last fold, key by key; th
 jobs did not change are not rewritten.
 """
 
-from django.db import connections, transaction
-from django.db.models import Sum
+from django.db import connection, connections, transaction
 
 from jobs.models import JobOwnerCount
 
@@ -39,13 +38,20 @@ GROUP BY owner_id, job_type, status HAVING sum(n) <> 0""",
 def owner_job_count(
     owner_id: int, *, status: str | None = None, job_type: str | None = None
 ) -> int:
-    """The owner's jobs (in `status`, of `job_type` when given): exact, as a COUNT would be."""
-    rows = JobOwnerCount.objects.filter(owner_id=owner_id)
+    """The owner's jobs (in `status`, of `job_type` when given): exact, as a COUNT would be.
+    Plain SQL: on the jobs list's path, compiling a queryset would cost more than the sum."""
+    table = JobOwnerCount._meta.db_table
+    sql = f"SELECT coalesce(sum(n), 0) FROM {table} WHERE owner_id = %s"  # noqa: S608
+    params = [owner_id]
     if status is not None:
-        rows = rows.filter(status=status)
+        sql += " AND status = %s"
+        params.append(str(status))
     if job_type is not None:
-        rows = rows.filter(job_type=job_type)
-    return rows.aggregate(total=Sum("n"))["total"] or 0
+        sql += " AND job_type = %s"
+        params.append(job_type)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.fetchone()[0])
 
 
 def owner_counts_fold(*, above: int = FOLD_ABOVE) -> bool:
