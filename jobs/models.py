@@ -2,7 +2,8 @@
 budgets."""
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -12,6 +13,49 @@ from django.utils import timezone
 
 from core.querysets import OwnedQuerySet
 from jobs.status import ACTIVE, TERMINAL, JobStatus
+
+
+class JobTimeRules:
+    """A job's derived times, from its status, attempts, completed_at, created_at, imported and
+    run_after: shared by the model and by rows read without it (jobs.polling's JobRowTimes)."""
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def ended_at(self):
+        """When the job ended, for its age (see JobQuerySet.ended_before); None while active."""
+        return (self.completed_at or self.created_at) if self.is_terminal else None
+
+    @property
+    def scheduled_for(self):
+        """When a job created with `run_at` may start, while it waits for its first attempt
+        (None otherwise: a retry's backoff is `run_after` alone)."""
+        if self.status == JobStatus.QUEUED and self.attempts == 0:
+            return self.run_after
+        return None
+
+    @property
+    def expires_at(self):
+        """When retention deletes it, under the current EF_JOB_RETENTION_DAYS (never, for an
+        imported job, unless EF_EXPIRE_IMPORTED_JOBS)."""
+        if self.imported and not settings.EXPIRE_IMPORTED_JOBS:
+            return None
+        ended = self.ended_at
+        return ended and ended + timedelta(days=settings.JOB_RETENTION_DAYS)
+
+
+@dataclass(frozen=True)
+class JobRowTimes(JobTimeRules):
+    """The fields JobTimeRules reads, from a row read in plain SQL (no model instance)."""
+
+    status: str
+    attempts: int
+    completed_at: datetime | None
+    created_at: datetime
+    imported: bool
+    run_after: datetime | None
 
 
 class JobQuerySet(OwnedQuerySet):
@@ -59,16 +103,7 @@ class JobQuerySet(OwnedQuerySet):
 ENDED_AT = Coalesce("completed_at", "created_at")
 
 
-def scheduled_for(status: str, attempts: int, run_after):
-    """When a job created with `run_at` may start, while it waits for its first attempt (None
-    otherwise: a retry's backoff is `run_after` alone). A function of the row's values, for the
-    lists read without model instances (jobs.listing)."""
-    if status == JobStatus.QUEUED and attempts == 0:
-        return run_after
-    return None
-
-
-class Job(models.Model):
+class Job(JobTimeRules, models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     job_type = models.CharField(max_length=50)
     owner = models.ForeignKey(
@@ -181,28 +216,6 @@ class Job(models.Model):
     def __str__(self):
         return f"{self.job_type} {self.id} ({self.status})"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    @property
-    def ended_at(self):
-        """When the job ended, for its age (see JobQuerySet.ended_before); None while active."""
-        return (self.completed_at or self.created_at) if self.is_terminal else None
-
-    @property
-    def scheduled_for(self):
-        return scheduled_for(self.status, self.attempts, self.run_after)
-
-    @property
-    def expires_at(self):
-        """When retention deletes it, under the current EF_JOB_RETENTION_DAYS (never, for an
-        imported job, unless EF_EXPIRE_IMPORTED_JOBS)."""
-        if self.imported and not settings.EXPIRE_IMPORTED_JOBS:
-            return None
-        ended = self.ended_at
-        return ended and ended + timedelta(days=settings.JOB_RETENTION_DAYS)
-
 
 class QueueState(models.Model):
     """An operator's settings of one queue family (jobs.queues): paused or not, and its
@@ -303,34 +316,6 @@ class JobCount(models.Model):
 
     def __str__(self):
         return f"{self.job_type}/{self.status}{' imported' if self.imported else ''}: {self.n:+}"
-
-
-class JobOwnerCount(models.Model):
-    """How many jobs each owner has per type and status: a ledger appended to by the same
-    triggers as JobCount (jobs.counts), so the total of `GET /api/v1/jobs` is a sum over a few
-    rows, not a count of the owner's jobs (100,000 of them: ~10 ms; bench/jobs_list.py). No
-    foreign key: a deleted user's jobs append their -1s like any delete. The maintenance loop
-    folds the rows appended since its last fold (`folded` false) into one per key
-    (jobs.owner_counts)."""
-
-    owner_id = models.BigIntegerField()
-    job_type = models.CharField(max_length=50)
-    status = models.CharField(max_length=16)
-    n = models.BigIntegerField()
-    folded = models.BooleanField(db_default=False)
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["owner_id", "status", "job_type"], name="jobownercount_key"),
-            models.Index(
-                fields=["owner_id", "job_type", "status"],
-                condition=models.Q(folded=False),
-                name="jobownercount_unfolded",
-            ),
-        ]
-
-    def __str__(self):
-        return f"owner {self.owner_id} {self.job_type}/{self.status}: {self.n:+}"
 
 
 class JobTally(models.Model):
