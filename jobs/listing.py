@@ -8,12 +8,13 @@ date, which the ledger does not know: then the filtered jobs are counted.
 from django.db import connection
 
 from core.plainsql import Select, quoted
-from jobs.models import Job, scheduled_for
+from jobs.models import Job, JobRowTimes
 from jobs.owner_counts import owner_job_count
 from jobs.schemas import JobSummary
 
-# scheduled_for is derived from the row (jobs.models.scheduled_for), not stored.
-_FIELDS = [name for name in JobSummary.model_fields if name != "scheduled_for"] + ["run_after"]
+# scheduled_for is derived from the row (jobs.models.JobTimeRules), not stored.
+_FIELDS = [name for name in JobSummary.model_fields if name != "scheduled_for"]
+_TIME_INPUTS = ("imported", "run_after")  # read for the derived times, not answered
 # (filter, its SQL condition): the only text that reaches the WHERE clause; values are %s.
 _CONDITIONS = (
     ("status", '"status" = %s'),
@@ -31,7 +32,7 @@ def _where(used: tuple[str, ...]) -> str:
 def _page_select(used: tuple[str, ...]) -> Select:
     if used not in _PAGES:
         rest = f'WHERE {_where(used)} ORDER BY "created_at" DESC LIMIT %s OFFSET %s'
-        _PAGES[used] = Select(Job, _FIELDS, rest)
+        _PAGES[used] = Select(Job, [*_FIELDS, *_TIME_INPUTS], rest)
     return _PAGES[used]
 
 
@@ -62,7 +63,11 @@ def job_list_page(owner_id: int, *, limit: int, offset: int, **filters) -> dict:
     used, values = _filter_values(filters)
     items = _page_select(used).fetch(owner_id, *values, limit, offset)
     for row in items:
-        row["scheduled_for"] = scheduled_for(row["status"], row["attempts"], row.pop("run_after"))
+        times = JobRowTimes(
+            **{name: row[name] for name in ("status", "attempts", "completed_at", "created_at")},
+            **{name: row.pop(name) for name in _TIME_INPUTS},
+        )
+        row["scheduled_for"] = times.scheduled_for
     if "created_after" in used or "created_before" in used:
         total = _count(owner_id, used, values)
     else:
