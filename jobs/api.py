@@ -24,7 +24,7 @@ from jobs.listing import job_list_page
 from jobs.models import Job, JobFile
 from jobs.polling import job_detail
 from jobs.queues import PRIORITY_HELP, PRIORITY_MAX, PRIORITY_MIN
-from jobs.schemas import DeletedOut, ErrorOut, JobHistoryOut, JobOut, JobPage
+from jobs.schemas import DeletedOut, ErrorOut, JobHistoryOut, JobOut, JobPage, JobSummary
 from jobs.status import TERMINAL, JobStatus
 
 router = Router(tags=["jobs"])
@@ -44,10 +44,11 @@ class JobFilters(Schema):
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
-def job_page(auth, filters: JobFilters) -> dict:
-    """One page of the owner's jobs, newest first, with the filtered total (ORM thread). A dict
-    of plain values (jobs.listing): ninja validates it against JobPage once, as it answers."""
-    return job_list_page(
+def job_page(auth, filters: JobFilters) -> JobPage:
+    """One page of the owner's jobs, newest first, with the filtered total (ORM thread). Built
+    without validation, as the job poll is (jobs.polling): every value comes typed from its
+    column (jobs.listing), and ninja answers a JobPage instance without validating it again."""
+    page = job_list_page(
         resolve_auth(auth).pk,
         limit=max(1, min(filters.limit, 200)),
         offset=max(0, filters.offset),
@@ -56,6 +57,8 @@ def job_page(auth, filters: JobFilters) -> dict:
         created_after=filters.created_after,
         created_before=filters.created_before,
     )
+    items = [JobSummary.model_construct(**row) for row in page.pop("items")]
+    return JobPage.model_construct(**page, items=items)
 
 
 @router.get(
