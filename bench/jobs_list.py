@@ -37,6 +37,7 @@ from bench._common import (  # noqa: E402
     pct,
     sequential_latencies,
     setup_django,
+    tree_cpu_seconds,
 )
 
 TARGET_P99_MS = 10
@@ -286,14 +287,20 @@ def explain_view_queries(user, status) -> None:
                 print(f"    {line}")
 
 
+def http_case(port, server, path, headers, count) -> tuple[list, int, float]:
+    """`count` sequential requests: latencies (ms), errors, and the server's CPU per request (ms,
+    its process tree from /proc: a figure a busy shared machine changes far less than wall time)."""
+    sequential_latencies(port, path, headers, 5)  # warm-up
+    cpu0 = tree_cpu_seconds(server.pid)
+    latencies, errors = sequential_latencies(port, path, headers, count)
+    return latencies, errors, (tree_cpu_seconds(server.pid) - cpu0) * 1000 / count
+
+
 def measure(args) -> None:
     from core.auth import api_token_create
 
-    verdicts = []
-    with api_server(args.web_workers) as port:
-        # Baseline: the trivial endpoint on the same server, one request at a time.
-        ping, _ = sequential_latencies(port, "/api/v1/ping", {}, args.requests)
-        print(f"baseline GET /api/v1/ping over HTTP: {summary(ping)}", flush=True)
+    verdicts, servers = [], []
+    with api_server(args.web_workers, on_start=servers.append) as port:
         for label, user in owners_to_measure():
             token = api_token_create(user=user, name="bench")[1]
             headers = {"Authorization": f"Bearer {token}"}
@@ -301,17 +308,22 @@ def measure(args) -> None:
                 rows, total = measure_in_process(user, status, args.requests)
                 path = f"/api/v1/jobs?status={status}&limit=50"
                 check_answer(port, path, headers, status, total)
-                sequential_latencies(port, path, headers, 5)  # warm-up
-                http, errors = sequential_latencies(port, path, headers, args.requests)
+                # Baseline beside each case: the trivial endpoint on the same server.
+                ping, _, ping_cpu = http_case(port, servers[0], "/api/v1/ping", {}, args.requests)
+                http, errors, cpu = http_case(port, servers[0], path, headers, args.requests)
                 head = f"{label} owner ({user.n:,} jobs), status={status} ({total:,} rows)"
                 for name, lat in rows.items():
                     print(f"{head}: {name}: {summary(lat)}")
-                print(f"{head}: HTTP GET {path}: {summary(http)}, errors {errors}; "
-                      f"p99 {pct(http, 99) / pct(ping, 99):.1f}x /ping's", flush=True)  # fmt: skip
+                print(f"{head}: HTTP GET /api/v1/ping: {summary(ping)}, server CPU "
+                      f"{ping_cpu:.2f} ms/request")  # fmt: skip
+                print(f"{head}: HTTP GET {path}: {summary(http)}, errors {errors}, server CPU "
+                      f"{cpu:.2f} ms/request; p99 {pct(http, 99) / pct(ping, 99):.1f}x /ping's",
+                      flush=True)  # fmt: skip
                 verdicts.append((head, pct(http, 99)))
     worst_head, worst = max(verdicts, key=lambda v: v[1])
     met = "met" if worst <= TARGET_P99_MS else "NOT met"
     print(f"worst HTTP p99: {worst:.1f} ms ({worst_head}); target <= {TARGET_P99_MS} ms: {met}")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def main() -> None:
@@ -334,6 +346,7 @@ def main() -> None:
     setup_django()
     from django.core.management import call_command
 
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"database: PostgreSQL {args.database}{' (created)' if created else ''}", flush=True)
     t0 = time.perf_counter()
     call_command("migrate", verbosity=0)
