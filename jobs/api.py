@@ -14,7 +14,7 @@ from ninja import Field, Query, Router, Schema
 from pydantic import StrictInt
 
 from core.asyncdb import db_call
-from core.auth import ASYNC_API_AUTH, MEDIA_AUTH, resolve_auth
+from core.auth import ASYNC_API_AUTH, MEDIA_AUTH, resolve_auth, resolve_auth_id
 from core.downloads import stream_stored_file
 from core.pagination import MAX_OFFSET
 from core.strict import InputSchema
@@ -49,7 +49,7 @@ def job_page(auth, filters: JobFilters) -> JobPage:
     without validation, as the job poll is (jobs.polling): every value comes typed from its
     column (jobs.listing), and ninja answers a JobPage instance without validating it again."""
     page = job_list_page(
-        resolve_auth(auth).pk,
+        resolve_auth_id(auth),
         limit=max(1, min(filters.limit, 200)),
         offset=max(0, filters.offset),
         status=filters.status,

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 from ninja.responses import NinjaJSONEncoder
 
+from core.models import ApiToken
 from jobs import services
 from jobs.api import JobFilters, job_page
 from jobs.listing import job_list_page
@@ -76,3 +77,16 @@ def test_a_scheduled_job_shows_when_it_may_start(jobs):
     (item,) = job_list_page(jobs.pk, limit=1, offset=0)["items"]
     assert item["status"] == JobStatus.QUEUED and item["scheduled_for"] > NOW
     assert job_list_page(jobs.pk, limit=50, offset=0, status=JobStatus.COMPLETED)["total"] == 3
+
+
+@pytest.mark.django_db(transaction=True)  # the API reads on its pool's own connections
+def test_the_list_answers_its_tokens_owner_only_and_refuses_dead_tokens(api, jobs, other_user):
+    page = api.get("/api/v1/jobs?limit=2").json()
+    assert page["total"] == 13 and len(page["items"]) == 2  # not other_user's, nor the ownerless
+    jobs.is_active = False
+    jobs.save()
+    assert api.get("/api/v1/jobs").status_code == 401
+    jobs.is_active = True
+    jobs.save()
+    ApiToken.objects.update(revoked=True)
+    assert api.get("/api/v1/jobs").status_code == 401
