@@ -20,6 +20,8 @@ os.environ.setdefault("EF_HEARTBEAT_TIMEOUT", "3")
 os.environ.setdefault("EF_RETRY_BACKOFF_BASE", "0.2")
 os.environ.setdefault("EF_RECONCILE_GRACE", "0")
 os.environ.setdefault("EF_PROGRESS_MIN_INTERVAL", "0.05")
+# A maintenance loop a test SIGKILLs holds the lease this long (twice the default interval).
+os.environ.setdefault("EF_MAINTENANCE_LEASE_SECONDS", "10")
 
 from editfactory.settings import *  # noqa: E402,F403
 from editfactory.settings import DATA_DIR, DATABASES  # noqa: E402
