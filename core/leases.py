@@ -20,6 +20,9 @@ from django.db.models.functions import Now
 from core.models import Lease
 
 _NEVER = datetime(2000, 1, 1, tzinfo=UTC)
+MAINTENANCE_LEASE = (
+    "maintenance"  # the maintenance loop's (jobs/management/commands/maintenance.py)
+)
 
 
 def lease_holder_id(role: str = "") -> str:

@@ -3,10 +3,12 @@
 
 import logging
 
+from django.conf import settings
 from django.db import DatabaseError, connection
 from ninja import Router, Schema, Status
 from redis.exceptions import RedisError
 
+from core.leases import MAINTENANCE_LEASE, lease_state
 from jobs.models import Job
 from jobs.queue import PROBE_TIMEOUT, get_queue, live_workers, queue_depth
 from jobs.status import JobStatus
@@ -27,7 +29,12 @@ class HealthOut(Schema):
     database: Check
     redis: Check
     ffmpeg: Check
-    workers: int
+    # What the process answering is: `up --role` (all, web), "web" when started otherwise.
+    role: str
+    # Whether a maintenance loop (on any host) holds its lease now; who, on the admin dashboard.
+    maintenance: Check
+    workers: int  # live RQ workers on every host (RQ's registry in Redis), not this host's
+    worker_hosts: int  # the hosts they run on
     queue_depth: int | None
     queued_jobs: int | None
     processing_jobs: int | None
@@ -45,14 +52,25 @@ def _database() -> tuple[Check, dict]:
         return Check(ok=False, detail=f"unreachable ({type(exc).__name__})"), {}
 
 
-def _redis() -> tuple[Check, int, int | None]:
+def _redis() -> tuple[Check, list, int | None]:
     try:
         queue = get_queue(timeout=PROBE_TIMEOUT)
         queue.connection.ping()
-        return Check(ok=True), len(live_workers(queue)), queue_depth(queue.connection)
+        return Check(ok=True), live_workers(queue), queue_depth(queue.connection)
     except RedisError as exc:
         logger.warning("health: redis check failed: %s", exc)
-        return Check(ok=False, detail=f"unreachable ({type(exc).__name__})"), 0, None
+        return Check(ok=False, detail=f"unreachable ({type(exc).__name__})"), [], None
+
+
+def _maintenance() -> Check:
+    """Held or not, and how long the lease has left; never the holder's name (no auth here)."""
+    try:
+        state = lease_state(MAINTENANCE_LEASE)
+    except DatabaseError:
+        return Check(ok=False, detail="unknown (database unreachable)")
+    if not state.holder:
+        return Check(ok=False, detail="no maintenance loop holds the lease")
+    return Check(ok=True, detail=f"a loop holds the lease ({state.expires_in:.0f} s left)")
 
 
 def _ffmpeg() -> Check:
@@ -84,7 +102,10 @@ def health(request):
         database=database,
         redis=redis,
         ffmpeg=ffmpeg,
-        workers=workers,
+        role=settings.ROLE or "web",
+        maintenance=_maintenance() if database.ok else Check(ok=False, detail="unknown"),
+        workers=len(workers),
+        worker_hosts=len({w.hostname for w in workers}),
         queue_depth=depth,
         queued_jobs=counts.get("queued_jobs"),
         processing_jobs=counts.get("processing_jobs"),

@@ -16,13 +16,19 @@ from django.db import DatabaseError, close_old_connections, connection
 from redis.exceptions import RedisError
 
 from core.auth import tokens_flush_last_use
-from core.leases import lease_acquire, lease_holder_id, lease_release, lease_state
+from core.leases import (
+    MAINTENANCE_LEASE,
+    lease_acquire,
+    lease_holder_id,
+    lease_release,
+    lease_state,
+)
 from jobs import services, webhooks
 from jobs.counts import job_counts_compact
 
 logger = logging.getLogger(__name__)
 CLEANUP_EVERY = 60  # passes between retention cleanups
-LEASE = "maintenance"
+LEASE = MAINTENANCE_LEASE
 
 
 class _StopOnSignal:
