@@ -61,6 +61,14 @@ def pending_migrations() -> list[str]:
     return [f"{m.app_label}.{m.name}" for m, _ in executor.migration_plan(targets)]
 
 
+def pending_migrations_refusal(pending: list[str]) -> str:
+    shown = ", ".join(pending[:3]) + (" and more" if len(pending) > 3 else "")
+    return (
+        f"the database lacks {len(pending)} migration(s) ({shown}): start a web host first "
+        "(`up --role web` applies them) or run `manage.py migrate`"
+    )
+
+
 def _manage() -> list[str]:
     return [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
 

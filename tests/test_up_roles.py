@@ -4,6 +4,7 @@ and runs no worker; the worker host runs the job created through the web host; t
 loop runs on exactly one of them; a worker host that would need embedded services refuses."""
 
 import subprocess
+from io import StringIO
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from django.core.management import CommandError, call_command
 
 from core.auth import api_token_create
 from core.leases import MAINTENANCE_LEASE, lease_state
+from editfactory.management.commands.up import Command as UpCommand
 from editfactory.roles import ROLES, role_refusal, up_argv
 from tests.conftest import descendants, wait_for
 from tests.up_process import role_env, running_role
@@ -121,3 +123,17 @@ def test_split_roles_refuse_embedded_redis_and_a_private_sqlite(settings):
         role_refusal(everything, one_machine=False, embedded_redis=True, database_vendor="sqlite")
         is None
     )
+
+
+def test_a_web_role_in_production_collects_the_static_files(settings, tmp_path):
+    """Production serves the admin's static files from STATIC_ROOT (servestatic, no finders):
+    the web roles collect them at start; a worker host does not."""
+    settings.PRODUCTION = True
+    settings.STATIC_ROOT = tmp_path / "static"
+    out = StringIO()
+    up = UpCommand(stdout=out)
+    up._prepare_database(ROLES["worker"])
+    assert not settings.STATIC_ROOT.exists()
+    up._prepare_database(ROLES["web"])
+    assert (settings.STATIC_ROOT / "admin" / "css" / "base.css").is_file()
+    assert f"Static files collected into {settings.STATIC_ROOT}." in out.getvalue()

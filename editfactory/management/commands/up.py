@@ -4,17 +4,19 @@ editfactory/roles.py)."""
 
 import os
 import secrets
+import shlex
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import DatabaseError, connection
+from redis.exceptions import RedisError
 
 from editfactory import roles
 from editfactory.embedded_redis import EmbeddedRedisError, embedded_redis_from_settings
 from editfactory.supervisor import Child, Supervisor
-from jobs.queue import worker_queue_names
+from jobs.queue import get_connection, worker_queue_names
 from jobs.queues import QUEUES, worker_plan
 from media_pipeline.ops.errors import FFmpegUnavailable
 from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
@@ -59,6 +61,12 @@ class Command(BaseCommand):
             help="the web and worker roles run on this one machine: they may share SQLite "
             "(default: EF_ONE_MACHINE)",
         )
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="start nothing: check the database, Redis and ffmpeg for this role and list "
+            "the processes it would start",
+        )
         parser.add_argument("--host", default=os.environ.get("EF_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("EF_PORT", "8000")))
         parser.add_argument(
@@ -75,7 +83,7 @@ class Command(BaseCommand):
             help="uvicorn processes serving the web and API",
         )
 
-    def handle(self, *args, role, host, port, workers, web_workers, maintenance, **options):
+    def handle(self, *args, role, host, port, workers, web_workers, maintenance, check, **options):
         role = roles.ROLES[role]
         try:
             workers = worker_plan(workers) if role.workers else []
@@ -89,6 +97,10 @@ class Command(BaseCommand):
         )
         if refusal:
             raise CommandError(refusal)
+        plan = (host, port, workers, web_workers, maintenance)
+        if check:
+            self._check(role, plan)
+            return
         self._prepare_database(role)
         self._report_ffmpeg()
         redis_server = None
@@ -110,7 +122,8 @@ class Command(BaseCommand):
             except EmbeddedRedisError as exc:
                 raise CommandError(str(exc)) from None
             self.stdout.write(f"Embedded Redis running at {redis_server.url}")
-        children = self._children(env, role, host, port, workers, web_workers, maintenance)
+        children = self._children(env, role, *plan)
+        self.stdout.write(self.style.SUCCESS(self._banner(role, *plan[:4])))
         try:
             code = Supervisor(children).run()
         finally:
@@ -121,21 +134,48 @@ class Command(BaseCommand):
             raise CommandError("a process kept failing at start; see the log above")
 
     def _prepare_database(self, role) -> None:
-        """The web roles apply the migrations (and create the first admin user); a worker host
-        waits for them: it refuses to start on a database that lacks some."""
+        """The web roles apply the migrations, create the first admin user and, in production,
+        collect the static files; a worker host refuses a database that lacks migrations."""
         if role.migrates:
             call_command("migrate", interactive=False, verbosity=0)
             self.stdout.write("Database ready (migrations applied).")
             self._ensure_admin()
+            if settings.PRODUCTION:  # served from STATIC_ROOT there, not from the apps
+                call_command("collectstatic", interactive=False, verbosity=0)
+                self.stdout.write(f"Static files collected into {settings.STATIC_ROOT}.")
             return
-        pending = roles.pending_migrations()
-        if pending:
-            shown = ", ".join(pending[:3]) + (" and more" if len(pending) > 3 else "")
-            raise CommandError(
-                f"the database lacks {len(pending)} migration(s) ({shown}): start a web host "
-                "first (`up --role web` applies them) or run `manage.py migrate`"
-            )
+        if pending := roles.pending_migrations():
+            raise CommandError(roles.pending_migrations_refusal(pending))
         self.stdout.write("Database ready (migrations already applied).")
+
+    def _check(self, role, plan) -> None:
+        """--check: whether this host could start its role, and what it would start; changes
+        nothing (no migration, no user, no process)."""
+        try:
+            pending = roles.pending_migrations()
+        except DatabaseError as exc:
+            raise CommandError(f"the database does not answer ({type(exc).__name__})") from None
+        if pending and not role.migrates:
+            raise CommandError(roles.pending_migrations_refusal(pending))
+        todo = f"{len(pending)} migration(s) to apply at start" if pending else "migrations applied"
+        self.stdout.write(f"Database ({connection.vendor}): {todo}.")
+        if settings.EMBEDDED_REDIS:
+            self.stdout.write("Redis: embedded (started under the data dir).")
+        else:
+            try:
+                get_connection().ping()
+            except RedisError as exc:
+                raise CommandError(
+                    f"Redis at REDIS_URL does not answer ({type(exc).__name__})"
+                ) from None
+            self.stdout.write("Redis: answers at REDIS_URL.")
+        self._report_ffmpeg()
+        children = self._children(
+            child_env(os.environ, production=settings.PRODUCTION), role, *plan
+        )
+        self.stdout.write(f"up --role {role.name} would start (--check: nothing started):")
+        for child in children:
+            self.stdout.write(f"  {child.name}: {shlex.join(child.argv)}")
 
     def _report_cors(self, env) -> None:
         origins = [o.strip() for o in env.get("EF_CORS_ORIGINS", "").split(",") if o.strip()]
@@ -170,7 +210,6 @@ class Command(BaseCommand):
                             f"No worker serves the {name} queue: its jobs stay queued."
                         )
                     )
-        self.stdout.write(self.style.SUCCESS(self._banner(role, host, port, workers, web_workers)))
         return children
 
     def _banner(self, role, host, port, workers, web_workers) -> str:
