@@ -55,9 +55,13 @@ def _os_error(exc: Exception, doing: str) -> OSError:
             return FileNotFoundError(errno.ENOENT, f"no such object ({doing})")
         number = errno.EACCES if code in _DENIED or status == 403 else errno.EIO
         return OSError(number, f"the object store refused {doing}: {code} ({message})")
+    # Named by kind, never with the endpoint's URL (the words may reach an API client; the
+    # cause, chained, is in the logs).
     if isinstance(exc, ConnectionError):
-        return OSError(errno.ECONNREFUSED, f"the object store is unreachable ({exc})")
-    return OSError(errno.EIO, f"the object store failed {doing}: {exc}")
+        return OSError(
+            errno.ECONNREFUSED, f"the object store is unreachable ({type(exc).__name__})"
+        )
+    return OSError(errno.EIO, f"the object store failed {doing} ({type(exc).__name__})")
 
 
 def _translated(doing: str):
@@ -242,13 +246,11 @@ class ObjectStorage(S3Storage):
         it)."""
         try:
             self.client.head_bucket(Bucket=self.bucket_name)
-        except (BotoCoreError, ClientError) as exc:
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                # A HEAD's answer has no body to name the error: say it.
+                message = f"the bucket '{self.bucket_name}' does not exist (NoSuchBucket)"
+                raise OSError(errno.EIO, message) from exc
             raise _os_error(exc, f"access to the bucket '{self.bucket_name}'") from exc
-
-
-class _StreamedFile(File):
-    """A read-only stored file over a _RangeReader, its size known from the HEAD."""
-
-    def __init__(self, reader, name: str, size: int):
-        super().__init__(reader, name)
-        self.size = size
+        except BotoCoreError as exc:
+            raise _os_error(exc, f"access to the bucket '{self.bucket_name}'") from exc

@@ -54,17 +54,6 @@ class MotoServer:
         self.stop()
         raise RuntimeError(f"moto_server did not start: {self.log.read_text(errors='replace')}")
 
-    def client(self):
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=KEYS["EF_S3_ACCESS_KEY_ID"],
-            aws_secret_access_key=KEYS["EF_S3_SECRET_ACCESS_KEY"],
-        )
-
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -74,6 +63,18 @@ class MotoServer:
                 self.process.kill()
                 self.process.wait()
         self._log_fh.close()
+
+
+def s3_client(endpoint: str):
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=KEYS["EF_S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=KEYS["EF_S3_SECRET_ACCESS_KEY"],
+    )
 
 
 def bucket_env(endpoint: str, bucket: str) -> dict[str, str]:
@@ -94,5 +95,5 @@ def s3_environment(log_dir) -> None:
         return
     server = MotoServer(Path(log_dir))
     atexit.register(server.stop)
-    server.client().create_bucket(Bucket=RUN_BUCKET)
+    s3_client(server.endpoint).create_bucket(Bucket=RUN_BUCKET)
     os.environ.update(bucket_env(server.endpoint, RUN_BUCKET))
