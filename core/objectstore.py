@@ -254,3 +254,11 @@ class ObjectStorage(S3Storage):
             raise _os_error(exc, f"access to the bucket '{self.bucket_name}'") from exc
         except BotoCoreError as exc:
             raise _os_error(exc, f"access to the bucket '{self.bucket_name}'") from exc
+
+
+class _StreamedFile(File):
+    """A read-only stored file over a _RangeReader, its size known from the HEAD."""
+
+    def __init__(self, reader, name: str, size: int):
+        super().__init__(reader, name)
+        self.size = size
