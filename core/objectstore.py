@@ -19,6 +19,7 @@ processes of a local install.
 import errno
 import functools
 import io
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -34,10 +35,14 @@ from storages.utils import clean_name
 from core.storage import StoredFile
 
 MiB = 1024 * 1024
-# Upload and download parts: 8 MiB, 4 at a time: at most ~32 MiB of a file in memory.
+# Parts of 8 MiB, 4 at a time. A local file is uploaded from its path (each part read as it
+# is sent); a stream's parts are read ahead into memory, at most 4 of them (boto3's default is
+# 10), and a download's chunks wait for the disk at most 64 x 256 KiB (default 1000).
 TRANSFER = TransferConfig(
-    multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB, max_concurrency=4
+    multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB, max_concurrency=4, max_io_queue=64
 )
+TRANSFER.max_in_memory_upload_chunks = 4  # s3transfer's settings that boto3's cannot pass on
+TRANSFER.max_in_memory_download_chunks = 64
 CLIENT = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 4, "mode": "standard"})
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"}
 _MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -62,6 +67,17 @@ def _os_error(exc: Exception, doing: str) -> OSError:
             errno.ECONNREFUSED, f"the object store is unreachable ({type(exc).__name__})"
         )
     return OSError(errno.EIO, f"the object store failed {doing} ({type(exc).__name__})")
+
+
+def _local_file(content) -> str | None:
+    """The path of the regular local file `content` holds whole (an upload's temporary file, a
+    job's output), or None for anything else (a stream, a pipe, a file in memory)."""
+    if hasattr(content, "temporary_file_path"):
+        return content.temporary_file_path()
+    name = getattr(getattr(content, "file", None), "name", None)
+    if isinstance(name, str) and os.path.isfile(name):
+        return name
+    return None
 
 
 def _translated(doing: str):
@@ -174,7 +190,14 @@ class ObjectStorage(S3Storage):
     # --- writes and the rest: S3Storage's, with errors in words ------------------------------
     @_translated("storing")
     def _save(self, name, content):
-        return super()._save(name, content)
+        path = _local_file(content)
+        if path is None:
+            return super()._save(name, content)  # a stream: upload_fileobj
+        cleaned = clean_name(name)
+        key = self._normalize_name(cleaned)
+        params = self._get_write_parameters(key, content)
+        self.bucket.Object(key).upload_file(path, ExtraArgs=params, Config=self.transfer_config)
+        return cleaned
 
     @_translated("deleting")
     def delete(self, name):
