@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.urls import reverse
 
 from jobs.models import Job, StoringFile
 from jobs.status import JobStatus
@@ -55,7 +56,14 @@ def _job_temp_entries(job_id) -> list:
     return list(root.glob(f"{job_id}-*")) if root.is_dir() else []
 
 
-def test_upload_job_outputs_and_ranged_downloads_live_in_the_bucket(s3, api, media):
+@pytest.fixture
+def staff(django_user_model):
+    client = Client()
+    client.force_login(django_user_model.objects.create_superuser("ops", "ops@example.com", "pw"))
+    return client
+
+
+def test_upload_job_outputs_and_ranged_downloads_live_in_the_bucket(s3, api, media, staff):
     video = media.video(seconds=6)
     response = post(
         api,
@@ -83,6 +91,8 @@ def test_upload_job_outputs_and_ranged_downloads_live_in_the_bucket(s3, api, med
     info = _probe_bytes(whole)
     assert (info.width, info.height) == (320, 240) and abs(info.duration - 2) < 0.3
     _assert_ranges(Client(), variant["download_url"], whole)  # the signed link, no header
+    admin_link = reverse("admin:jobs_job_file", args=[job.pk, variant["id"]])
+    _assert_ranges(staff, admin_link, whole)  # the admin's file link
 
     assert local_media_files() == [] and _job_temp_entries(job.id) == []
     assert StoringFile.objects.count() == 0 and s3.unfinished() == []
@@ -102,7 +112,7 @@ def _json(client, method, url, body):
 
 
 def test_the_library_project_flow_keeps_its_media_in_the_bucket(
-    s3, api, user, media, small_reels_preset
+    s3, api, user, media, small_reels_preset, staff
 ):
     project = _json(api, "post", f"{API}/projects", {"name": "On S3"}).json()
     with media.video(seconds=6).open("rb") as fh:
@@ -140,7 +150,10 @@ def test_the_library_project_flow_keeps_its_media_in_the_bucket(
     _assert_ranges(Client(), f"/api/frontend/v1/library/files/{quote(token, safe='')}", whole)
     clip_url = api.get(f"{API}/clips/{clip.id}").json()["file_url"]
     with clip.file.open("rb") as fh:
-        assert _body(Client().get(clip_url)) == fh.read()
+        clip_bytes = fh.read()
+    assert _body(Client().get(clip_url)) == clip_bytes
+    admin_link = reverse("admin:media_pipeline_clip_media", args=[clip.pk, "file"])
+    assert _body(staff.get(admin_link)) == clip_bytes
 
     assert local_media_files() == [] and s3.unfinished() == []
     assert StoringFile.objects.count() == 0
