@@ -133,3 +133,18 @@ def test_check_passes_with_a_reachable_bucket_and_fails_without_one(s3_endpoint,
     failed = _check(**bucket_env(s3_endpoint, "no-such-bucket-here"))
     assert failed.returncode != 0 and "core.E001" in failed.stderr
     assert "NoSuchBucket" in failed.stderr
+
+
+def test_a_prefix_keeps_everything_in_its_folder_of_the_bucket(s3, settings):
+    options = {**settings.STORAGES["default"]["OPTIONS"], "location": "edit-factory"}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {**settings.STORAGES["default"], "OPTIONS": options},
+    }
+    name = default_storage.save("jobs/j/output/a.bin", ContentFile(b"abc"))
+    assert name == "jobs/j/output/a.bin" and s3.keys() == ["edit-factory/jobs/j/output/a.bin"]
+    assert [f.name for f in storage.stored_files("jobs")] == [name]
+    s3.client.create_multipart_upload(Bucket=s3.name, Key="edit-factory/jobs/j/output/b.bin")
+    assert storage.unfinished_uploads("jobs") == ["jobs/j/output/b.bin"]
+    assert storage.discard_unfinished("jobs") == 1 and s3.unfinished() == []
+    assert b"".join(storage.iter_range(name, 1, 2)) == b"bc"
