@@ -10,6 +10,8 @@ from pathlib import Path
 
 import environ
 
+from editfactory.storage_settings import default_storage_from_env, storage_kind
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -285,8 +287,10 @@ FILE_UPLOAD_TEMP_DIR = str(JOB_TEMP_DIR / "uploads")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+# EF_STORAGE: local files under MEDIA_ROOT (the default) or an S3-compatible object store.
+STORAGE_KIND = storage_kind(env)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": default_storage_from_env(env),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 STATIC_URL = "/static/"
