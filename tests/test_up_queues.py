@@ -1,18 +1,34 @@
 """`manage.py up --workers`: worker processes per queue family, and the default split."""
 
+from pathlib import Path
+
 import httpx
 import pytest
 from django.core.management import CommandError, call_command
 
 from jobs.queues import worker_plan
-from tests.conftest import wait_for
-from tests.up_process import running_up, worker_queues
+from tests.conftest import descendants, wait_for
+from tests.up_process import running_up
+
+
+def _worker_queues(pid: int) -> list[list[str]]:
+    """The queue arguments of every `rqworker` process under `pid`."""
+    found = []
+    for child in descendants(pid):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue
+        if "rqworker" in argv:
+            rest = argv[argv.index("rqworker") + 1 :]
+            found.append(rest[: rest.index("--worker-class")])
+    return sorted(found)
 
 
 @pytest.mark.slow
 def test_up_starts_one_worker_per_queue_as_asked(tmp_path):
     with running_up(tmp_path, workers="renders=1,light=1") as up:
-        assert worker_queues(up.process.pid) == [
+        assert _worker_queues(up.process.pid) == [
             ["light", "default"],
             ["renders", "default"],
         ]

@@ -165,14 +165,12 @@ def _exited(host: RoleHost) -> bool:
 
 
 def worker_queues(pid: int) -> list[list[str]]:
-    """The queue arguments of every `rqworker` process under `pid`."""
-    found = []
-    for child in descendants(pid):
-        try:
-            argv = Path(f"/proc/{child}/cmdline").read_bytes().decode().split("\0")
-        except OSError:
-            continue
-        if "rqworker" in argv:
-            rest = argv[argv.index("rqworker") + 1 :]
-            found.append(rest[: rest.index("--worker-class")])
-    return sorted(found)
+    """The queues of every RQ worker running under `pid`, from RQ's registry in the test's Redis
+    (by pid: a worker's command line may be its parent's when it is a fork of it)."""
+    from rq import Worker
+
+    from jobs.queue import get_connection
+
+    ours = set(descendants(pid))
+    workers = Worker.all(connection=get_connection())
+    return sorted(worker.queue_names() for worker in workers if worker.pid in ours)
