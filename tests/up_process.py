@@ -134,6 +134,30 @@ class RoleHost:
 def running_role(role: str, host_dir: Path, *, env: dict[str, str], workers: str = "1"):
     """`up --role ROLE` with `env` (role_env) until the block ends, then Ctrl-C; a web role is
     serving when the block starts, a worker role has started (its workers may still be booting)."""
+    with running_roles([(role, host_dir, env)], workers=workers) as (host,):
+        yield host
+
+
+@contextmanager
+def running_roles(hosts: list[tuple[str, Path, dict[str, str]]], *, workers: str = "1"):
+    """Several hosts, (role, host_dir, env) each, started at once (on a loaded machine each
+    takes many seconds to boot), ready as running_role says, all stopped when the block ends."""
+    started: list[RoleHost] = []
+    try:
+        for role, host_dir, env in hosts:
+            started.append(_start_role(role, host_dir, env=env, workers=workers))
+        for host in started:
+            _wait_ready(host)
+        yield started
+    finally:
+        for host in started:
+            if host.process.poll() is None:
+                os.killpg(host.process.pid, signal.SIGINT)
+        for host in started:
+            host.process.wait(timeout=60)
+
+
+def _start_role(role: str, host_dir: Path, *, env: dict[str, str], workers: str) -> RoleHost:
     host_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     argv = up_argv(role, port=port, workers=workers, web_workers=1)
@@ -143,19 +167,16 @@ def running_role(role: str, host_dir: Path, *, env: dict[str, str], workers: str
             argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     base = f"http://127.0.0.1:{port}" if role != "worker" else None
-    host = RoleHost(role, process, base, log_path)
-    try:
-        if base:
-            wait_for(lambda: _ping(base) or _exited(host), timeout=120, interval=0.5,
-                     message=f"the {role} host's web server")  # fmt: skip
-        else:
-            wait_for(lambda: "worker host is starting" in host.output() or _exited(host),
-                     timeout=120, interval=0.3, message="the worker host")  # fmt: skip
-        yield host
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            process.wait(timeout=60)
+    return RoleHost(role, process, base, log_path)
+
+
+def _wait_ready(host: RoleHost) -> None:
+    if host.base:
+        wait_for(lambda: _ping(host.base) or _exited(host), timeout=180, interval=0.5,
+                 message=f"the {host.role} host's web server")  # fmt: skip
+    else:
+        wait_for(lambda: "worker host is starting" in host.output() or _exited(host),
+                 timeout=180, interval=0.3, message="the worker host")  # fmt: skip
 
 
 def _exited(host: RoleHost) -> bool:
