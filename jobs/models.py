@@ -413,6 +413,20 @@ class JobFile(models.Model):
         return self.name
 
 
+class StoringFile(models.Model):
+    """A storage name a job's attempt is writing: inserted before the write, deleted in the
+    transaction that registers the file (a `JobFile`). One left behind names a write its
+    attempt never finished (the worker's host died), which the rescue deletes with the
+    attempt's outputs, even outside the job's folder (a library name)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="storing_files")
+    name = models.CharField(max_length=500, help_text="Name in the default storage")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.name
+
+
 class CostEntry(models.Model):
     job = models.ForeignKey(
         Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="costs"

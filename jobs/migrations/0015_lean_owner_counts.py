@@ -13,7 +13,7 @@ def reinstall_counts(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0013_queues_priority_fairness"),
+        ("jobs", "0014_s3_storing_files"),
     ]
 
     operations = [
