@@ -8,8 +8,8 @@ checkout in the same run.
 For each round, the baseline (a detached `git worktree` of `--baseline-ref`, run with this
 checkout's Python environment) and this checkout each start `up` in a fresh data dir, with the
 offline TTS provider as the tests use (EF_TTS_DEFAULT_PROVIDER=offline), one after the other.
-Once the API answers and both workers are live (/api/v1/health), and after `--settle` seconds
-of idling, the PSS and RSS of every process of the tree are read from /proc/<pid>/smaps_rollup
+Once the API answers and both workers are live (/api/v1/health), after `--settle` seconds and
+once the whole tree is idle (under 5 % of a core over 2 s), the PSS and RSS of every process of the tree are read from /proc/<pid>/smaps_rollup
 and /proc/<pid>/status and summed per role. Then the first jobs run, each timed from its POST to
 the poll that sees it completed: a probe of a 2 s video (`POST /library/videos/info`) and an
 offline TTS job (`POST /library/audio/tts`), then the memory is read again. Ctrl-C stops `up`.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import ROOT, free_port, setup_django, wait_until  # noqa: E402
+from bench._common import ROOT, free_port, setup_django, tree_cpu_seconds, wait_until  # noqa: E402
 from bench.memory import process_tree, read_memory  # noqa: E402
 
 MB = 1024 * 1024
@@ -225,6 +225,19 @@ def first_jobs(up: RunningUp, video: Path) -> dict[str, tuple[float, float, floa
         return {"probe": timed_job(client, probe), "tts (offline)": timed_job(client, tts)}
 
 
+def wait_idle(pid: int, *, window: float = 2.0, limit: float = 0.05, timeout: float = 180) -> float:
+    """Seconds until the whole tree used less than `limit` of a core over `window` seconds (its
+    processes done starting: a first job timed while a sibling still starts would share the
+    CPU with it)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        cpu = tree_cpu_seconds(pid)
+        time.sleep(window)
+        if tree_cpu_seconds(pid) - cpu < limit * window:
+            break
+    return time.perf_counter() - t0
+
+
 def measure(label: str, checkout: Path, video: Path, settle: float) -> dict:
     # No space in the path: RQ parses CLIENT LIST, where a unix socket path with one breaks it.
     workdir = Path(tempfile.mkdtemp(prefix="ef-footprint-"))
@@ -234,6 +247,7 @@ def measure(label: str, checkout: Path, video: Path, settle: float) -> dict:
         wait_until(up.ready, timeout=300, interval=0.2)
         started = time.perf_counter() - t0
         time.sleep(settle)
+        idle_after = wait_idle(up.process.pid) + settle
         idle = footprint(up.process.pid)
         jobs = first_jobs(up, video)
         after = footprint(up.process.pid)
@@ -244,7 +258,8 @@ def measure(label: str, checkout: Path, video: Path, settle: float) -> dict:
     finally:
         up.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    return {"label": label, "started": started, "idle": idle, "jobs": jobs, "after": after}
+    return {"label": label, "started": started, "idle_after": idle_after, "idle": idle,
+            "jobs": jobs, "after": after}  # fmt: skip
 
 
 def report(results: list[dict]) -> None:
@@ -262,6 +277,7 @@ def report(results: list[dict]) -> None:
             f"{'RSS ' + format(r[key].rss / MB, '.0f') + ' / PSS ' + format(r[key].pss / MB, '.0f'):>26}"
             for r in results))  # fmt: skip
     print(f"  {'ready after (s)':42}" + "".join(f"{r['started']:>26.1f}" for r in results))
+    print(f"  {'then idle after (s)':42}" + "".join(f"{r['idle_after']:>26.1f}" for r in results))
     for job in results[0]["jobs"]:
         print(f"  {'first job: ' + job + ' (s): all / pickup / run':42}" + "".join(
             f"{' / '.join(format(x, '.2f') for x in r['jobs'][job]):>26}" for r in results))  # fmt: skip
