@@ -10,8 +10,8 @@ change is appended to the job's event log (`events.job_event_record`); and after
 status, the job's webhook is scheduled.
 """
 
-from django.db import connections, transaction
-from django.db.models import Q, sql
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from jobs import webhooks
@@ -19,6 +19,7 @@ from jobs.errors import UnknownJobType
 from jobs.models import Job
 from jobs.registry import get_job_type
 from jobs.services.events import ENDED_WORKER, event_kind, job_event_record
+from jobs.services.jobupdate import update_returning
 from jobs.status import ALLOWED_FROM, TERMINAL
 
 
@@ -50,15 +51,12 @@ def transition(
     # No savepoint when called inside a caller's transaction (a claim, a retry): an error here
     # undoes the caller's whole transaction, as none of them goes on after one.
     with transaction.atomic(savepoint=False):
-        rows = Job.objects.filter(id=job_id, status__in=allowed)
-        if where is not None:
-            rows = rows.filter(where)
         kind = event or event_kind(target, change)
         # A retry or a rescue clears the worker: its event names the worker of the ended attempt.
         ended_worker = ""
         if kind in ENDED_WORKER and fields.get("worker") == "":
             ended_worker = Job.objects.filter(id=job_id).values_list("worker", flat=True).first()
-        job = update_returning(job_id, rows, {"status": target, **fields})
+        job = update_returning(job_id, allowed, {"status": target, **fields}, where)
         if job is None:
             return None
         job_event_record(job=job, kind=kind, worker=ended_worker or "")
@@ -66,31 +64,6 @@ def transition(
         if target in TERMINAL:
             webhooks.webhook_schedule(job=job)
     return job
-
-
-def update_returning(job_id, rows, fields: dict) -> Job | None:
-    """`rows.update(**fields)` (`rows`: the job `job_id` under conditions) and the row as
-    written, in one statement (UPDATE ... RETURNING: PostgreSQL, SQLite 3.35+) where an update
-    and a read take two round trips. None when no row matched."""
-    connection = connections[rows.db]
-    if not connection.features.can_return_columns_from_insert:  # an older SQLite
-        return Job.objects.get(id=job_id) if rows.update(**fields) else None
-    query = rows.query.chain(sql.UpdateQuery)
-    query.add_update_values(fields)
-    compiler = query.get_compiler(rows.db)
-    statement, params = compiler.as_sql()
-    concrete = Job._meta.concrete_fields
-    quote = connection.ops.quote_name
-    statement += " RETURNING " + ", ".join(quote(f.column) for f in concrete)
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        found = cursor.fetchall()
-    if not found:
-        return None
-    # The values as a SELECT of the model would give them (UUIDs, datetimes, JSON, decimals).
-    converters = compiler.get_converters([f.get_col(Job._meta.db_table) for f in concrete])
-    row = next(iter(compiler.apply_converters(found, converters))) if converters else found[0]
-    return Job.from_db(rows.db, [f.attname for f in concrete], row)
 
 
 def tell_job_type(job: Job, change: str) -> None:
