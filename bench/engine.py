@@ -141,9 +141,17 @@ def engine_bench(args, n_workers) -> None:
         stop(workers)
 
 
+def worker_cpu_seconds(pid: int) -> float:
+    """CPU used by a worker and its ended work horses (RQ waits for each: their time is added
+    to the worker's children's time), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def per_job_costs(n: int) -> None:
-    """Statements, transactions, connections and Redis traffic per job in one counting worker
-    (its horses included), raw RQ then the engine (rows made beforehand, as in the throughput)."""
+    """Statements, transactions, connections, Redis traffic and CPU per job in one counting
+    worker (its horses included), raw RQ then the engine (rows made beforehand, as in the
+    throughput). CPU time hardly depends on what else runs on the machine, throughput does."""
     counts_file = Path(settings.DATA_DIR) / "worker-counts.bin"
     argv = [sys.executable, str(ROOT / "bench" / "_counting.py"), str(counts_file),
             *worker_argv()[2:]]  # fmt: skip
@@ -154,10 +162,11 @@ def per_job_costs(n: int) -> None:
             ("raw RQ", lambda: raw_throughput(n)),
             ("engine", lambda: engine_throughput(n, include_create=False)),
         ):
-            before = read_counts(counts_file)
+            before, cpu = read_counts(counts_file), worker_cpu_seconds(workers[0].pid)
             run()
             after = read_counts(counts_file)
             per_job[name] = {k: (after[k] - before[k]) / n for k in after}
+            per_job[name]["cpu_ms"] = (worker_cpu_seconds(workers[0].pid) - cpu) / n * 1000
     finally:
         stop(workers)
     for name, c in per_job.items():
@@ -166,7 +175,11 @@ def per_job_costs(n: int) -> None:
               f"(PostgreSQL round trips: statements + 2 per transaction = "
               f"{c['statements'] + 2 * c['transactions']:.1f}), {c['connections']:.2f} database "
               f"connections opened; Redis {c['redis_round_trips']:.1f} round trips "
-              f"({c['redis_commands']:.1f} commands)", flush=True)  # fmt: skip
+              f"({c['redis_commands']:.1f} commands); CPU {c['cpu_ms']:.2f} ms", flush=True)  # fmt: skip
+    raw, engine = per_job["raw RQ"]["cpu_ms"], per_job["engine"]["cpu_ms"]
+    print(f"worker CPU per job (the worker and its horses; SQL server not counted): raw RQ "
+          f"{raw:.2f} ms, engine {engine:.2f} ms, ratio raw/engine {raw / engine:.2f}",
+          flush=True)  # fmt: skip
 
 
 def completed_variants_job(user, *, variants: int) -> Job:
