@@ -116,9 +116,17 @@ def raw_pickup(samples):
     return lat
 
 
+def warm_up() -> None:
+    """A few jobs of each kind first: the workers are started (on a busy machine they may still
+    be importing after the settle time) and have run both kinds once."""
+    raw_throughput(10)
+    engine_throughput(10, include_create=False)
+
+
 def engine_bench(args, n_workers) -> None:
     workers = start_workers(n_workers)
     try:
+        warm_up()
         # Alternating rounds, best of each: the machine is shared, and one slow round of either
         # side would otherwise decide the ratio.
         raw, eng, e2e = [], [], []
@@ -157,6 +165,7 @@ def per_job_costs(n: int) -> None:
             *worker_argv()[2:]]  # fmt: skip
     workers = start_workers(1, argv)
     try:
+        warm_up()
         per_job = {}
         for name, run in (
             ("raw RQ", lambda: raw_throughput(n)),
