@@ -44,6 +44,8 @@ TRANSFER = TransferConfig(
 TRANSFER.max_in_memory_upload_chunks = 4  # s3transfer's settings that boto3's cannot pass on
 TRANSFER.max_in_memory_download_chunks = 64
 CLIENT = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 4, "mode": "standard"})
+# The bucket check of /health and the system check: one quick try, an answer within seconds.
+PROBE = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1, "mode": "standard"})
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"}
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
@@ -146,6 +148,7 @@ class ObjectStorage(S3Storage):
         settings.setdefault("transfer_config", TRANSFER)
         super().__init__(**settings)
         self.client_config = self.client_config.merge(CLIENT)
+        self._probe_client = None
 
     @property
     def client(self):
@@ -267,8 +270,17 @@ class ObjectStorage(S3Storage):
     def probe(self) -> None:
         """Raise an OSError in words unless the bucket answers (and these credentials may use
         it)."""
+        if self._probe_client is None:  # boto3 clients are thread-safe: one for every probe
+            self._probe_client = self._create_session().client(
+                "s3",
+                region_name=self.region_name,
+                use_ssl=self.use_ssl,
+                endpoint_url=self.endpoint_url,
+                config=self.client_config.merge(PROBE),
+                verify=self.verify,
+            )
         try:
-            self.client.head_bucket(Bucket=self.bucket_name)
+            self._probe_client.head_bucket(Bucket=self.bucket_name)
         except ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
                 # A HEAD's answer has no body to name the error: say it.

@@ -109,3 +109,17 @@ def end_uploads(name: str) -> int:
     """End the unfinished uploads to exactly `name`."""
     abort = getattr(default_storage, "abort_uploads", None)
     return abort(name, exact=True) if abort else 0
+
+
+def storage_problem() -> str | None:
+    """What keeps the media storage from working, in words (an object store that cannot be
+    reached, a bucket missing or refused); None when it works. A filesystem is not asked: its
+    folder is made at startup."""
+    probe = getattr(default_storage, "probe", None)
+    if probe is None:
+        return None
+    try:
+        probe()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None

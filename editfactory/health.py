@@ -9,6 +9,7 @@ from ninja import Router, Schema, Status
 from redis.exceptions import RedisError
 
 from core.leases import MAINTENANCE_LEASE, lease_state
+from core.storage import storage_problem
 from jobs.models import Job
 from jobs.queue import PROBE_TIMEOUT, get_queue, live_workers, queue_depth
 from jobs.status import JobStatus
@@ -29,6 +30,7 @@ class HealthOut(Schema):
     database: Check
     redis: Check
     ffmpeg: Check
+    storage: Check  # the media storage: the local disk, or the object store's bucket answering
     # What the process answering is: `up --role` (all, web), "web" when started otherwise.
     role: str
     # Whether a maintenance loop (on any host) holds its lease now; who, on the admin dashboard.
@@ -83,17 +85,27 @@ def _ffmpeg() -> Check:
     return Check(ok=True, detail=f"ffmpeg {choice.info.version}, {choice.source}")
 
 
+def _storage() -> Check:
+    """The bucket answers (EF_STORAGE=s3), or the local disk; what is wrong in words, never the
+    endpoint's URL."""
+    kind = "object store (s3)" if settings.STORAGE_KIND == "s3" else "local disk"
+    problem = storage_problem()
+    return Check(ok=problem is None, detail=kind if problem is None else f"{kind}: {problem}")
+
+
 @router.get(
     "/health",
     auth=None,
     response={200: HealthOut, 503: HealthOut},
-    summary="Database, Redis, ffmpeg, live workers and queue depth (503 when a dependency is down)",
+    summary="Database, Redis, ffmpeg, media storage, live workers and queue depth (503 when a "
+    "dependency is down)",
 )
 def health(request):
     database, counts = _database()
     redis, workers, depth = _redis()
     ffmpeg = _ffmpeg()
-    if not (database.ok and redis.ok and ffmpeg.ok):
+    storage = _storage()
+    if not (database.ok and redis.ok and ffmpeg.ok and storage.ok):
         status = "unavailable"
     else:
         status = "ok" if workers else "degraded"
@@ -102,6 +114,7 @@ def health(request):
         database=database,
         redis=redis,
         ffmpeg=ffmpeg,
+        storage=storage,
         role=settings.ROLE or "web",
         maintenance=_maintenance() if database.ok else Check(ok=False, detail="unknown"),
         workers=len(workers),

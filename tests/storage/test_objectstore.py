@@ -148,3 +148,17 @@ def test_a_prefix_keeps_everything_in_its_folder_of_the_bucket(s3, settings):
     assert storage.unfinished_uploads("jobs") == ["jobs/j/output/b.bin"]
     assert storage.discard_unfinished("jobs") == 1 and s3.unfinished() == []
     assert b"".join(storage.iter_range(name, 1, 2)) == b"bc"
+
+
+@pytest.mark.django_db
+def test_health_says_whether_the_bucket_answers_and_never_where_it_is(s3, client, s3_endpoint):
+    body = client.get("/api/v1/health").json()
+    assert body["storage"] == {"ok": True, "detail": "object store (s3)"}
+    s3.client.delete_bucket(Bucket=s3.name)
+    try:
+        response = client.get("/api/v1/health")
+        assert response.status_code == 503 and response.json()["status"] == "unavailable"
+        detail = response.json()["storage"]["detail"]
+        assert "does not exist (NoSuchBucket)" in detail and s3_endpoint not in detail
+    finally:
+        s3.client.create_bucket(Bucket=s3.name)  # for the fixture's teardown
