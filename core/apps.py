@@ -7,3 +7,10 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "API access"
+
+    def ready(self):
+        from django.core import checks
+
+        from core.checks import storage_check
+
+        checks.register(storage_check, "storage")

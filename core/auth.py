@@ -69,14 +69,32 @@ def token_owner_id(token: str) -> int | None:
     """The id of the active user owning this unrevoked token, or None. Notes the token's use."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = _VALID_TOKEN.first(token_digest(token))
+    digest = token_digest(token)
+    row = _VALID_TOKEN.first(digest)
     if row is None:
         return None
     now = timezone.now()
-    last = row["last_used_at"]
-    if last is None or (now - last).total_seconds() > LAST_USED_RESOLUTION:
+    if _is_stale(row["last_used_at"], now) and _is_stale(_noted_here.get(digest), now):
         _note_token_use(row["id"], now)
+        _remember_noted(digest, now)
     return row["user_id"]
+
+
+def _is_stale(last, now) -> bool:
+    return last is None or (now - last).total_seconds() > LAST_USED_RESOLUTION
+
+
+# The uses this process noted lately, by token digest (a row's id can be reused by a later
+# token; a digest cannot): until the maintenance loop writes them to the row, a client polling
+# every second would otherwise cost Redis one write per request. Bounded: cleared when full.
+_noted_here: dict[str, datetime] = {}
+_NOTED_HERE_MAX = 10_000
+
+
+def _remember_noted(digest: str, when: datetime) -> None:
+    if len(_noted_here) >= _NOTED_HERE_MAX:
+        _noted_here.clear()
+    _noted_here[digest] = when
 
 
 # A token's last use is noted in Redis and written to its row by the maintenance loop

@@ -8,25 +8,16 @@ from django.core.files.storage import default_storage
 from django.http import HttpResponse, StreamingHttpResponse
 
 from core.errors import Invalid
+from core.storage import iter_range
 
 CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def _iter_file(name: str, start: int, length: int):
-    # Opened on the first chunk: an answer whose body is never sent (HEAD) opens nothing.
-    fh = default_storage.open(name, "rb")
-    try:
-        fh.seek(start)
-        remaining = length
-        while remaining > 0:
-            chunk = fh.read(min(CHUNK, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            yield chunk
-    finally:
-        fh.close()
+    # Opened on the first chunk: an answer whose body is never sent (HEAD) opens nothing. In
+    # an object store, one ranged GET streamed through (core.storage).
+    yield from iter_range(name, start, length, CHUNK)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:

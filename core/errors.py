@@ -86,6 +86,9 @@ _STORAGE_PROBLEMS = {
     errno.EROFS: "not writable",
     errno.EACCES: "not writable",
     errno.EPERM: "not writable",
+    # An object store's answers (core.objectstore): the server is down or refuses the request.
+    errno.ECONNREFUSED: "unreachable",
+    errno.EIO: "failing",
 }
 
 
@@ -96,4 +99,5 @@ def storage_error(exc: OSError, *, storage: str, doing: str) -> StorageUnavailab
     problem = _STORAGE_PROBLEMS.get(exc.errno)
     if problem is None:
         return None
-    return StorageUnavailable(f"{storage} is {problem} ({os.strerror(exc.errno)}) while {doing}")
+    words = exc.strerror or os.strerror(exc.errno)  # an object store's says what it answered
+    return StorageUnavailable(f"{storage} is {problem} ({words}) while {doing}")

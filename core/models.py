@@ -1,4 +1,5 @@
-"""Models of the shared API plumbing: per-user API tokens and external login identities."""
+"""Models of the shared plumbing: per-user API tokens, external login identities and the leases
+that let one process of many do a task (core.leases)."""
 
 from django.conf import settings
 from django.db import models
@@ -53,3 +54,18 @@ class ExternalIdentity(models.Model):
 
     def __str__(self):
         return f"{self.provider}:{self.subject}"
+
+
+class Lease(models.Model):
+    """A named lease held by one process at a time (the maintenance loop's, across hosts). Taken,
+    renewed and released only through core.leases, with conditional updates on the database's
+    clock; an empty holder is a free lease."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    holder = models.CharField(max_length=200, blank=True, default="")
+    expires_at = models.DateTimeField()
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    renewed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.name}: {self.holder or 'free'}"

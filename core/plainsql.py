@@ -1,4 +1,5 @@
-"""Plain parameterised SQL for the few reads run on every poll (the token check, the job's row).
+"""Plain parameterised SQL for the few reads run on every poll (the token check, the job's row,
+a queued job's place).
 
 Building a queryset and compiling it to SQL costs about 1 ms of CPU per query here, several times
 the query itself, so the hottest reads are written in SQL once. A `Select` names its model, the
@@ -40,9 +41,13 @@ def quoted(name: str) -> str:
 
 
 def param(value, using: str = "default"):
-    """A query parameter as the database compares it (a UUID column is char(32) on SQLite)."""
-    if isinstance(value, UUID) and not connections[using].features.has_native_uuid_field:
+    """A query parameter as the database compares it (a UUID column is char(32) on SQLite, a
+    datetime naive UTC text)."""
+    connection = connections[using]
+    if isinstance(value, UUID) and not connection.features.has_native_uuid_field:
         return value.hex
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
     return value
 
 
@@ -135,3 +140,17 @@ class Select:
     def first(self, *params) -> dict | None:
         rows = self.fetch(*params)
         return rows[0] if rows else None
+
+
+class Count:
+    """`SELECT COUNT(*) FROM <model's table> <rest>`, `rest` as in Select."""
+
+    def __init__(self, model: type[Model], rest: str, using: str = "default"):
+        # The table's name comes from the model, the rest is a constant written with %s.
+        self.sql = f"SELECT COUNT(*) FROM {quoted(model._meta.db_table)} {rest}"  # noqa: S608
+        self.using = using
+
+    def value(self, *params) -> int:
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(self.sql, [param(p, self.using) for p in params])
+            return cursor.fetchone()[0]

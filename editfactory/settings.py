@@ -10,6 +10,8 @@ from pathlib import Path
 
 import environ
 
+from editfactory.storage_settings import default_storage_from_env, storage_kind
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -189,6 +191,13 @@ JOB_RETENTION_DAYS = env.float("EF_JOB_RETENTION_DAYS", default=14.0)
 EXPIRE_IMPORTED_JOBS = env.bool("EF_EXPIRE_IMPORTED_JOBS", default=False)
 JOB_RECONCILE_GRACE = env.float("EF_RECONCILE_GRACE", default=10.0)
 MAINTENANCE_INTERVAL = env.float("EF_MAINTENANCE_INTERVAL", default=5.0)
+# One maintenance loop runs at a time across all hosts: it holds a lease in the database for this
+# many seconds and renews it before each pass; another host's loop takes over this long after
+# the holder stopped (crashed) renewing it. At least twice the interval.
+MAINTENANCE_LEASE_SECONDS = env.float("EF_MAINTENANCE_LEASE_SECONDS", default=30.0)
+# The role `manage.py up --role` gave the processes it started (all, web or worker): /health and
+# the maintenance lease's holder name say it. Set by `up`, not by hand.
+ROLE = env.str("EF_ROLE", default="")
 # A queue's figures behind the places of its queued jobs are shared this long by the polls of
 # one process (jobs.services.positions.queue_snapshot); 0 counts them for every poll.
 QUEUE_SNAPSHOT_TTL = env.float("EF_QUEUE_SNAPSHOT_TTL", default=1.0)
@@ -278,8 +287,10 @@ FILE_UPLOAD_TEMP_DIR = str(JOB_TEMP_DIR / "uploads")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+# EF_STORAGE: local files under MEDIA_ROOT (the default) or an S3-compatible object store.
+STORAGE_KIND = storage_kind(env)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": default_storage_from_env(env),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 STATIC_URL = "/static/"

@@ -1,7 +1,8 @@
 """Test settings: a private data dir per run and fast engine timings.
 
 DATABASE_URL and REDIS_URL still come from the environment (`.ci/run` points them at the
-machine's PostgreSQL and Redis); unset, tests use SQLite and the embedded Redis.
+machine's PostgreSQL and Redis); unset, tests use SQLite and the embedded Redis. Media goes to
+the filesystem, or with EF_TEST_STORAGE=s3 to a moto S3 server started for the run.
 """
 
 import atexit
@@ -14,12 +15,19 @@ if "EF_DATA_DIR" not in os.environ:
     # processes it starts (workers, servers) inherit the variable and leave it alone.
     os.environ["EF_DATA_DIR"] = tempfile.mkdtemp(prefix="ef-test-")
     atexit.register(shutil.rmtree, os.environ["EF_DATA_DIR"], ignore_errors=True)
+if os.environ.get("EF_TEST_STORAGE", "local") == "s3":
+    # The run's media in a bucket of an S3-compatible server started here (tests/s3server.py).
+    from tests.s3server import s3_environment
+
+    s3_environment(log_dir=os.environ["EF_DATA_DIR"])
 os.environ.setdefault("EF_HEARTBEAT_INTERVAL", "0.5")
 os.environ.setdefault("EF_QUEUE_SNAPSHOT_TTL", "0")  # places exact at every step of a test
 os.environ.setdefault("EF_HEARTBEAT_TIMEOUT", "3")
 os.environ.setdefault("EF_RETRY_BACKOFF_BASE", "0.2")
 os.environ.setdefault("EF_RECONCILE_GRACE", "0")
 os.environ.setdefault("EF_PROGRESS_MIN_INTERVAL", "0.05")
+# A maintenance loop a test SIGKILLs holds the lease this long (twice the default interval).
+os.environ.setdefault("EF_MAINTENANCE_LEASE_SECONDS", "10")
 
 from editfactory.settings import *  # noqa: E402,F403
 from editfactory.settings import DATA_DIR, DATABASES  # noqa: E402

@@ -16,6 +16,7 @@ from django.core.files.storage import default_storage
 from django.db import models
 from django.utils import timezone
 
+from core import storage
 from jobs.models import Job, JobFile
 from jobs.status import JobStatus
 
@@ -29,7 +30,9 @@ _TEMP_KEEP = ("jobs", "uploads")
 # --- orphan files -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Orphan:
-    where: str  # "storage" (a name in default_storage) or "temp" (a local path)
+    # "storage" (a name in default_storage), "unfinished" (an object store's upload to that
+    # name that was never completed: its parts) or "temp" (a local path)
+    where: str
     name: str
     size: int
 
@@ -51,21 +54,15 @@ def orphans_find(*, older_than_hours: float, now=None) -> list[Orphan]:
     return [*_storage_orphans(cutoff), *_temp_orphans(cutoff)]
 
 
-def _walk_storage(top: str):
-    dirs, files = default_storage.listdir(top)
-    for name in files:
-        yield f"{top}/{name}"
-    for sub in dirs:
-        yield from _walk_storage(f"{top}/{sub}")
-
-
 def _storage_orphans(cutoff: datetime):
-    if not default_storage.exists(JOBS_PREFIX):
-        return
+    """Files under jobs/ that no row names, written before the cutoff (an object store lists
+    them with their times in one pass: core.storage.stored_files)."""
     referenced = referenced_storage_names()
-    for name in _walk_storage(JOBS_PREFIX):
-        if name not in referenced and default_storage.get_modified_time(name) < cutoff:
-            yield Orphan("storage", name, default_storage.size(name))
+    for stored in storage.stored_files(JOBS_PREFIX):
+        if stored.name not in referenced and stored.modified < cutoff:
+            yield Orphan("storage", stored.name, stored.size)
+    for name in storage.unfinished_uploads(JOBS_PREFIX, started_before=cutoff):
+        yield Orphan("unfinished", name, 0)
 
 
 def _temp_orphans(cutoff: datetime):
@@ -123,7 +120,9 @@ def _size(path: Path) -> int:
 def orphans_delete(orphans: list[Orphan], *, on_file=lambda: None) -> dict[str, int]:
     counts = {"files": 0, "bytes": 0}
     for orphan in orphans:
-        if orphan.where == "storage":
+        if orphan.where == "unfinished":
+            storage.end_uploads(orphan.name)
+        elif orphan.where == "storage":
             default_storage.delete(orphan.name)
         else:
             _remove_local(Path(orphan.name))

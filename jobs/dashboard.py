@@ -25,6 +25,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from core import deprecation
+from core.leases import MAINTENANCE_LEASE, lease_state
 from jobs.budgets import month_start
 from jobs.costs import cost_totals, usage_totals
 from jobs.counts import all_time_spend, imported_count, job_counts
@@ -259,6 +260,12 @@ def queue_info() -> dict:
         return {"ok": False, "error": str(exc), "depth": None, "workers": []}
 
 
+def maintenance_info():
+    """Which maintenance loop, on which host, holds the lease now (core.leases): one line of the
+    dashboard, since only that one rescues, reconciles and cleans up."""
+    return lease_state(MAINTENANCE_LEASE)
+
+
 def stuck_jobs(now, limit: int = 50):
     """Processing jobs whose heartbeat is older than the rescue timeout."""
     before = now - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT)
@@ -359,6 +366,7 @@ def dashboard_context(window: str = DEFAULT_WINDOW, now=None) -> dict:
         "type_stats": type_stats(since, chosen.span.total_seconds() / 3600, all_time, counts),
         "throughput": throughput_chart(chosen, since, now),
         "queue": queue_info(),
+        "maintenance": maintenance_info(),
         "stuck": stuck_jobs(now),
         "heartbeat_timeout": settings.JOB_HEARTBEAT_TIMEOUT,
         "cost_chart": cost_chart(chosen, since, now),

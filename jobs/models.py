@@ -2,7 +2,8 @@
 budgets."""
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -12,6 +13,49 @@ from django.utils import timezone
 
 from core.querysets import OwnedQuerySet
 from jobs.status import ACTIVE, TERMINAL, JobStatus
+
+
+class JobTimeRules:
+    """A job's derived times, from its status, attempts, completed_at, created_at, imported and
+    run_after: shared by the model and by rows read without it (jobs.polling's JobRowTimes)."""
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def ended_at(self):
+        """When the job ended, for its age (see JobQuerySet.ended_before); None while active."""
+        return (self.completed_at or self.created_at) if self.is_terminal else None
+
+    @property
+    def scheduled_for(self):
+        """When a job created with `run_at` may start, while it waits for its first attempt
+        (None otherwise: a retry's backoff is `run_after` alone)."""
+        if self.status == JobStatus.QUEUED and self.attempts == 0:
+            return self.run_after
+        return None
+
+    @property
+    def expires_at(self):
+        """When retention deletes it, under the current EF_JOB_RETENTION_DAYS (never, for an
+        imported job, unless EF_EXPIRE_IMPORTED_JOBS)."""
+        if self.imported and not settings.EXPIRE_IMPORTED_JOBS:
+            return None
+        ended = self.ended_at
+        return ended and ended + timedelta(days=settings.JOB_RETENTION_DAYS)
+
+
+@dataclass(frozen=True)
+class JobRowTimes(JobTimeRules):
+    """The fields JobTimeRules reads, from a row read in plain SQL (no model instance)."""
+
+    status: str
+    attempts: int
+    completed_at: datetime | None
+    created_at: datetime
+    imported: bool
+    run_after: datetime | None
 
 
 class JobQuerySet(OwnedQuerySet):
@@ -59,7 +103,7 @@ class JobQuerySet(OwnedQuerySet):
 ENDED_AT = Coalesce("completed_at", "created_at")
 
 
-class Job(models.Model):
+class Job(JobTimeRules, models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     job_type = models.CharField(max_length=50)
     owner = models.ForeignKey(
@@ -171,32 +215,6 @@ class Job(models.Model):
 
     def __str__(self):
         return f"{self.job_type} {self.id} ({self.status})"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    @property
-    def ended_at(self):
-        """When the job ended, for its age (see JobQuerySet.ended_before); None while active."""
-        return (self.completed_at or self.created_at) if self.is_terminal else None
-
-    @property
-    def scheduled_for(self):
-        """When a job created with `run_at` may start, while it waits for its first attempt
-        (None otherwise: a retry's backoff is `run_after` alone)."""
-        if self.status == JobStatus.QUEUED and self.attempts == 0:
-            return self.run_after
-        return None
-
-    @property
-    def expires_at(self):
-        """When retention deletes it, under the current EF_JOB_RETENTION_DAYS (never, for an
-        imported job, unless EF_EXPIRE_IMPORTED_JOBS)."""
-        if self.imported and not settings.EXPIRE_IMPORTED_JOBS:
-            return None
-        ended = self.ended_at
-        return ended and ended + timedelta(days=settings.JOB_RETENTION_DAYS)
 
 
 class QueueState(models.Model):
@@ -362,6 +380,20 @@ class JobFile(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class StoringFile(models.Model):
+    """A storage name a job's attempt is writing: inserted before the write, deleted in the
+    transaction that registers the file (a `JobFile`). One left behind names a write its
+    attempt never finished (the worker's host died), which the rescue deletes with the
+    attempt's outputs, even outside the job's folder (a library name)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="storing_files")
+    name = models.CharField(max_length=500, help_text="Name in the default storage")
+    created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):
         return self.name

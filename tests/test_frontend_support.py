@@ -2,12 +2,14 @@
 
 import contextlib
 import os
+import re
 import signal
 import time
 
 import pytest
 from django.urls import Resolver404, resolve
 
+from core.leases import MAINTENANCE_LEASE, lease_acquire, lease_release
 from editfactory.legacy import ALIASES, API
 from jobs import services
 from jobs.errors import IllegalTransition
@@ -31,7 +33,23 @@ def test_health_reports_each_part_without_auth_or_secrets(client, settings):
 def test_health_counts_a_live_worker(client, worker_process):
     worker_process()
     body = wait_for(lambda: _live(client), timeout=30, message="a live worker in /health")
-    assert body["status"] == "ok" and body["workers"] == 1
+    assert body["status"] == "ok" and body["workers"] == 1 and body["worker_hosts"] == 1
+
+
+def test_health_says_its_role_and_whether_a_maintenance_loop_holds_the_lease(client, settings):
+    body = client.get("/api/v1/health").json()
+    assert body["role"] == "web" and body["worker_hosts"] == 0  # a web process, no worker
+    assert body["maintenance"] == {"ok": False, "detail": "no maintenance loop holds the lease"}
+    holder = "host-a pid 12 worker #a1b2c3"
+    lease_acquire(name=MAINTENANCE_LEASE, holder=holder, ttl=60)
+    settings.ROLE = "all"  # `up --role all` started this process
+    body = client.get("/api/v1/health").json()
+    assert body["role"] == "all"
+    assert body["maintenance"]["ok"]
+    assert re.fullmatch(r"a loop holds the lease \((59|60) s left\)", body["maintenance"]["detail"])
+    assert "host-a" not in str(body)  # who holds it: on the admin dashboard, not here
+    lease_release(name=MAINTENANCE_LEASE, holder=holder)
+    assert not client.get("/api/v1/health").json()["maintenance"]["ok"]
 
 
 def _live(client):

@@ -1,18 +1,20 @@
 """A job's files: inputs stored at creation, outputs registered by its handler, and deleting
 exactly those. Every stored file is a `JobFile` row, so cleanup never guesses."""
 
+import contextlib
 import logging
 import mimetypes
-import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.db import DatabaseError, transaction
 
+from core import storage
 from core.errors import storage_error
 from core.files import safe_suffix
 from jobs.errors import PermanentJobError
-from jobs.models import Job, JobFile
+from jobs.models import Job, JobFile, StoringFile
 from jobs.status import JobStatus
 
 logger = logging.getLogger(__name__)
@@ -60,13 +62,16 @@ def job_file_local_path(*, job_id, label: str, temp_dir: Path) -> Path:
     jf = inputs.first()
     if jf is None:
         raise PermanentJobError(f"missing input '{label}'")
-    try:
-        return Path(default_storage.path(jf.name))
-    except NotImplementedError:  # remote storage: copy into the job's temp dir
-        target = temp_dir / Path(jf.name).name
-        with default_storage.open(jf.name, "rb") as src, target.open("wb") as dst:
-            shutil.copyfileobj(src, dst)
-        return target
+    in_place = storage.in_place_path(jf.name)
+    if in_place is not None:
+        return in_place
+    # An object store: copied once per attempt into its temp dir, named by the label (two
+    # inputs may share a file name); the temp dir goes with the attempt.
+    target = temp_dir / f"input-{label}{PurePosixPath(jf.name).suffix}"
+    if not target.exists():
+        partial = target.with_name(target.name + ".part")
+        storage.copy_to_local(jf.name, partial).rename(target)
+    return target
 
 
 # --- outputs ------------------------------------------------------------------------------------
@@ -81,16 +86,23 @@ def job_file_store(
 ) -> JobFile:
     """Copy a local file into media storage and register it on the job. `name` (chosen by the
     server, never by a client) stores it outside the job's folder: a file another row will own
-    once the job completes (see `job_files_adopt`)."""
+    once the job completes (see `job_files_adopt`). The name is noted (`StoringFile`) before
+    the write, so a write cut short by a lost host is found and deleted with its attempt."""
     filename = filename or local_path.name
-    with local_path.open("rb") as fh:
-        stored = storage_save(
-            name or storage_name_for(job_id, role, filename),
-            File(fh),
-            role=role,
-            label=label or filename,
-        )
-    return _register(job_id, stored, role, label, size=local_path.stat().st_size)
+    target = default_storage.get_available_name(name or storage_name_for(job_id, role, filename))
+    storing = StoringFile.objects.create(job_id=job_id, name=target)
+    try:
+        with local_path.open("rb") as fh:
+            stored = storage_save(target, File(fh), role=role, label=label or filename)
+        with transaction.atomic():
+            jf = _register(job_id, stored, role, label, size=local_path.stat().st_size)
+            storing.delete()
+    except BaseException:
+        _delete_partial_file(target)  # no row will name it
+        with contextlib.suppress(DatabaseError):  # else the rescue or the discard deletes it
+            StoringFile.objects.filter(pk=storing.pk).delete()
+        raise
+    return jf
 
 
 def job_files_adopt(*, job_id, label: str) -> str:
@@ -120,8 +132,7 @@ def storage_save(name: str, content: File, *, role: str, label: str) -> str:
 
 def _delete_partial_file(name: str) -> None:
     try:
-        if default_storage.exists(name):
-            default_storage.delete(name)
+        storage.discard(name)
     except OSError as exc:  # a read-only storage cannot have received any of it anyway
         logger.warning("could not delete the partial file %s: %s", name, exc)
 
@@ -131,9 +142,7 @@ def delete_job_files(files) -> int:
     """Delete the rows and the stored files, except shared inputs (their owner deletes those)."""
     count = 0
     for jf in files.exclude(role=JobFile.Role.SHARED):
-        if default_storage.exists(jf.name):
-            default_storage.delete(jf.name)
-            count += 1
+        count += storage.discard(jf.name)
     files.delete()
     return count
 
@@ -141,21 +150,36 @@ def delete_job_files(files) -> int:
 def job_discard_outputs(*, job_id) -> int:
     """Remove the outputs of an unsuccessful attempt: a job's outputs exist only when it completed."""
     outputs = JobFile.objects.filter(job_id=job_id).exclude(role__in=JobFile.INPUT_ROLES)
-    return delete_job_files(outputs) + _delete_unregistered_outputs(job_id)
+    return (
+        delete_job_files(outputs)
+        + _delete_unfinished_writes(job_id)
+        + _delete_unregistered_outputs(job_id)
+    )
+
+
+def _delete_unfinished_writes(job_id) -> int:
+    """What an attempt began writing and never registered (its `StoringFile` rows), wherever
+    the name is: the host died in the middle of the write, or between it and the row."""
+    count = 0
+    for storing in StoringFile.objects.filter(job_id=job_id):
+        count += storage.discard(storing.name)
+        storing.delete()
+    return count
 
 
 def _delete_unregistered_outputs(job_id) -> int:
-    """Files in the job's own output folders that no row names: a save cut short (the work
-    horse killed in the middle of writing it) leaves one behind, unregistered."""
+    """Files in the job's own output folders that no row names (a save cut short by a killed
+    work horse), and an object store's unfinished uploads there."""
     registered = set(JobFile.objects.filter(job_id=job_id).values_list("name", flat=True))
     count = 0
     for role in (JobFile.Role.OUTPUT, JobFile.Role.TEMP):
+        folder = storage_name_for(job_id, role, "").rstrip("/")
         try:
-            _, filenames = default_storage.listdir(storage_name_for(job_id, role, ""))
-        except (OSError, NotImplementedError):  # no such folder (nothing stored), or no listing
+            stored = [f.name for f in storage.stored_files(folder)]
+            storage.discard_unfinished(folder)
+        except (OSError, NotImplementedError):  # a storage without listing
             continue
-        for filename in filenames:
-            name = storage_name_for(job_id, role, filename)
+        for name in stored:
             if name not in registered:
                 _delete_partial_file(name)
                 count += 1

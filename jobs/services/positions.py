@@ -16,6 +16,7 @@ at `slots / median` jobs a second: `now + max(0, position + running - slots + 1)
 slots`. None while the queue is paused, when no worker serves it or before it has run a job.
 """
 
+import functools
 import logging
 import statistics
 import time
@@ -23,10 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Min, Q
+from django.db.models import Count as CountOf
+from django.db.models import Min
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from core.plainsql import Count
 from jobs import queue as transport
 from jobs.models import Job, QueueState
 from jobs.registry import job_types_of, queue_of
@@ -116,7 +119,7 @@ class QueueSnapshot:
         ] = {}  # priority -> owner -> n, first
         rows = (
             self.due.values("priority", "owner_id")
-            .annotate(n=Count("id"), first=Min("created_at"))
+            .annotate(n=CountOf("id"), first=Min("created_at"))
             .order_by()
         )
         for row in rows:
@@ -136,11 +139,8 @@ class QueueSnapshot:
 
     def _position(self, job_id, priority, owner_id, created_at) -> int:
         me = owner_key(owner_id)
-        mine = Q(owner__isnull=True) if me == 0 else Q(owner_id=me)
-        own = (
-            self.due.filter(mine, priority=priority)
-            .filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=job_id))
-            .count()
+        own = own_jobs_ahead(
+            self.job_types, self.now, me, priority=priority, created_at=created_at, job_id=job_id
         )
         ahead = own + sum(
             n for p, group in self.groups.items() if p > priority for n, _ in group.values()
@@ -169,6 +169,37 @@ class QueueSnapshot:
             return None
         waits = max(0, position + sum(self.running.values()) - slots + 1)
         return self.now + timedelta(seconds=waits * median / slots)
+
+
+@functools.cache
+def _own_ahead_count(type_count: int, ownerless: bool) -> Count:
+    types = ", ".join(["%s"] * type_count)
+    owner = '"owner_id" IS NULL' if ownerless else '"owner_id" = %s'
+    return Count(
+        Job,
+        f'WHERE "status" = %s AND "job_type" IN ({types})'
+        ' AND ("run_after" IS NULL OR "run_after" <= %s)'
+        f' AND {owner} AND "priority" = %s'
+        ' AND ("created_at" < %s OR ("created_at" = %s AND "id" < %s))',
+    )
+
+
+def own_jobs_ahead(job_types, now, owner, *, priority, created_at, job_id) -> int:
+    """How many due jobs of the same owner (0: ownerless) and priority come before this one
+    (creation order) in a queue of these types: counted on every poll of a queued job, so in
+    plain SQL (core.plainsql), the ORM's compilation costing several times the query."""
+    query = _own_ahead_count(len(job_types), owner == 0)
+    owner_param = [] if owner == 0 else [owner]
+    return query.value(
+        JobStatus.QUEUED.value,
+        *job_types,
+        now,
+        *owner_param,
+        priority,
+        created_at,
+        created_at,
+        job_id,
+    )
 
 
 def queue_place(

@@ -4,6 +4,7 @@ and totals that agree across panels. Most figures are read at a fixed `now` with
 around it, so windows and month boundaries are exact."""
 
 import random
+import re
 import statistics
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from core.leases import MAINTENANCE_LEASE, lease_acquire
 from jobs import queue
 from jobs.dashboard import dashboard_context, duration_stats, percentile
 from jobs.dashboard_charts import nice_top
@@ -311,6 +313,15 @@ def test_dashboard_page(staff_client, user, django_capture_on_commit_callbacks, 
     assert 'id="ef-budget-total">$37.0000<' in html and 'id="ef-spend-window">$37.0000<' in html
     assert "No spend this month" not in html
     assert str(stuck.pk) in html and "40%" in html  # alice: $4 of $10
+    assert '<p id="ef-maintenance" class="errornote">Maintenance loop: none holds' in html
+
+
+def test_dashboard_names_the_maintenance_loop_holding_the_lease(staff_client):
+    lease_acquire(name=MAINTENANCE_LEASE, holder="worker-2 pid 41 worker #c0ffee", ttl=60)
+    html = staff_client.get(reverse("ef_dashboard")).content.decode()
+    line = html[html.index('<p id="ef-maintenance">') :].split("</p>")[0]
+    assert "<strong>worker-2 pid 41 worker #c0ffee</strong> holds the lease since" in line
+    assert re.search(r", (59|60) s left\)\.$", line), line
 
 
 def test_dashboard_without_data_or_budget_setting(staff_client, settings):

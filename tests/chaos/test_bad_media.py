@@ -15,7 +15,6 @@ import av
 import pytest
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import default_storage
 
 from jobs import services
 from jobs.errors import InvalidJobParams
@@ -25,6 +24,7 @@ from media_pipeline.ops.probe import probe_media
 from tests.chaos.test_worker_kill import ffmpeg_pids_of
 from tests.conftest import wait_for
 from tests.media_pipeline.api_videos.helpers import API, created_job, error, fields, post
+from tests.stored import stored_path
 
 # Job types that read one 'source' video, with cheap params.
 SOURCE_JOBS = {
@@ -159,7 +159,7 @@ def _render(user, path: Path, preset: str) -> Job:
 
 
 def _output(job: Job) -> Path:
-    return Path(default_storage.path(JobFile.objects.get(job=job, label="video").name))
+    return Path(stored_path(JobFile.objects.get(job=job, label="video").name))
 
 
 def _frame_times(path: Path) -> list[float]:

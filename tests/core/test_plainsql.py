@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -16,6 +17,7 @@ from jobs import services
 from jobs.models import CostEntry, Job, JobFile, WebhookDelivery
 from jobs.polling import job_detail
 from jobs.schemas import CostOut, WebhookDeliveryOut
+from jobs.services.positions import own_jobs_ahead
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -128,3 +130,56 @@ def test_select_sql_is_plain_and_parameterised():
     )
     assert query.fetch(Job._meta.pk.default()) == []
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+def test_own_jobs_ahead_counts_as_the_orm(user, other_user):
+    """A queued job's own jobs ahead (the count every poll of a queued job runs) equals the ORM's
+    count, across owners (and none), priorities, creation ties broken by id, due times and
+    statuses."""
+    now = timezone.now()
+    same_moment = now - timedelta(minutes=5)
+    jobs = []
+    for n, (owner, priority, run_after) in enumerate(
+        [
+            (user, 0, None),
+            (user, 0, now - timedelta(seconds=1)),  # due
+            (user, 0, now + timedelta(hours=1)),  # not due yet: not ahead
+            (user, 5, None),
+            (other_user, 0, None),
+            (None, 0, None),
+            (None, 0, None),
+            (user, 0, None),
+        ]
+    ):
+        job = services.job_create(job_type="noop", owner=owner, priority=priority)
+        created = same_moment if n in (0, 1, 5, 6) else now - timedelta(minutes=4, seconds=-n)
+        Job.objects.filter(id=job.id).update(created_at=created, run_after=run_after)
+        jobs.append(Job.objects.get(id=job.id))
+    Job.objects.filter(id=jobs[7].id).update(status="processing")  # running: not queued
+    types = ["noop"]
+    for job in jobs:
+        owner = job.owner_id or 0
+        mine = Q(owner__isnull=True) if owner == 0 else Q(owner_id=owner)
+        expected = (
+            Job.objects.due_in_queue(types, now)
+            .filter(mine, priority=job.priority)
+            .filter(Q(created_at__lt=job.created_at) | Q(created_at=job.created_at, id__lt=job.id))
+            .count()
+        )
+        counted = own_jobs_ahead(
+            types, now, owner, priority=job.priority, created_at=job.created_at, job_id=job.id
+        )
+        assert counted == expected, job
+    # The figures themselves: of user's two jobs created at the same moment, the smaller id is
+    # ahead of the other; the two ownerless ones likewise.
+    tied = sorted([jobs[0], jobs[1]], key=lambda j: j.id)
+    assert (
+        own_jobs_ahead(types, now, user.id, priority=0, created_at=same_moment, job_id=tied[1].id)
+        == 1
+    )
+    assert (
+        own_jobs_ahead(
+            types, now, 0, priority=0, created_at=same_moment, job_id=max(jobs[5].id, jobs[6].id)
+        )
+        == 1
+    )

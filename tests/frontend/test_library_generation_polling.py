@@ -6,7 +6,6 @@ import subprocess
 
 import numpy as np
 import pytest
-from django.core.files.storage import default_storage
 
 from jobs.models import Job
 from media_pipeline.library.models import Clip
@@ -20,6 +19,7 @@ from tests.frontend.library_fixtures import (  # noqa: F401 - fixtures
     stored_source,
 )
 from tests.media_pipeline.test_voice import RATE, decode_mono
+from tests.stored import stored_path
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,7 +107,7 @@ def test_from_segments_with_muted_voice_and_a_script_polled_to_ready(
     # the clip starts at the segment's start: its speech is ~20 dB under the source's
     row = Clip.objects.get(id=clip["id"])
     original = decode_mono(path)
-    produced = decode_mono(default_storage.path(row.file.name))
+    produced = decode_mono(stored_path(row.file.name))
     offset = int(spoken.start * RATE)
     inner = slice(int(0.4 * RATE), int((speech_end - spoken.start - 0.3) * RATE))
     source_rms = np.sqrt(np.mean(original[offset:][inner] ** 2))

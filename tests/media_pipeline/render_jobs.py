@@ -3,13 +3,13 @@
 from pathlib import Path
 
 from django.core.files import File
-from django.core.files.storage import default_storage
 
 from jobs import services
 from jobs.models import Job
 from jobs.status import JobStatus
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from tests.conftest import run_burst_worker
+from tests.stored import stored_path
 
 
 def run_render_clip(user, source: Path, **params) -> Job:
@@ -27,7 +27,7 @@ def run_render_clip(user, source: Path, **params) -> Job:
 
 
 def output_path(job: Job, label: str = "video") -> str:
-    return default_storage.path(job.files.get(label=label).name)
+    return stored_path(job.files.get(label=label).name)
 
 
 def rendered_video(user, source: Path, **params) -> str:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from django.core.files import File
-from django.core.files.storage import default_storage
 
 from jobs import services
 from jobs.models import Job
@@ -35,6 +34,7 @@ from tests.media_pipeline.quality import (
     measure_loudness,
     stream_format,
 )
+from tests.stored import stored_path
 
 CUTS = [{"start": 0.3, "end": 1.3}, {"start": 2.0, "end": 3.2}]  # two cuts, 2.2 s in all
 CUT_LENGTH = 2.2
@@ -147,7 +147,7 @@ def test_unmodified_preset_through_a_render_clip_job(user, sources):
     job.refresh_from_db()
     assert job.status == JobStatus.COMPLETED, job.error
     assert job.result["duration"] == pytest.approx(CUT_LENGTH, abs=0.1)
-    output = Path(default_storage.path(job.files.get(label="video").name))
+    output = Path(stored_path(job.files.get(label="video").name))
     _assert_on_target(output)
     _assert_preset_format(output, preset)
     assert black_frames(output) == [] and frozen_frames(output, fps=preset.fps) == []
@@ -169,7 +169,7 @@ def test_an_export_preset_row_with_other_targets_is_honoured(api, user, sources)
     job = Job.objects.get(id=response.json()["job_id"])
     assert job.status == JobStatus.COMPLETED, job.error
     export = Export.objects.get(id=response.json()["export_id"])
-    _assert_on_target(default_storage.path(export.file.name), lufs=-16, true_peak=-2)
+    _assert_on_target(stored_path(export.file.name), lufs=-16, true_peak=-2)
 
 
 @pytest.mark.django_db(transaction=True)

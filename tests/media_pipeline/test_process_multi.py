@@ -4,12 +4,12 @@ import av
 import numpy as np
 import pytest
 from django.core.files import File
-from django.core.files.storage import default_storage
 
 from jobs import services
 from jobs.status import JobStatus
 from media_pipeline.ops.probe import probe_media
 from tests.conftest import run_burst_worker
+from tests.stored import stored_path
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +28,7 @@ def _run(user, job_type, params, inputs):
 
 
 def _path(job, label):
-    return default_storage.path(job.files.get(label=label).name)
+    return stored_path(job.files.get(label=label).name)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ import pytest
 import respx
 import srt
 from django.core.files import File
-from django.core.files.storage import default_storage
 from django.utils import timezone
 from edge_tts.data_classes import TTSConfig
 
@@ -52,6 +51,7 @@ from media_pipeline.ops.tts.timings import (
     words_to_srt,
 )
 from tests.conftest import run_burst_worker
+from tests.stored import stored_path
 
 e2e = pytest.mark.django_db(transaction=True)
 
@@ -115,7 +115,7 @@ def stream_counts(path: Path) -> tuple[int, int]:
 
 
 def job_files(job) -> dict[str, Path]:
-    return {jf.label: Path(default_storage.path(jf.name)) for jf in job.files.filter(role="output")}
+    return {jf.label: Path(stored_path(jf.name)) for jf in job.files.filter(role="output")}
 
 
 def run(job) -> Job:

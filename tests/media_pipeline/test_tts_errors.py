@@ -7,7 +7,6 @@ import ssl
 
 import aiohttp
 import pytest
-from django.core.files.storage import default_storage
 
 from jobs import services
 from jobs.models import CostEntry, Job
@@ -20,6 +19,7 @@ from media_pipeline.ops.tts.synthesis import speak
 from tests.conftest import run_burst_worker
 from tests.media_pipeline import tts_network
 from tests.media_pipeline.tts_network import chain, closed_port
+from tests.stored import stored_path
 
 edge_at_closed_port = tts_network.edge_at_closed_port  # fixtures
 no_dns = tts_network.no_dns
@@ -163,7 +163,7 @@ def test_tts_job_speaks_offline_by_default_and_fails_readably_without_fallback(
         f"The voice-over was spoken by the offline voice (eSpeak NG, voice gmw/en-US) because "
         f"{reason} (EF_TTS_OFFLINE_FALLBACK is on)."
     ]
-    audio = default_storage.path(job.files.get(label="audio").name)
+    audio = stored_path(job.files.get(label="audio").name)
     assert probe_media(audio).duration > 1
     (usage,) = CostEntry.objects.filter(job=job)
     assert (usage.service, usage.units, usage.unit_name) == (

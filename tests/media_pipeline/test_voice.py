@@ -42,6 +42,7 @@ from media_pipeline.ops.voice_mute import (
     spill_long_filter,
 )
 from tests.conftest import run_burst_worker
+from tests.stored import stored_path
 
 W = WINDOW_SECONDS  # 32 ms
 TOLERANCE = 0.3  # seconds between detected and true speech edges
@@ -517,7 +518,7 @@ def test_mute_voice_job(speech_on_tone, user):
     [muted] = job.result["muted_intervals"]
     assert_matches_speech([SpeechInterval(**muted)], speech)
     [output] = outputs(job)
-    out_path = default_storage.path(output.name)
+    out_path = stored_path(output.name)
     original, processed = decode_mono(path), decode_mono(out_path)
     inside = gain_db(original, processed, muted["start"] + 0.05, muted["end"] - 0.05)
     assert inside == pytest.approx(20 * math.log10(0.25), abs=1.0)  # about -12 dB

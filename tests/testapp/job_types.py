@@ -176,3 +176,21 @@ def attempt_progress(ctx, params: AttemptProgressParams):
     ctx.progress(5, "work", "Working again")
     row = Job.objects.get(id=ctx.job_id)
     return {"attempt": ctx.attempt, "progress": row.progress, "stage": row.stage}
+
+
+class StoreStreamParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    first_name: str  # storage names outside the job's folder, as the library's outputs are
+    stream_name: str
+    fifo: str
+
+
+@register("test_store_stream", params_schema=StoreStreamParams, max_attempts=2, timeout=120)
+def store_stream(ctx, params: StoreStreamParams):
+    """Stores a small output, then one read from the named pipe `fifo`: the test decides when
+    (or whether) that write ends (tests/storage/test_s3_cleanup.py kills the host in its middle)."""
+    first = Path(ctx.temp_dir) / "first.txt"
+    first.write_text(f"attempt {ctx.attempt}")
+    ctx.add_file(first, label="first", name=params.first_name)
+    ctx.add_file(Path(params.fifo), label="stream", name=params.stream_name)
+    return {"attempt": ctx.attempt}

@@ -6,14 +6,13 @@ name is ever built from user input, and deleting a row here deletes its files.
 
 import contextlib
 import logging
-import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import default_storage
 
+from core import storage
 from media_pipeline.library.models import SourceVideo
 from media_pipeline.ops.errors import FFmpegError
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
@@ -33,18 +32,12 @@ def delete_file(field) -> int:
 @contextlib.contextmanager
 def local_path(name: str):
     """A local path of a stored file: in place on a filesystem storage, else a temporary copy."""
-    try:
-        in_place = Path(default_storage.path(name))
-    except NotImplementedError:  # object storage: no local path
-        in_place = None
+    in_place = storage.in_place_path(name)
     if in_place is not None:
         yield in_place
         return
     with tempfile.TemporaryDirectory(dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
-        copy = Path(tmp) / f"file{PurePosixPath(name).suffix}"
-        with default_storage.open(name, "rb") as src, copy.open("wb") as dst:
-            shutil.copyfileobj(src, dst)
-        yield copy
+        yield storage.copy_to_local(name, Path(tmp) / f"file{PurePosixPath(name).suffix}")
 
 
 # --- source videos ------------------------------------------------------------------------------

@@ -11,12 +11,13 @@ from media_pipeline.library.models import Clip, Project, Segment, SourceVideo
 from media_pipeline.ops.probe import probe_media
 from tests.conftest import run_burst_worker
 from tests.media_pipeline.api_projects.conftest import API
+from tests.stored import stored_path
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _probe(name):
-    return probe_media(default_storage.path(name))
+    return probe_media(stored_path(name))
 
 
 def test_generate_from_an_upload_makes_clips_with_files(api, user, make_project, media):

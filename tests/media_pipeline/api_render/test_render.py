@@ -14,6 +14,7 @@ from media_pipeline.ops.presets import PRESETS
 from media_pipeline.ops.probe import probe_media
 from tests.conftest import run_burst_worker
 from tests.media_pipeline.api_render.conftest import API, add_content, make_clip, post_json
+from tests.stored import stored_path
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,7 +71,7 @@ def test_render_with_voiceover_and_subtitles_fills_the_export(api, clip, tiny_pr
     clip.refresh_from_db()
     assert export.status == Export.Status.COMPLETED and export.completed_at is not None
     assert export.size == default_storage.size(export.file.name) > 0
-    info = probe_media(default_storage.path(export.file.name))
+    info = probe_media(stored_path(export.file.name))
     assert (info.width, info.height, info.fps) == (180, 320, 15.0)
     voice = job.result["voiceover"]
     assert voice["provider"] == "offline" and job.result["subtitles"] is True

@@ -7,7 +7,6 @@ import subprocess
 
 import numpy as np
 import pytest
-from django.core.files.storage import default_storage
 
 from jobs.models import Job
 from jobs.status import JobStatus
@@ -16,6 +15,7 @@ from media_pipeline.ops.ffmpeg_bin import ffmpeg_path
 from media_pipeline.ops.probe import probe_media
 from tests.conftest import run_burst_worker
 from tests.media_pipeline.api_render.conftest import API, add_content, make_clip, post_json
+from tests.stored import stored_path
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,7 +36,7 @@ def _rendered(api, clip, **options) -> tuple[Job, str]:
     job = Job.objects.get(id=response.json()["job_id"])
     assert job.status == JobStatus.COMPLETED, job.error
     export = Export.objects.get(id=response.json()["export_id"])
-    return job, default_storage.path(export.file.name)
+    return job, stored_path(export.file.name)
 
 
 def _decode(path: str, *args: str) -> bytes:

@@ -11,6 +11,7 @@ from media_pipeline.library.models import Project, Segment
 from media_pipeline.ops.probe import probe_media
 from tests.conftest import run_burst_worker
 from tests.media_pipeline.api_render.conftest import API, make_source, patch_json, post_json
+from tests.stored import stored_path
 
 
 def _create(api, source, **body):
@@ -115,7 +116,7 @@ def test_extract_cuts_the_span_into_the_segment_and_streams_it(api, segment):
     assert job.files.get(label="source").name == segment.source_video.file.name
     segment.refresh_from_db()
     name = segment.extracted_file.name
-    info = probe_media(default_storage.path(name))
+    info = probe_media(stored_path(name))
     assert info.duration == pytest.approx(1.0, abs=0.1) and info.has_audio
     assert (info.width, info.height) == (320, 240)
     part = api.get(stream_url, HTTP_RANGE="bytes=0-15")
