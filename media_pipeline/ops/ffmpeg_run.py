@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from media_pipeline.ops.child_process import die_with_parent
+from media_pipeline.ops.encoder import bound_threads
 from media_pipeline.ops.errors import FFmpegError
 from media_pipeline.ops.ffmpeg_bin import FFmpegInfo, choose_ffmpeg
 
@@ -38,8 +39,9 @@ def in_dialect(args: Sequence[str], binary: FFmpegInfo) -> list[str]:
 
 
 def ffmpeg_argv(args: Sequence[str], *, loglevel: str = "warning") -> list[str]:
-    """The full argv: the chosen ffmpeg, our fixed global options, then the caller's arguments.
-    Raises FFmpegUnavailable when there is no usable ffmpeg."""
+    """The full argv: the chosen ffmpeg, our fixed global options, then the caller's arguments
+    with their threads bounded (`encoder.bound_threads`). Raises FFmpegUnavailable when there is
+    no usable ffmpeg."""
     binary = choose_ffmpeg().info
     return [
         binary.path,
@@ -51,7 +53,7 @@ def ffmpeg_argv(args: Sequence[str], *, loglevel: str = "warning") -> list[str]:
         "-progress",
         "pipe:1",
         "-y",
-        *in_dialect(args, binary),
+        *bound_threads(in_dialect(args, binary)),
     ]
 
 

@@ -12,13 +12,13 @@ The audio's loudness is set by `loudness`: it measures the mix built by `build_m
 """
 
 import itertools
-import os
 from collections import Counter
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import ffmpeg
 
+from media_pipeline.ops.encoder import x264_params
 from media_pipeline.ops.presets import Preset
 
 AUDIO_RATE = 48000
@@ -88,16 +88,6 @@ class RenderSpec:
     def duration(self) -> float:
         return round(sum(p.duration for p in self.pieces), 3)
 
-
-# Frames x264 looks ahead for rate control, each held in memory at full size. "medium" uses 40:
-# at 1080x1920 ffmpeg then peaks at ~575 MB, and a worker with it over 700 MB; 10 (as "veryfast")
-# ~345 MB, for a few percent more bits at the same CRF: short-form platforms re-encode uploads
-# anyway (bench/memory.py measures a worker rendering 10 minutes of 1080p).
-X264_LOOKAHEAD = 10
-# x264 starts 1.5 frame threads per core, each with frames of its own; one per core renders as
-# fast here (2 cores: 15.0 s vs 15.3 s) with ~25 MB less at 1080x1920, and keeps memory in step
-# with the machine.
-X264_THREADS = os.cpu_count() or 1
 
 MIN_PIECE = 0.05  # shorter leftovers are dropped rather than rendered as a flash
 
@@ -266,7 +256,7 @@ def build_render_args(spec: RenderSpec) -> list[str]:
         **{
             "b:a": f"{preset.audio_bitrate_kbps}k",
             "profile:v": "high",
-            "x264-params": f"rc-lookahead={X264_LOOKAHEAD}:threads={X264_THREADS}",
+            "x264-params": x264_params(preset.x264_preset),
         },
     )
     return out.get_args()
