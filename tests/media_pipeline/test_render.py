@@ -78,8 +78,8 @@ def test_render_argv_single_piece_keep_audio(settings):
         "-ss", "1.500", "-t", "2.000", "-i", "in.mp4",
         "-filter_complex",
         "[0:v]fps=fps=30:start_time=0[s0];[s0]tpad=stop=-1:stop_mode=clone[s1];"
-        "[s1]scale=force_original_aspect_ratio=increase:h=1080:w=1080[s2];"
-        "[s2]crop=h=1080:w=1080[s3];[s3]setsar=r=1[s4];[s4]format=pix_fmts=yuv420p[s5];"
+        "[s1]crop=h=min(ih\\,2*round(iw*1080/1080/2)):w=min(iw\\,2*round(ih*1080/1080/2))[s2];"
+        "[s2]scale=h=1080:w=1080[s3];[s3]setsar=r=1[s4];[s4]format=pix_fmts=yuv420p[s5];"
         "[s5]trim=end_frame=60[s6];"  # 2 s at 30 fps: exactly as long as the audio
         "[0:a]aresample=48000[s7];[s7]aformat=channel_layouts=stereo[s8]",
         "-map", "[s6]", "-map", "[s8]",
