@@ -33,8 +33,7 @@ from media_pipeline.ops.render import (
 from media_pipeline.ops.srt_validation import SrtText
 from media_pipeline.ops.subtitles import SubtitleStyle
 from media_pipeline.ops.variants import Segment, plan_variants
-from media_pipeline.ops.voice_detect import detect_voice
-from media_pipeline.ops.voice_mute import VoiceMuteParams, mute_speech
+from media_pipeline.ops.voice_mute import VoiceMuteParams, mute_voice
 
 # A name shown to people and turned into file names: letters, digits, spaces, '.', '-', '_'.
 OUTPUT_NAME = r"^\w[\w .-]{0,79}$"
@@ -267,13 +266,10 @@ def mute_source_voice(
     """Lower the speech of `source` (job progress between span[0] and span[1] percent): a muted
     copy (video stream copied) in `output_dir` (default: the job's temp dir), or none when the
     source has no audio (see VoiceMuteResult). Shared with the library's `project_generate`."""
-    middle = span[0] + (span[1] - span[0]) * 0.6
-    detect = ctx.stage(span[0], middle, "detect", "Detecting speech")
-    detection = detect_voice(source, params, info=info, on_progress=detect)
-    report = ctx.stage(middle, span[1], "mute", "Muting speech")
+    report = ctx.stage(span[0], span[1], "mute", "Detecting and muting speech")
     out = Path(output_dir or ctx.temp_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return mute_speech(source, out, detection, params, info=info, on_progress=report, tracker=ctx)
+    return mute_voice(source, out, params, info=info, on_progress=report, tracker=ctx)
 
 
 def soundtrack_of(ctx, params) -> str | None:
