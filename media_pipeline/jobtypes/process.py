@@ -28,7 +28,6 @@ from media_pipeline.ops.render import (
     RenderSpec,
     Subtitles,
     build_render_args,
-    build_thumbnail_args,
 )
 from media_pipeline.ops.srt_validation import SrtText
 from media_pipeline.ops.subtitles import SubtitleStyle
@@ -166,7 +165,8 @@ def render_variants(
     subtitles: Subtitles | None = None,
     span: tuple[float, float] = (30.0, 98.0),
 ) -> list[RenderedVariant]:
-    """Encode each variant once into the job's temp dir, with a thumbnail from its middle;
+    """Encode each variant once into the job's temp dir, with a thumbnail of its middle frame
+    (written by the same ffmpeg run);
     the renders share the job's progress between span[0] and span[1] percent."""
     step = (span[1] - span[0]) / len(variants)
     rendered = []
@@ -179,6 +179,7 @@ def render_variants(
             voiceover=soundtrack,
             audio_mode=AudioMode.REPLACE if soundtrack else AudioMode.KEEP,
             subtitles=subtitles,
+            thumbnail=str(output.with_suffix(".jpg")),
         )
         report = ctx.stage(
             span[0] + step * (n - 1),
@@ -187,12 +188,8 @@ def render_variants(
             f"Rendering variant {n} of {len(variants)}",
         )
         run_ffmpeg(build_render_args(spec), duration=spec.duration, on_progress=report, tracker=ctx)
-        thumbnail = output.with_suffix(".jpg")
-        run_ffmpeg(
-            build_thumbnail_args(str(output), str(thumbnail), at=spec.duration / 2), tracker=ctx
-        )
-        duration = probe_media(output).duration
-        rendered.append(RenderedVariant(n, output, thumbnail, duration, pieces))
+        duration = probe_media(output, rotation=False).duration
+        rendered.append(RenderedVariant(n, output, Path(spec.thumbnail), duration, pieces))
     return rendered
 
 

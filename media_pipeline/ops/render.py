@@ -83,6 +83,8 @@ class RenderSpec:
     # Filters applied to the final mix, then back to AUDIO_RATE (set by media_pipeline.ops.loudness);
     # empty: the mix is encoded as it is.
     audio_filters: tuple[AudioFilter, ...] = ()
+    # A JPEG of the output's middle frame, written by the same ffmpeg run (None: no thumbnail).
+    thumbnail: str | None = None
 
     @property
     def duration(self) -> float:
@@ -90,6 +92,7 @@ class RenderSpec:
 
 
 MIN_PIECE = 0.05  # shorter leftovers are dropped rather than rendered as a flash
+THUMBNAIL_WIDTH, THUMBNAIL_QUALITY = 360, 3  # pixels; JPEG quality scale of ffmpeg (2-31)
 
 
 def plan_timeline(
@@ -248,6 +251,10 @@ def build_render_args(spec: RenderSpec) -> list[str]:
         video = video.filter(
             "ass", filename=spec.subtitles.ass_path, fontsdir=spec.subtitles.fonts_dir
         )
+    thumbnail = None
+    if spec.thumbnail:
+        video, picture = _fan_out(video, 2, "split")
+        thumbnail = _thumbnail_output(picture, spec.thumbnail, frame=sum(frames) // 2)
     audio = _filtered(_mixed_audio(spec, sources), spec.audio_filters)
     preset = spec.preset
     out = ffmpeg.output(
@@ -271,14 +278,23 @@ def build_render_args(spec: RenderSpec) -> list[str]:
             "x264-params": x264_params(preset.x264_preset),
         },
     )
-    return out.get_args()
+    return (ffmpeg.merge_outputs(out, thumbnail) if thumbnail else out).get_args()
 
 
-def build_thumbnail_args(video: str, output: str, *, at: float, width: int = 360) -> list[str]:
+def _thumbnail_output(video, path: str, *, frame: int):
+    """The render's frame number `frame` (its middle), as a JPEG THUMBNAIL_WIDTH wide: taken
+    from the frames being encoded, with no second decode of the output."""
+    picture = video.filter("select", f"eq(n,{frame})").filter("scale", w=THUMBNAIL_WIDTH, h=-2)
+    return picture.output(path, vframes=1, **{"q:v": THUMBNAIL_QUALITY})
+
+
+def build_thumbnail_args(
+    video: str, output: str, *, at: float, width: int = THUMBNAIL_WIDTH
+) -> list[str]:
     """One JPEG frame of `video` at `at` seconds, `width` pixels wide."""
     return (
         ffmpeg.input(video, ss=f"{max(at, 0):.3f}")
         .video.filter("scale", w=width, h=-2)
-        .output(output, vframes=1, **{"q:v": 3})
+        .output(output, vframes=1, **{"q:v": THUMBNAIL_QUALITY})
         .get_args()
     )

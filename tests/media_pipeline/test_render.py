@@ -173,3 +173,28 @@ def test_real_render_joins_pieces_from_mixed_sources_into_the_preset_frame(
     assert info.duration == pytest.approx(2.8, abs=0.1)
     assert info.has_audio and info.audio_sample_rate == 48000
     assert fractions and fractions[-1] == 1.0 and fractions == sorted(fractions)
+
+
+def test_the_render_writes_its_middle_frame_as_the_thumbnail(media, tmp_path, small_preset):
+    import av
+    import numpy as np
+    from PIL import Image
+
+    pattern, halves = str(media.video(seconds=2)), str(media.halves(seconds=1))
+    out, thumbnail = tmp_path / "out.mp4", tmp_path / "out.jpg"
+    # the test pattern, one second of red and blue halves in the middle, the pattern again
+    pieces = (Piece(pattern, 0, 1), Piece(halves, 0, 1, has_audio=False), Piece(pattern, 1, 2))
+    spec = RenderSpec(pieces=pieces, preset=small_preset, output=str(out), thumbnail=str(thumbnail))
+    run_ffmpeg(build_render_args(spec))
+    picture = Image.open(thumbnail)
+    assert picture.size == (360, 640)  # 360 wide, the output's shape
+    middle = 3 * small_preset.fps // 2  # frame 37 of 75: red and blue
+    with av.open(str(out)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 3 * small_preset.fps
+    expected = np.asarray(Image.fromarray(frames[middle]).resize(picture.size), dtype=np.int16)
+    got = np.asarray(picture.convert("RGB"), dtype=np.int16)
+    assert np.abs(got - expected).mean() < 12  # the same frame (JPEG and x264 apart)
+    for other in (frames[5], frames[-5]):  # and not one from elsewhere on the timeline
+        elsewhere = np.asarray(Image.fromarray(other).resize(picture.size), dtype=np.int16)
+        assert np.abs(got - elsewhere).mean() > 2 * np.abs(got - expected).mean()
