@@ -17,6 +17,7 @@ are closed before it; reopening a local file costs little.
 
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,10 @@ def claim(token: RQJob) -> Handoff | None:
     if token.func_name != transport.RUNNER:
         return None
     queue = token.args[0]
-    path = settings.JOB_TEMP_DIR / "outcomes" / f"{os.getpid()}.json"
+    # One file per worker, emptied before each fork: one found after the horse ended is its own
+    # (not one a killed worker of the same pid left behind).
+    path = settings.JOB_TEMP_DIR / "outcomes" / f"{socket.gethostname()}-{os.getpid()}.json"
+    path.unlink(missing_ok=True)
     try:
         job = with_db_retry(lambda: services.job_claim_next(queue=queue), what="claim")
     except Exception:
