@@ -42,6 +42,15 @@ def setup_django(settings_module: str = "editfactory.settings_test") -> None:
     django.setup()
 
 
+def cache_dir() -> Path:
+    """Where the benchmarks keep the media they make once: $EF_BENCH_CACHE, by default
+    ~/.cache/editfactory-bench."""
+    default = Path.home() / ".cache" / "editfactory-bench"
+    path = Path(os.environ.get("EF_BENCH_CACHE", default))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def pct(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]

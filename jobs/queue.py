@@ -27,6 +27,10 @@ from jobs.registry import queue_timeout
 logger = logging.getLogger(__name__)
 
 RUNNER = "jobs.runner.run_next"
+# Seconds a finished token stays in RQ (its dashboard's finished jobs). Not 0: RQ deletes a job
+# whose result it must not keep with nine more Redis round trips in every work horse (status
+# reads, registry scans) than it spends keeping one; the key expires by itself.
+TOKEN_RESULT_TTL = 60
 # RQ job states in which the job will still be (or is being) delivered.
 _HELD = {RQStatus.QUEUED, RQStatus.STARTED, RQStatus.DEFERRED, RQStatus.SCHEDULED}
 
@@ -80,7 +84,7 @@ def wake(queue: str, count: int = 1) -> bool:
                     RUNNER,
                     args=(queue,),
                     timeout=timeout,
-                    result_ttl=0,
+                    result_ttl=TOKEN_RESULT_TTL,
                     failure_ttl=24 * 3600,
                     pipeline=pipe,
                 )

@@ -2,21 +2,26 @@
 
 Thin by design: every status change is a call into `jobs.services`. A worker takes a wake-up
 token of a queue (`run_next`) and the database says which job of that queue runs
-(`jobs.services.claims`).
+(`jobs.services.claims`). Three steps: the claim, the handler (`execute`, which ends in an
+`Outcome`), the record (`record`). A worker (`jobs.worker.EngineWorker`) claims and records in
+its own process and forks a work horse for the handler alone (`jobs.handoff`); a direct call
+(`run_job`, a token run without a worker's claim) does the three in one process.
 """
 
 import logging
 import threading
 import traceback
+from collections.abc import Callable
 from contextlib import contextmanager
 
 from django.db import close_old_connections, connection
 from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
 
-from jobs import services
+from jobs import handoff, services
 from jobs.context import JobContext, Watcher
 from jobs.dbretry import with_db_retry
 from jobs.errors import JobCancelled, PermanentJobError
+from jobs.outcome import COMPLETED, STOPPED, Outcome
 from jobs.registry import get_job_type
 
 logger = logging.getLogger(__name__)
@@ -25,15 +30,17 @@ logger = logging.getLogger(__name__)
 def run_next(queue: str) -> str:
     """One wake-up token of `queue`: run the job the queue's order puts first, if any may start
     (the queue is not paused, under its limits, and has a due job)."""
+    handed = handoff.take()
+    if handed is not None:  # the worker claimed it before forking this horse
+        return _run_handed(handed)
     close_old_connections()
     try:
         job = with_db_retry(lambda: services.job_claim_next(queue=queue), what="claim")
         if job is None:
             logger.info("queue %s: no job may start now (none due, paused or at a limit)", queue)
             return "idle"
-        outcome = _execute(job)
-        # A limit may have turned tokens away while this job ran: one slot is free now.
-        with_db_retry(lambda: services.queue_after_job(queue=queue), what="queue wake-up")
+        outcome = execute(job, lambda result: record(job, result))
+        _after_job(queue)
         return outcome
     finally:
         connection.close()
@@ -50,9 +57,51 @@ def run_job(job_id: str) -> str:
                 "job %s not claimable (already taken, finished or not due): skipped", job_id
             )
             return "skipped"
-        return _execute(job)
+        return execute(job, lambda result: record(job, result))
     finally:
         connection.close()
+
+
+def _run_handed(handed: handoff.Handoff) -> str:
+    """In a work horse: run the handler of the job its worker claimed; the worker records."""
+    if handed.job is None:
+        return "idle"
+    try:
+        return execute(handed.job, lambda outcome: _leave(handed, outcome))
+    finally:
+        connection.close()  # the horse's own, if its handler opened one
+
+
+def _leave(handed: handoff.Handoff, outcome: Outcome) -> str:
+    handoff.leave_outcome(handed, outcome)
+    return outcome.kind
+
+
+def finish_handed(handed: handoff.Handoff) -> str:
+    """In the worker, once the horse it forked for `handed` ended: record the outcome. Never
+    raises (an error here must not end the worker: the job is then left to the rescue)."""
+    if handed.job is None:
+        return "idle"
+    outcome = handoff.collect_outcome(handed)
+    if outcome is None:
+        logger.warning(
+            "job %s: its work horse ended without an outcome (killed or crashed); the "
+            "heartbeat rescue takes it over",
+            handed.job.id,
+        )
+        return "lost"
+    try:
+        recorded = record(handed.job, outcome)
+        _after_job(handed.queue)
+    except Exception:
+        logger.exception("job %s: outcome not recorded; the rescue takes it over", handed.job.id)
+        return "unrecorded"
+    return recorded
+
+
+def _after_job(queue: str) -> None:
+    # A limit may have turned tokens away while this job ran: one slot is free now.
+    with_db_retry(lambda: services.queue_after_job(queue=queue), what="queue wake-up")
 
 
 @contextmanager
@@ -67,10 +116,13 @@ def _deadline(seconds: int):
         yield
 
 
-def _execute(job) -> str:
+def execute(job, report: Callable[[Outcome], str]) -> str:
+    """Run the claimed job's handler with its context and watcher, then `report` how it ended
+    (once its watcher stopped and its temp dir is gone); returns what `report` returns."""
     ctx = JobContext(job)
     watcher = Watcher(ctx)
     watcher.start()
+    reraise = None
     try:
         jt = get_job_type(job.job_type)
         params = jt.parse_params(job.params)
@@ -78,43 +130,57 @@ def _execute(job) -> str:
             result = jt.handler(ctx, params)
     except JobTimeoutException:
         ctx.cancel()  # kills any running ffmpeg
-        outcome = _record_error(
-            job, PermanentJobError(f"timed out after {get_job_type(job.job_type).timeout} s")
-        )
+        timeout = get_job_type(job.job_type).timeout
+        outcome = Outcome.failure(PermanentJobError(f"timed out after {timeout} s"))
     except BaseException as exc:
         if ctx.cancelled or isinstance(exc, JobCancelled):
-            outcome = _record_stopped(job)
+            outcome = Outcome.stopped()
         else:
-            outcome = _record_error(job, exc, traceback.format_exc())
+            outcome = Outcome.failure(exc, traceback.format_exc())
         if not isinstance(exc, Exception):
-            raise  # SystemExit / KeyboardInterrupt: the worker is going down
+            reraise = exc  # SystemExit / KeyboardInterrupt: the worker is going down
     else:
-        try:
-            outcome = _record_success(job, result)
-        except Exception as exc:  # the type's on_change hook refused the completion
-            outcome = _record_error(job, exc, traceback.format_exc())
+        outcome = Outcome.completed(result)
     finally:
         watcher.stop()
         ctx.remove_temp_dir()
-    return outcome
+    reported = report(outcome)
+    if reraise is not None:
+        raise reraise
+    return reported
 
 
-def _record_success(job, result) -> str:
-    if with_db_retry(lambda: services.job_complete(job_id=job.id, result=result), what="complete"):
-        return "completed"
-    return _record_stopped(job)  # cancelled while finishing: its outputs must not stay
+def record(job, outcome: Outcome) -> str:
+    """Write an attempt's outcome on its row: completed, stopped (a cancelled run's outputs
+    dropped) or failed (retried later or failed for good)."""
+    if outcome.kind == COMPLETED:
+        try:
+            done = with_db_retry(
+                lambda: services.job_complete(job_id=job.id, result=outcome.result),
+                what="complete",
+            )
+        except Exception as exc:  # the type's on_change hook refused the completion
+            return _record_failure(job, Outcome.failure(exc, traceback.format_exc()))
+        if done:
+            return "completed"
+        outcome = Outcome.stopped()  # cancelled while finishing: its outputs must not stay
+    if outcome.kind == STOPPED:
+        logger.info("job %s stopped: no longer processing (cancelled or rescued)", job.id)
+        with_db_retry(
+            lambda: services.job_discard_cancelled_outputs(job_id=job.id), what="discard outputs"
+        )
+        return "stopped"
+    return _record_failure(job, outcome)
 
 
-def _record_stopped(job) -> str:
-    logger.info("job %s stopped: no longer processing (cancelled or rescued)", job.id)
-    with_db_retry(
-        lambda: services.job_discard_cancelled_outputs(job_id=job.id), what="discard outputs"
-    )
-    return "stopped"
-
-
-def _record_error(job, exc: BaseException, detail: str = "") -> str:
-    logger.warning("job %s attempt %s failed: %s", job.id, job.attempts, exc)
+def _record_failure(job, outcome: Outcome) -> str:
+    logger.warning("job %s attempt %s failed: %s", job.id, job.attempts, outcome.message)
     return with_db_retry(
-        lambda: services.job_handle_error(job_id=job.id, exc=exc, detail=detail), what="error write"
+        lambda: services.job_record_failure(
+            job_id=job.id,
+            message=outcome.message,
+            permanent=outcome.permanent,
+            detail=outcome.detail,
+        ),
+        what="error write",
     )

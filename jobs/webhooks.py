@@ -31,7 +31,7 @@ from datetime import timedelta
 import httpx
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -107,14 +107,12 @@ def _enqueue(job_id, attempt: int, step: int | None = None) -> bool:
     return True
 
 
-def webhook_schedule(*, job_id) -> None:
-    """After a terminal transition: queue the first delivery when the job has a callback URL.
-    Never raises: a failure here must not undo or repeat the transition (maintenance recovers)."""
-    try:
-        if Job.objects.filter(id=job_id).exclude(callback_url="").exists():
-            transaction.on_commit(lambda: _enqueue(job_id, 1))
-    except DatabaseError as exc:
-        logger.warning("webhook of job %s not scheduled now (%s); maintenance will", job_id, exc)
+def webhook_schedule(*, job: Job) -> None:
+    """After a terminal transition (inside its transaction, given the row it wrote): queue the
+    first delivery after commit when the job has a callback URL."""
+    if job.callback_url:
+        job_id = job.id
+        transaction.on_commit(lambda: _enqueue(job_id, 1))
 
 
 def webhook_progress_schedule(*, job_id, step: int) -> bool:

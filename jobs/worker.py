@@ -9,8 +9,9 @@ from django import db
 from django.conf import settings
 from redis.exceptions import RedisError
 from rq import Worker, worker_registration
+from rq.worker import WorkerStatus
 
-from jobs import runner, services
+from jobs import handoff, runner, services
 from media_pipeline.ops.child_process import die_with_parent
 from media_pipeline.ops.errors import FFmpegUnavailable
 from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
@@ -45,8 +46,9 @@ def warm_up_engine() -> None:
 
 
 class EngineWorker(Worker):
-    """RQ's forking worker: warms up the engine once, and closes Django's database connections
-    before each fork so a work horse never shares a socket with its parent.
+    """RQ's forking worker: warms up the engine once; claims each wake-up token's job and
+    records its outcome in its own process, on a lasting database connection, while the work
+    horse it forks runs the handler alone (`jobs.handoff`: which connections cross the fork).
 
     Also, where RQ's defaults do not fit a product whose Redis may be flushed or restarted:
     the worker beats every `WORKER_HEARTBEAT_INTERVAL`, idle or busy, and registers itself again
@@ -105,8 +107,25 @@ class EngineWorker(Worker):
         except RedisError as exc:
             logger.warning("worker %s: working time not written: %s", self.name, exc)
 
+    def execute_job(self, job, queue):
+        """RQ's `Worker.execute_job` with the engine's claim before the fork and its record
+        after. A token with nothing to claim runs in this process (no horse to fork)."""
+        self.prepare_execution(job)  # busy from here: a warm shutdown waits for the record
+        handed = handoff.claim(job)
+        if handed is not None:
+            handoff.give(handed)
+        if handed is not None and handed.job is None:
+            self.perform_job(job, queue)  # `run_next` takes the empty claim: "idle"
+        else:
+            self.fork_work_horse(job, queue)
+            self.monitor_work_horse(job, queue)
+            if handed is not None:
+                handoff.take()  # the horse had its copy
+                runner.finish_handed(handed)
+        self.set_state(WorkerStatus.IDLE)
+
     def fork_work_horse(self, job, queue):
-        db.connections.close_all()
+        handoff.before_fork()
         # Prepared in the parent (it records the parent's pid); run first thing in the horse.
         self._horse_preexec = die_with_parent(signal.SIGKILL)
         return super().fork_work_horse(job, queue)
@@ -119,4 +138,5 @@ class EngineWorker(Worker):
         parent that died before the horse got here (the job, never claimed, is reconciled)."""
         if self._horse_preexec is not None:
             self._horse_preexec()
+        handoff.in_horse()
         super().main_work_horse(job, queue)

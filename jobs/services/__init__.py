@@ -28,12 +28,14 @@ from jobs.services.files import (
 )
 from jobs.services.idempotency import idempotency_key_used
 from jobs.services.lifecycle import (
+    error_message,
     job_cancel,
     job_complete,
     job_create,
     job_delete,
     job_fail,
     job_handle_error,
+    job_record_failure,
     job_retry,
     job_retry_refusal,
     job_set_priority,
@@ -80,6 +82,8 @@ __all__ = [
     "job_file_store",
     "job_files_adopt",
     "job_handle_error",
+    "job_record_failure",
+    "error_message",
     "job_heartbeat",
     "job_history",
     "idempotency_key_used",

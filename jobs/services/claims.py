@@ -20,11 +20,12 @@ import socket
 from datetime import UTC, datetime
 
 from django.db import transaction
-from django.db.models import Count, F, Min, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from jobs.models import Job, QueueState, QueueTurn
 from jobs.registry import job_types_of, queue_of
+from jobs.services import claimsql
 from jobs.services.transitions import transition
 from jobs.status import JobStatus
 
@@ -75,18 +76,13 @@ def last_turns(queue: str, owners) -> dict[int, datetime]:
     )
 
 
-def _owner_filter(key: int) -> Q:
-    return Q(owner__isnull=True) if key == 0 else Q(owner_id=key)
-
-
-def _next_job_id(queue: str, job_types, candidates, running: dict[int, int] | None):
-    """The id of the job that the fair order puts first among `candidates`, or None."""
-    heads = candidates.values("priority", "owner_id").annotate(first=Min("created_at")).order_by()
-    groups = list(heads)
-    if not groups:
+def _next_job_id(queue: str, job_types, now, *, job_id, excluded, running):
+    """The id of the job that the fair order puts first among the due jobs, or None."""
+    heads = claimsql.queue_heads(job_types, now, job_id=job_id, excluded=excluded)
+    if not heads:
         return None
-    top = max(g["priority"] for g in groups)
-    firsts = {owner_key(g["owner_id"]): g["first"] for g in groups if g["priority"] == top}
+    top = max(priority for priority, _owner, _first in heads)
+    firsts = {owner_key(owner): first for priority, owner, first in heads if priority == top}
     if len(firsts) == 1:
         (chosen,) = firsts
     else:
@@ -101,12 +97,17 @@ def _next_job_id(queue: str, job_types, candidates, running: dict[int, int] | No
                 owner=o,
             ),
         )
-    return (
-        candidates.filter(_owner_filter(chosen), priority=top)
-        .order_by("created_at", "id")
-        .values_list("id", flat=True)
-        .first()
+    return claimsql.oldest_job_id(
+        job_types, now, owner_key=chosen, priority=top, job_id=job_id, excluded=excluded
     )
+
+
+def _locked_limits(queue: str) -> claimsql.QueueLimits:
+    limits = claimsql.queue_limits(queue, lock=True)
+    if limits is None:  # the queue's first claim: its row is made with the defaults
+        QueueState.objects.get_or_create(name=queue)
+        limits = claimsql.queue_limits(queue, lock=True)
+    return limits
 
 
 def _worker_name() -> str:
@@ -120,29 +121,23 @@ def job_claim_next(*, queue: str, job_id=None) -> Job | None:
     job_types = job_types_of(queue)
     now = timezone.now()
     with transaction.atomic():
-        state = queue_state(queue, lock=True)
-        if state.paused:
+        limits = _locked_limits(queue)
+        if limits.paused:
             return None
-        limited = state.concurrency is not None or state.per_user_concurrency is not None
-        running = running_by_owner(job_types) if limited else None
-        if state.concurrency is not None and sum(running.values()) >= state.concurrency:
+        running = running_by_owner(job_types) if limits.limited else None
+        if limits.concurrency is not None and sum(running.values()) >= limits.concurrency:
             return None
-        candidates = Job.objects.due_in_queue(job_types, now)
-        if job_id is not None:
-            candidates = candidates.filter(id=job_id)
-        if state.per_user_concurrency is not None:
-            for key, count in running.items():
-                if count >= state.per_user_concurrency:
-                    candidates = candidates.exclude(_owner_filter(key))
-        chosen = _next_job_id(queue, job_types, candidates, running)
+        excluded = ()
+        if limits.per_user_concurrency is not None:
+            excluded = tuple(k for k, n in running.items() if n >= limits.per_user_concurrency)
+        chosen = _next_job_id(
+            queue, job_types, now, job_id=job_id, excluded=excluded, running=running
+        )
         if chosen is None:
             return None
         job = _claim(chosen, now)
         if job is not None:
-            key = owner_key(job.owner_id)
-            turn = QueueTurn.objects.filter(queue=queue, owner_key=key)
-            if not turn.update(last_started_at=now):
-                QueueTurn.objects.create(queue=queue, owner_key=key, last_started_at=now)
+            claimsql.turn_taken(queue, owner_key(job.owner_id), now)
         return job
 
 

@@ -156,15 +156,23 @@ def retry_delay(attempts: int) -> float:
 
 
 def job_handle_error(*, job_id, exc: BaseException, detail: str = "") -> str:
-    """Record a failed attempt: retry later (transient, attempts left) or fail for good.
+    """Record a failed attempt from its exception (see `job_record_failure`)."""
+    return job_record_failure(
+        job_id=job_id, message=error_message(exc), permanent=is_permanent(exc), detail=detail
+    )
+
+
+def job_record_failure(*, job_id, message: str, permanent: bool, detail: str = "") -> str:
+    """Record a failed attempt: retry later (transient, attempts left) or fail for good. The
+    error comes in words (`error_message`): a work horse reports it to the worker that records
+    it (jobs.runner).
 
     Returns the status the job ended in (or its current one when it was no longer ours)."""
     job = Job.objects.get(id=job_id)
     if job.status != JobStatus.PROCESSING:
         return job.status
-    message = _error_message(exc)
     job_discard_outputs(job_id=job_id)
-    if not is_permanent(exc) and job.attempts < job.max_attempts:
+    if not permanent and job.attempts < job.max_attempts:
         delay = retry_delay(job.attempts)
         if transition(
             job_id,
@@ -184,7 +192,7 @@ def job_handle_error(*, job_id, exc: BaseException, detail: str = "") -> str:
     return JobStatus.FAILED
 
 
-def _error_message(exc: BaseException) -> str:
+def error_message(exc: BaseException) -> str:
     """What the user reads: words, never an object repr. Errors of the product (a class that
     declares `permanent`: media, TTS, engine errors) carry a message written for the user; a
     network failure that escaped its handler is put in words; anything else unexpected keeps

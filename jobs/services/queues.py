@@ -19,6 +19,7 @@ from jobs import queue as transport
 from jobs.models import Job, QueueState
 from jobs.queues import QUEUES, validate_queue
 from jobs.registry import job_types_of
+from jobs.services import claimsql
 from jobs.services.claims import queue_state, running_by_owner
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,6 @@ def queues_top_up(*, now=None) -> int:
 def queue_after_job(*, queue: str) -> None:
     """A job of `queue` ended: when the queue has limits, tokens may have been turned away
     while it ran, and its slot may let one of them start now."""
-    state = queue_state(queue)
-    if state.concurrency is not None or state.per_user_concurrency is not None:
+    limits = claimsql.queue_limits(queue)  # read after every job: plain SQL
+    if limits is not None and limits.limited:
         queue_top_up(name=queue, grace=0)

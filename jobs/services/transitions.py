@@ -19,6 +19,7 @@ from jobs.errors import UnknownJobType
 from jobs.models import Job
 from jobs.registry import get_job_type
 from jobs.services.events import ENDED_WORKER, event_kind, job_event_record
+from jobs.services.jobupdate import update_returning
 from jobs.status import ALLOWED_FROM, TERMINAL
 
 
@@ -47,22 +48,21 @@ def transition(
     fields.setdefault("updated_at", timezone.now())
     if target in TERMINAL:
         fields["reserved_usd"] = 0  # its budget reservation ends with it (jobs.budgets)
-    with transaction.atomic():
-        rows = Job.objects.filter(id=job_id, status__in=allowed)
-        if where is not None:
-            rows = rows.filter(where)
+    # No savepoint when called inside a caller's transaction (a claim, a retry): an error here
+    # undoes the caller's whole transaction, as none of them goes on after one.
+    with transaction.atomic(savepoint=False):
         kind = event or event_kind(target, change)
         # A retry or a rescue clears the worker: its event names the worker of the ended attempt.
         ended_worker = ""
         if kind in ENDED_WORKER and fields.get("worker") == "":
             ended_worker = Job.objects.filter(id=job_id).values_list("worker", flat=True).first()
-        if not rows.update(status=target, **fields):
+        job = update_returning(job_id, allowed, {"status": target, **fields}, where)
+        if job is None:
             return None
-        job = Job.objects.get(id=job_id)
         job_event_record(job=job, kind=kind, worker=ended_worker or "")
         tell_job_type(job, change or target)
         if target in TERMINAL:
-            webhooks.webhook_schedule(job_id=job.id)
+            webhooks.webhook_schedule(job=job)
     return job
 
 

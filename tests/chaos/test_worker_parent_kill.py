@@ -153,7 +153,8 @@ def test_a_killed_worker_takes_its_horse_along_and_no_more_jobs_run_than_workers
             )
             horse = min(horses)
             parent = _stat(horse)[0]
-            victim = Job.objects.get(status=JobStatus.PROCESSING, worker__endswith=f":{horse}")
+            # An attempt names the worker that claimed it: the horse's parent.
+            victim = Job.objects.get(status=JobStatus.PROCESSING, worker__endswith=f":{parent}")
 
             os.kill(parent, signal.SIGKILL)  # the worker's parent only, not its horse
             killed = time.monotonic()

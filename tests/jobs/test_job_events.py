@@ -24,13 +24,18 @@ def _events(job) -> list[tuple]:
     )
 
 
-def test_event_log_across_a_failed_attempt_and_its_retry(api, user):
+@pytest.mark.timeout(120)
+def test_event_log_across_a_failed_attempt_and_its_retry(api, user, worker_process):
     job = services.job_create(job_type="test_flaky", params={"fail_times": 1}, owner=user)
-    run_burst_worker()
+    run_burst_worker()  # attempt 1, by a worker in this process
     wait_for(lambda: services.jobs_reconcile() == 1, timeout=10, message="the retry's backoff")
-    run_burst_worker()
+    worker_process()  # attempt 2, by another worker
+    wait_for(
+        lambda: Job.objects.get(id=job.id).status == JobStatus.COMPLETED,
+        timeout=60,
+        message="the second attempt",
+    )
     job.refresh_from_db()
-    assert job.status == JobStatus.COMPLETED
 
     events = _events(job)
     assert [(kind, attempt) for kind, attempt, _, _ in events] == [
@@ -41,7 +46,7 @@ def test_event_log_across_a_failed_attempt_and_its_retry(api, user):
         ("completed", 2),
     ]
     first_worker, second_worker = events[1][2], events[3][2]
-    assert first_worker and second_worker and first_worker != second_worker  # two work horses
+    assert first_worker and second_worker and first_worker != second_worker  # two workers
     assert events[2][2] == first_worker, "the retrying event names the failed attempt's worker"
     assert events[2][3].endswith("passing failure on attempt 1")
     assert events[4][2] == second_worker and events[4][3] == ""

@@ -1,6 +1,7 @@
 """Job types used only by the engine tests and the engine benchmark."""
 
 import os
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -78,6 +79,13 @@ def hang(ctx, params):
     """Never finishes on its own: the engine must stop it at its 2 s timeout."""
     time.sleep(60)
     return {}
+
+
+@register("test_crash", params_schema=NoParams, max_attempts=2, timeout=30)
+def crash(ctx, params):
+    """Dies as a segfault or the OOM killer would end it: its process SIGKILLed (run it only
+    in a work horse)."""
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 class FlakyParams(pydantic.BaseModel):

@@ -1,0 +1,123 @@
+"""A worker claims and records in its own process; the work horse it forks runs the handler alone.
+
+Why: a work horse is forked per job, so a crashing handler or ffmpeg dies with it and not with
+the worker (DESIGN.md). A new process has no database connection, and on PostgreSQL opening one
+costs more than a short job (`bench/engine.py`). So the worker's process, which lives on, claims
+the job on its own lasting connection, hands the claimed job to the horse it forks (`give`, then
+`take` in the horse), and records the outcome the horse leaves in a file when it ends
+(`jobs.runner.finish_handed`). A horse opens a connection of its own only when its handler
+writes progress, files or costs; its watcher thread does when the job outlives a poll interval.
+
+Fork safety: no connection is used on both sides of a fork. A PostgreSQL connection stays with
+the worker: the horse lets go of its copy without closing it (a close would end the worker's
+session; psycopg does not close a copy collected in another process either). SQLite forbids
+carrying a connection across a fork at all (its locks are per process), so SQLite connections
+are closed before it; reopening a local file costs little.
+"""
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connections
+from rq.job import Job as RQJob
+
+from jobs import queue as transport
+from jobs import services
+from jobs.dbretry import with_db_retry
+from jobs.models import Job
+from jobs.outcome import Outcome
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """What a worker claimed for one wake-up token of `queue`: `job` (None when nothing may
+    start now: the token is dropped) and where its horse leaves the outcome."""
+
+    queue: str
+    job: Job | None
+    outcome_path: Path
+
+
+_given: Handoff | None = None
+
+
+def claim(token: RQJob) -> Handoff | None:
+    """The worker's claim for a wake-up token (None for any other RQ job: a webhook delivery
+    runs in its horse as RQ made it). A claim that fails drops the token: it changed nothing
+    (its transaction rolled back) and the reconcile wakes the queue again. Never raises: an
+    error here must not end the worker."""
+    if token.func_name != transport.RUNNER:
+        return None
+    queue = token.args[0]
+    # One file per worker, emptied before each fork: one found after the horse ended is its own
+    # (not one a killed worker of the same pid left behind).
+    path = settings.JOB_TEMP_DIR / "outcomes" / f"{socket.gethostname()}-{os.getpid()}.json"
+    path.unlink(missing_ok=True)
+    try:
+        job = with_db_retry(lambda: services.job_claim_next(queue=queue), what="claim")
+    except Exception:
+        logger.exception("queue %s: claim failed; the token is dropped", queue)
+        job = None
+    return Handoff(queue=queue, job=job, outcome_path=path)
+
+
+def give(handoff: Handoff) -> None:
+    """Set the claim that the next `jobs.runner.run_next` of this process (or of the horse
+    forked next) runs."""
+    global _given
+    _given = handoff
+
+
+def take() -> Handoff | None:
+    """The claim given to this process, once."""
+    global _given
+    handoff, _given = _given, None
+    return handoff
+
+
+def leave_outcome(handoff: Handoff, outcome: Outcome) -> None:
+    """In the horse: write the outcome for its worker (whole or not at all: a horse killed while
+    writing leaves no file, as one killed before)."""
+    try:
+        text = outcome.dumps()
+    except TypeError as exc:  # a result that JSON (and so the row) cannot hold
+        text = Outcome.failure(exc).dumps()
+    partial = handoff.outcome_path.with_suffix(".part")
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_text(text)
+    partial.replace(handoff.outcome_path)
+
+
+def collect_outcome(handoff: Handoff) -> Outcome | None:
+    """In the worker, once its horse ended: the outcome it left (None when it was killed or
+    crashed first: the job is then left to the heartbeat rescue, as a job whose worker died)."""
+    try:
+        text = handoff.outcome_path.read_text()
+    except FileNotFoundError:
+        return None
+    handoff.outcome_path.unlink(missing_ok=True)
+    try:
+        return Outcome.loads(text)
+    except (ValueError, TypeError):
+        logger.warning("unreadable outcome of job %s: %r", handoff.job and handoff.job.id, text)
+        return None
+
+
+def before_fork() -> None:
+    """In the worker, right before it forks a horse: close what must not cross the fork."""
+    for conn in connections.all(initialized_only=True):
+        if conn.vendor == "sqlite":
+            conn.close()
+
+
+def in_horse() -> None:
+    """First thing in a horse: let go of the worker's connections (never closing them: they
+    are the worker's); the horse opens its own if it needs one."""
+    for conn in connections.all(initialized_only=True):
+        conn.connection = None

@@ -1,0 +1,87 @@
+"""The worker claims and records; its work horse runs the handler alone (jobs.handoff): what the
+horse reports is recorded by the worker, a crashing handler takes only its horse down, an outcome
+file left behind is never taken for a horse's, and a token with nothing to claim forks nothing.
+Real forking workers (in this process), real Redis, the real database."""
+
+import os
+import socket
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from rq.job import Job as RQJob
+
+from jobs import handoff, queue, services
+from jobs.models import Job, JobEvent
+from jobs.outcome import Outcome
+from jobs.status import JobStatus
+from tests.conftest import run_burst_worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+THIS_WORKER = f"{socket.gethostname()}:{os.getpid()}"
+_forks = []
+os.register_at_fork(before=lambda: _forks.append(os.getpid()))
+
+
+def _outcome_path():
+    return settings.JOB_TEMP_DIR / "outcomes" / f"{socket.gethostname()}-{os.getpid()}.json"
+
+
+def test_the_worker_claims_and_records_what_its_horse_reports():
+    job = services.job_create(job_type="noop")
+    run_burst_worker()
+    job.refresh_from_db()
+    assert (job.status, job.result, job.attempts) == (JobStatus.COMPLETED, {"ok": True}, 1)
+    events = list(JobEvent.objects.filter(job=job).order_by("at", "id"))
+    assert [(e.kind, e.worker) for e in events] == [
+        ("queued", ""),
+        ("started", THIS_WORKER),
+        ("completed", THIS_WORKER),
+    ]
+    assert not _outcome_path().exists(), "the outcome file is removed once recorded"
+
+
+def test_a_crashing_handler_takes_only_its_horse_down(settings):
+    crashing = services.job_create(job_type="test_crash")
+    after = services.job_create(job_type="noop")
+    run_burst_worker()  # the same worker takes the next token after its horse died
+    crashing.refresh_from_db()
+    assert Job.objects.get(id=after.id).status == JobStatus.COMPLETED
+    assert (crashing.status, crashing.attempts, crashing.worker) == (
+        JobStatus.PROCESSING,
+        1,
+        THIS_WORKER,
+    ), "no outcome: left to the heartbeat rescue, as a job whose worker died"
+    later = timezone.now() + timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT + 1)
+    assert services.jobs_rescue_stale(now=later) == {"requeued": 1, "failed": 0}
+
+
+def test_an_outcome_file_left_behind_is_never_taken_for_a_horses():
+    path = _outcome_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(Outcome.completed({"stale": True}).dumps())  # a killed worker's leftover
+    crashing = services.job_create(job_type="test_crash")
+    run_burst_worker()
+    crashing.refresh_from_db()
+    assert crashing.status == JobStatus.PROCESSING and crashing.result is None
+
+
+def test_a_token_with_nothing_to_claim_forks_no_horse():
+    queue.wake("light")
+    token_id = queue.get_queue("light").job_ids[0]
+    _forks.clear()
+    run_burst_worker()
+    assert _forks == [], "no work horse for a token with nothing to claim"
+    assert RQJob.fetch(token_id, connection=queue.get_connection()).return_value() == "idle"
+    assert handoff.take() is None
+
+
+def test_an_unserializable_result_fails_the_job_in_words(tmp_path):
+    handed = handoff.Handoff(queue="light", job=None, outcome_path=tmp_path / "o.json")
+    handoff.leave_outcome(handed, Outcome.completed({"when": timezone.now()}))
+    outcome = handoff.collect_outcome(handed)
+    assert outcome.kind == "failed" and not outcome.permanent
+    assert "not JSON serializable" in outcome.message
+    assert not (tmp_path / "o.json").exists()
