@@ -42,6 +42,15 @@ def setup_django(settings_module: str = "editfactory.settings_test") -> None:
     django.setup()
 
 
+def cache_dir() -> Path:
+    """Where the benchmarks keep the media they make once: $EF_BENCH_CACHE, by default
+    ~/.cache/editfactory-bench."""
+    default = Path.home() / ".cache" / "editfactory-bench"
+    path = Path(os.environ.get("EF_BENCH_CACHE", default))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def pct(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
@@ -113,16 +122,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def api_server(web_workers: int = 2, app: str = "editfactory.asgi:application", on_start=None):
+def api_server(
+    web_workers: int = 2, app: str = "editfactory.asgi:application", on_start=None, checkout=ROOT
+):
     """The production ASGI app (or another `app`) under uvicorn (as `manage.py up`), on a free
-    loopback port. `on_start` is given the server's process (see `tree_cpu_seconds`)."""
+    loopback port. `on_start` is given the server's process (see `tree_cpu_seconds`); `checkout`:
+    another checkout's code (a baseline), with this one's Python environment."""
     import httpx
 
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", app, "--port", str(port),
          "--no-access-log", "--workers", str(web_workers), "--log-level", "warning"],
-        cwd=ROOT, env=_child_env())  # fmt: skip
+        cwd=checkout, env=dict(_child_env(), PYTHONPATH=str(checkout)))  # fmt: skip
     if on_start is not None:
         on_start(server)
 
@@ -133,7 +145,7 @@ def api_server(web_workers: int = 2, app: str = "editfactory.asgi:application", 
             return False
 
     try:
-        wait_until(up, timeout=60, interval=0.1)
+        wait_until(up, timeout=300, interval=0.1)  # a loaded machine starts slowly
         yield port
     finally:
         server.terminate()

@@ -3,7 +3,7 @@
 from /proc.
 
     uv run python bench/memory.py [--minutes 10] [--preset tiktok] [--x264-preset ultrafast]
-                                  [--interval 0.2] [--limit-mb 500]
+                                  [--threads N] [--lookahead N] [--interval 0.2] [--limit-mb 400]
 
 The source (1920x1080 30 fps testsrc2 with a tone, x264 ultrafast at a low bitrate) is made once
 per length and kept in $EF_BENCH_CACHE (default ~/.cache/editfactory-bench). The whole source is
@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (  # noqa: E402
+    cache_dir,
     embedded_redis,
     setup_django,
     start_workers,
@@ -41,13 +42,6 @@ SRT = "".join(
     for n in range(1, 20)
 )
 MB = 1024 * 1024
-
-
-def cache_dir() -> Path:
-    default = Path.home() / ".cache" / "editfactory-bench"
-    path = Path(os.environ.get("EF_BENCH_CACHE", default))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def make_source(minutes: float) -> Path:
@@ -124,24 +118,41 @@ class MemoryPeaks:
     rss: dict = field(default_factory=dict)  # role -> peak VmHWM of any one process
     python_pss: int = 0  # peak of worker + horse PSS at one instant
     tree_pss: int = 0  # peak of the whole tree's PSS at one instant
+    job_rss: int = 0  # peak of work horse + ffmpeg RSS at one instant
     samples: int = 0
     ffmpeg_pids: set = field(default_factory=set)
+    timeline: list = field(default_factory=list)  # (seconds, tree PSS) of every sample
 
-    def sample(self, worker_pid: int) -> None:
-        python = tree = 0
+    def sample(self, worker_pid: int, elapsed: float) -> None:
+        python = tree = job = 0
         for pid in process_tree(worker_pid):
             kind, memory = role(pid, worker_pid), read_memory(pid)
             if memory is None or kind == "gone":
                 continue
-            _, hwm, pss = memory
+            rss, hwm, pss = memory
             self.rss[kind] = max(self.rss.get(kind, 0), hwm)
             tree += pss
+            job += rss if kind != "worker" else 0
             if kind == "ffmpeg":
                 self.ffmpeg_pids.add(pid)
             else:
                 python += pss
         self.python_pss, self.tree_pss = max(self.python_pss, python), max(self.tree_pss, tree)
+        self.job_rss = max(self.job_rss, job)
+        self.timeline.append((elapsed, tree))
         self.samples += 1
+
+    def plateau(self) -> str:
+        """The tree's peak PSS within each tenth of the run: memory reached early and held
+        (a plateau) or still growing."""
+        if not self.timeline:
+            return "no samples"
+        end = self.timeline[-1][0] or 1.0
+        tenths = [0] * 10
+        for seconds, tree in self.timeline:
+            k = min(9, int(10 * seconds / end))
+            tenths[k] = max(tenths[k], tree)
+        return " ".join(f"{t / MB:.0f}" for t in tenths)
 
 
 def create_job(source: Path, preset: str):
@@ -164,9 +175,10 @@ def watch(job, worker_pid: int, interval: float, timeout: float) -> MemoryPeaks:
     """Sample the worker's tree every `interval` s until the job ends."""
     from jobs.models import Job
 
-    peaks, deadline, next_check = MemoryPeaks(), time.monotonic() + timeout, 0.0
+    peaks, start, next_check = MemoryPeaks(), time.monotonic(), 0.0
+    deadline = start + timeout
     while time.monotonic() < deadline:
-        peaks.sample(worker_pid)
+        peaks.sample(worker_pid, time.monotonic() - start)
         if time.monotonic() >= next_check:
             job = Job.objects.get(pk=job.pk)
             if job.is_terminal:
@@ -197,6 +209,8 @@ def report(job, peaks: MemoryPeaks, elapsed: float, args) -> None:
           f"{verdict(peaks.rss.get('horse', 0), args.limit_mb)}")  # fmt: skip
     print(f"ffmpeg peak RSS: {verdict(peaks.rss.get('ffmpeg', 0), args.limit_mb)}; whole worker "
           f"tree incl. ffmpeg, peak summed PSS: {verdict(peaks.tree_pss, args.limit_mb)}")  # fmt: skip
+    print(f"work horse + ffmpeg, peak summed RSS: {verdict(peaks.job_rss, args.limit_mb)}")
+    print(f"whole tree's peak PSS (MB) in each tenth of the run: {peaks.plateau()}")
 
 
 def main() -> None:
@@ -207,10 +221,21 @@ def main() -> None:
     )
     parser.add_argument("--x264-preset", help="override the preset's x264 speed in the worker")
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between samples")
-    parser.add_argument("--limit-mb", type=int, default=500)
+    parser.add_argument("--limit-mb", type=int, default=400)
+    parser.add_argument(
+        "--threads", type=int, help="EF_ENCODER_THREADS of the worker (default: the product's)"
+    )
+    parser.add_argument("--lookahead", type=int, help="EF_ENCODER_LOOKAHEAD of the worker")
     parser.add_argument("--timeout", type=float, default=3 * 3600)
     args = parser.parse_args()
+    for name, value in (
+        ("EF_ENCODER_THREADS", args.threads),
+        ("EF_ENCODER_LOOKAHEAD", args.lookahead),
+    ):
+        if value is not None:
+            os.environ[name] = str(value)  # the worker's environment is this one's
     setup_django("editfactory.settings")  # production timings; the data dir is a temporary one
+    from django.conf import settings
     from django.core.management import call_command
 
     source = make_source(args.minutes)
@@ -224,7 +249,9 @@ def main() -> None:
         try:
             idle = read_memory(worker.pid)
             print(f"worker {' '.join(argv[1:3])} pid {worker.pid}, idle RSS "
-                  f"{idle[0] / MB:.0f} MB; x264 preset: {args.x264_preset or 'as in the preset'}",
+                  f"{idle[0] / MB:.0f} MB; x264 preset: {args.x264_preset or 'as in the preset'}; "
+                  f"EF_ENCODER_THREADS={settings.ENCODER_THREADS}, EF_ENCODER_LOOKAHEAD="
+                  f"{settings.ENCODER_LOOKAHEAD}; load average {os.getloadavg()[0]:.1f}",
                   flush=True)  # fmt: skip
             job = create_job(source, args.preset)
             t0 = time.perf_counter()
@@ -234,6 +261,7 @@ def main() -> None:
             stop([worker])
     job.refresh_from_db()
     report(job, peaks, elapsed, args)
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

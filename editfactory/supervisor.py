@@ -1,12 +1,16 @@
 """A tiny supervisor for the embedded runner: start children, restart the ones that die,
-stop them all (and leave none behind) on Ctrl-C or SIGTERM."""
+stop them all (and leave none behind) on Ctrl-C or SIGTERM. A child is a command started as a
+new process (`argv`) or a function run in a fork of the supervisor (`target`, see
+editfactory/forking.py)."""
 
 import logging
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from editfactory.forking import ForkedProcess, fork_child
 from media_pipeline.ops.child_process import die_with_parent
 
 logger = logging.getLogger(__name__)
@@ -15,22 +19,26 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Child:
     name: str
-    argv: list[str]
-    env: dict[str, str]
-    process: subprocess.Popen | None = None
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | ForkedProcess | None = None
     started_at: float = 0.0
     quick_deaths: int = field(default=0)
+    target: Callable[[], int | None] | None = None  # run in a fork instead of starting argv
 
     def start(self) -> None:
-        # SIGTERM when the supervisor dies: the children shut down as on Ctrl-C. Their own
-        # session: a terminal's Ctrl-C reaches the supervisor alone, which stops them in order
-        # (no child is interrupted half-way through its start, printing a traceback).
-        self.process = subprocess.Popen(
-            self.argv,
-            env=self.env,
-            preexec_fn=die_with_parent(signal.SIGTERM),
-            start_new_session=True,
-        )
+        if self.target is not None:  # the same set-up as below, in editfactory.forking
+            self.process = fork_child(self.target, f"ef-{self.name.split('-')[0]}")
+        else:
+            # SIGTERM when the supervisor dies: the children shut down as on Ctrl-C. Their own
+            # session: a terminal's Ctrl-C reaches the supervisor alone, which stops them in
+            # order (no child is interrupted half-way through its start, printing a traceback).
+            self.process = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                preexec_fn=die_with_parent(signal.SIGTERM),
+                start_new_session=True,
+            )
         self.started_at = time.monotonic()
         logger.info("started %s (pid %s)", self.name, self.process.pid)
 

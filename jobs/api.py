@@ -14,12 +14,13 @@ from ninja import Field, Query, Router, Schema
 from pydantic import StrictInt
 
 from core.asyncdb import db_call
-from core.auth import ASYNC_API_AUTH, MEDIA_AUTH, resolve_auth
+from core.auth import ASYNC_API_AUTH, MEDIA_AUTH, resolve_auth, resolve_auth_id
 from core.downloads import stream_stored_file
-from core.pagination import MAX_OFFSET, page_of
+from core.pagination import MAX_OFFSET
 from core.strict import InputSchema
 from jobs import services
 from jobs.limits import check_job_rate_limit
+from jobs.listing import job_list_page
 from jobs.models import Job, JobFile
 from jobs.polling import job_detail
 from jobs.queues import PRIORITY_HELP, PRIORITY_MAX, PRIORITY_MIN
@@ -44,20 +45,20 @@ class JobFilters(Schema):
 
 
 def job_page(auth, filters: JobFilters) -> JobPage:
-    """One page of the owner's jobs, newest first, with the filtered total (ORM thread)."""
-    limit = max(1, min(filters.limit, 200))
-    offset = max(0, filters.offset)
-    qs = Job.objects.for_owner(resolve_auth(auth))
-    if filters.status:
-        qs = qs.filter(status=filters.status)
-    if filters.job_type:
-        qs = qs.filter(job_type=filters.job_type)
-    if filters.created_after:
-        qs = qs.filter(created_at__gte=filters.created_after)
-    if filters.created_before:
-        qs = qs.filter(created_at__lt=filters.created_before)
-    qs = qs.order_by("-created_at")
-    return JobPage(**page_of(qs, limit=limit, offset=offset, item=JobSummary.from_orm))
+    """One page of the owner's jobs, newest first, with the filtered total (ORM thread). Built
+    without validation, as the job poll is (jobs.polling): every value comes typed from its
+    column (jobs.listing), and ninja answers a JobPage instance without validating it again."""
+    page = job_list_page(
+        resolve_auth_id(auth),
+        limit=max(1, min(filters.limit, 200)),
+        offset=max(0, filters.offset),
+        status=filters.status,
+        job_type=filters.job_type,
+        created_after=filters.created_after,
+        created_before=filters.created_before,
+    )
+    items = [JobSummary.model_construct(**row) for row in page.pop("items")]
+    return JobPage.model_construct(**page, items=items)
 
 
 @router.get(

@@ -318,6 +318,34 @@ class JobCount(models.Model):
         return f"{self.job_type}/{self.status}{' imported' if self.imported else ''}: {self.n:+}"
 
 
+class JobOwnerCount(models.Model):
+    """How many jobs each owner has per type and status: a ledger appended to by the same
+    triggers as JobCount (jobs.counts), so the total of `GET /api/v1/jobs` is a sum over a few
+    rows, not a count of the owner's jobs (100,000 of them: ~10 ms; bench/jobs_list.py). No
+    foreign key: a deleted user's jobs append their -1s like any delete. The maintenance loop
+    folds the rows appended since its last fold (`folded` false) into one per key
+    (jobs.owner_counts)."""
+
+    owner_id = models.BigIntegerField()
+    job_type = models.CharField(max_length=50)
+    status = models.CharField(max_length=16)
+    n = models.BigIntegerField()
+    folded = models.BooleanField(db_default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["owner_id", "status", "job_type"], name="jobownercount_key"),
+            models.Index(
+                fields=["owner_id", "job_type", "status"],
+                condition=models.Q(folded=False),
+                name="jobownercount_unfolded",
+            ),
+        ]
+
+    def __str__(self):
+        return f"owner {self.owner_id} {self.job_type}/{self.status}: {self.n:+}"
+
+
 class JobTally(models.Model):
     """Counters of job events that only grow, appended by the same triggers: jobs created
     (`event` "created") and jobs that ended (the terminal status), with the completed ones' run

@@ -12,6 +12,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from editfactory.management.commands.up import DEV_CORS_ORIGINS, Command, child_env
+from editfactory.roles import ROLES
 from jobs.queues import worker_plan
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -78,7 +79,8 @@ def test_up_gives_its_processes_the_dev_origins_outside_production_only():
     assert child_env(mine, production=False)["EF_CORS_ORIGINS"] == "https://app.example"
     assert child_env({"EF_CORS_ORIGINS": ""}, production=False)["EF_CORS_ORIGINS"] == ""
     plan = worker_plan("1")
-    web = Command()._children(child_env({}, production=False), "127.0.0.1", 8000, plan, 1)[0]
+    env = child_env({}, production=False)
+    web = Command()._children(env, ROLES["all"], "127.0.0.1", 8000, plan, 1, True)[0]
     assert web.name == "web" and web.env["EF_CORS_ORIGINS"] == DEV_CORS_ORIGINS
 
 

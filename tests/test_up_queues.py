@@ -1,42 +1,39 @@
 """`manage.py up --workers`: worker processes per queue family, and the default split."""
 
-from pathlib import Path
+import re
 
 import httpx
 import pytest
+import redis
 from django.core.management import CommandError, call_command
+from rq import Worker
 
 from jobs.queues import worker_plan
 from tests.conftest import descendants, wait_for
 from tests.up_process import running_up
 
 
-def _worker_queues(pid: int) -> list[list[str]]:
-    """The queue arguments of every `rqworker` process under `pid`."""
-    found = []
-    for child in descendants(pid):
-        try:
-            argv = Path(f"/proc/{child}/cmdline").read_bytes().decode().split("\0")
-        except OSError:
-            continue
-        if "rqworker" in argv:
-            rest = argv[argv.index("rqworker") + 1 :]
-            found.append(rest[: rest.index("--worker-class")])
-    return sorted(found)
+def _worker_queues(up) -> list[list[str]]:
+    """The queues of every RQ worker `up` runs: its processes registered in its Redis (they are
+    forks of `up`, so their command line is up's own)."""
+    url = re.search(r"Embedded Redis running at (\S+)", up.log_path.read_text()).group(1)
+    ours = set(descendants(up.process.pid))
+    workers = Worker.all(connection=redis.Redis.from_url(url))
+    return sorted(worker.queue_names() for worker in workers if worker.pid in ours)
 
 
 @pytest.mark.slow
 def test_up_starts_one_worker_per_queue_as_asked(tmp_path):
     with running_up(tmp_path, workers="renders=1,light=1") as up:
-        assert _worker_queues(up.process.pid) == [
-            ["light", "default"],
-            ["renders", "default"],
-        ]
         health = wait_for(
             lambda: (h := httpx.get(f"{up.base}/api/v1/health").json())["workers"] == 2 and h,
             timeout=60, interval=0.5, message="two live workers",
         )  # fmt: skip
         assert health["workers"] == 2
+        assert _worker_queues(up) == [
+            ["light", "default"],
+            ["renders", "default"],
+        ]
     assert "2 worker(s): renders: 1, light: 1" in up.log_path.read_text()
 
 

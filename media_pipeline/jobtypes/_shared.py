@@ -19,10 +19,18 @@ def subtitles_to_burn(
 
 
 def store_video_with_thumbnail(
-    ctx, video: Path, *, duration: float, label: str = "video", thumbnail_label: str = "thumbnail"
+    ctx,
+    video: Path,
+    *,
+    duration: float,
+    thumbnail: Path | None = None,
+    label: str = "video",
+    thumbnail_label: str = "thumbnail",
 ) -> None:
-    """Register a rendered video on the job, with a JPEG thumbnail taken from its middle."""
-    thumbnail = video.with_suffix(".jpg")
-    run_ffmpeg(build_thumbnail_args(str(video), str(thumbnail), at=duration / 2), tracker=ctx)
+    """Register a rendered video on the job, with its JPEG `thumbnail` (made by the render), or
+    else one taken from its middle now."""
+    if thumbnail is None:
+        thumbnail = video.with_suffix(".jpg")
+        run_ffmpeg(build_thumbnail_args(str(video), str(thumbnail), at=duration / 2), tracker=ctx)
     ctx.add_file(video, label=label)
     ctx.add_file(thumbnail, label=thumbnail_label)

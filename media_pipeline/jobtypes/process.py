@@ -28,13 +28,11 @@ from media_pipeline.ops.render import (
     RenderSpec,
     Subtitles,
     build_render_args,
-    build_thumbnail_args,
 )
 from media_pipeline.ops.srt_validation import SrtText
 from media_pipeline.ops.subtitles import SubtitleStyle
 from media_pipeline.ops.variants import Segment, plan_variants
-from media_pipeline.ops.voice_detect import detect_voice
-from media_pipeline.ops.voice_mute import VoiceMuteParams, mute_speech
+from media_pipeline.ops.voice_mute import VoiceMuteParams, mute_voice
 
 # A name shown to people and turned into file names: letters, digits, spaces, '.', '-', '_'.
 OUTPUT_NAME = r"^\w[\w .-]{0,79}$"
@@ -167,7 +165,8 @@ def render_variants(
     subtitles: Subtitles | None = None,
     span: tuple[float, float] = (30.0, 98.0),
 ) -> list[RenderedVariant]:
-    """Encode each variant once into the job's temp dir, with a thumbnail from its middle;
+    """Encode each variant once into the job's temp dir, with a thumbnail of its middle frame
+    (written by the same ffmpeg run);
     the renders share the job's progress between span[0] and span[1] percent."""
     step = (span[1] - span[0]) / len(variants)
     rendered = []
@@ -180,6 +179,7 @@ def render_variants(
             voiceover=soundtrack,
             audio_mode=AudioMode.REPLACE if soundtrack else AudioMode.KEEP,
             subtitles=subtitles,
+            thumbnail=str(output.with_suffix(".jpg")),
         )
         report = ctx.stage(
             span[0] + step * (n - 1),
@@ -188,12 +188,8 @@ def render_variants(
             f"Rendering variant {n} of {len(variants)}",
         )
         run_ffmpeg(build_render_args(spec), duration=spec.duration, on_progress=report, tracker=ctx)
-        thumbnail = output.with_suffix(".jpg")
-        run_ffmpeg(
-            build_thumbnail_args(str(output), str(thumbnail), at=spec.duration / 2), tracker=ctx
-        )
-        duration = probe_media(output).duration
-        rendered.append(RenderedVariant(n, output, thumbnail, duration, pieces))
+        duration = probe_media(output, rotation=False).duration
+        rendered.append(RenderedVariant(n, output, Path(spec.thumbnail), duration, pieces))
     return rendered
 
 
@@ -267,13 +263,10 @@ def mute_source_voice(
     """Lower the speech of `source` (job progress between span[0] and span[1] percent): a muted
     copy (video stream copied) in `output_dir` (default: the job's temp dir), or none when the
     source has no audio (see VoiceMuteResult). Shared with the library's `project_generate`."""
-    middle = span[0] + (span[1] - span[0]) * 0.6
-    detect = ctx.stage(span[0], middle, "detect", "Detecting speech")
-    detection = detect_voice(source, params, info=info, on_progress=detect)
-    report = ctx.stage(middle, span[1], "mute", "Muting speech")
+    report = ctx.stage(span[0], span[1], "mute", "Detecting and muting speech")
     out = Path(output_dir or ctx.temp_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return mute_speech(source, out, detection, params, info=info, on_progress=report, tracker=ctx)
+    return mute_voice(source, out, params, info=info, on_progress=report, tracker=ctx)
 
 
 def soundtrack_of(ctx, params) -> str | None:

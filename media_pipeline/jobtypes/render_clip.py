@@ -123,9 +123,10 @@ class RenderedClip:
 
 
 def render_clip_file(
-    ctx, recipe: ClipRecipe, *, preset: Preset, source: Path, end: float = 95
+    ctx, recipe: ClipRecipe, *, preset: Preset, source: Path, end: float = 95, thumbnail=False
 ) -> RenderedClip:
-    """Render `source` following `recipe` in `preset` into the job's temp dir.
+    """Render `source` following `recipe` in `preset` into the job's temp dir (`thumbnail`:
+    with a JPEG of its middle beside it, made by the same ffmpeg run).
     Reports progress from 1 to `end` percent of the job."""
     loudness_target(preset)  # an impossible target fails now, before any paid voice-over
     ctx.progress(1, "probe", "Reading the source")
@@ -152,6 +153,7 @@ def render_clip_file(
         audio_mode=recipe.audio_mode,
         duck_level=recipe.duck_level,
         subtitles=subtitles,
+        thumbnail=str(output.with_suffix(".jpg")) if thumbnail else None,
     )
     # The audio-only analysis is quick: the first few percent of the render stage.
     analysis = ctx.stage(32, 35, "render", f"Rendering {preset.label}: measuring loudness")
@@ -177,10 +179,19 @@ def estimate_recipe_cost(recipe: ClipRecipe) -> Decimal:
 )
 def render_clip_handler(ctx, params: RenderClipParams) -> dict:
     rendered = render_clip_file(
-        ctx, params, preset=get_preset(params.preset), source=ctx.input_path("source")
+        ctx,
+        params,
+        preset=get_preset(params.preset),
+        source=ctx.input_path("source"),
+        thumbnail=True,
     )
-    ctx.progress(96, "thumbnail", "Making the thumbnail")
-    store_video_with_thumbnail(ctx, rendered.output, duration=rendered.spec.duration)
+    ctx.progress(96, "store", "Storing the clip")
+    store_video_with_thumbnail(
+        ctx,
+        rendered.output,
+        duration=rendered.spec.duration,
+        thumbnail=Path(rendered.spec.thumbnail),
+    )
     if rendered.srt_text:
         srt_path = rendered.output.with_suffix(".srt")
         srt_path.write_text(rendered.srt_text, encoding="utf-8")
@@ -193,7 +204,7 @@ def render_clip_handler(ctx, params: RenderClipParams) -> dict:
 def rendered_clip_result(rendered: RenderedClip) -> dict:
     """The job result of a render: what the output is (probed) and how it was made."""
     spec, voiceover = rendered.spec, rendered.voiceover
-    info = probe_media(rendered.output)
+    info = probe_media(rendered.output, rotation=False)
     notes = render_notes(
         rendered.recipe, srt_text=rendered.srt_text, voiceover=voiceover, duration=info.duration
     )

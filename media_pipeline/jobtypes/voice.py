@@ -8,11 +8,8 @@ no output file (a copy of the input would be pointless). Non-media input fails p
 from jobs.registry import register
 from media_pipeline.ops.probe import probe_media
 from media_pipeline.ops.voice_detect import VoiceDetectionParams, detect_voice
-from media_pipeline.ops.voice_mute import VoiceMuteParams, mute_speech
+from media_pipeline.ops.voice_mute import VoiceMuteParams, mute_voice
 
-# Stage weights from bench/media/mute.py (60 s, 1080p30): detection (decode + VAD) takes about
-# a quarter of the time of the ffmpeg pass that re-encodes the audio.
-DETECT_END = 25.0
 MUTE_END = 97.0
 
 
@@ -54,16 +51,8 @@ def mute_voice_handler(ctx, params: VoiceMuteParams) -> dict:
     ctx.progress(1, "probe", "Reading media information")
     source = ctx.input_path("source")
     info = probe_media(source)
-    detect = ctx.stage(2, DETECT_END, "detect", "Detecting speech")
-    detection = detect_voice(source, params, on_progress=detect, info=info)
-    mute = None
-    if detection.intervals:
-        mute = ctx.stage(DETECT_END, MUTE_END, "mute", "Muting speech (video copied)")
-    elif detection.has_audio:
-        mute = ctx.stage(DETECT_END, MUTE_END, "copy", "No speech: copying the input")
-    outcome = mute_speech(
-        source, ctx.temp_dir, detection, params, info=info, on_progress=mute, tracker=ctx
-    )
+    mute = ctx.stage(2, MUTE_END, "mute", "Detecting and muting speech (video copied)")
+    outcome = mute_voice(source, ctx.temp_dir, params, info=info, on_progress=mute, tracker=ctx)
     result = outcome.as_dict()
     if outcome.output is not None:
         ctx.progress(MUTE_END, "store", "Storing the output")

@@ -6,12 +6,14 @@ Never a shell; the argument list goes straight to exec. Progress comes from ffmp
 
 import collections
 import logging
+import queue
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from media_pipeline.ops.child_process import die_with_parent
+from media_pipeline.ops.encoder import bound_threads
 from media_pipeline.ops.errors import FFmpegError
 from media_pipeline.ops.ffmpeg_bin import FFmpegInfo, choose_ffmpeg
 
@@ -38,8 +40,9 @@ def in_dialect(args: Sequence[str], binary: FFmpegInfo) -> list[str]:
 
 
 def ffmpeg_argv(args: Sequence[str], *, loglevel: str = "warning") -> list[str]:
-    """The full argv: the chosen ffmpeg, our fixed global options, then the caller's arguments.
-    Raises FFmpegUnavailable when there is no usable ffmpeg."""
+    """The full argv: the chosen ffmpeg, our fixed global options, then the caller's arguments
+    with their threads bounded (`encoder.bound_threads`). Raises FFmpegUnavailable when there is
+    no usable ffmpeg."""
     binary = choose_ffmpeg().info
     return [
         binary.path,
@@ -51,7 +54,7 @@ def ffmpeg_argv(args: Sequence[str], *, loglevel: str = "warning") -> list[str]:
         "-progress",
         "pipe:1",
         "-y",
-        *in_dialect(args, binary),
+        *bound_threads(in_dialect(args, binary)),
     ]
 
 
@@ -78,20 +81,7 @@ def run_ffmpeg(
     """Run ffmpeg to completion; returns the tail of its log. Raises FFmpegError on failure
     (including being killed by a cancellation or the timeout). `loglevel="info"` is for callers
     that read a filter's report from the tail (loudnorm's JSON, printed last, at info level)."""
-    argv = ffmpeg_argv(args, loglevel=loglevel)
-    logger.debug("ffmpeg %s", argv)
-    process = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        # Killed with us (a SIGKILLed work horse): no orphan rendering into a removed temp
-        # dir. run_ffmpeg waits in the thread that starts it, as the death signal requires.
-        preexec_fn=die_with_parent(),
-    )
-    tail: collections.deque = collections.deque(maxlen=LOG_TAIL_LINES)
-    drainer = threading.Thread(target=_drain, args=(process.stderr, tail), daemon=True)
-    drainer.start()
+    process, tail, drainer = _start(ffmpeg_argv(args, loglevel=loglevel), stdin=subprocess.DEVNULL)
     timer = threading.Timer(timeout, process.kill) if timeout else None
     if timer:
         timer.start()
@@ -110,12 +100,135 @@ def run_ffmpeg(
         if tracker:
             tracker.untrack_process(process)
         drainer.join(timeout=5)
+    return _outcome(returncode, tail)
+
+
+def _start(
+    argv: list[str], *, stdin
+) -> tuple[subprocess.Popen, collections.deque, threading.Thread]:
+    """The process, the tail of its log and the thread collecting it."""
+    logger.debug("ffmpeg %s", argv)
+    process = subprocess.Popen(
+        argv,
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # Killed with us (a SIGKILLed work horse): no orphan rendering into a removed temp
+        # dir. Callers wait in the thread that starts it, as the death signal requires.
+        preexec_fn=die_with_parent(),
+    )
+    tail: collections.deque = collections.deque(maxlen=LOG_TAIL_LINES)
+    drainer = threading.Thread(target=_drain, args=(process.stderr, tail), daemon=True)
+    drainer.start()
+    return process, tail, drainer
+
+
+def _outcome(returncode: int, tail: collections.deque) -> str:
+    """The log's tail, or FFmpegError when ffmpeg failed."""
     log_tail = "\n".join(tail)
     if returncode != 0:
         reason = "killed" if returncode < 0 else f"exit code {returncode}"
         last = tail[-1] if tail else "no output"
         raise FFmpegError(f"ffmpeg failed ({reason}): {last}", returncode, log_tail)
     return log_tail
+
+
+class FedFFmpeg:
+    """An ffmpeg that reads an input from `pipe:0`, fed by the caller while it runs (the muting
+    gain, computed as the detection goes). `close` ends the input, `wait` waits a while, `finish`
+    gives the outcome; `abort` (or leaving it as a context manager by an exception) kills it.
+
+    The caller's `feed` only queues (a few blocks at most); a thread writes them, so the
+    caller's work and ffmpeg's overlap. ffmpeg's progress is read by another thread into
+    `fraction`, which the caller reports from its own thread (a job context writes progress to
+    the database, from the thread that owns the connection)."""
+
+    QUEUED_BLOCKS = 8
+
+    def __init__(self, args, *, duration=None, tracker=None, timeout=None):
+        argv = ffmpeg_argv(args)
+        self.process, self._tail, self._drainer = _start(argv, stdin=subprocess.PIPE)
+        self.fraction = 0.0
+        self._tracker, self._duration = tracker, duration
+        self._blocks: queue.Queue = queue.Queue(maxsize=self.QUEUED_BLOCKS)
+        self._threads = [
+            threading.Thread(target=self._write, daemon=True),
+            threading.Thread(target=self._read_progress, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        self._timer = threading.Timer(timeout, self.process.kill) if timeout else None
+        if self._timer:
+            self._timer.start()
+        if tracker:
+            tracker.track_process(self.process)
+
+    def feed(self, data: bytes) -> None:
+        if data:
+            self._blocks.put(data)
+
+    def _write(self) -> None:
+        """Until the end mark: once ffmpeg stops reading (done with that input, or dead: its
+        exit status says which), the rest is dropped."""
+        stdin, broken = self.process.stdin, False
+        while (data := self._blocks.get()) is not None:
+            if not broken:
+                try:
+                    stdin.write(data)
+                except OSError:  # BrokenPipeError
+                    broken = True
+        try:
+            stdin.close()
+        except OSError:
+            pass
+
+    def _read_progress(self) -> None:
+        _follow_progress(self.process, self._duration, self._set_fraction)
+
+    def _set_fraction(self, fraction: float) -> None:
+        self.fraction = fraction
+
+    def close(self) -> None:
+        """No more input: ffmpeg finishes once it has read what was fed."""
+        self._blocks.put(None)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether ffmpeg has ended (waiting at most `timeout` seconds)."""
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def finish(self) -> str:
+        """Once ffmpeg has ended (after `close`): its log's tail, or FFmpegError."""
+        return self._end(self.process.wait())
+
+    def _end(self, returncode: int) -> str:
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self._timer:
+            self._timer.cancel()
+        if self._tracker:
+            self._tracker.untrack_process(self.process)
+        self._drainer.join(timeout=5)
+        return _outcome(returncode, self._tail)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def abort(self) -> None:
+        """Kill ffmpeg and let its threads end (the caller reports its own error)."""
+        self.process.kill()
+        self._blocks.put(None)  # the writer drops what is queued, then stops
+        try:
+            self._end(self.process.wait())
+        except FFmpegError:
+            pass  # killed: the caller's error is the one to report
 
 
 def _follow_progress(process, duration, on_progress) -> None:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import ffmpeg
 
+from media_pipeline.ops.encoder import x264_params
 from media_pipeline.ops.keyword_match import Insert
 from media_pipeline.ops.render import Subtitles
 
@@ -62,7 +63,8 @@ def build_multi_video_args(
     if subtitles:
         video = video.filter("ass", filename=subtitles.ass_path, fontsdir=subtitles.fonts_dir)
     video = video.filter("format", pix_fmts="yuv420p")
-    options = {"vcodec": "libx264", "preset": x264_preset, "crf": crf, "movflags": "+faststart"}
+    options = {"vcodec": "libx264", "preset": x264_preset, "crf": crf, "movflags": "+faststart",
+               "x264-params": x264_params(x264_preset)}  # fmt: skip
     if soundtrack:
         streams = [video, ffmpeg.input(soundtrack).audio]
         options.update(acodec="aac", audio_bitrate="192k")

@@ -85,9 +85,11 @@ class MediaInfo:
         return dataclasses.asdict(self)
 
 
-def probe_media(path: Path) -> MediaInfo:
+def probe_media(path: Path, *, rotation: bool = True) -> MediaInfo:
     """Duration, fps, dimensions (rotation applied), rotation, codecs, bitrate, has_audio,
-    aspect label. Raises InvalidMediaError for anything that is not usable media."""
+    aspect label. Raises InvalidMediaError for anything that is not usable media.
+    `rotation=False` skips reading it (it takes decoding a frame): for files the product wrote,
+    which never carry one."""
     with _open(Path(path)) as container:
         video = container.streams.video[0] if container.streams.video else None
         audio = container.streams.audio[0] if container.streams.audio else None
@@ -95,7 +97,7 @@ def probe_media(path: Path) -> MediaInfo:
             raise InvalidMediaError("the file has no audio or video stream")
         duration = _duration(container, [s for s in (video, audio) if s])
         if video is not None:
-            picture = _video_info(container, video)
+            picture = _video_info(container, video, rotation=rotation)
         else:
             picture = dict(width=0, height=0, fps=0.0, rotation=0, aspect="unknown")
         return MediaInfo(
@@ -122,20 +124,20 @@ def require_video(info: MediaInfo, *, label: str = "the file") -> MediaInfo:
     return info
 
 
-def _video_info(container, video) -> dict:
+def _video_info(container, video, *, rotation: bool) -> dict:
     width, height = video.codec_context.width, video.codec_context.height
     if not width or not height:
         raise InvalidMediaError("the video stream has no dimensions (corrupt or truncated file)")
     if width * height > MAX_PIXELS:
         raise InvalidMediaError(f"video dimensions {width}x{height} are too large (max 8192x8192)")
     rate = video.average_rate or video.guessed_rate or video.base_rate
-    rotation = _rotation(container, video)
-    if rotation in (90, 270):
+    degrees = _rotation(container, video) if rotation else 0
+    if degrees in (90, 270):
         width, height = height, width
     return {
         "width": width,
         "height": height,
         "fps": round(float(rate), 3) if rate else 0.0,
-        "rotation": rotation,
+        "rotation": degrees,
         "aspect": aspect_label(width, height),
     }

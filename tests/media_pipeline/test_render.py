@@ -1,8 +1,6 @@
 """Final render builders: the timeline planner and the single ffmpeg command, compared exactly,
 and a real render checked by probing."""
 
-import os
-
 import pytest
 
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
@@ -71,7 +69,8 @@ def test_presets_have_the_platform_sizes():
         get_preset("vhs")
 
 
-def test_render_argv_single_piece_keep_audio():
+def test_render_argv_single_piece_keep_audio(settings):
+    settings.ENCODER_THREADS, settings.ENCODER_LOOKAHEAD = 3, 10
     spec = RenderSpec(
         pieces=(Piece("in.mp4", 1.5, 3.5),), preset=get_preset("square"), output="out.mp4"
     )
@@ -79,14 +78,14 @@ def test_render_argv_single_piece_keep_audio():
         "-ss", "1.500", "-t", "2.000", "-i", "in.mp4",
         "-filter_complex",
         "[0:v]fps=fps=30:start_time=0[s0];[s0]tpad=stop=-1:stop_mode=clone[s1];"
-        "[s1]scale=force_original_aspect_ratio=increase:h=1080:w=1080[s2];"
-        "[s2]crop=h=1080:w=1080[s3];[s3]setsar=r=1[s4];[s4]format=pix_fmts=yuv420p[s5];"
+        "[s1]crop=h=min(ih\\,2*round(iw*1080/1080/2)):w=min(iw\\,2*round(ih*1080/1080/2))[s2];"
+        "[s2]scale=h=1080:w=1080[s3];[s3]setsar=r=1[s4];[s4]format=pix_fmts=yuv420p[s5];"
         "[s5]trim=end_frame=60[s6];"  # 2 s at 30 fps: exactly as long as the audio
         "[0:a]aresample=48000[s7];[s7]aformat=channel_layouts=stereo[s8]",
         "-map", "[s6]", "-map", "[s8]",
         "-acodec", "aac", "-ar", "48000", "-b:a", "192k", "-bufsize", "16000k", "-crf", "20", "-g", "60",
         "-maxrate", "8000k", "-movflags", "+faststart", "-preset", "medium", "-profile:v", "high",
-        "-r", "30", "-t", "2.000", "-vcodec", "libx264", "-x264-params", f"rc-lookahead=10:threads={os.cpu_count()}", "out.mp4",
+        "-r", "30", "-t", "2.000", "-vcodec", "libx264", "-x264-params", "threads=3:rc-lookahead=10:sync-lookahead=0", "out.mp4",
     ]  # fmt: skip
 
 
@@ -174,3 +173,28 @@ def test_real_render_joins_pieces_from_mixed_sources_into_the_preset_frame(
     assert info.duration == pytest.approx(2.8, abs=0.1)
     assert info.has_audio and info.audio_sample_rate == 48000
     assert fractions and fractions[-1] == 1.0 and fractions == sorted(fractions)
+
+
+def test_the_render_writes_its_middle_frame_as_the_thumbnail(media, tmp_path, small_preset):
+    import av
+    import numpy as np
+    from PIL import Image
+
+    pattern, halves = str(media.video(seconds=2)), str(media.halves(seconds=1))
+    out, thumbnail = tmp_path / "out.mp4", tmp_path / "out.jpg"
+    # the test pattern, one second of red and blue halves in the middle, the pattern again
+    pieces = (Piece(pattern, 0, 1), Piece(halves, 0, 1, has_audio=False), Piece(pattern, 1, 2))
+    spec = RenderSpec(pieces=pieces, preset=small_preset, output=str(out), thumbnail=str(thumbnail))
+    run_ffmpeg(build_render_args(spec))
+    picture = Image.open(thumbnail)
+    assert picture.size == (360, 640)  # 360 wide, the output's shape
+    middle = 3 * small_preset.fps // 2  # frame 37 of 75: red and blue
+    with av.open(str(out)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 3 * small_preset.fps
+    expected = np.asarray(Image.fromarray(frames[middle]).resize(picture.size), dtype=np.int16)
+    got = np.asarray(picture.convert("RGB"), dtype=np.int16)
+    assert np.abs(got - expected).mean() < 12  # the same frame (JPEG and x264 apart)
+    for other in (frames[5], frames[-5]):  # and not one from elsewhere on the timeline
+        elsewhere = np.asarray(Image.fromarray(other).resize(picture.size), dtype=np.int16)
+        assert np.abs(got - elsewhere).mean() > 2 * np.abs(got - expected).mean()

@@ -21,7 +21,6 @@ from jobs.services import job_create
 from jobs.status import JobStatus
 from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.ffmpeg_bin import ffmpeg_path
-from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from media_pipeline.ops.probe import probe_media
 from media_pipeline.ops.voice_detect import (
     WINDOW_SECONDS,
@@ -31,15 +30,13 @@ from media_pipeline.ops.voice_detect import (
     speech_intervals,
 )
 from media_pipeline.ops.voice_mute import (
-    MAX_INLINE_FILTER_CHARS,
+    AudioFacts,
     VoiceMuteParams,
     audio_bitrate_for,
-    gain_expression,
+    gain,
     mute_args,
-    mute_speech,
     mute_voice,
     muted_suffix,
-    spill_long_filter,
 )
 from tests.conftest import run_burst_worker
 from tests.stored import stored_path
@@ -165,21 +162,6 @@ def test_mute_params_are_validated(bad):
 # --- gain envelope and argv -----------------------------------------------------------------
 
 
-def evaluate(expression: str, t: float) -> float:
-    """Evaluate our ffmpeg gain expression in Python (same functions, same semantics)."""
-    names = {
-        "iff": lambda c, a, b: a if c else b,
-        "lt": lambda a, b: float(a < b),
-        "clip": lambda x, lo, hi: min(max(x, lo), hi),
-        "between": lambda x, lo, hi: float(lo <= x <= hi),
-        "isnan": lambda x: float(math.isnan(x)),
-        "min": min,
-        "t": t,
-    }
-    # Our own generated expression, no builtins: ffmpeg's syntax is a subset of Python's.
-    return eval(expression.replace("if(", "iff("), {"__builtins__": {}}, names)  # noqa: S307
-
-
 def reference_gain(intervals, t: float, keep: float, fade: float) -> float:
     depth = 0.0
     for i in intervals:
@@ -190,66 +172,42 @@ def reference_gain(intervals, t: float, keep: float, fade: float) -> float:
     return 1 - (1 - keep) * depth
 
 
-def test_gain_expression_for_one_interval():
-    expr = gain_expression([SpeechInterval(1.5, 4.25, 0.9)], keep_percentage=10, fade_ms=100)
-    assert expr == "if(isnan(t),1,1-0.9*clip(min(t-1.4,4.35-t)/0.1,0,1))"
-    no_fade = gain_expression([SpeechInterval(1.5, 4.25, 0.9)], keep_percentage=0, fade_ms=0)
-    assert no_fade == "if(isnan(t),1,1-1*between(t,1.5,4.25))"
-    assert gain_expression([], keep_percentage=10, fade_ms=100) == "1"
-
-
-def test_gain_expression_tree_picks_the_nearest_interval():
-    intervals = [SpeechInterval(s, s + 0.5, 1.0) for s in (0.3, 1.0, 1.6, 3.0, 3.7, 5.0, 8.0)]
-    expr = gain_expression(intervals, keep_percentage=20, fade_ms=150)
-    assert expr.count("if(lt(t,") == 6  # a binary tree: one comparison per split
-    for t in np.arange(0.0, 9.0, 0.01):
-        assert evaluate(expr, t) == pytest.approx(
-            reference_gain(intervals, t, 0.2, 0.15), abs=1e-3
-        ), t
-    assert evaluate(expr, float("nan")) == 1
-
-
-def test_mute_args_copy_the_video_and_filter_the_first_audio_track():
-    args = mute_args(
-        "in.mp4",
-        "out.mp4",
-        intervals=[SpeechInterval(1.5, 4.25, 0.9)],
-        keep_percentage=10,
-        fade_ms=100,
-        audio_bitrate=128_000,
+def test_gain_ramps_around_each_interval_and_stays_down_inside():
+    one = [(1.5, 4.25)]
+    times = np.array([0.0, 1.4, 1.45, 1.5, 3.0, 4.25, 4.3, 4.35, 9.0])
+    assert gain(times, one, keep_percentage=10, fade=0.1) == pytest.approx(
+        [1, 1, 0.55, 0.1, 0.1, 0.1, 0.55, 1, 1], abs=1e-6
     )
-    assert args == [
+    no_fade = gain(np.array([1.49, 1.5, 4.25, 4.26]), one, keep_percentage=0, fade=0)
+    assert list(no_fade) == [1, 0, 0, 1]
+    assert list(gain(times, [], keep_percentage=10, fade=0.1)) == [1] * len(times)
+
+
+def test_gain_of_close_intervals_takes_the_deeper_ramp():
+    intervals = [SpeechInterval(s, s + 0.5, 1.0) for s in (0.3, 1.0, 1.6, 3.0, 3.7, 5.0, 8.0)]
+    times = np.arange(0.0, 9.0, 0.001)
+    values = gain(times, [(i.start, i.end) for i in intervals], keep_percentage=20, fade=0.15)
+    assert values.dtype == np.float32
+    expected = [reference_gain(intervals, t, 0.2, 0.15) for t in times]
+    assert values == pytest.approx(expected, abs=1e-6)
+
+
+def test_mute_args_copy_the_video_and_multiply_the_first_audio_track_by_stdin():
+    stereo = AudioFacts(sample_rate=44_100, layout="stereo", channels=2)
+    assert mute_args("in.mp4", "out.mp4", audio=stereo, audio_bitrate=128_000) == [
         "-i", "in.mp4",
-        "-filter_complex",
-        "[0:a:0]asetnsamples=n=256:p=0[s0];"
-        "[s0]volume=eval=frame:volume=if(isnan(t)\\,1\\,1-0.9*clip(min(t-1.4\\,4.35-t)/0.1\\,0\\,1))[s1]",
-        "-map", "0:v?", "-map", "[s1]",
-        "-b:a", "128000", "-acodec", "aac", "-vcodec", "copy",
+        "-f", "f32le", "-ar", "44100", "-i", "pipe:0",
+        "-filter_complex", "[1:a]pan=stereo|c0=c0|c1=c0[gain];[0:a:0][gain]amultiply[muted]",
+        "-map", "0:v?", "-map", "[muted]",
+        "-c:v", "copy", "-c:a", "aac", "-b:a", "128000",
         "out.mp4",
     ]  # fmt: skip
-
-
-def test_long_filter_graphs_go_to_a_script_file(tmp_path):
-    short = ["-i", "a", "-filter_complex", "volume=1", "o.mp4"]
-    assert spill_long_filter(short, tmp_path / "g.txt") == short
-    graph = "x" * (MAX_INLINE_FILTER_CHARS + 1)
-    spilled = spill_long_filter(["-i", "a", "-filter_complex", graph, "o"], tmp_path / "g.txt")
-    assert spilled == ["-i", "a", "-/filter_complex", str(tmp_path / "g.txt"), "o"]
-    assert (tmp_path / "g.txt").read_text() == graph
-
-
-def test_ffmpeg_accepts_thousands_of_intervals_through_the_script(media, tmp_path):
-    source = media.video(seconds=2, audio=True)
-    intervals = [SpeechInterval(k * 0.4, k * 0.4 + 0.2, 1.0) for k in range(3000)]
-    out = tmp_path / "many.mp4"
-    args = mute_args(source, out, intervals=intervals, keep_percentage=10, fade_ms=50)
-    args = spill_long_filter(args, tmp_path / "graph.txt")
-    assert "-/filter_complex" in args and len(max(args, key=len)) < MAX_INLINE_FILTER_CHARS
-    run_ffmpeg(args)
-    # 0.0-0.2 s is muted, 0.25-0.35 s between intervals is not.
-    audio = decode_mono(out)
-    assert gain_db(decode_mono(source), audio, 0.25, 0.35) == pytest.approx(0, abs=0.5)
-    assert gain_db(decode_mono(source), audio, 0.05, 0.15) == pytest.approx(-20, abs=1.5)
+    mono = AudioFacts(sample_rate=16_000, layout="mono", channels=1)
+    graph = mute_args("a.wav", "o.m4a", audio=mono, audio_bitrate=96_000)[9]
+    assert graph == "[0:a:0][1:a]amultiply[muted]"
+    odd = AudioFacts(sample_rate=48_000, layout="3 channels", channels=3)
+    graph = mute_args("a.wav", "o.m4a", audio=odd, audio_bitrate=96_000)[9]
+    assert graph.startswith("[1:a]pan=3c|c0=c0|c1=c0|c2=c0[gain];")
 
 
 def test_output_container_and_bitrate_choices():
@@ -406,7 +364,7 @@ def test_mute_lowers_the_speech_with_measurable_fades(speech_on_tone, tmp_path):
     keep, fade = 10, 0.2
     params = VoiceMuteParams(keep_percentage=keep, fade_ms=int(fade * 1000))
     progress: list[float] = []
-    result = mute_voice(path, tmp_path, params, on_mute_progress=progress.append)
+    result = mute_voice(path, tmp_path, params, on_progress=progress.append)
     assert result.status == "muted" and result.output.suffix == ".mp4"
     [muted] = result.detection.intervals
     assert_matches_speech([muted], speech)
@@ -467,13 +425,7 @@ def test_mute_without_voice_outputs_the_input_unchanged(media, tmp_path):
 
 
 def test_mute_without_audio_writes_nothing(media, tmp_path):
-    result = mute_speech(
-        media.video(audio=False),
-        tmp_path,
-        detect_voice(media.video(audio=False)),
-        VoiceMuteParams(),
-        info=probe_media(media.video(audio=False)),
-    )
+    result = mute_voice(media.video(audio=False), tmp_path, VoiceMuteParams())
     assert result.status == "no_audio" and result.output is None
     assert result.as_dict()["message"] == "no audio: nothing to mute"
     assert list(tmp_path.iterdir()) == []

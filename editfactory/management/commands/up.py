@@ -5,6 +5,8 @@ editfactory/roles.py)."""
 import os
 import secrets
 import shlex
+import sys
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,6 +17,7 @@ from redis.exceptions import RedisError
 
 from editfactory import roles
 from editfactory.embedded_redis import EmbeddedRedisError, embedded_redis_from_settings
+from editfactory.forking import ManagementCommand, WebServer, preload
 from editfactory.supervisor import Child, Supervisor
 from jobs.queue import get_connection, worker_queue_names
 from jobs.queues import QUEUES, worker_plan
@@ -101,11 +104,12 @@ class Command(BaseCommand):
         if check:
             self._check(role, plan)
             return
+        env = child_env(os.environ, production=settings.PRODUCTION)
+        env["EF_ROLE"] = role.name  # /health and the maintenance lease say it
+        self._run_with(env)
         self._prepare_database(role)
         self._report_ffmpeg()
         redis_server = None
-        env = child_env(os.environ, production=settings.PRODUCTION)
-        env["EF_ROLE"] = role.name  # /health and the maintenance lease say it
         if role.web:
             self._report_cors(env)
         if role.name != "all" and (unshared := roles.unshared_secrets(os.environ)):
@@ -125,6 +129,11 @@ class Command(BaseCommand):
         children = self._children(env, role, *plan)
         self.stdout.write(self.style.SUCCESS(self._banner(role, *plan[:4])))
         try:
+            os.environ.update(env)
+            try:
+                preload(child.target for child in children)
+            except OSError as exc:
+                raise CommandError(str(exc)) from None
             code = Supervisor(children).run()
         finally:
             if redis_server:
@@ -190,17 +199,44 @@ class Command(BaseCommand):
                 )
             )
 
+    def _run_with(self, env) -> None:
+        """Run with the environment of the children: they are forked from this process
+        (editfactory/forking.py), so its settings are theirs. Started from the command line
+        without it (the development CORS origins, the role, unbuffered output), `up` starts
+        again with it, in the same process (exec: the same pid), its system checks passed."""
+        if all(os.environ.get(key) == value for key, value in env.items()):
+            return
+        if Path(sys.argv[0]).name != "manage.py":  # called from code: nothing to start again
+            return
+        argv = [sys.executable, *sys.orig_argv[1:]]
+        if "--skip-checks" not in argv:
+            argv.append("--skip-checks")
+        os.execve(sys.executable, argv, env)  # noqa: S606 - this very command again, no shell
+
     def _children(self, env, role, host, port, workers, web_workers, maintenance) -> list[Child]:
+        """The web processes, the maintenance loop and the workers, each run in a fork of this
+        process once it has loaded what they run (editfactory/forking.py). `argv` is what each
+        would run as a process of its own (`--check` shows it)."""
         children = []
         if role.web:
-            argv = roles.web_argv(host=host, port=port, web_workers=web_workers)
-            children.append(Child("web", argv, env))
+            web = WebServer(host=host, port=port, access_log=False)
+            argv = roles.web_argv(host=host, port=port, web_workers=1)
+            names = ["web"] if web_workers == 1 else [f"web-{n}" for n in range(1, web_workers + 1)]
+            children += [Child(name, argv, env, target=web) for name in names]
         if maintenance:
-            children.append(Child("maintenance", roles.maintenance_argv(), env))
+            command = ManagementCommand("maintenance")
+            children.append(Child("maintenance", roles.maintenance_argv(), env, target=command))
         for families, count in workers:
             group = "+".join(families)
-            argv = roles.worker_argv(worker_queue_names(families))
-            children += [Child(f"worker-{group}-{n}", argv, env) for n in range(1, count + 1)]
+            queues = worker_queue_names(families)
+            argv = roles.worker_argv(queues)
+            worker = ManagementCommand(
+                "rqworker", *queues, worker_class="jobs.worker.EngineWorker",
+                preload=("jobs.worker",),
+            )  # fmt: skip
+            children += [
+                Child(f"worker-{group}-{n}", argv, env, target=worker) for n in range(1, count + 1)
+            ]
         if role.workers:
             served = {name for families, count in workers if count for name in families}
             for name in QUEUES:

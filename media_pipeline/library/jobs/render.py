@@ -21,6 +21,7 @@ from media_pipeline.jobtypes.render_clip import (
 )
 from media_pipeline.library import media as library
 from media_pipeline.library.models import Export, library_name
+from media_pipeline.ops.encoder import x264_params
 from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from media_pipeline.ops.probe import probe_media, require_video
@@ -74,6 +75,9 @@ def clip_render_handler(ctx, params: ClipRenderParams) -> dict:
     return {"export_id": export.id, "clip_id": export.clip_id, **result}
 
 
+CUT_X264_PRESET = "veryfast"
+
+
 def build_cut_args(source: str, output: str, *, start: float, end: float) -> list[str]:
     """[start, end] of `source`, re-encoded (frame-accurate cut) as a streamable H.264/AAC mp4.
     Only the default video and audio streams are kept (subtitle and data streams dropped)."""
@@ -82,13 +86,17 @@ def build_cut_args(source: str, output: str, *, start: float, end: float) -> lis
         .output(
             output,
             vcodec="libx264",
-            preset="veryfast",
+            preset=CUT_X264_PRESET,
             crf=20,
             pix_fmt="yuv420p",
             acodec="aac",
             sn=None,
             dn=None,
-            **{"b:a": "192k", "movflags": "+faststart"},
+            **{
+                "b:a": "192k",
+                "movflags": "+faststart",
+                "x264-params": x264_params(CUT_X264_PRESET),
+            },
         )
         .get_args()
     )

@@ -96,11 +96,13 @@ def test_favorite_toggles_without_a_body_and_sets_with_one(api, segment):
     assert post_json(api, url, {"favorite": None}).json()["favorite"] is False
 
 
-def test_cut_args():
+def test_cut_args(settings):
+    settings.ENCODER_THREADS, settings.ENCODER_LOOKAHEAD = 2, 10
     assert build_cut_args("in.mp4", "out.mp4", start=1.5, end=3.25) == [
         "-ss", "1.500", "-t", "1.750", "-i", "in.mp4",
         "-acodec", "aac", "-b:a", "192k", "-crf", "20", "-dn", "-movflags", "+faststart",
-        "-pix_fmt", "yuv420p", "-preset", "veryfast", "-sn", "-vcodec", "libx264", "out.mp4",
+        "-pix_fmt", "yuv420p", "-preset", "veryfast", "-sn", "-vcodec", "libx264",
+        "-x264-params", "threads=2:rc-lookahead=10:sync-lookahead=0", "out.mp4",
     ]  # fmt: skip
 
 
