@@ -33,9 +33,6 @@ logger = logging.getLogger(__name__)
 # string says (distribution suffixes, git snapshots "N-12345-g..."): 8.44 shipped with 5.1.
 MIN_RELEASE = "5.1"
 MIN_LIBAVFILTER = (8, 44)
-# ffmpeg 7.0 (libavfilter 10) reads an option's value from a file with `-/option file`; older
-# releases only know `-filter_complex_script`, which 8.0 removed (`ffmpeg_run` speaks both).
-OPTION_FILES_LIBAVFILTER = (10, 0)
 QUERY_TIMEOUT = 20  # seconds; a binary that does not answer its -version in this time is refused
 
 # What the argv builders use (media_pipeline/ops/*.py, the job types, the library's jobs).
@@ -46,14 +43,16 @@ REQUIRED: dict[str, frozenset[str]] = {
         {
             # video: renders, variants, multi-video inserts, thumbnails, frames
             *("fps", "tpad", "scale", "crop", "setsar", "format", "trim", "concat", "split"),
-            *("overlay", "setpts", "ass"),
-            # audio: mixes, ducking, voice-over, loudness, voice muting, TTS padding
+            *("overlay", "setpts", "ass", "select"),
+            # audio: mixes, ducking, voice-over, loudness, voice muting (the gain fed on stdin
+            # times the track, copied to each channel), TTS padding
             *("aresample", "aformat", "apad", "atrim", "amix", "asplit", "volume", "asetpts"),
-            *("loudnorm", "alimiter", "asetnsamples", "anullsrc"),
+            *("loudnorm", "alimiter", "amultiply", "pan", "anullsrc"),
         }
     ),
     "muxers": frozenset({"mp4", "mov", "ipod", "matroska", "image2", "null"}),  # ipod: .m4a
-    "demuxers": frozenset({"lavfi", "mov", "matroska", "wav"}),  # lavfi: generated silence
+    # lavfi: generated silence; f32le: voice muting's gain on stdin
+    "demuxers": frozenset({"lavfi", "mov", "matroska", "wav", "f32le"}),
 }
 # Why a missing part matters, where its name does not say.
 NOTES = {
@@ -96,11 +95,6 @@ class FFmpegInfo:
     @property
     def usable(self) -> bool:
         return not self.problems
-
-    @property
-    def reads_option_files(self) -> bool:
-        """Whether `-/filter_complex file` works (ffmpeg >= 7.0)."""
-        return self.libavfilter is not None and self.libavfilter >= OPTION_FILES_LIBAVFILTER
 
     def describe(self) -> str:
         """The version and, when refused, why; no path."""

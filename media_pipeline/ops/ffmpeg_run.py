@@ -15,7 +15,7 @@ from typing import Protocol
 from media_pipeline.ops.child_process import die_with_parent
 from media_pipeline.ops.encoder import bound_threads
 from media_pipeline.ops.errors import FFmpegError
-from media_pipeline.ops.ffmpeg_bin import FFmpegInfo, choose_ffmpeg
+from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
 
 logger = logging.getLogger(__name__)
 
@@ -28,15 +28,6 @@ class ProcessTracker(Protocol):
     def track_process(self, process: subprocess.Popen) -> None: ...
 
     def untrack_process(self, process: subprocess.Popen) -> None: ...
-
-
-def in_dialect(args: Sequence[str], binary: FFmpegInfo) -> list[str]:
-    """The caller's arguments as `binary` understands them. Builders write today's syntax;
-    the one difference the product meets is a filter graph read from a file: `-/filter_complex`
-    since ffmpeg 7.0, `-filter_complex_script` before (removed in 8.0)."""
-    if binary.reads_option_files:
-        return list(args)
-    return ["-filter_complex_script" if arg == "-/filter_complex" else arg for arg in args]
 
 
 def ffmpeg_argv(args: Sequence[str], *, loglevel: str = "warning") -> list[str]:
@@ -54,7 +45,7 @@ def ffmpeg_argv(args: Sequence[str], *, loglevel: str = "warning") -> list[str]:
         "-progress",
         "pipe:1",
         "-y",
-        *bound_threads(in_dialect(args, binary)),
+        *bound_threads(args),
     ]
 
 

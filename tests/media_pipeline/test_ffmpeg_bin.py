@@ -21,7 +21,6 @@ from jobs.status import JobStatus
 from media_pipeline.checks import ffmpeg_check
 from media_pipeline.ops.errors import FFmpegUnavailable
 from media_pipeline.ops.ffmpeg_bin import (
-    FFmpegInfo,
     FFmpegSource,
     bundled_path,
     choose_ffmpeg,
@@ -29,7 +28,7 @@ from media_pipeline.ops.ffmpeg_bin import (
     forget_ffmpeg_choice,
     inspect_ffmpeg,
 )
-from media_pipeline.ops.ffmpeg_run import in_dialect, run_ffmpeg
+from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from tests.conftest import run_burst_worker
 
 BUNDLED = bundled_path()
@@ -225,17 +224,3 @@ def test_ffmpeg_check_command_lists_each_candidate_and_the_one_in_use(
     assert f"In use: ffmpeg {inspect_ffmpeg(BUNDLED).version}, bundled (imageio-ffmpeg)" in out
     with pytest.raises(CommandError, match="expected the system .on PATH. ffmpeg, but bundled"):
         call_command("ffmpeg_check", expect="system")
-
-
-# --- dialects -------------------------------------------------------------------------------------
-
-
-def test_a_filter_graph_file_is_passed_the_way_the_binary_reads_it():
-    args = ["-i", "in.mp4", "-/filter_complex", "graph.txt", "-map", "[a]", "out.mp4"]
-    ffmpeg7 = FFmpegInfo("ffmpeg", version="7.1", libavfilter=(10, 4))
-    ffmpeg5 = FFmpegInfo("ffmpeg", version="5.1.9", libavfilter=(8, 44))
-    assert in_dialect(args, ffmpeg7) == args
-    assert in_dialect(args, ffmpeg5) == [
-        "-i", "in.mp4", "-filter_complex_script", "graph.txt", "-map", "[a]", "out.mp4",
-    ]  # fmt: skip
-    assert ffmpeg5.reads_option_files is False and inspect_ffmpeg(BUNDLED).reads_option_files
