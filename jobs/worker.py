@@ -101,6 +101,25 @@ class EngineWorker(Worker):
         except RedisError as exc:
             logger.warning("worker %s: heartbeat skipped, Redis unreachable: %s", self.name, exc)
 
+    def monitor_work_horse(self, job, queue):
+        """RQ's watch over the horse, which also reads and writes the token's status in Redis
+        once the horse ended (a horse that could not write its own RQ status in an outage exits
+        non-zero, and RQ then reads the status). A Redis error there would end this worker
+        before it records the outcome the horse left, and the job would be rescued and run a
+        second time: the worker waits for its horse instead and records the outcome."""
+        try:
+            super().monitor_work_horse(job, queue)
+        except RedisError as exc:
+            logger.warning(
+                "worker %s: RQ's token status not kept, Redis unreachable: %s", self.name, exc
+            )
+            self._wait_for_horse_to_end()
+
+    def _wait_for_horse_to_end(self) -> None:
+        if self._horse_pid:  # RQ had not seen it end (its wait returns at once if it had)
+            self.wait_for_horse()
+            self._horse_pid = 0
+
     def set_current_job_working_time(self, current_job_working_time, pipeline=None):
         try:
             super().set_current_job_working_time(current_job_working_time, pipeline=pipeline)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from core.plainsql import param, quoted
+from core.plainsql import quoted
 from jobs.models import Job, QueueState, QueueTurn
 from jobs.status import JobStatus
 
@@ -66,7 +66,7 @@ def _due(job_types, now, *, job_id=None, excluded=()) -> tuple[str, list]:
     params = [JobStatus.QUEUED.value, *job_types, connection.ops.adapt_datetimefield_value(now)]
     if job_id is not None:
         sql += f" AND {_col(Job, 'id')} = %s"
-        params.append(param(job_id))
+        params.append(Job._meta.pk.get_db_prep_value(job_id, connection))  # str or UUID
     owner = _col(Job, "owner")
     if 0 in excluded:
         sql += f" AND {owner} IS NOT NULL"

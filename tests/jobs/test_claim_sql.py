@@ -107,6 +107,20 @@ def test_a_given_job_narrows_the_reads_to_it(mixed_jobs, user):
     assert claimsql.queue_heads(job_types, now, job_id=not_due.id) == []
 
 
+def test_a_job_id_given_as_text_narrows_as_its_uuid(mixed_jobs, user):
+    """Ids arrive as text from JSON and the admin; SQLite stores them as 32 hex digits."""
+    now = mixed_jobs
+    job_types = job_types_of("light")
+    due = Job.objects.due_in_queue(job_types, now).filter(owner=user, priority=5).get()
+    assert claimsql.queue_heads(job_types, now, job_id=str(due.id)) == claimsql.queue_heads(
+        job_types, now, job_id=due.id
+    )
+    found = claimsql.oldest_job_id(
+        job_types, now, owner_key=user.id, priority=5, job_id=str(due.id)
+    )
+    assert found == due.id
+
+
 def test_queue_limits_and_turns():
     assert claimsql.queue_limits("light") is None
     QueueState.objects.create(name="light", concurrency=3)

@@ -85,3 +85,24 @@ def test_an_unserializable_result_fails_the_job_in_words(tmp_path):
     assert outcome.kind == "failed" and not outcome.permanent
     assert "not JSON serializable" in outcome.message
     assert not (tmp_path / "o.json").exists()
+
+
+def test_a_redis_outage_as_the_horse_ends_still_records_its_outcome(monkeypatch):
+    """RQ reads and writes the token's status once the horse ended; when Redis is unreachable
+    then, the worker still records what its horse did (else the job would be rescued and run a
+    second time) and only then may end."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from rq.worker import Worker
+
+    watch = Worker.monitor_work_horse
+
+    def watch_then_lose_redis(self, job, queue):
+        watch(self, job, queue)
+        raise RedisConnectionError("Redis went away")
+
+    monkeypatch.setattr(Worker, "monitor_work_horse", watch_then_lose_redis)
+    job = services.job_create(job_type="noop")
+    run_burst_worker()
+    job.refresh_from_db()
+    assert (job.status, job.result, job.attempts) == (JobStatus.COMPLETED, {"ok": True}, 1)
+    assert not _outcome_path().exists()
