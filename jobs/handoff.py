@@ -37,11 +37,14 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Handoff:
     """What a worker claimed for one wake-up token of `queue`: `job` (None when nothing may
-    start now: the token is dropped) and where its horse leaves the outcome."""
+    start now: the token is dropped), where its horse leaves the outcome, and whether the queue
+    had a limit at the claim (`queue_limited`: only then does the job's end wake the queue, see
+    `jobs.runner.finish_handed`)."""
 
     queue: str
     job: Job | None
     outcome_path: Path
+    queue_limited: bool = True
 
 
 _given: Handoff | None = None
@@ -60,11 +63,13 @@ def claim(token: RQJob) -> Handoff | None:
     path = settings.JOB_TEMP_DIR / "outcomes" / f"{socket.gethostname()}-{os.getpid()}.json"
     path.unlink(missing_ok=True)
     try:
-        job = with_db_retry(lambda: services.job_claim_next(queue=queue), what="claim")
+        job, limited = with_db_retry(
+            lambda: services.job_claim_next_seeing_limits(queue=queue), what="claim"
+        )
     except Exception:
         logger.exception("queue %s: claim failed; the token is dropped", queue)
-        job = None
-    return Handoff(queue=queue, job=job, outcome_path=path)
+        job, limited = None, True
+    return Handoff(queue=queue, job=job, outcome_path=path, queue_limited=limited)
 
 
 def give(handoff: Handoff) -> None:

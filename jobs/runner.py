@@ -92,7 +92,8 @@ def finish_handed(handed: handoff.Handoff) -> str:
         return "lost"
     try:
         recorded = record(handed.job, outcome)
-        _after_job(handed.queue)
+        if handed.queue_limited:
+            _after_job(handed.queue)
     except Exception:
         logger.exception("job %s: outcome not recorded; the rescue takes it over", handed.job.id)
         return "unrecorded"
@@ -100,7 +101,11 @@ def finish_handed(handed: handoff.Handoff) -> str:
 
 
 def _after_job(queue: str) -> None:
-    # A limit may have turned tokens away while this job ran: one slot is free now.
+    # A limit may have turned tokens away while this job ran: one slot is free now. A worker
+    # skips this for a job claimed while its queue had no limit (most queues: one read less per
+    # job). Tokens turned away under a limit set during such a job are woken by the end of the
+    # next job claimed under that limit, or else by the reconcile pass (every
+    # MAINTENANCE_INTERVAL), which tops every queue up to what could start.
     with_db_retry(lambda: services.queue_after_job(queue=queue), what="queue wake-up")
 
 

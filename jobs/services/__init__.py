@@ -14,7 +14,7 @@
 - retention: deleting old jobs under one age rule
 """
 
-from jobs.services.claims import job_claim, job_claim_next
+from jobs.services.claims import job_claim, job_claim_next, job_claim_next_seeing_limits
 from jobs.services.costs import cost_record
 from jobs.services.events import job_history
 from jobs.services.files import (
@@ -72,6 +72,7 @@ __all__ = [
     "job_cancel",
     "job_claim",
     "job_claim_next",
+    "job_claim_next_seeing_limits",
     "job_complete",
     "job_create",
     "job_delete",

@@ -81,25 +81,24 @@ def _next_job_id(queue: str, job_types, now, *, job_id, excluded, running):
     heads = claimsql.queue_heads(job_types, now, job_id=job_id, excluded=excluded)
     if not heads:
         return None
-    top = max(priority for priority, _owner, _first in heads)
-    firsts = {owner_key(owner): first for priority, owner, first in heads if priority == top}
-    if len(firsts) == 1:
-        (chosen,) = firsts
-    else:
-        running = running if running is not None else running_by_owner(job_types)
-        turns = last_turns(queue, firsts)
-        chosen = min(
-            firsts,
-            key=lambda o: fair_key(
-                running=running.get(o, 0),
-                last_started=turns.get(o),
-                first_created=firsts[o],
-                owner=o,
-            ),
-        )
-    return claimsql.oldest_job_id(
-        job_types, now, owner_key=chosen, priority=top, job_id=job_id, excluded=excluded
+    top = max(priority for priority, _owner, _first, _id in heads)
+    # Each user's oldest job at the top priority: (its creation, its id).
+    firsts = {owner_key(o): (first, id_) for priority, o, first, id_ in heads if priority == top}
+    if len(firsts) == 1:  # one user waiting (the usual case): no need to weigh turns
+        ((_first, only_id),) = firsts.values()
+        return only_id
+    running = running if running is not None else running_by_owner(job_types)
+    turns = last_turns(queue, firsts)
+    chosen = min(
+        firsts,
+        key=lambda o: fair_key(
+            running=running.get(o, 0),
+            last_started=turns.get(o),
+            first_created=firsts[o][0],
+            owner=o,
+        ),
     )
+    return firsts[chosen][1]
 
 
 def _locked_limits(queue: str) -> claimsql.QueueLimits:
@@ -118,15 +117,21 @@ def job_claim_next(*, queue: str, job_id=None) -> Job | None:
     """queued -> processing for the job the fair order puts first in `queue` (or for `job_id`
     only, when given); None when nothing may start now: the queue is paused, at its limit, its
     due jobs belong to users at their limit, or it has none."""
+    return job_claim_next_seeing_limits(queue=queue, job_id=job_id)[0]
+
+
+def job_claim_next_seeing_limits(*, queue: str, job_id=None) -> tuple[Job | None, bool]:
+    """`job_claim_next`, and whether the queue had a limit when the job was claimed: only then
+    may its end free a slot that a token was turned away for (`queue_after_job`)."""
     job_types = job_types_of(queue)
     now = timezone.now()
     with transaction.atomic():
         limits = _locked_limits(queue)
         if limits.paused:
-            return None
+            return None, limits.limited
         running = running_by_owner(job_types) if limits.limited else None
         if limits.concurrency is not None and sum(running.values()) >= limits.concurrency:
-            return None
+            return None, True
         excluded = ()
         if limits.per_user_concurrency is not None:
             excluded = tuple(k for k, n in running.items() if n >= limits.per_user_concurrency)
@@ -134,11 +139,11 @@ def job_claim_next(*, queue: str, job_id=None) -> Job | None:
             queue, job_types, now, job_id=job_id, excluded=excluded, running=running
         )
         if chosen is None:
-            return None
+            return None, limits.limited
         job = _claim(chosen, now)
         if job is not None:
             claimsql.turn_taken(queue, owner_key(job.owner_id), now)
-        return job
+        return job, limits.limited
 
 
 def job_claim(*, job_id) -> Job | None:

@@ -9,11 +9,13 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rq.job import Job as RQJob
 
-from jobs import handoff, queue, services
-from jobs.models import Job, JobEvent
+from jobs import handoff, queue, runner, services
+from jobs.models import Job, JobEvent, QueueState
 from jobs.outcome import Outcome
 from jobs.status import JobStatus
 from tests.conftest import run_burst_worker
@@ -106,3 +108,35 @@ def test_a_redis_outage_as_the_horse_ends_still_records_its_outcome(monkeypatch)
     job.refresh_from_db()
     assert (job.status, job.result, job.attempts) == (JobStatus.COMPLETED, {"ok": True}, 1)
     assert not _outcome_path().exists()
+
+
+def _claim_and_finish(job_id) -> tuple[handoff.Handoff, list[str]]:
+    """The worker's claim of the light queue (taking its token), the horse's outcome, then the
+    worker's record; with the SQL of the record."""
+    queue.get_queue("light").empty()
+    handed = handoff.claim(
+        RQJob.create(queue.RUNNER, args=("light",), connection=queue.get_connection())
+    )
+    assert handed.job.id == job_id
+    handoff.leave_outcome(handed, Outcome.completed({}))
+    with CaptureQueriesContext(connection) as recorded:
+        assert runner.finish_handed(handed) == "completed"
+    return handed, [q["sql"] for q in recorded.captured_queries]
+
+
+def test_the_end_of_a_job_claimed_under_a_limit_wakes_its_queue(user):
+    """A limit may have turned tokens away while the job ran: its end wakes the queue."""
+    QueueState.objects.create(name="light", concurrency=1)
+    first, second = (services.job_create(job_type="noop", owner=user) for _ in range(2))
+    handed, _sql = _claim_and_finish(first.id)
+    assert handed.queue_limited
+    assert queue.waiting("light") == 1, "a token for the job the freed slot lets start"
+
+
+def test_the_end_of_a_job_claimed_without_limits_reads_no_limits(user):
+    """No limit at the claim: no token was turned away for one, the queue's row is not read."""
+    first, _second = (services.job_create(job_type="noop", owner=user) for _ in range(2))
+    handed, sql = _claim_and_finish(first.id)
+    assert not handed.queue_limited
+    assert not [s for s in sql if QueueState._meta.db_table in s]
+    assert queue.waiting("light") == 0
