@@ -49,23 +49,52 @@ _INSERT_EVENT = (
 )
 
 
+def _event_worker(kind: str, worker: str) -> str | None:
+    """The worker an event of `kind` names: `worker` (the ended attempt's) for a retry or a
+    rescue, none for a requeue, else None: the job's own as changed."""
+    if kind == Kind.QUEUED:
+        return ""
+    return worker if kind in ENDED_WORKER else None
+
+
 def job_event_record(*, job: Job, kind: str, worker: str = "") -> None:
     """Append an event for `job` as it is now (inside the caller's transaction)."""
-    if kind == Kind.QUEUED:
-        worker = ""
-    elif kind not in ENDED_WORKER:
-        worker = job.worker
+    named = _event_worker(kind, worker)
     values = (
         job.id,
         job.attempts,
         kind,
-        worker[:200],
+        (job.worker if named is None else named)[:200],
         job.updated_at,
         job.error[:5000] if kind in _WITH_ERROR else "",
     )
     params = [f.get_db_prep_save(v, connection) for f, v in zip(_EVENT_FIELDS, values, strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_EVENT, params)
+
+
+def job_event_insert_from(changed: str, *, kind: str, worker: str = "") -> tuple[str, list]:
+    """`job_event_record` in SQL for each job row of `changed` (a PostgreSQL CTE of the rows an
+    UPDATE returned), to run in the statement that changed them (`jobupdate`)."""
+    named = _event_worker(kind, worker)
+    job_col = quoted(Job._meta.get_field("worker").column)
+    columns = [
+        quoted(Job._meta.pk.column),
+        quoted(Job._meta.get_field("attempts").column),
+        "%s",
+        f"SUBSTR({job_col}, 1, 200)" if named is None else "%s",
+        quoted(Job._meta.get_field("updated_at").column),
+        f"SUBSTR({quoted(Job._meta.get_field('error').column)}, 1, 5000)"
+        if kind in _WITH_ERROR
+        else "''",
+    ]
+    params = [kind] if named is None else [kind, named[:200]]
+    sql = (
+        f"INSERT INTO {quoted(JobEvent._meta.db_table)} "  # noqa: S608  (names from the models)
+        f"({', '.join(quoted(f.column) for f in _EVENT_FIELDS)}) "
+        f"SELECT {', '.join(columns)} FROM {changed}"
+    )
+    return sql, params
 
 
 @dataclass

@@ -6,7 +6,8 @@ write. What may follow what is `jobs.status.ALLOWED_FROM`; a caller may narrow i
 
 In the same transaction the job's type hears of the change (`JobType.on_change`), so the rows
 that follow a job (a project generating, an export rendering) change with it or not at all; the
-change is appended to the job's event log (`events.job_event_record`); and after a terminal
+change is appended to the job's event log (`events.job_event_record`, by the update's own
+statement on PostgreSQL); and after a terminal
 status, the job's webhook is scheduled.
 """
 
@@ -18,7 +19,7 @@ from jobs import webhooks
 from jobs.errors import UnknownJobType
 from jobs.models import Job
 from jobs.registry import get_job_type
-from jobs.services.events import ENDED_WORKER, event_kind, job_event_record
+from jobs.services.events import ENDED_WORKER, event_kind
 from jobs.services.jobupdate import update_returning
 from jobs.status import ALLOWED_FROM, TERMINAL
 
@@ -56,10 +57,11 @@ def transition(
         ended_worker = ""
         if kind in ENDED_WORKER and fields.get("worker") == "":
             ended_worker = Job.objects.filter(id=job_id).values_list("worker", flat=True).first()
-        job = update_returning(job_id, allowed, {"status": target, **fields}, where)
+        job = update_returning(
+            job_id, allowed, {"status": target, **fields}, where, event=(kind, ended_worker or "")
+        )
         if job is None:
             return None
-        job_event_record(job=job, kind=kind, worker=ended_worker or "")
         tell_job_type(job, change or target)
         if target in TERMINAL:
             webhooks.webhook_schedule(job=job)

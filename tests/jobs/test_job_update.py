@@ -11,8 +11,9 @@ from django.db.models import F, Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jobs.models import Job
+from jobs.models import Job, JobEvent
 from jobs.services import jobupdate
+from jobs.services.events import job_event_record
 from jobs.status import JobStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -135,3 +136,35 @@ def test_what_plain_sql_does_not_write_goes_through_the_orm(fields, where):
     updated = jobupdate.update_returning(job.id, [JobStatus.QUEUED], dict(fields), where)
     assert updated is not None and updated.status == JobStatus.FAILED
     assert updated.progress == (20 if "progress" in fields else 10)
+
+
+EVENTS = {
+    "started": ([JobStatus.QUEUED], {"status": JobStatus.PROCESSING, "worker": "host:2"}, ""),
+    "retrying": ([JobStatus.PROCESSING], {"status": JobStatus.QUEUED, "worker": ""}, "host:1"),
+    "queued": ([JobStatus.FAILED], {"status": JobStatus.QUEUED}, ""),
+    "failed": ([JobStatus.PROCESSING], {"status": JobStatus.FAILED, "error": "é" * 6000}, ""),
+}
+
+
+@pytest.mark.parametrize("kind", EVENTS)
+def test_the_change_and_its_event_are_one_statement_on_postgresql(kind):
+    """The event the update writes (with it on PostgreSQL, after it elsewhere) is the one
+    `job_event_record` writes for the changed row; a change that does not happen writes none."""
+    allowed, fields, worker = EVENTS[kind]
+    job = Job.objects.create(
+        job_type="noop", status=allowed[0], worker="host:1", attempts=2, error="x" * 6000
+    )
+    event = (kind, worker)
+    assert (
+        jobupdate.update_returning(job.id, [JobStatus.COMPLETED], dict(fields), event=event) is None
+    )
+    assert not JobEvent.objects.exists()
+    fields = {**fields, "updated_at": timezone.now(), "attempts": F("attempts") + 1}
+    with CaptureQueriesContext(connection) as queries:
+        changed = jobupdate.update_returning(job.id, allowed, fields, event=event)
+    assert len(queries.captured_queries) == (1 if connection.vendor == "postgresql" else 2)
+    written = JobEvent.objects.values("attempt", "kind", "worker", "at", "error").get()
+    JobEvent.objects.all().delete()
+    job_event_record(job=changed, kind=kind, worker=worker)
+    assert written == JobEvent.objects.values("attempt", "kind", "worker", "at", "error").get()
+    assert written["attempt"] == 3 and written["at"] == changed.updated_at
