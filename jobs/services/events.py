@@ -6,6 +6,7 @@ An attempt is a `started` event and the event that ended it (`completed`, `faile
 `GET /jobs/{id}/history` and the admin's event log show both.
 """
 
+import functools
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -77,24 +78,28 @@ def job_event_insert_from(changed: str, *, kind: str, worker: str = "") -> tuple
     """`job_event_record` in SQL for each job row of `changed` (a PostgreSQL CTE of the rows an
     UPDATE returned), to run in the statement that changed them (`jobupdate`)."""
     named = _event_worker(kind, worker)
-    job_col = quoted(Job._meta.get_field("worker").column)
-    columns = [
+    sql = _insert_from_sql(changed, kind in _WITH_ERROR, named is None)
+    return sql, [kind] if named is None else [kind, named[:200]]
+
+
+@functools.cache
+def _insert_from_sql(changed: str, with_error: bool, rows_worker: bool) -> str:
+    def column(name: str) -> str:
+        return quoted(Job._meta.get_field(name).column)
+
+    values = [
         quoted(Job._meta.pk.column),
-        quoted(Job._meta.get_field("attempts").column),
-        "%s",
-        f"SUBSTR({job_col}, 1, 200)" if named is None else "%s",
-        quoted(Job._meta.get_field("updated_at").column),
-        f"SUBSTR({quoted(Job._meta.get_field('error').column)}, 1, 5000)"
-        if kind in _WITH_ERROR
-        else "''",
+        column("attempts"),
+        "%s",  # the kind
+        f"SUBSTR({column('worker')}, 1, 200)" if rows_worker else "%s",
+        column("updated_at"),
+        f"SUBSTR({column('error')}, 1, 5000)" if with_error else "''",
     ]
-    params = [kind] if named is None else [kind, named[:200]]
-    sql = (
+    return (
         f"INSERT INTO {quoted(JobEvent._meta.db_table)} "  # noqa: S608  (names from the models)
         f"({', '.join(quoted(f.column) for f in _EVENT_FIELDS)}) "
-        f"SELECT {', '.join(columns)} FROM {changed}"
+        f"SELECT {', '.join(values)} FROM {changed}"
     )
-    return sql, params
 
 
 @dataclass
