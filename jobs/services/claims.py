@@ -81,24 +81,25 @@ def _next_job_id(queue: str, job_types, now, *, job_id, excluded, running):
     heads = claimsql.queue_heads(job_types, now, job_id=job_id, excluded=excluded)
     if not heads:
         return None
-    top = max(priority for priority, _owner, _first, _id in heads)
-    # Each user's oldest job at the top priority: (its creation, its id).
-    firsts = {owner_key(o): (first, id_) for priority, o, first, id_ in heads if priority == top}
-    if len(firsts) == 1:  # one user waiting (the usual case): no need to weigh turns
-        ((_first, only_id),) = firsts.values()
-        return only_id
-    running = running if running is not None else running_by_owner(job_types)
-    turns = last_turns(queue, firsts)
-    chosen = min(
-        firsts,
-        key=lambda o: fair_key(
-            running=running.get(o, 0),
-            last_started=turns.get(o),
-            first_created=firsts[o][0],
-            owner=o,
-        ),
+    top = max(priority for priority, _owner, _first in heads)
+    firsts = {owner_key(owner): first for priority, owner, first in heads if priority == top}
+    if len(firsts) == 1:
+        (chosen,) = firsts
+    else:
+        running = running if running is not None else running_by_owner(job_types)
+        turns = last_turns(queue, firsts)
+        chosen = min(
+            firsts,
+            key=lambda o: fair_key(
+                running=running.get(o, 0),
+                last_started=turns.get(o),
+                first_created=firsts[o],
+                owner=o,
+            ),
+        )
+    return claimsql.oldest_job_id(
+        job_types, now, owner_key=chosen, priority=top, job_id=job_id, excluded=excluded
     )
-    return firsts[chosen][1]
 
 
 def _locked_limits(queue: str) -> claimsql.QueueLimits:

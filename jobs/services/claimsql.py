@@ -3,7 +3,7 @@
 Building a queryset and compiling it costs several times the query itself (core.plainsql says
 why the polling path does the same), and a claim made five of them. These say in SQL what the
 ORM says in `JobQuerySet.due_in_queue` (the queue's due queued jobs) and in `claims` (a queue's
-settings, the heads of its users with each one's oldest job, the turn): tests/jobs/test_claim_sql.py
+settings, the heads of its users, a user's oldest job, the turn): tests/jobs/test_claim_sql.py
 compares both on SQLite and PostgreSQL. Table and column names come from the models' `_meta`;
 every value is a parameter.
 """
@@ -79,25 +79,37 @@ def _due(job_types, now, *, job_id=None, excluded=()) -> tuple[str, list]:
 
 def queue_heads(
     job_types, now, *, job_id=None, excluded=()
-) -> list[tuple[int, int | None, object, object]]:
-    """(priority, owner id, oldest creation, that oldest job's id) of each priority and owner
-    among the due jobs; a user's oldest is by creation, then id. The claim takes the chosen
-    user's job id from here: one round trip where heads then the job took two. The creation
-    time is as the database returns it: comparable with the others of the list."""
+) -> list[tuple[int, int | None, object]]:
+    """(priority, owner id, oldest creation) of each priority and owner among the due jobs.
+    The creation time is as the database returns it: comparable with the others of the list."""
     where, params = _due(job_types, now, job_id=job_id, excluded=excluded)
     priority, owner, created = _col(Job, "priority"), _col(Job, "owner"), _col(Job, "created_at")
-    pk = _col(Job, "id")
-    # ROW_NUMBER() (SQLite 3.25+, PostgreSQL): each group's first row in the claim's order.
     sql = (
-        f"SELECT {priority}, {owner}, {created}, {pk} FROM ("  # noqa: S608
-        f"SELECT {priority}, {owner}, {created}, {pk}, ROW_NUMBER() OVER ("
-        f"PARTITION BY {priority}, {owner} ORDER BY {created}, {pk}) AS n "
-        f"FROM {_JOB} WHERE {where}) AS heads WHERE n = 1"
+        f"SELECT {priority}, {owner}, MIN({created}) FROM {_JOB} "  # noqa: S608
+        f"WHERE {where} GROUP BY {priority}, {owner}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        to_id = Job._meta.pk.to_python
-        return [(p, o, first, to_id(i)) for p, o, first, i in cursor.fetchall()]
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def oldest_job_id(job_types, now, *, owner_key: int, priority: int, job_id=None, excluded=()):
+    """The id of the user's oldest due job at `priority` (creation, then id), or None."""
+    where, params = _due(job_types, now, job_id=job_id, excluded=excluded)
+    owner = _col(Job, "owner")
+    if owner_key == 0:
+        where += f" AND {owner} IS NULL"
+    else:
+        where += f" AND {owner} = %s"
+        params.append(owner_key)
+    where += f" AND {_col(Job, 'priority')} = %s"
+    params.append(priority)
+    order = f"{_col(Job, 'created_at')}, {_col(Job, 'id')}"
+    sql = f"SELECT {_col(Job, 'id')} FROM {_JOB} WHERE {where} ORDER BY {order} LIMIT 1"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else Job._meta.pk.to_python(row[0])
 
 
 _TURN = (
