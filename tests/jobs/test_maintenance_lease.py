@@ -33,6 +33,19 @@ def _loop(name: str, tmp_path) -> ProductProcess:
     return ProductProcess(name, argv, env=env, log_dir=tmp_path)
 
 
+def _cron_pass(name: str, tmp_path) -> ProductProcess:
+    """`manage.py maintenance --once` (a cron job's pass), run to its end."""
+    once = ProductProcess(
+        name,
+        [sys.executable, MANAGE_PY, "maintenance", "--once", "-v", "2"],
+        env=dict(os.environ, EF_USE_TEST_DB="1", REDIS_URL=settings.REDIS_URL),
+        log_dir=tmp_path,
+    )
+    assert once.process.wait(timeout=90) == 0
+    once.stop()
+    return once
+
+
 def _passes(loop: ProductProcess) -> int:
     return len(re.findall(r"^maintenance pass by ", loop.output(), re.MULTILINE))
 
@@ -85,26 +98,12 @@ def test_a_cron_pass_stands_aside_while_a_loop_holds_the_lease(tmp_path):
     loop = _loop("maintenance", tmp_path)
     try:
         wait_for(lambda: _holder_process([loop]), timeout=90, message="the loop to hold the lease")
-        once = ProductProcess(
-            "once",
-            [sys.executable, MANAGE_PY, "maintenance", "--once", "-v", "2"],
-            env=dict(os.environ, EF_USE_TEST_DB="1", REDIS_URL=settings.REDIS_URL),
-            log_dir=tmp_path,
-        )
-        assert once.process.wait(timeout=90) == 0
-        once.stop()
+        once = _cron_pass("once", tmp_path)
         assert "this loop stands by" in once.output() and _passes(once) == 0
     finally:
         stop_all([loop])
     # With the loop stopped (its lease released), the cron pass runs.
-    once = ProductProcess(
-        "once-alone",
-        [sys.executable, MANAGE_PY, "maintenance", "--once", "-v", "2"],
-        env=dict(os.environ, EF_USE_TEST_DB="1", REDIS_URL=settings.REDIS_URL),
-        log_dir=tmp_path,
-    )
-    assert once.process.wait(timeout=90) == 0
-    once.stop()
+    once = _cron_pass("once-alone", tmp_path)
     assert _passes(once) == 1 and Lease.objects.get(name=LEASE).holder == ""
 
 
