@@ -7,8 +7,7 @@ write. What may follow what is `jobs.status.ALLOWED_FROM`; a caller may narrow i
 In the same transaction the job's type hears of the change (`JobType.on_change`), so the rows
 that follow a job (a project generating, an export rendering) change with it or not at all; the
 change is appended to the job's event log (`events.job_event_record`, by the update's own
-statement on PostgreSQL); and after a terminal
-status, the job's webhook is scheduled.
+statement on PostgreSQL); and after a terminal status, the job's webhook is scheduled.
 """
 
 from django.db import transaction
