@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.db.models import BigIntegerField, Count, F, Sum
 from django.db.models.functions import Cast, Round, TruncDate, TruncHour, TruncMinute, TruncMonth
 
-from jobs.models import CostEntry
+from jobs.models import CostEntry, CostSum
 
 PLACES = CostEntry._meta.get_field("cost_usd").decimal_places
 MONEY = Decimal(1).scaleb(-PLACES)  # 0.000001: every amount of money is shown to this
@@ -114,3 +114,20 @@ def usage_totals(entries, by: Sequence[str]) -> list[UsageTotal]:
         if row["seconds"] is not None:
             group["seconds"] = (group["seconds"] or Decimal(0)) + _quantity(row["seconds"])
     return [UsageTotal(key, g["entries"], g["units"], g["seconds"]) for key, g in groups.items()]
+
+
+def _usd(micros) -> Decimal:
+    return money(Decimal(micros or 0).scaleb(-PLACES))
+
+
+def all_time_spend() -> Decimal:
+    """Every cost entry's cost, summed exactly (millionths of a dollar, as jobs.costs does)."""
+    return _usd(CostSum.objects.aggregate(total=Sum("micros"))["total"])
+
+
+def spend_by_service() -> dict[str, Decimal]:
+    """{service: all-time spend} of the services with cost entries."""
+    rows = CostSum.objects.values_list("service").annotate(
+        micros=Sum("micros"), count=Sum("entries")
+    )
+    return {service: _usd(micros) for service, micros, count in rows.order_by() if count}

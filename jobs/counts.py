@@ -20,12 +20,10 @@ The maintenance loop folds the ledgers into one row per key (`job_counts_compact
 
 import logging
 import math
-from decimal import Decimal
 
 from django.db import connections, transaction
 from django.db.models import Sum
 
-from jobs.costs import PLACES, money
 from jobs.models import CostEntry, CostSum, Job, JobCount, JobOwnerCount, JobTally
 from jobs.owner_counts import owner_counts_fold
 from jobs.status import TERMINAL
@@ -378,23 +376,6 @@ def job_counts_compact(*, above: int = COMPACT_ABOVE) -> bool:
             _compact(model, keys, sums, drop_zero)
             folded = True
     return owner_counts_fold(above=above) or folded
-
-
-def _usd(micros) -> Decimal:
-    return money(Decimal(micros or 0).scaleb(-PLACES))
-
-
-def all_time_spend() -> Decimal:
-    """Every cost entry's cost, summed exactly (millionths of a dollar, as jobs.costs does)."""
-    return _usd(CostSum.objects.aggregate(total=Sum("micros"))["total"])
-
-
-def spend_by_service() -> dict[str, Decimal]:
-    """{service: all-time spend} of the services with cost entries."""
-    rows = CostSum.objects.values_list("service").annotate(
-        micros=Sum("micros"), count=Sum("entries")
-    )
-    return {service: _usd(micros) for service, micros, count in rows.order_by() if count}
 
 
 def duration_buckets() -> list[float]:

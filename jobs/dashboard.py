@@ -27,8 +27,8 @@ from redis.exceptions import RedisError
 from core import deprecation
 from core.leases import MAINTENANCE_LEASE, lease_state
 from jobs.budgets import month_start
-from jobs.costs import cost_totals, usage_totals
-from jobs.counts import all_time_spend, imported_count, job_counts
+from jobs.costs import all_time_spend, cost_totals, usage_totals
+from jobs.counts import imported_count, job_counts
 from jobs.dashboard_charts import UNITS, Series, bar_chart, bucket_starts, floor_to
 from jobs.dashboard_runtimes import duration_stats, percentile  # noqa: F401 (tests read them)
 from jobs.models import ENDED_AT, CostEntry, Job, UsageBudget

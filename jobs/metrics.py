@@ -49,12 +49,12 @@ from rq.utils import now as rq_now
 
 from core.apierrors import error_body, www_authenticate
 from core.auth import bearer_token, token_owner_id
+from jobs.costs import spend_by_service
 from jobs.counts import (
     duration_buckets,
     imported_count,
     job_counts,
     job_tallies,
-    spend_by_service,
 )
 from jobs.models import Job, QueueState
 from jobs.queue import PROBE_TIMEOUT

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.querysets import OwnedQuerySet
+
+# Models of this app kept in modules of their own, imported here so that one import serves.
+from jobs.ledger_models import CostSum, JobCount, JobOwnerCount, JobTally  # noqa: F401
+from jobs.queue_models import QueueState, QueueTurn  # noqa: F401
 from jobs.status import ACTIVE, TERMINAL, JobStatus
 
 
@@ -217,57 +220,6 @@ class Job(JobTimeRules, models.Model):
         return f"{self.job_type} {self.id} ({self.status})"
 
 
-class QueueState(models.Model):
-    """An operator's settings of one queue family (jobs.queues): paused or not, and its
-    concurrency limits. Read under a row lock by every claim of the queue, so a pause and the
-    limits hold exactly, whatever the number of workers and hosts."""
-
-    name = models.CharField(max_length=50, primary_key=True)
-    paused = models.BooleanField(
-        default=False, help_text="paused: its queued jobs stay queued; running ones finish"
-    )
-    paused_at = models.DateTimeField(null=True, blank=True)
-    paused_by = models.CharField(max_length=150, blank=True, default="")
-    concurrency = models.PositiveIntegerField(
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(1)],
-        help_text="most of its jobs running at once (empty: as many as its workers)",
-    )
-    per_user_concurrency = models.PositiveIntegerField(
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(1)],
-        help_text="most of one user's jobs of this queue running at once (empty: no limit)",
-    )
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name = "queue"
-
-    def __str__(self):
-        return self.name
-
-
-class QueueTurn(models.Model):
-    """When a user's job of a queue last started: the fair order serves the user who waited
-    longest among those with as few running jobs (round-robin). One row per queue and user
-    (`owner_key` 0: jobs without an owner)."""
-
-    queue = models.CharField(max_length=50)
-    owner_key = models.BigIntegerField()
-    last_started_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["queue", "owner_key"], name="queue_turn_unique")
-        ]
-
-    def __str__(self):
-        return f"{self.queue}/{self.owner_key} {self.last_started_at}"
-
-
 class JobEvent(models.Model):
     """One line of a job's history, written by the transaction that changed its status
     (jobs.services.transitions; its creation by job_create). Deleted with the job."""
@@ -299,82 +251,6 @@ class JobEvent(models.Model):
 
     def __str__(self):
         return f"{self.job_id} {self.kind} (attempt {self.attempt})"
-
-
-class JobCount(models.Model):
-    """How many jobs there are per type, status and imported flag: a ledger that database
-    triggers append to (jobs.counts) in the same transaction as every insert, delete and status
-    change of a job (+1 for the new key, -1 for the old). The sum per key is the exact count,
-    read in milliseconds where a GROUP BY over a million jobs takes hundreds (the dashboard's
-    all-time figures, /metrics). The maintenance loop folds the rows into one per key; every
-    `migrate` rebuilds it from the jobs themselves."""
-
-    job_type = models.CharField(max_length=50)
-    status = models.CharField(max_length=16)
-    imported = models.BooleanField(default=False)
-    n = models.BigIntegerField()
-
-    def __str__(self):
-        return f"{self.job_type}/{self.status}{' imported' if self.imported else ''}: {self.n:+}"
-
-
-class JobOwnerCount(models.Model):
-    """How many jobs each owner has per type and status: a ledger appended to by the same
-    triggers as JobCount (jobs.counts), so the total of `GET /api/v1/jobs` is a sum over a few
-    rows, not a count of the owner's jobs (100,000 of them: ~10 ms; bench/jobs_list.py). No
-    foreign key: a deleted user's jobs append their -1s like any delete. The maintenance loop
-    folds the rows appended since its last fold (`folded` false) into one per key
-    (jobs.owner_counts)."""
-
-    owner_id = models.BigIntegerField()
-    job_type = models.CharField(max_length=50)
-    status = models.CharField(max_length=16)
-    n = models.BigIntegerField()
-    folded = models.BooleanField(db_default=False)
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["owner_id", "status", "job_type"], name="jobownercount_key"),
-            models.Index(
-                fields=["owner_id", "job_type", "status"],
-                condition=models.Q(folded=False),
-                name="jobownercount_unfolded",
-            ),
-        ]
-
-    def __str__(self):
-        return f"owner {self.owner_id} {self.job_type}/{self.status}: {self.n:+}"
-
-
-class JobTally(models.Model):
-    """Counters of job events that only grow, appended by the same triggers: jobs created
-    (`event` "created") and jobs that ended (the terminal status), with the completed ones' run
-    time (started_at to completed_at) in its histogram bucket `le` (seconds; +inf past the last
-    bound; NULL when there is no run time). Deleting a job leaves its events counted: /metrics
-    exposes these as Prometheus counters and a histogram."""
-
-    job_type = models.CharField(max_length=50)
-    event = models.CharField(max_length=16)
-    le = models.FloatField(null=True)
-    n = models.BigIntegerField()
-    seconds = models.FloatField(default=0.0)
-
-    def __str__(self):
-        return f"{self.job_type} {self.event} le={self.le}: {self.n}"
-
-
-class CostSum(models.Model):
-    """All-time spend per service, a ledger kept by triggers like JobCount (jobs.counts): every
-    insert, delete or change of a CostEntry appends its cost in millionths of a dollar (the
-    exact integer jobs.costs sums), so the dashboard's all-time spend is not a SUM over every
-    cost entry ever recorded."""
-
-    service = models.CharField(max_length=50)
-    micros = models.BigIntegerField()
-    entries = models.BigIntegerField()
-
-    def __str__(self):
-        return f"{self.service}: {self.micros:+} µ$ ({self.entries:+} entries)"
 
 
 class DeletedImport(models.Model):
