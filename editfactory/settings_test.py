@@ -15,6 +15,13 @@ if "EF_DATA_DIR" not in os.environ:
     # processes it starts (workers, servers) inherit the variable and leave it alone.
     os.environ["EF_DATA_DIR"] = tempfile.mkdtemp(prefix="ef-test-")
     atexit.register(shutil.rmtree, os.environ["EF_DATA_DIR"], ignore_errors=True)
+
+# pytest-xdist: each test process (gw0, gw1...) gets resources of its own (tests/xdist_worker.py).
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if XDIST_WORKER:
+    from tests.xdist_worker import give_worker_its_own_resources
+
+    give_worker_its_own_resources(XDIST_WORKER)
 if os.environ.get("EF_TEST_STORAGE", "local") == "s3":
     # The run's media in a bucket of an S3-compatible server started here (tests/s3server.py).
     from tests.s3server import s3_environment
@@ -36,6 +43,14 @@ from editfactory.settings import DATA_DIR, DATABASES  # noqa: E402
 # is a file, never the in-memory default.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+elif XDIST_WORKER:
+    # One PostgreSQL test database per xdist worker, named here for the processes its tests
+    # start too (tests/conftest.py turns pytest-django's own suffixing off).
+    from tests.xdist_worker import worker_test_database_name
+
+    DATABASES["default"]["TEST"] = {
+        "NAME": worker_test_database_name(DATABASES["default"], XDIST_WORKER)
+    }
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -14,8 +14,23 @@ from django.conf import settings
 
 from editfactory.embedded_redis import embedded_redis_from_settings
 from tests.media import MediaFactory
+from tests.xdist_worker import check_worker_redis_database
 
 _embedded = None
+
+
+def pytest_addoption(parser, pluginmanager):
+    if pluginmanager.is_blocked("xdist"):
+        # `-p no:xdist` (a serial run): pyproject's addopts still hold xdist's options; taken
+        # here and ignored, so that they are not an error.
+        parser.addoption("--numprocesses", help="ignored: pytest-xdist is disabled (-p no:xdist)")
+        parser.addoption("--dist", help="ignored: pytest-xdist is disabled (-p no:xdist)")
+
+
+def runs_no_test(config) -> bool:
+    """The controller of a parallel run (pytest-xdist): its workers run the tests."""
+    xdist = config.pluginmanager.has_plugin("xdist") and config.getoption("dist") != "no"
+    return xdist and not hasattr(config, "workerinput")
 
 
 def pytest_configure(config):
@@ -23,15 +38,53 @@ def pytest_configure(config):
     if config.option.basetemp is None:
         # pytest's own temp dirs (tmp_path, the media fixtures) go inside the run's data dir,
         # which settings_test removes at exit: a run leaves nothing in the system temp dir.
+        # (Under xdist each worker's are in <this>/popen-gwN: xdist gives them that.)
         config.option.basetemp = str(settings.DATA_DIR / "pytest")
+    if runs_no_test(config):
+        return
     if settings.EMBEDDED_REDIS:
         _embedded = embedded_redis_from_settings()
         _embedded.start()
+    elif hasattr(config, "workerinput"):
+        refused = check_worker_redis_database(settings.REDIS_URL)
+        if refused:
+            raise pytest.UsageError(refused)
+
+
+# Under xdist (--dist loadgroup) these run one after the other on one worker: each starts many
+# processes and measures recovery times (a job started within 5 s, a horse dead within 1 s, no
+# heartbeat-stale rescue), which two of them at once on 2 cores made miss.
+SERIAL_GROUPS = {"tests/chaos/": "chaos"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for prefix, group in SERIAL_GROUPS.items():
+            if item.nodeid.startswith(prefix):
+                item.add_marker(pytest.mark.xdist_group(group))
+    _give_schema_fuzz_items_their_ids(items)
+
+
+def _give_schema_fuzz_items_their_ids(items):
+    """schemathesis's `@schema.parametrize()` names its items test[GET /path] but, under pytest
+    9.2 (which builds a node id from the function's name and a parametrize callspec, and these
+    have none), leaves every one the node id `test`: xdist would run one of the 76 items of the
+    schema fuzz test. Each gets its operation back in its node id."""
+    for item in items:
+        operation = getattr(item, "operation_label", None)
+        if operation and item.id.params is None:
+            item._id = item.id.with_params(operation)  # pytest's Node keeps its id here
 
 
 def pytest_unconfigure(config):
     if _embedded is not None:
         _embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings_xdist_suffix():
+    """Off: editfactory/settings_test names each xdist worker's test database itself, where the
+    processes the worker's tests start (EF_USE_TEST_DB=1) read the same name."""
 
 
 @pytest.fixture(scope="session", autouse=True)
