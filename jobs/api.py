@@ -45,11 +45,17 @@ class JobFilters(Schema):
 
 
 def job_page(auth, filters: JobFilters) -> JobPage:
-    """One page of the owner's jobs, newest first, with the filtered total (ORM thread). Built
-    without validation, as the job poll is (jobs.polling): every value comes typed from its
-    column (jobs.listing), and ninja answers a JobPage instance without validating it again."""
+    """One page of the owner's jobs, newest first, with the filtered total (ORM thread)."""
+    return owner_job_page(resolve_auth_id(auth), filters)
+
+
+def owner_job_page(owner_id: int, filters: JobFilters) -> JobPage:
+    """The page of `job_page` for a known owner (also answered by the polling path,
+    editfactory.fastpoll). Built without validation, as the job poll is (jobs.polling): every
+    value comes typed from its column (jobs.listing), and ninja answers a JobPage instance
+    without validating it again."""
     page = job_list_page(
-        resolve_auth_id(auth),
+        owner_id,
         limit=max(1, min(filters.limit, 200)),
         offset=max(0, filters.offset),
         status=filters.status,
