@@ -90,16 +90,22 @@ def test_the_answer_is_djangos_byte_for_byte(polled, method):
         assert fast.content == b"" and int(fast.headers["content-length"]) > 100
 
 
-def test_the_production_app_serves_polls_on_the_fast_path(polled, monkeypatch):
-    job, auth = polled
+def _calls_to_django(monkeypatch) -> list:
+    """The paths the production app hands to Django's handler from now on."""
     calls = []
+    django_app = application.app
 
     async def spy(scope, receive, send):
         calls.append(scope["path"])
         await django_app(scope, receive, send)
 
-    django_app = application.app
     monkeypatch.setattr(application, "app", spy)
+    return calls
+
+
+def test_the_production_app_serves_polls_on_the_fast_path(polled, monkeypatch):
+    job, auth = polled
+    calls = _calls_to_django(monkeypatch)
     response = _request(application, "GET", f"/api/v1/jobs/{job.id}", auth)
     assert response.status_code == 200 and calls == []
 
@@ -349,14 +355,7 @@ def test_a_list_head_request_is_djangos_too(listed):
 
 
 def test_the_production_app_serves_the_list_on_the_fast_path(listed, monkeypatch):
-    calls = []
-
-    async def spy(scope, receive, send):
-        calls.append(scope["path"])
-        await django_app(scope, receive, send)
-
-    django_app = application.app
-    monkeypatch.setattr(application, "app", spy)
+    calls = _calls_to_django(monkeypatch)
     response = _request(application, "GET", "/api/v1/jobs?limit=3", listed)
     assert response.status_code == 200 and len(response.json()["items"]) == 3 and calls == []
 
