@@ -14,7 +14,7 @@ from ninja import Field, Query, Router, Schema
 from pydantic import StrictInt
 
 from core.asyncdb import db_call
-from core.auth import ASYNC_API_AUTH, MEDIA_AUTH, resolve_auth, resolve_auth_id
+from core.auth import ASYNC_API_AUTH, MEDIA_AUTH, resolve_auth_id
 from core.downloads import stream_stored_file
 from core.pagination import MAX_OFFSET
 from core.strict import InputSchema
@@ -95,7 +95,7 @@ def set_job_priority(request, job_id: UUID, payload: PriorityIn):
 
 
 def _job_out(auth, job_id) -> JobOut:
-    job_out = job_detail(owner_id=resolve_auth(auth).pk, job_id=job_id)
+    job_out = job_detail(owner_id=resolve_auth_id(auth), job_id=job_id)
     if job_out is None:
         raise Http404("No Job matches the given query.")
     return job_out
