@@ -157,3 +157,21 @@ def test_a_worker_loads_no_library_that_only_some_job_types_use():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_up_preloads_what_the_job_types_import_when_they_run():
+    """`up` imports these once before forking (a job in its workers imports nothing): each name
+    must stay importable, and together they hold what the worker alone leaves out."""
+    from media_pipeline.jobtypes import RUN_TIME_IMPORTS
+
+    code = (
+        "import sys, importlib, django; django.setup(); "
+        f"[importlib.import_module(m) for m in {RUN_TIME_IMPORTS!r}]; "
+        "print(','.join(m for m in ['numpy', 'PIL', 'httpx', 'jwt', 'edge_tts', 'aiohttp', "
+        "'rapidfuzz'] if m not in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "editfactory.settings"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ""
