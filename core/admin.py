@@ -5,7 +5,6 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
-from core.auth import api_token_create
 from core.models import ApiToken, ExternalIdentity
 
 
@@ -19,6 +18,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
+        # core.auth brings the API's authentication (ninja, httpx, PyJWT: ~15 MB): imported when
+        # a token is made, not by every process that loads the admin (workers do, at setup).
+        from core.auth import api_token_create
+
         token, raw = api_token_create(user=obj.user, name=obj.name)
         obj.pk, obj.prefix, obj.digest, obj.created_at = (
             token.pk,

@@ -12,14 +12,15 @@ match that key: an HS256 token is refused unless the secret is configured (a pub
 used as an HMAC secret), symmetric keys in the JWKS are ignored, and `none` is never accepted.
 """
 
+from __future__ import annotations
+
 import logging
 import re
 import secrets
 import threading
 import time
+from typing import TYPE_CHECKING
 
-import httpx
-import jwt
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -29,6 +30,9 @@ from ninja.security import HttpBearer
 from core.apierrors import CredentialRejected
 from core.errors import DomainError
 from core.models import ExternalIdentity
+
+if TYPE_CHECKING:
+    import jwt
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +87,9 @@ def issuer() -> str:
 def _fetch_jwks(url: str) -> dict[str, jwt.PyJWK]:
     """The JWKS's asymmetric signing keys by kid. Other keys (symmetric, encryption, unknown
     types) are skipped: only keys that cannot be mistaken for an HMAC secret are kept."""
+    import httpx  # here, like jwt below: every process loads the API's auth (workers too, by
+    import jwt  # the URL checks), only a request with a Supabase token needs them (~15 MB)
+
     try:
         response = httpx.get(url, timeout=JWKS_FETCH_TIMEOUT)
         response.raise_for_status()
@@ -196,6 +203,8 @@ def verify_supabase_token(token: str) -> dict:
             "Supabase Auth is not configured on this server (EF_SUPABASE_JWT_SECRET or "
             "EF_SUPABASE_URL): send an Edit Factory API token instead."
         )
+    import jwt  # see _fetch_jwks
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:

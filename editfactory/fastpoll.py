@@ -1,5 +1,6 @@
-"""The polling path: GET /api/v1/jobs/{id} with a Bearer token, through Django's own request path
-in as few thread hops as Django's middleware allows.
+"""The polling path: GET /api/v1/jobs/{id} and GET /api/v1/jobs (the list, which clients poll as
+well) with a Bearer token, through Django's own request path in as few thread hops as Django's
+middleware allows.
 
 Django's ASGI handler spends more on a poll than the poll costs: a thread hop for each request
 signal, the middleware chain in a thread made for the request (with a fresh database connection),
@@ -8,7 +9,7 @@ same handler (`ASGIHandler`: its request and response code is reused) with the s
 
     request_started -> the middleware of settings.MIDDLEWARE, loaded by Django's
     `BaseHandler.load_middleware` -> URL resolution by ROOT_URLCONF -> view middleware -> the
-    poll view -> response middleware -> the response -> request_finished
+    poll view (or the list view) -> response middleware -> the response -> request_finished
 
 loaded for sync (`is_async=False`), so Django runs the chain's sync part in one go: one hop to
 the ORM pool (core.asyncdb), whose threads keep their database connections. Where Django adapts
@@ -21,13 +22,16 @@ Every rule a middleware applies therefore applies to polls, and nothing here cop
 headers, host validation (400), the SSL redirect, CORS, whatever settings.MIDDLEWARE gains later.
 A response a middleware makes by itself (a redirect, a 400, a refusal) is sent as it is.
 
-The poll view answers from the ninja view's own pieces: the Bearer rule of core.auth, the same
-detail builder (jobs.polling.job_detail, plain SQL) and the API's renderer. It answers only what
-it is sure of; anything doubtful is declined and Django's full handler answers the request from
-the start: a query string (the poll takes none: core.strict's 422), no or unknown token (401),
-an unknown or foreign job (404), a database error (503), a request body, a URL that resolves to
-another view. A request declined by the view has been through the request side of the middleware
-chain once already (the project's middleware keeps no state per request).
+The views answer from the ninja views' own pieces: the Bearer rule of core.auth, the same
+builders (jobs.polling.job_detail and jobs.api.owner_job_page, plain SQL), the list's own
+filter model (jobs.api.JobFilters) and the API's renderer. They answer only what they are sure
+of; anything doubtful is declined and Django's full handler answers the request from the start:
+a query string on the poll (it takes none: core.strict's 422), on the list a parameter it does
+not take, one given twice or empty, a NUL character or a value its filter model refuses (422),
+no or unknown token (401), an unknown or foreign job (404), a database error (503), a request
+body, a URL that resolves to another view. A request declined by a view has been through the
+request side of the middleware chain once already (the project's middleware keeps no state per
+request).
 """
 
 import contextvars
@@ -44,16 +48,19 @@ from django.db import DatabaseError
 from django.http import HttpResponse, HttpResponseBase
 from django.urls import Resolver404, ResolverMatch, set_script_prefix
 from django.views.decorators.csrf import csrf_exempt
+from pydantic import ValidationError
 
 from core.asyncdb import db_call
 from core.auth import TOKEN_PREFIX, DeferredBearerTokenAuth, token_owner_id
+from jobs.api import JobFilters, owner_job_page
 from jobs.polling import job_detail
 
 logger = logging.getLogger(__name__)
 
-ROUTE = "api:job_detail"  # the ninja route whose GET this path serves
-# Requests worth trying (anything else goes straight to Django): the route's path, a Bearer token.
-_CANDIDATE_PATH = re.compile(r"/api/v1/jobs/[0-9a-fA-F-]{32,36}")
+# Requests worth trying (anything else goes straight to Django): a route's path, a Bearer token;
+# a query string on the list's path only.
+_POLL_PATH = re.compile(r"/api/v1/jobs/[0-9a-fA-F-]{32,36}")
+_LIST_PATH = "/api/v1/jobs"
 _BEARER = b"Bearer " + TOKEN_PREFIX.encode()
 _DECLINED = "_ef_poll_declined"
 _IN_POOL = contextvars.ContextVar("ef_poll_in_pool", default=False)
@@ -63,26 +70,61 @@ _bearer = DeferredBearerTokenAuth()
 @csrf_exempt  # as every ninja view
 def poll_view(request, job_id: str):
     """The job's detail as the ninja view answers it, or a decline (see the module docstring)."""
-    from editfactory.api import api  # the API's assembly imports this package
-
     try:
         job_id = UUID(job_id)
     except ValueError:  # ninja's 422
         return _decline(request)
-    plain_get = request.method == "GET" and not request.META.get("QUERY_STRING")
-    deferred = _bearer(request) if plain_get else None
-    job_out = None
+    if request.META.get("QUERY_STRING"):
+        return _decline(request)
+    return _answer(request, lambda owner_id: job_detail(owner_id=owner_id, job_id=job_id))
+
+
+@csrf_exempt
+def list_view(request):
+    """A page of the token owner's jobs as the ninja view answers it, or a decline."""
+    filters = _list_filters(request.GET)
+    if filters is None:
+        return _decline(request)
+    return _answer(request, lambda owner_id: owner_job_page(owner_id, filters))
+
+
+def _list_filters(query) -> JobFilters | None:
+    """The list's filters when the query string is one the ninja view would take as it is: each
+    parameter one it takes, given once, not empty, without NUL; None otherwise (declined)."""
+    params = {}
+    for name, values in query.lists():
+        value = values[0]
+        if name not in JobFilters.model_fields or len(values) > 1 or not value or "\0" in value:
+            return None
+        params[name] = value
+    try:
+        return JobFilters.model_validate(params)
+    except ValidationError:
+        return None
+
+
+def _answer(request, build):
+    """`build(owner_id)`'s model for the Bearer token's owner as the API's renderer writes it,
+    or a decline (not a GET, no or unknown token, nothing built, a database error)."""
+    from editfactory.api import api  # the API's assembly imports this package
+
+    deferred = _bearer(request) if request.method == "GET" else None
+    built = None
     try:
         owner_id = token_owner_id(deferred.token) if deferred else None
         if owner_id is not None:
-            job_out = job_detail(owner_id=owner_id, job_id=job_id)
+            built = build(owner_id)
     except DatabaseError as exc:
         # One line, no traceback: during an outage every poll lands here, and Django's view
         # answers (and logs) the 503 right after.
         logger.warning("job poll fast path: database error (%s); Django answers", exc)
-    if job_out is None:
+    if built is None:
         return _decline(request)
-    return api.create_response(request, job_out.model_dump(), status=200)
+    return api.create_response(request, built.model_dump(), status=200)
+
+
+# The ninja routes whose GET this path serves, and the view answering each.
+VIEWS = {"api:job_detail": poll_view, "api:list_jobs": list_view}
 
 
 class PollHandler(ASGIHandler):
@@ -116,10 +158,11 @@ class PollHandler(ASGIHandler):
             match = super().resolve_request(request)  # ROOT_URLCONF, as Django resolves
         except Resolver404:
             match = None
-        if match is None or match.view_name != ROUTE:
+        view = VIEWS.get(match.view_name) if match is not None else None
+        if view is None:
             return ResolverMatch(_decline, (), {})
         return ResolverMatch(
-            poll_view,
+            view,
             match.args,
             match.kwargs,
             match.url_name,
@@ -210,7 +253,8 @@ def _candidate(scope) -> bool:
     """Cheap: may this request be a poll? (A no only sends it to Django sooner.)"""
     if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
         return False
-    if scope.get("query_string") or not _CANDIDATE_PATH.fullmatch(scope["path"]):
+    path = scope["path"]
+    if path != _LIST_PATH and (scope.get("query_string") or not _POLL_PATH.fullmatch(path)):
         return False
     return any(k == b"authorization" and v.startswith(_BEARER) for k, v in scope["headers"])
 

@@ -14,7 +14,7 @@ from ninja import Field, Query, Router, Schema
 from pydantic import StrictInt
 
 from core.asyncdb import db_call
-from core.auth import ASYNC_API_AUTH, MEDIA_AUTH, resolve_auth, resolve_auth_id
+from core.auth import ASYNC_API_AUTH, MEDIA_AUTH, resolve_auth_id
 from core.downloads import stream_stored_file
 from core.pagination import MAX_OFFSET
 from core.strict import InputSchema
@@ -45,11 +45,17 @@ class JobFilters(Schema):
 
 
 def job_page(auth, filters: JobFilters) -> JobPage:
-    """One page of the owner's jobs, newest first, with the filtered total (ORM thread). Built
-    without validation, as the job poll is (jobs.polling): every value comes typed from its
-    column (jobs.listing), and ninja answers a JobPage instance without validating it again."""
+    """One page of the owner's jobs, newest first, with the filtered total (ORM thread)."""
+    return owner_job_page(resolve_auth_id(auth), filters)
+
+
+def owner_job_page(owner_id: int, filters: JobFilters) -> JobPage:
+    """The page of `job_page` for a known owner (also answered by the polling path,
+    editfactory.fastpoll). Built without validation, as the job poll is (jobs.polling): every
+    value comes typed from its column (jobs.listing), and ninja answers a JobPage instance
+    without validating it again."""
     page = job_list_page(
-        resolve_auth_id(auth),
+        owner_id,
         limit=max(1, min(filters.limit, 200)),
         offset=max(0, filters.offset),
         status=filters.status,
@@ -89,7 +95,7 @@ def set_job_priority(request, job_id: UUID, payload: PriorityIn):
 
 
 def _job_out(auth, job_id) -> JobOut:
-    job_out = job_detail(owner_id=resolve_auth(auth).pk, job_id=job_id)
+    job_out = job_detail(owner_id=resolve_auth_id(auth), job_id=job_id)
     if job_out is None:
         raise Http404("No Job matches the given query.")
     return job_out

@@ -1,16 +1,24 @@
 """Where the engine may POST a webhook: http(s) only, and every address the host resolves to
 must be public, unless the host is in settings.WEBHOOK_ALLOWED_HOSTS. Checked at creation
 (`validate_callback_url`) and again at each delivery (`resolve_target`: DNS rebinding), which
-then connects to the checked address itself."""
+then connects to the checked address itself.
+
+httpx is imported where a URL is parsed, not at the top: the engine's services import this module
+in every process, workers included, and httpx brings ~9 MB (its CLI's rich and pygments)."""
+
+from __future__ import annotations
 
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
 from django.conf import settings
 
 from jobs.errors import InvalidCallbackUrl
+
+if TYPE_CHECKING:
+    import httpx
 
 MAX_URL_LENGTH = 500
 
@@ -70,6 +78,8 @@ def resolve_target(url: str) -> Target:
     """Parse and resolve a callback URL; InvalidCallbackUrl when the engine must not POST there."""
     if len(url) > MAX_URL_LENGTH:
         raise InvalidCallbackUrl(f"callback_url is longer than {MAX_URL_LENGTH} characters")
+    import httpx
+
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:

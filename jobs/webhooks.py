@@ -28,7 +28,6 @@ import logging
 import time
 from datetime import timedelta
 
-import httpx
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, connection, transaction
@@ -252,6 +251,8 @@ def webhook_deliver(*, job_id, attempt: int, step: int | None = None) -> str:
     """POST the job's event once and record the attempt: its terminal event, or with `step` a
     job.progress event. Stale or repeated deliveries (the job was retried or has ended, this
     attempt already ran, one already succeeded, a later step was sent) do nothing."""
+    import httpx  # here: deliveries run in work horses; the worker itself never needs httpx
+
     job = Job.objects.filter(id=job_id).first()
     refusal = _refusal(job, attempt, step)
     if refusal:
@@ -285,6 +286,8 @@ def webhook_deliver(*, job_id, attempt: int, step: int | None = None) -> str:
 
 
 def _post(target: Target, body: bytes, attempt: int) -> int:
+    import httpx
+
     timestamp = str(int(time.time()))
     headers = {
         "Host": target.url.netloc.decode("ascii"),

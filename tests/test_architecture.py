@@ -139,3 +139,39 @@ def test_a_fresh_process_registers_every_job_type():
     names = set(out.stdout.strip().split(","))
     library = {"project_generate", "clip_render", "segment_extract", "clip_remove_audio"}
     assert library | {"probe", "render_clip", "tts", "process"} <= names
+
+
+def test_a_worker_loads_no_library_that_only_some_job_types_use():
+    """A worker imports every job type and, by the system checks of `manage.py rqworker`, the
+    URL conf; each render's work horse inherits all it holds. numpy, Pillow, the TTS, Gemini and
+    Supabase clients and rapidfuzz (~45 MB) are imported where they are used, when they run
+    (bench/memory.py: the worker tree's peak)."""
+    heavy = ["numpy", "PIL", "httpx", "jwt", "edge_tts", "aiohttp", "rapidfuzz"]
+    code = (
+        "import sys, django; django.setup(); import jobs.worker; "
+        "from django.urls import get_resolver; get_resolver().url_patterns; "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "editfactory.settings"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_up_preloads_what_the_job_types_import_when_they_run():
+    """`up` imports these once before forking (a job in its workers imports nothing): each name
+    must stay importable, and together they hold what the worker alone leaves out."""
+    from media_pipeline.jobtypes import RUN_TIME_IMPORTS
+
+    code = (
+        "import sys, importlib, django; django.setup(); "
+        f"[importlib.import_module(m) for m in {RUN_TIME_IMPORTS!r}]; "
+        "print(','.join(m for m in ['numpy', 'PIL', 'httpx', 'jwt', 'edge_tts', 'aiohttp', "
+        "'rapidfuzz'] if m not in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "editfactory.settings"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ""

@@ -24,7 +24,7 @@ from ninja import File, Form, Router, Status
 from ninja.files import UploadedFile
 
 from core.asyncdb import db_call
-from core.auth import ASYNC_API_AUTH, resolve_auth
+from core.auth import ASYNC_API_AUTH, resolve_auth, resolve_auth_id
 from core.deprecation import old_path
 from core.downloads import stream_stored_file
 from core.errors import Conflict, Invalid, NotFound
@@ -228,7 +228,7 @@ async def list_jobs(request):
 
 
 def _job(auth, job_id: str) -> JobOut:
-    return polled_job(resolve_auth(auth).pk, job_id)
+    return polled_job(resolve_auth_id(auth), job_id)
 
 
 @router.get(

@@ -20,7 +20,6 @@ Mapping rules (answers <- the services the v1 usage endpoints use):
 
 from datetime import datetime
 
-import httpx
 from django.conf import settings
 from ninja import Router, Schema
 
@@ -32,7 +31,6 @@ from jobs.schemas import ErrorOut
 from media_pipeline.frontend.api import PREFIX
 from media_pipeline.ops import gemini
 from media_pipeline.ops.tts.base import TtsError
-from media_pipeline.ops.tts.elevenlabs import ElevenLabsProvider
 
 router = Router(tags=["frontend: usage"])
 V1 = "/api/v1/library/usage"
@@ -185,6 +183,10 @@ def _elevenlabs(errors: list[str]) -> ElevenLabsUsage | None:
     if not settings.ELEVENLABS_API_KEY:
         errors.append("ElevenLabs API key not configured (ELEVENLABS_API_KEY is empty)")
         return None
+    # imported here: the API's URLs load this page in every process (workers too, by the URL
+    # checks) and the ElevenLabs client brings httpx
+    from media_pipeline.ops.tts.elevenlabs import ElevenLabsProvider
+
     try:
         sub = ElevenLabsProvider().subscription(timeout=settings.PROVIDER_CHECK_TIMEOUT)
     except TtsError as exc:
@@ -255,6 +257,8 @@ def gemini_status(request):
     if not settings.GEMINI_API_KEY:
         error = "Gemini is not configured (GEMINI_API_KEY is empty)"
         return GeminiStatus(**status | {"error": error})
+    import httpx  # see _elevenlabs
+
     try:
         with httpx.Client() as client:
             name = gemini.model_check(

@@ -1,2 +1,18 @@
 """Job types of the media pipeline: each module registers its types with the job engine when
 imported (`MediaPipelineConfig.ready()` loads them all)."""
+
+# What the job types import when they run, not when they are registered: a worker started alone
+# (`manage.py rqworker`) stays without them, and each of its work horses imports what its job
+# needs (a render without a voice-over: none of it). `manage.py up` loads them once before it
+# forks its children, shared by all, so a job in its workers imports nothing.
+RUN_TIME_IMPORTS = (
+    "media_pipeline.ops.analysis",  # numpy, Pillow
+    "media_pipeline.ops.voice_detect",
+    "numpy",  # voice_mute, tts.silence
+    "media_pipeline.ops.tts.silence",
+    "media_pipeline.ops.tts.synthesis",
+    "media_pipeline.ops.tts.edge",  # edge-tts, aiohttp
+    "media_pipeline.ops.tts.elevenlabs",  # httpx
+    "jwt",  # the API's Supabase tokens (core.supabase_auth)
+    "rapidfuzz.fuzz",
+)

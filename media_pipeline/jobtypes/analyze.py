@@ -6,17 +6,20 @@ explicit provider, Gemini is used when it is configured and a context text is gi
 failure fails the job unless `fallback_to_local` is set; the result then says it fell back.
 """
 
-from typing import Literal
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
 
 import pydantic
 from django.conf import settings
 
 from jobs.registry import register
 from media_pipeline.ops import gemini
-from media_pipeline.ops.analysis import analyze_video
-from media_pipeline.ops.analysis_scoring import AnalysisConfig
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from media_pipeline.ops.probe import probe_media, require_video
+
+if TYPE_CHECKING:
+    from media_pipeline.ops.analysis_scoring import AnalysisConfig
 
 # Job percent at which each stage starts; decoding (or the model) is nearly all the work.
 PROBE_END = 2.0
@@ -44,6 +47,10 @@ class AnalyzeParams(pydantic.BaseModel):
     thresholds: AnalyzeThresholds = AnalyzeThresholds()
 
     def analysis_config(self) -> AnalysisConfig:
+        # The local analysis (numpy, Pillow: ~18 MB) is imported when it runs, not by every
+        # worker at start-up (they register every job type; a render never needs it).
+        from media_pipeline.ops.analysis_scoring import AnalysisConfig
+
         return AnalysisConfig(
             sample_fps=self.sample_fps,
             window_overlap=self.window_overlap,
@@ -94,6 +101,8 @@ def analyze_handler(ctx, params: AnalyzeParams) -> dict:
 
 
 def _run_local(ctx, source, info, params: AnalyzeParams, *, start: float) -> dict:
+    from media_pipeline.ops.analysis import analyze_video  # see analysis_config
+
     on_progress = ctx.stage(start, WORK_END, "decode", "Decoding and scoring frames")
     result = analyze_video(
         source,

@@ -16,7 +16,6 @@ from jobs.registry import register
 from media_pipeline.jobtypes._shared import subtitles_to_burn
 from media_pipeline.jobtypes.analyze import gemini_analysis
 from media_pipeline.jobtypes.tts import TtsParams, estimate_tts_cost, make_voiceover
-from media_pipeline.ops.analysis import analyze_video
 from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from media_pipeline.ops.gemini import GeminiError
@@ -143,6 +142,9 @@ def find_segments(
         except GeminiError as exc:
             start, note = reached["percent"], f"the context was not used: {exc}"
     if analysis is None:
+        # numpy and Pillow load here, not in every worker at start-up (jobtypes.analyze)
+        from media_pipeline.ops.analysis import analyze_video
+
         analysis = analyze_video(
             source,
             target_duration=total_duration,

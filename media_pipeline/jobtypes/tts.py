@@ -15,8 +15,6 @@ from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.ffmpeg_run import run_ffmpeg
 from media_pipeline.ops.probe import probe_media, require_video
 from media_pipeline.ops.tts.commands import build_add_tts_args, build_encode_args, output_suffix
-from media_pipeline.ops.tts.silence import PausePolicy, tighten_speech
-from media_pipeline.ops.tts.synthesis import speak
 from media_pipeline.ops.tts.timings import remap_words, words_to_json, words_to_srt
 
 # Voice ids of every provider: "en-US-AriaNeural", "21m00Tcm4TlvDq8ikWAM", "gmw/en-US",
@@ -107,6 +105,11 @@ def record_tts_usage(ctx, speech, *, audio_seconds: float | None) -> None:
 def make_voiceover(ctx, params: TtsParams, *, start: float, end: float) -> Voiceover:
     """Synthesize, tighten the pauses (word timings remapped) and record the call's usage.
     Reports progress within [start, end] of the job. Shared by `tts` and `render_clip`."""
+    # Imported here, not at the top: numpy and the providers' HTTP clients (~20 MB) would
+    # otherwise sit in every worker, and in every render's work horse, that never speaks.
+    from media_pipeline.ops.tts.silence import PausePolicy, tighten_speech
+    from media_pipeline.ops.tts.synthesis import speak
+
     ctx.progress(start, "synthesize", f"Synthesizing speech ({params.provider})")
     speech = speak(
         params.text,

@@ -2,11 +2,18 @@
 analyses answer (the local one in `analysis_scoring`, Gemini's in `gemini`): usable windows best
 first, each clipped to what is not yet covered, until the target is covered; sorted by time with
 a rank (1 = best).
+
+numpy only names a field's type here (a string, never imported at run time): Gemini's analysis
+uses this module and needs no numpy, nor does the worker that loads every job type.
 """
 
-from dataclasses import dataclass, field, replace
+from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MIN_FILL_LENGTH = 0.5  # seconds: the shortest gap-filling piece (see select_segments)
 

@@ -7,6 +7,8 @@ calls go through httpx. Nothing here knows about jobs: costs and progress are re
 the `on_batch` callback.
 """
 
+from __future__ import annotations
+
 import base64
 import json
 import logging
@@ -14,14 +16,17 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ffmpeg
-import httpx
 from django.conf import settings
 
 from media_pipeline.ops.analysis_selection import Window, selection_result
 from media_pipeline.ops.errors import MediaError
 from media_pipeline.ops.network_errors import failure_words
+
+if TYPE_CHECKING:  # imported where a request is made: every worker loads this module at start
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +35,7 @@ FRAME_WIDTH = 720
 BATCH_SIZE = 30
 JPEG_QUALITY = 4  # ffmpeg -q:v (2 best .. 31 worst)
 FRAME_PATTERN = "frame_%05d.jpg"
-REQUEST_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
+REQUEST_TIMEOUT, CONNECT_TIMEOUT = 120.0, 10.0  # seconds
 MIN_SEGMENT = 0.5  # seconds: shorter answers are noise
 
 
@@ -53,7 +58,7 @@ class GeminiConfig:
     frame_interval: float = FRAME_INTERVAL
 
     @classmethod
-    def from_settings(cls) -> "GeminiConfig":
+    def from_settings(cls) -> GeminiConfig:
         """The configured key, model and base URL (the key may be empty: not configured)."""
         return cls(
             api_key=settings.GEMINI_API_KEY,
@@ -184,6 +189,8 @@ def _error_message(response: httpx.Response) -> str:
 def _send(client: httpx.Client, config: GeminiConfig, method: str, url: str, **kwargs) -> dict:
     """One request to Gemini, its JSON answer. 400/401/403/404 -> GeminiRejectedError
     (permanent); timeouts, network errors, 429 and 5xx -> GeminiError (transient)."""
+    import httpx
+
     headers = {"x-goog-api-key": config.api_key}  # a header keeps the key out of URLs/logs
     try:
         response = client.request(method, url, headers=headers, **kwargs)
@@ -211,7 +218,10 @@ def _send(client: httpx.Client, config: GeminiConfig, method: str, url: str, **k
 
 def generate(client: httpx.Client, config: GeminiConfig, body: dict) -> dict:
     """One generateContent call (errors as `_send`)."""
-    return _send(client, config, "POST", config.endpoint, json=body, timeout=REQUEST_TIMEOUT)
+    import httpx
+
+    timeout = httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT)
+    return _send(client, config, "POST", config.endpoint, json=body, timeout=timeout)
 
 
 def model_check(client: httpx.Client, config: GeminiConfig, *, timeout: float) -> str:
@@ -237,6 +247,8 @@ def analyze_frames(
     taken at k·interval s). `on_batch(batch_number, batch_count, frame_count)` runs after each
     answered request (record its cost there)."""
     groups = batches(len(frames), config.batch_size)
+    import httpx
+
     owns_client = client is None
     client = client or httpx.Client()
     segments: list[dict] = []

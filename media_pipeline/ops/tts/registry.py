@@ -1,14 +1,16 @@
-"""TTS providers by name, and their voices (for the API to expose)."""
+"""TTS providers by name, and their voices (for the API to expose).
+
+A provider's module is imported when it is used: edge-tts (aiohttp) and the ElevenLabs client
+(httpx) cost ~15 MB, and the API, hence every process, imports this registry."""
+
+import importlib
 
 from media_pipeline.ops.tts.base import TtsProvider, TtsRequestError
-from media_pipeline.ops.tts.edge import EdgeProvider
-from media_pipeline.ops.tts.elevenlabs import ElevenLabsProvider
-from media_pipeline.ops.tts.offline import OfflineProvider
 
-PROVIDERS: dict[str, type] = {
-    "edge": EdgeProvider,
-    "elevenlabs": ElevenLabsProvider,
-    "offline": OfflineProvider,
+PROVIDERS: dict[str, str] = {  # name -> "module:class"
+    "edge": "media_pipeline.ops.tts.edge:EdgeProvider",
+    "elevenlabs": "media_pipeline.ops.tts.elevenlabs:ElevenLabsProvider",
+    "offline": "media_pipeline.ops.tts.offline:OfflineProvider",
 }
 OFFLINE = "offline"
 
@@ -19,10 +21,11 @@ def provider_names() -> list[str]:
 
 def get_provider(name: str) -> TtsProvider:
     try:
-        return PROVIDERS[name]()
+        module, cls = PROVIDERS[name].split(":")
     except KeyError:
         known = ", ".join(PROVIDERS)
         raise TtsRequestError(f"unknown TTS provider '{name}' (known: {known})") from None
+    return getattr(importlib.import_module(module), cls)()
 
 
 def list_voices(name: str) -> list[dict]:
