@@ -96,8 +96,21 @@ def test_jobs_lost_by_redis_restarts_all_complete_exactly_once(private_redis, tm
 
     runs = executions(record_dir)
     assert runs == {str(job.id): 1 for job in jobs}, "a job ran twice or never"
-    assert set(Job.objects.values_list("status", "attempts")) == {(JobStatus.COMPLETED, 1)}
+    assert set(Job.objects.values_list("status", flat=True)) == {JobStatus.COMPLETED}
+    _assert_only_lost_claims_were_retried()
     assert _reconciled(maintenance.output()) >= JOBS  # the maintenance loop put them back
+
+
+def _assert_only_lost_claims_were_retried() -> None:
+    """Each job on its first attempt, except one a worker had claimed when the restart cut its
+    work horse off before the handler began (RQ's start-of-job writes failed; on a loaded
+    machine the window is wide enough to hit): the heartbeat rescue requeued it and it ran on
+    attempt 2. Its handler ran once all the same (the executions above); a second attempt of a
+    job whose handler had run would show there as a second run."""
+    for job in Job.objects.exclude(attempts=1):
+        attempts = services.job_history(job)["attempts"]
+        assert job.attempts == 2 and len(attempts) == 2, attempts
+        assert attempts[0]["error"].startswith("worker lost"), attempts
 
 
 def test_idle_workers_take_work_seconds_after_redis_comes_back_empty(private_redis, tmp_path):
