@@ -3,7 +3,6 @@ small generated media. Nothing here mocks the database, Redis or ffmpeg."""
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,9 @@ from django.conf import settings
 
 from editfactory.embedded_redis import embedded_redis_from_settings
 from tests.media import MediaFactory
+
+# Also imported from here by the tests (kill_tree, descendants, pid_alive).
+from tests.processes import descendants, kill_tree, pid_alive, stop_process  # noqa: F401
 from tests.xdist_worker import check_worker_redis_database
 
 _embedded = None
@@ -178,12 +180,7 @@ class WorkerProcess:
             kill_tree(self.process)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_process(self.process, kill=kill_tree)
         self._log_fh.close()
 
     def output(self) -> str:
@@ -227,41 +224,6 @@ def database_down():
     finally:
         connection.close()
         settings_dict.update(saved)
-
-
-def descendants(pid: int) -> list[int]:
-    """All processes below `pid` (RQ's work horse runs in its own process group)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def kill_tree(process: subprocess.Popen) -> None:
-    """SIGKILL `process` and every process below it, then reap it."""
-    for pid in [*descendants(process.pid), process.pid]:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    process.wait()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def wait_for(

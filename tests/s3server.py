@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.processes import stop_process
+
 HOST = "127.0.0.1"  # never another address
 KEYS = {"EF_S3_ACCESS_KEY_ID": "testing", "EF_S3_SECRET_ACCESS_KEY": "testing"}
 REGION = "us-east-1"
@@ -55,13 +57,7 @@ class MotoServer:
         raise RuntimeError(f"moto_server did not start: {self.log.read_text(errors='replace')}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self._log_fh.close()
 
 

@@ -6,7 +6,6 @@ screenshots of the list and the dashboard."""
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from django.utils import timezone
 from jobs import services
 from jobs.models import CostEntry, Job
 from jobs.status import JobStatus
+from tests.processes import stop_process
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,13 +72,7 @@ class Server:
         raise AssertionError(f"uvicorn not ready after {timeout}s:\n{self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self._log_fh.close()
 
 
