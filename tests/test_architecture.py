@@ -128,35 +128,40 @@ def test_a_downward_import_is_allowed(module, source):
 def test_a_fresh_process_registers_every_job_type():
     """Apps register their job types at start-up; nothing may rely on a test having imported a
     handler module first (the library's types were once missing in real processes)."""
-    code = (
-        "import django; django.setup(); from jobs.registry import job_type_names; "
-        "print(','.join(job_type_names()))"
+    out = _fresh_django_process(
+        "from jobs.registry import job_type_names; print(','.join(job_type_names()))",
+        settings="editfactory.settings_test",
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "editfactory.settings_test"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    names = set(out.stdout.strip().split(","))
+    names = set(out.split(","))
     library = {"project_generate", "clip_render", "segment_extract", "clip_remove_audio"}
     assert library | {"probe", "render_clip", "tts", "process"} <= names
+
+
+# Libraries only some job types use (~45 MB): imported where they are used, when they run.
+HEAVY_LIBRARIES = ["numpy", "PIL", "httpx", "jwt", "edge_tts", "aiohttp", "rapidfuzz"]
+
+
+def _fresh_django_process(code: str, *, settings: str = "editfactory.settings") -> str:
+    """What `code` prints in a new Python process once Django is set up."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings}
+    out = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return out.stdout.strip()
 
 
 def test_a_worker_loads_no_library_that_only_some_job_types_use():
     """A worker imports every job type and, by the system checks of `manage.py rqworker`, the
     URL conf; each render's work horse inherits all it holds. numpy, Pillow, the TTS, Gemini and
-    Supabase clients and rapidfuzz (~45 MB) are imported where they are used, when they run
+    Supabase clients and rapidfuzz are imported where they are used, when they run
     (bench/memory.py: the worker tree's peak)."""
-    heavy = ["numpy", "PIL", "httpx", "jwt", "edge_tts", "aiohttp", "rapidfuzz"]
-    code = (
-        "import sys, django; django.setup(); import jobs.worker; "
-        "from django.urls import get_resolver; get_resolver().url_patterns; "
-        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    loaded = _fresh_django_process(
+        "import sys, jobs.worker; from django.urls import get_resolver; "
+        "get_resolver().url_patterns; "
+        f"print(','.join(m for m in {HEAVY_LIBRARIES!r} if m in sys.modules))"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "editfactory.settings"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == ""
+    assert loaded == ""
 
 
 def test_up_preloads_what_the_job_types_import_when_they_run():
@@ -164,14 +169,8 @@ def test_up_preloads_what_the_job_types_import_when_they_run():
     must stay importable, and together they hold what the worker alone leaves out."""
     from media_pipeline.jobtypes import RUN_TIME_IMPORTS
 
-    code = (
-        "import sys, importlib, django; django.setup(); "
-        f"[importlib.import_module(m) for m in {RUN_TIME_IMPORTS!r}]; "
-        "print(','.join(m for m in ['numpy', 'PIL', 'httpx', 'jwt', 'edge_tts', 'aiohttp', "
-        "'rapidfuzz'] if m not in sys.modules))"
+    missing = _fresh_django_process(
+        f"import sys, importlib; [importlib.import_module(m) for m in {RUN_TIME_IMPORTS!r}]; "
+        f"print(','.join(m for m in {HEAVY_LIBRARIES!r} if m not in sys.modules))"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "editfactory.settings"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == ""
+    assert missing == ""
