@@ -11,7 +11,6 @@ Each one names itself (`/proc/<pid>/comm`, shown by `ps -o comm` and `top`): ef-
 ef-maintenance.
 """
 
-import ctypes
 import gc
 import importlib
 import os
@@ -21,9 +20,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from media_pipeline.ops.child_process import die_with_parent
-
-_PR_SET_NAME = 15  # <linux/prctl.h>
+from media_pipeline.ops.child_process import die_with_parent, set_process_name
 
 
 class ForkedProcess:
@@ -67,7 +64,7 @@ def _run_child(target: Callable[[], int | None], name: str, preexec) -> None:
             preexec()  # SIGTERM when the supervisor dies
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _set_name(name)
+        set_process_name(name)
         result = target()
         code = result if isinstance(result, int) else 0
     except SystemExit as exc:
@@ -83,14 +80,6 @@ def _run_child(target: Callable[[], int | None], name: str, preexec) -> None:
             except (OSError, ValueError):
                 pass
         os._exit(code)
-
-
-def _set_name(name: str) -> None:
-    """The process name that `ps -o comm` and `top` show (15 bytes at most)."""
-    try:
-        ctypes.CDLL(None).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the name is cosmetic
-        pass
 
 
 def fork_child(target: Callable[[], int | None], name: str) -> ForkedProcess:

@@ -3,16 +3,17 @@
 Why: a work horse is forked per job, so a crashing handler or ffmpeg dies with it and not with
 the worker (DESIGN.md). A new process has no database connection, and on PostgreSQL opening one
 costs more than a short job (`bench/engine.py`). So the worker's process, which lives on, claims
-the job on its own lasting connection, hands the claimed job to the horse it forks (`give`, then
-`take` in the horse), and records the outcome the horse leaves in a file when it ends
+the job on its own lasting connection, hands the claimed job to the horse forked for it (sent to
+the fork server with the fork request, `give`n in the horse, `take`n by `run_next`), and records the outcome the horse leaves in a file when it ends
 (`jobs.runner.finish_handed`). A horse opens a connection of its own only when its handler
 writes progress, files or costs; its watcher thread does when the job outlives a poll interval.
 
-Fork safety: no connection is used on both sides of a fork. A PostgreSQL connection stays with
-the worker: the horse lets go of its copy without closing it (a close would end the worker's
-session; psycopg does not close a copy collected in another process either). SQLite forbids
-carrying a connection across a fork at all (its locks are per process), so SQLite connections
-are closed before it; reopening a local file costs little.
+Fork safety: no connection is used on both sides of a fork. The worker forks once, its fork
+server (`jobs.forkserver`), before it opens any connection (SQLite's are closed first: SQLite
+forbids carrying one across a fork, its locks are per process); horses are forked by the server,
+which never opens one. So the worker's connection, SQLite's included, lasts its life. A horse
+lets go of any connection it inherited without closing it (a close would end the worker's
+PostgreSQL session; psycopg does not close a copy collected in another process either).
 """
 
 import logging
@@ -115,7 +116,7 @@ def collect_outcome(handoff: Handoff) -> Outcome | None:
 
 
 def before_fork() -> None:
-    """In the worker, right before it forks a horse: close what must not cross the fork."""
+    """In the worker, right before it forks its fork server: close what must not cross it."""
     for conn in connections.all(initialized_only=True):
         if conn.vendor == "sqlite":
             conn.close()

@@ -2,17 +2,21 @@
 
 import gc
 import logging
-import signal
+import os
+import pickle
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django import db
 from django.conf import settings
 from redis.exceptions import RedisError
 from rq import Worker, worker_registration
+from rq.executions import Execution
 from rq.worker import WorkerStatus
 
 from jobs import handoff, runner, services
-from media_pipeline.ops.child_process import die_with_parent
+from jobs.forkserver import ForkServer, ForkServerGone
 from media_pipeline.ops.errors import FFmpegUnavailable
 from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
 
@@ -45,10 +49,51 @@ def warm_up_engine() -> None:
     gc.freeze()
 
 
+@dataclass(frozen=True)
+class HorseRequest:
+    """What a horse forked by the fork server needs of its worker's state at the fork: the RQ
+    job (the hash RQ keeps for it, as Redis gives it back), its queue, its execution, and the
+    engine's claim (`jobs.handoff`)."""
+
+    job_id: str
+    job_hash: dict[bytes, bytes]
+    queue: str
+    execution: tuple[str, float, float] | None
+    handed: handoff.Handoff | None
+
+    @classmethod
+    def of(cls, worker: Worker, job, queue, handed) -> "HorseRequest":
+        execution = worker.execution
+        return cls(
+            job_id=job.id,
+            job_hash={key.encode(): _redis_bytes(value) for key, value in job.to_dict().items()},
+            queue=queue.name,
+            execution=execution
+            and (
+                execution.id,
+                execution.created_at.timestamp(),
+                execution.last_heartbeat.timestamp(),
+            ),
+            handed=handed,
+        )
+
+
+def _redis_bytes(value) -> bytes:
+    """A hash field's value as Redis stores it (redis-py's encoding: str subclasses such as
+    RQ's status enum by their text, numbers by their repr)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    return repr(value).encode()
+
+
 class EngineWorker(Worker):
     """RQ's forking worker: warms up the engine once; claims each wake-up token's job and
-    records its outcome in its own process, on a lasting database connection, while the work
-    horse it forks runs the handler alone (`jobs.handoff`: which connections cross the fork).
+    records its outcome in its own process, on a lasting database connection, while a work
+    horse runs the handler alone (`jobs.handoff`: which connections cross a fork). Its horses
+    are forked by its fork server (`jobs.forkserver`), forked once when the worker starts, so
+    the worker's own pages never turn copy-on-write.
 
     Also, where RQ's defaults do not fit a product whose Redis may be flushed or restarted:
     the worker beats every `WORKER_HEARTBEAT_INTERVAL`, idle or busy, and registers itself again
@@ -62,9 +107,23 @@ class EngineWorker(Worker):
     def __init__(self, *args, **kwargs):
         # How often the parent wakes from waiting for its horse to beat (RQ: every 30 s).
         kwargs.setdefault("job_monitoring_interval", settings.WORKER_HEARTBEAT_INTERVAL)
-        self._horse_preexec = None
+        self._fork_server = ForkServer(self._run_horse)
+        self._handed: handoff.Handoff | None = None
         super().__init__(*args, **kwargs)
         warm_up_engine()
+
+    def work(self, *args, **kwargs):
+        """RQ's loop, with the fork server started first (no connection open, no thread of
+        RQ's started yet) and stopped when the loop ends."""
+        self._start_fork_server()
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            self._fork_server.stop()
+
+    def _start_fork_server(self) -> None:
+        handoff.before_fork()
+        self._fork_server.start()
 
     @property
     def dequeue_timeout(self) -> int:
@@ -131,31 +190,59 @@ class EngineWorker(Worker):
         after. A token with nothing to claim runs in this process (no horse to fork)."""
         self.prepare_execution(job)  # busy from here: a warm shutdown waits for the record
         handed = handoff.claim(job)
-        if handed is not None:
-            handoff.give(handed)
         if handed is not None and handed.job is None:
+            handoff.give(handed)
             self.perform_job(job, queue)  # `run_next` takes the empty claim: "idle"
         else:
-            self.fork_work_horse(job, queue)
-            self.monitor_work_horse(job, queue)
+            self._handed = handed
+            try:
+                self.fork_work_horse(job, queue)
+                self.monitor_work_horse(job, queue)
+            finally:
+                self._handed = None
             if handed is not None:
-                handoff.take()  # the horse had its copy
                 runner.finish_handed(handed)
         self.set_state(WorkerStatus.IDLE)
 
     def fork_work_horse(self, job, queue):
-        handoff.before_fork()
-        # Prepared in the parent (it records the parent's pid); run first thing in the horse.
-        self._horse_preexec = die_with_parent(signal.SIGKILL)
-        return super().fork_work_horse(job, queue)
+        """RQ's fork, asked of the fork server (`jobs.forkserver`); one started again if the
+        last one was killed."""
+        request = pickle.dumps(HorseRequest.of(self, job, queue, self._handed))
+        try:
+            self._horse_pid = self._fork_server.fork(request)
+        except ForkServerGone as exc:
+            logger.warning("worker %s: fork server gone (%s); starting another", self.name, exc)
+            self._start_fork_server()
+            self._horse_pid = self._fork_server.fork(request)
+        os.environ["RQ_WORKER_ID"] = self.name
+        os.environ["RQ_JOB_ID"] = job.id
+        self.procline(f"Horse {self._horse_pid} running {job.id}")
 
-    def main_work_horse(self, job, queue):
-        """The horse is killed by the kernel when its worker dies (SIGKILL, the OOM killer, an
-        exit on a Redis error): an orphan would keep running its job while the supervisor starts
-        a replacement worker that takes another one, more jobs at once than configured. Its job
-        is rescued by the engine's heartbeat check. The check in the preexec also covers a
-        parent that died before the horse got here (the job, never claimed, is reconciled)."""
-        if self._horse_preexec is not None:
-            self._horse_preexec()
+    def wait_for_horse(self):
+        """RQ's wait for its horse (os.wait4 of its child): the fork server tells how it ended."""
+        if not self._horse_pid:
+            return None, None, None
+        return self._fork_server.wait(self._horse_pid)
+
+    def _run_horse(self, request: bytes) -> None:
+        """In a horse forked by the fork server: the worker's state at the fork, then RQ's
+        horse. The horse is killed by the kernel when its fork server dies, which is killed
+        when the worker dies (SIGKILL, the OOM killer, an exit on a Redis error): an orphan
+        would keep running its job while the supervisor starts a replacement worker that takes
+        another one, more jobs at once than configured. Its job is rescued by the engine's
+        heartbeat check."""
+        wanted: HorseRequest = pickle.loads(request)  # noqa: S301 - written by this worker
         handoff.in_horse()
-        super().main_work_horse(job, queue)
+        os.environ["RQ_WORKER_ID"] = self.name
+        os.environ["RQ_JOB_ID"] = wanted.job_id
+        job = self.job_class(wanted.job_id, connection=self.connection, serializer=self.serializer)
+        job.restore(wanted.job_hash)
+        queue = next(q for q in self.queues if q.name == wanted.queue)
+        if wanted.execution is not None:
+            execution_id, created_at, last_heartbeat = wanted.execution
+            self.execution = Execution(execution_id, job.id, self.connection, self.name)
+            self.execution.created_at = datetime.fromtimestamp(created_at, tz=UTC)
+            self.execution.last_heartbeat = datetime.fromtimestamp(last_heartbeat, tz=UTC)
+        if wanted.handed is not None:
+            handoff.give(wanted.handed)
+        self.main_work_horse(job, queue)

@@ -47,3 +47,23 @@ def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
             os._exit(1)
 
     return preexec
+
+
+_PR_SET_NAME = 15  # <linux/prctl.h>
+
+
+def set_process_name(name: str) -> None:
+    """The process name that `ps -o comm` and `top` show (15 bytes at most); cosmetic, so
+    nothing happens where prctl does not exist."""
+    if _PRCTL is not None:
+        buffer = ctypes.create_string_buffer(name.encode()[:15])
+        _PRCTL(_PR_SET_NAME, ctypes.addressof(buffer), 0, 0, 0)
+
+
+def process_name() -> str:
+    """This process's name as `set_process_name` sets it ("" where /proc does not exist)."""
+    try:
+        with open("/proc/self/comm") as comm:
+            return comm.read().strip()
+    except OSError:
+        return ""

@@ -109,7 +109,9 @@ def _crash(worker, ffmpeg_pid: int, *, whole_worker: bool) -> None:
     """SIGKILL the work horse (ffmpeg's parent), and the worker too when `whole_worker` (the
     horse then dies with it, and may be gone before its own kill)."""
     horse = _parent_pid(ffmpeg_pid)
-    assert _parent_pid(horse) == worker.process.pid, "ffmpeg should run under the work horse"
+    fork_server = _parent_pid(horse)  # the horse's parent: its worker's fork server
+    assert Path(f"/proc/{fork_server}/comm").read_text().strip() == "ef-forkserver"
+    assert _parent_pid(fork_server) == worker.process.pid, "ffmpeg should run under the horse"
     if whole_worker:
         os.kill(worker.process.pid, signal.SIGKILL)
         worker.process.wait()

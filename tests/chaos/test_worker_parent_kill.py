@@ -1,6 +1,6 @@
 """Chaos: `manage.py up --workers light=2` (two workers of the queue that runs the test's jobs)
-with a worker's parent process SIGKILLed mid-job (its work horse is not signalled). The horse
-must die with its parent: an orphan would keep running its job
+with a worker's parent process SIGKILLed mid-job (its fork server and work horse are not
+signalled). The horse must die with its worker: an orphan would keep running its job
 while the supervisor starts a replacement worker that takes another one, three jobs at once with
 two workers configured. The killed job is rescued by the engine and completes once.
 
@@ -42,12 +42,15 @@ def _stat(pid: int) -> tuple[int, int] | None:
 
 def _ours(pid: int, marker: bytes) -> bool:
     """A worker process of this test: forked by `up` (it names itself ef-worker, its horses
-    keep the name) or started as `rqworker`; its environment names the test's private Redis."""
+    take the name back from the fork server they are forked from) or started as `rqworker`;
+    its environment names the test's private Redis. Not a fork server (jobs.forkserver)."""
     try:
         name = Path(f"/proc/{pid}/comm").read_bytes().strip()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         environ = Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
+        return False
+    if name == b"ef-forkserver":
         return False
     return (name == b"ef-worker" or b"rqworker" in cmdline) and marker in environ
 
@@ -152,11 +155,11 @@ def test_a_killed_worker_takes_its_horse_along_and_no_more_jobs_run_than_workers
                 message="both workers running a job",
             )
             horse = min(horses)
-            parent = _stat(horse)[0]
+            parent = _stat(_stat(horse)[0])[0]  # the horse's fork server's parent: its worker
             # An attempt names the worker that claimed it: the horse's parent.
             victim = Job.objects.get(status=JobStatus.PROCESSING, worker__endswith=f":{parent}")
 
-            os.kill(parent, signal.SIGKILL)  # the worker's parent only, not its horse
+            os.kill(parent, signal.SIGKILL)  # the worker only, not its fork server or horse
             killed = time.monotonic()
             while pid_alive(horse) and time.monotonic() - killed < 5:
                 time.sleep(0.01)

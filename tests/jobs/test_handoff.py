@@ -23,8 +23,6 @@ from tests.conftest import run_burst_worker
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THIS_WORKER = f"{socket.gethostname()}:{os.getpid()}"
-_forks = []
-os.register_at_fork(before=lambda: _forks.append(os.getpid()))
 
 
 def _outcome_path():
@@ -70,12 +68,18 @@ def test_an_outcome_file_left_behind_is_never_taken_for_a_horses():
     assert crashing.status == JobStatus.PROCESSING and crashing.result is None
 
 
-def test_a_token_with_nothing_to_claim_forks_no_horse():
+def test_a_token_with_nothing_to_claim_forks_no_horse(monkeypatch):
+    from jobs.worker import EngineWorker
+
+    forks = []
+    fork = EngineWorker.fork_work_horse
+    monkeypatch.setattr(
+        EngineWorker, "fork_work_horse", lambda self, *a: forks.append(a) or fork(self, *a)
+    )
     queue.wake("light")
     token_id = queue.get_queue("light").job_ids[0]
-    _forks.clear()
     run_burst_worker()
-    assert _forks == [], "no work horse for a token with nothing to claim"
+    assert forks == [], "no work horse for a token with nothing to claim"
     assert RQJob.fetch(token_id, connection=queue.get_connection()).return_value() == "idle"
     assert handoff.take() is None
 

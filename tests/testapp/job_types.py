@@ -202,3 +202,12 @@ def store_stream(ctx, params: StoreStreamParams):
     ctx.add_file(first, label="first", name=params.first_name)
     ctx.add_file(Path(params.fifo), label="stream", name=params.stream_name)
     return {"attempt": ctx.attempt}
+
+
+@register("test_kill_fork_server", params_schema=NoParams, max_attempts=2, timeout=60)
+def kill_fork_server(ctx, params):
+    """SIGKILLs the process its work horse was forked from (the worker's fork server, as the OOM
+    killer might), then waits: the horse must die with it, long before the 30 s are up."""
+    os.kill(os.getppid(), signal.SIGKILL)
+    time.sleep(30)
+    return {}

@@ -1,0 +1,179 @@
+"""A worker's fork server: the process its work horses are forked from.
+
+Why: a fork marks every page of the forking process copy-on-write, in the parent as in the
+child, until the child ends; the first write to each page afterwards costs a page fault. A worker
+that forked each horse itself paid that on every page its claim and record touched, every job,
+and its horse on every page the worker's claims and reconnects had scattered (bench/engine.py:
+~2,500 faults per job in the worker, ~2,400 in each horse, against raw RQ's ~800 and ~1,350).
+The fork server is forked once, when the worker starts, before the worker opens any database
+connection; it then only forks horses and reports how each one ended. The worker never forks
+again: its pages stay its own, and its database connection, SQLite's included, lasts its life
+without ever crossing a fork (SQLite forbids that).
+
+Protocol, over one Unix stream socket: the worker sends a request (8-byte length, then bytes);
+the server forks a horse that runs `run_horse(request)`, answers its pid, waits for it and sends
+how it ended (pid, wait status, rusage). One horse at a time, as RQ's worker runs them.
+
+Lifetimes: the server dies with its worker (SIGKILL from the kernel, `die_with_parent`) and each
+horse with the server, so a killed worker takes its horse down as before. The server ignores
+SIGINT and SIGTERM (a terminal's Ctrl-C or a signal to the worker's group must not kill a horse
+during the worker's warm shutdown); it exits when the worker closes its end.
+"""
+
+import os
+import resource
+import signal
+import socket
+import struct
+import sys
+import traceback
+from collections.abc import Callable
+
+from media_pipeline.ops.child_process import die_with_parent, process_name, set_process_name
+
+NAME = "ef-forkserver"
+_LENGTH = struct.Struct("!Q")
+_STARTED = struct.Struct("!q")
+_ENDED = struct.Struct("!qq2d14q")  # pid, wait status, the 16 fields of its rusage
+
+
+class ForkServerGone(Exception):
+    """The fork server ended (killed): the worker starts another one."""
+
+
+class ForkServer:
+    """The worker's side. `run_horse(request)` runs in each horse (its return ends the horse
+    with exit code 0, as RQ's own horse does)."""
+
+    def __init__(self, run_horse: Callable[[bytes], None]):
+        self._run_horse = run_horse
+        self._sock: socket.socket | None = None
+        self.pid = 0
+
+    @property
+    def running(self) -> bool:
+        return self._sock is not None
+
+    def start(self) -> None:
+        """Fork the server. The caller has closed what must not cross a fork (SQLite)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        preexec = die_with_parent(signal.SIGKILL)
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # or the server's horses write the worker's buffered output again
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            _serve(theirs, self._run_horse, preexec)  # never returns
+        theirs.close()
+        self._sock, self.pid = ours, pid
+
+    def fork(self, request: bytes) -> int:
+        """Fork a horse for `request`; returns its pid."""
+        if self._sock is None:
+            raise ForkServerGone("the fork server is not running")
+        try:
+            self._sock.sendall(_LENGTH.pack(len(request)) + request)
+            (pid,) = _STARTED.unpack(_recv_exact(self._sock, _STARTED.size))
+        except (OSError, EOFError) as exc:
+            self.stop()
+            raise ForkServerGone(str(exc)) from exc
+        return pid
+
+    def wait(self, horse_pid: int) -> tuple[int, int, resource.struct_rusage | None]:
+        """Block until the horse ends: (pid, wait status, rusage) as `os.wait4` gives them. A
+        server killed meanwhile took its horse down with it (SIGKILL): that is what is
+        returned. A signal handler that raises (RQ's monitoring interval) interrupts the wait
+        before any of the answer is read."""
+        if self._sock is None:
+            return horse_pid, signal.SIGKILL, None
+        try:
+            pid, status, *rusage = _ENDED.unpack(_recv_exact(self._sock, _ENDED.size))
+        except (OSError, EOFError):
+            self.stop()
+            return horse_pid, signal.SIGKILL, None
+        return pid, status, resource.struct_rusage(rusage)
+
+    def stop(self) -> None:
+        """Close the worker's end (the server exits) and reap the server."""
+        if self._sock is None:
+            return
+        self._sock.close()
+        self._sock = None
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    data = sock.recv(size, socket.MSG_WAITALL)
+    if len(data) < size:  # a partial read only happens at the end of the stream
+        raise EOFError("the other end closed")
+    return data
+
+
+def _serve(sock: socket.socket, run_horse: Callable[[bytes], None], preexec) -> None:
+    """The server's loop: never returns."""
+    code = 0
+    try:
+        if preexec is not None:
+            preexec()  # SIGKILL when the worker dies
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        worker_name = process_name()
+        set_process_name(NAME)
+        horse_preexec = die_with_parent(signal.SIGKILL)
+        while True:
+            try:
+                (length,) = _LENGTH.unpack(_recv_exact(sock, _LENGTH.size))
+                request = _recv_exact(sock, length)
+            except (OSError, EOFError):
+                break  # the worker closed its end (or died)
+            pid = os.fork()
+            if pid == 0:
+                sock.close()
+                _run_horse_process(run_horse, request, horse_preexec, worker_name)
+            try:
+                os.setpgid(pid, pid)  # the horse's own group, before the worker can signal it
+            except OSError:
+                pass  # the horse did it first (or already ended)
+            told = _send(sock, _STARTED.pack(pid))
+            _, status, rusage = os.wait4(pid, 0)
+            if not (told and _send(sock, _ENDED.pack(pid, status, *rusage))):
+                break
+    except BaseException:  # noqa: BLE001 - the server must never return into the worker's code
+        code = 1
+    os._exit(code)
+
+
+def _send(sock: socket.socket, data: bytes) -> bool:
+    try:
+        sock.sendall(data)
+    except OSError:
+        return False
+    return True
+
+
+def _run_horse_process(run_horse, request: bytes, preexec, name: str) -> None:
+    """In a horse: set it up as RQ's forked horse was, run it, exit."""
+    code = 0
+    try:
+        os.setpgrp()
+        if preexec is not None:
+            preexec()  # SIGKILL when the server dies (so when the worker does)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        set_process_name(name)
+        run_horse(request)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # noqa: BLE001 - a horse never returns into the server's loop
+        traceback.print_exc()
+        code = 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+    os._exit(code)

@@ -1,0 +1,127 @@
+"""The worker's fork server (jobs.forkserver): the worker forks once, its horses are forked by
+the server, the worker's database connection lasts across jobs, and a server that dies (idle or
+mid-job) takes its horse along and is replaced. Real forking workers in this process, real
+Redis, the real database."""
+
+import os
+import signal
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db.backends.signals import connection_created
+from django.utils import timezone
+
+from jobs import services
+from jobs.forkserver import ForkServer
+from jobs.models import Job
+from jobs.status import JobStatus
+from tests.conftest import pid_alive, run_burst_worker, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+_forks: list[int] = []
+os.register_at_fork(before=lambda: _forks.append(os.getpid()))
+
+
+@pytest.fixture
+def started_servers(monkeypatch):
+    """The pid of every fork server started, in order."""
+    pids = []
+    start = ForkServer.start
+
+    def recording_start(self):
+        start(self)
+        pids.append(self.pid)
+
+    monkeypatch.setattr(ForkServer, "start", recording_start)
+    return pids
+
+
+def test_the_worker_forks_once_and_keeps_its_database_connection(started_servers):
+    jobs = [services.job_create(job_type="noop") for _ in range(4)]
+    opened = []
+    receiver = lambda sender, connection, **kw: opened.append(connection.alias)  # noqa: E731
+    connection_created.connect(receiver)
+    _forks.clear()
+    try:
+        run_burst_worker()
+    finally:
+        connection_created.disconnect(receiver)
+    assert [Job.objects.get(id=j.id).status for j in jobs] == [JobStatus.COMPLETED] * 4
+    assert _forks == [os.getpid()], "one fork in the worker: its fork server, not one per job"
+    assert opened == ["default"], "one connection for every claim and record of the four jobs"
+    assert len(started_servers) == 1
+    assert not pid_alive(started_servers[0]), "the fork server ends with its worker"
+
+
+def test_a_fork_server_killed_while_idle_is_replaced(started_servers, monkeypatch):
+    start = ForkServer.start
+
+    def start_then_die_once(self):
+        start(self)
+        if len(started_servers) == 1:
+            os.kill(self.pid, signal.SIGKILL)
+
+    monkeypatch.setattr(ForkServer, "start", start_then_die_once)
+    job = services.job_create(job_type="noop")
+    run_burst_worker()
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED
+    assert len(started_servers) == 2, "a second server forked the job's horse"
+
+
+def test_a_fork_server_killed_mid_job_takes_its_horse_along(started_servers):
+    victim = services.job_create(job_type="test_kill_fork_server")
+    after = services.job_create(job_type="noop")
+    began = time.monotonic()
+    run_burst_worker()
+    assert time.monotonic() - began < 20, "the horse died with its server, not after its sleep"
+    victim.refresh_from_db()
+    assert Job.objects.get(id=after.id).status == JobStatus.COMPLETED
+    assert (victim.status, victim.attempts) == (JobStatus.PROCESSING, 1), (
+        "no outcome: left to the heartbeat rescue, as a job whose worker died"
+    )
+    later = timezone.now() + timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT + 1)
+    assert services.jobs_rescue_stale(now=later) == {"requeued": 1, "failed": 0}
+    assert len(started_servers) == 2
+
+
+def _exit_with(request: bytes) -> None:
+    sys.exit(int(request))
+
+
+def test_the_server_reports_how_each_horse_ended_and_ignores_stop_signals():
+    server = ForkServer(_exit_with)
+    server.start()
+    try:
+        for code in (0, 3):
+            pid = server.fork(str(code).encode())
+            ended, status, rusage = server.wait(pid)
+            assert (ended, os.waitstatus_to_exitcode(status)) == (pid, code)
+            assert rusage.ru_maxrss > 0
+        os.kill(server.pid, signal.SIGTERM)  # a signal to the worker's group, a Ctrl-C
+        os.kill(server.pid, signal.SIGINT)
+        time.sleep(0.3)
+        assert pid_alive(server.pid), "a worker's warm shutdown must not kill its running horse"
+    finally:
+        server.stop()
+    assert not pid_alive(server.pid), "the server exits when its worker closes its end"
+
+
+def test_a_horse_gets_its_own_process_group_and_its_workers_name():
+    def report(request: bytes) -> None:
+        name = open("/proc/self/comm").read().strip()
+        sys.exit(0 if os.getpgrp() == os.getpid() and name == request.decode() else 1)
+
+    server = ForkServer(report)
+    server.start()
+    try:
+        worker_name = open("/proc/self/comm").read().strip()
+        wait_for(lambda: open(f"/proc/{server.pid}/comm").read().strip() == "ef-forkserver")
+        _, status, _ = server.wait(server.fork(worker_name.encode()))
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        server.stop()
