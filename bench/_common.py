@@ -240,10 +240,12 @@ def _client_loop(port, path, headers, schedule, deadline, out):
         client.close()
 
 
-def tree_cpu_seconds(pid: int) -> float:
+def tree_cpu_seconds(pid: int, *, reaped: bool = False) -> float:
     """CPU time (user + system) used so far by a process and all its live descendants (Linux
-    /proc): what a server costs per request, a figure a busy shared machine barely changes."""
+    /proc): what a server costs per request, a figure a busy shared machine barely changes.
+    `reaped`: with the time of their ended children too (a worker's horses, once waited for)."""
     ticks = os.sysconf("SC_CLK_TCK")
+    last = 15 if reaped else 13  # utime, stime[, cutime, cstime] after the command name
     stats = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -251,9 +253,9 @@ def tree_cpu_seconds(pid: int) -> float:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue  # ended meanwhile
-            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+            stats[int(entry.name)] = (int(fields[1]), sum(map(int, fields[11:last])) / ticks)
     tree, total = {pid}, 0.0
-    for _ in range(8):  # a few levels deep is enough for uvicorn's reloader/workers
+    for _ in range(8):  # a few levels deep: uvicorn's reloader/workers, a worker's fork server
         tree |= {p for p, (ppid, _cpu) in stats.items() if ppid in tree}
     for p in tree:
         total += stats.get(p, (0, 0.0))[1]

@@ -123,22 +123,43 @@ def warm_up() -> None:
     engine_throughput(10, include_create=False)
 
 
+def stock_worker_argv() -> list[str]:
+    """RQ's own worker class on the same queues: the baseline a plain RQ user has (it forks
+    each horse from the worker itself; the engine's worker forks them from its fork server)."""
+    argv = worker_argv()
+    argv[argv.index("jobs.worker.EngineWorker")] = "rq.worker.Worker"
+    return argv
+
+
 def engine_bench(args, n_workers) -> None:
-    workers = start_workers(n_workers)
-    try:
-        warm_up()
-        # Alternating rounds, best of each: the machine is shared, and one slow round of either
-        # side would otherwise decide the ratio.
-        raw, eng, e2e = [], [], []
-        for _ in range(args.rounds):
+    # Alternating rounds, best of each: the machine is shared, and one slow round of either
+    # side would otherwise decide the ratio. Each round runs raw RQ and the engine on the
+    # engine's worker class, then raw RQ on RQ's own worker class.
+    raw, eng, e2e, stock = [], [], [], []
+    for _ in range(args.rounds):
+        workers = start_workers(n_workers)
+        try:
+            warm_up()
             raw.append(raw_throughput(args.jobs))
             eng.append(engine_throughput(args.jobs, include_create=False))
             e2e.append(engine_throughput(args.jobs, include_create=True))
-        raw, eng, e2e = max(raw), max(eng), max(e2e)
-        print(f"throughput ({args.jobs} no-op jobs, {n_workers} workers, best of {args.rounds}): "
-              f"raw RQ {raw:.1f} jobs/s; engine {eng:.1f} jobs/s, ratio {eng / raw:.2f} "
-              f"(target >= 0.80); engine incl. job_create in the same loop {e2e:.1f} jobs/s, "
-              f"ratio {e2e / raw:.2f}", flush=True)  # fmt: skip
+        finally:
+            stop(workers)
+        workers = start_workers(n_workers, stock_worker_argv())
+        try:
+            raw_throughput(10)
+            stock.append(raw_throughput(args.jobs))
+        finally:
+            stop(workers)
+    raw, eng, e2e, stock = max(raw), max(eng), max(e2e), max(stock)
+    print(f"throughput ({args.jobs} no-op jobs, {n_workers} workers, best of {args.rounds}): "
+          f"engine {eng:.1f} jobs/s; raw RQ on RQ's own worker class {stock:.1f} jobs/s, ratio "
+          f"{eng / stock:.2f}; raw RQ on the engine's worker class {raw:.1f} jobs/s, ratio "
+          f"{eng / raw:.2f} (target >= 0.80 against each); engine incl. job_create in the same "
+          f"loop {e2e:.1f} jobs/s, ratio {e2e / stock:.2f} / {e2e / raw:.2f}", flush=True)  # fmt: skip
+    workers = start_workers(n_workers)
+    try:
+        warm_up()
         raw_lat = raw_pickup(args.samples)
         eng_lat = engine_pickup(args.samples)
         print(f"pickup latency ({args.samples} jobs, {n_workers} workers, enqueue->start): raw RQ "
@@ -150,34 +171,37 @@ def engine_bench(args, n_workers) -> None:
 
 
 def worker_cpu_seconds(pid: int) -> float:
-    """CPU used by a worker and its ended work horses (RQ waits for each: their time is added
-    to the worker's children's time), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    """CPU used by a worker, its fork server and their ended work horses (each horse's time is
+    added to its parent's children's time once it is waited for), from /proc."""
+    return tree_cpu_seconds(pid, reaped=True)
 
 
 def per_job_costs(n: int) -> None:
     """Statements, transactions, connections, Redis traffic and CPU per job in one counting
-    worker (its horses included), raw RQ then the engine (rows made beforehand, as in the
-    throughput). CPU time hardly depends on what else runs on the machine, throughput does."""
+    worker (its fork server and horses included): raw RQ on RQ's own worker class, raw RQ and
+    the engine on the engine's (rows made beforehand, as in the throughput). CPU time hardly
+    depends on what else runs on the machine, throughput does."""
     counts_file = Path(settings.DATA_DIR) / "worker-counts.bin"
-    argv = [sys.executable, str(ROOT / "bench" / "_counting.py"), str(counts_file),
-            *worker_argv()[2:]]  # fmt: skip
-    workers = start_workers(1, argv)
-    try:
-        warm_up()
-        per_job = {}
-        for name, run in (
-            ("raw RQ", lambda: raw_throughput(n)),
+    counting = [sys.executable, str(ROOT / "bench" / "_counting.py"), str(counts_file)]
+    per_job = {}
+    for argv, runs in (
+        (stock_worker_argv(), (("raw RQ, RQ's worker", lambda: raw_throughput(n)),)),
+        (worker_argv(), (
+            ("raw RQ, engine's worker", lambda: raw_throughput(n)),
             ("engine", lambda: engine_throughput(n, include_create=False)),
-        ):
-            before, cpu = read_counts(counts_file), worker_cpu_seconds(workers[0].pid)
-            run()
-            after = read_counts(counts_file)
-            per_job[name] = {k: (after[k] - before[k]) / n for k in after}
-            per_job[name]["cpu_ms"] = (worker_cpu_seconds(workers[0].pid) - cpu) / n * 1000
-    finally:
-        stop(workers)
+        )),
+    ):  # fmt: skip
+        workers = start_workers(1, [*counting, *argv[2:]])
+        try:
+            raw_throughput(10)
+            for name, run in runs:
+                before, cpu = read_counts(counts_file), worker_cpu_seconds(workers[0].pid)
+                run()
+                after = read_counts(counts_file)
+                per_job[name] = {k: (after[k] - before[k]) / n for k in after}
+                per_job[name]["cpu_ms"] = (worker_cpu_seconds(workers[0].pid) - cpu) / n * 1000
+        finally:
+            stop(workers)
     for name, c in per_job.items():
         print(f"per job in the worker and its horses ({name}, {n} jobs, 1 worker): "
               f"{c['statements']:.1f} SQL statements in {c['transactions']:.1f} transactions "
@@ -185,9 +209,10 @@ def per_job_costs(n: int) -> None:
               f"{c['statements'] + 2 * c['transactions']:.1f}), {c['connections']:.2f} database "
               f"connections opened; Redis {c['redis_round_trips']:.1f} round trips "
               f"({c['redis_commands']:.1f} commands); CPU {c['cpu_ms']:.2f} ms", flush=True)  # fmt: skip
-    raw, engine = per_job["raw RQ"]["cpu_ms"], per_job["engine"]["cpu_ms"]
-    print(f"worker CPU per job (the worker and its horses; SQL server not counted): raw RQ "
-          f"{raw:.2f} ms, engine {engine:.2f} ms, ratio raw/engine {raw / engine:.2f}",
+    engine = per_job["engine"]["cpu_ms"]
+    print("worker CPU per job (the worker, its fork server and horses; SQL server not counted): "
+          + "; ".join(f"{name} {c['cpu_ms']:.2f} ms (ratio to the engine's "
+                      f"{c['cpu_ms'] / engine:.2f})" for name, c in per_job.items()),
           flush=True)  # fmt: skip
 
 

@@ -22,6 +22,7 @@ during the worker's warm shutdown); it exits when the worker closes its end.
 
 import os
 import resource
+import select
 import signal
 import socket
 import struct
@@ -79,13 +80,18 @@ class ForkServer:
             raise ForkServerGone(str(exc)) from exc
         return pid
 
-    def wait(self, horse_pid: int) -> tuple[int, int, resource.struct_rusage | None]:
-        """Block until the horse ends: (pid, wait status, rusage) as `os.wait4` gives them. A
-        server killed meanwhile took its horse down with it (SIGKILL): that is what is
-        returned. A signal handler that raises (RQ's monitoring interval) interrupts the wait
-        before any of the answer is read."""
+    def wait(
+        self, horse_pid: int, timeout: float | None = None
+    ) -> tuple[int, int, resource.struct_rusage | None] | None:
+        """Block until the horse ends: (pid, wait status, rusage) as `os.wait4` gives them;
+        None when `timeout` seconds passed first. A server killed meanwhile took its horse down
+        with it (SIGKILL): that is what is returned. A signal handler that raises (RQ's
+        monitoring interval, a token's time limit) interrupts the wait before any of the
+        answer is read."""
         if self._sock is None:
             return horse_pid, signal.SIGKILL, None
+        if timeout is not None and not select.select([self._sock], [], [], timeout)[0]:
+            return None
         try:
             pid, status, *rusage = _ENDED.unpack(_recv_exact(self._sock, _ENDED.size))
         except (OSError, EOFError):
@@ -106,9 +112,12 @@ class ForkServer:
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    data = sock.recv(size, socket.MSG_WAITALL)
-    if len(data) < size:  # a partial read only happens at the end of the stream
-        raise EOFError("the other end closed")
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data), socket.MSG_WAITALL)
+        if not chunk:
+            raise EOFError("the other end closed")
+        data += chunk
     return data
 
 

@@ -1,12 +1,15 @@
-"""A worker claims and records in its own process; the work horse it forks runs the handler alone.
+"""A worker claims and records in its own process; a work horse runs the handler alone.
 
 Why: a work horse is forked per job, so a crashing handler or ffmpeg dies with it and not with
 the worker (DESIGN.md). A new process has no database connection, and on PostgreSQL opening one
 costs more than a short job (`bench/engine.py`). So the worker's process, which lives on, claims
-the job on its own lasting connection, hands the claimed job to the horse forked for it (sent to
-the fork server with the fork request, `give`n in the horse, `take`n by `run_next`), and records the outcome the horse leaves in a file when it ends
-(`jobs.runner.finish_handed`). A horse opens a connection of its own only when its handler
-writes progress, files or costs; its watcher thread does when the job outlives a poll interval.
+the job on its own lasting connection and `give`s the claim to the token's run in its own
+process (`jobs.runner.run_next` `take`s it); RQ's bookkeeping of the token runs there too. Only
+the handler runs in a horse (`run_in_horse`: the worker sends the claim to its fork server,
+whose horse runs `jobs.runner.run_handler`), which leaves the outcome in a file; the worker
+records it once the horse ended (`jobs.runner.finish_handed`). A horse opens a connection of its
+own only when its handler writes progress, files or costs; its watcher thread does when the job
+outlives a poll interval.
 
 Fork safety: no connection is used on both sides of a fork. The worker forks once, its fork
 server (`jobs.forkserver`), before it opens any connection (SQLite's are closed first: SQLite
@@ -19,6 +22,7 @@ PostgreSQL session; psycopg does not close a copy collected in another process e
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +53,8 @@ class Handoff:
 
 
 _given: Handoff | None = None
+# The worker's way to run a claimed job's handler in a work horse and wait until it ended.
+_horses: Callable[[Handoff], None] | None = None
 
 
 def claim(token: RQJob) -> Handoff | None:
@@ -85,6 +91,19 @@ def take() -> Handoff | None:
     global _given
     handoff, _given = _given, None
     return handoff
+
+
+def use_horses(run: Callable[[Handoff], None] | None) -> None:
+    """Installed by the worker (`jobs.worker.EngineWorker`): `run(handoff)` has a work horse
+    run `jobs.runner.run_handler(handoff)` and returns once the horse ended."""
+    global _horses
+    _horses = run
+
+
+def run_in_horse(handoff: Handoff) -> None:
+    if _horses is None:
+        raise RuntimeError("a claim was handed over with no worker to fork its work horse")
+    _horses(handoff)
 
 
 def leave_outcome(handoff: Handoff, outcome: Outcome) -> None:

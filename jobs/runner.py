@@ -4,7 +4,7 @@ Thin by design: every status change is a call into `jobs.services`. A worker tak
 token of a queue (`run_next`) and the database says which job of that queue runs
 (`jobs.services.claims`). Three steps: the claim, the handler (`execute`, which ends in an
 `Outcome`), the record (`record`). A worker (`jobs.worker.EngineWorker`) claims and records in
-its own process and forks a work horse for the handler alone (`jobs.handoff`); a direct call
+its own process and has a work horse run the handler alone (`jobs.handoff`); a direct call
 (`run_job`, a token run without a worker's claim) does the three in one process.
 """
 
@@ -31,8 +31,8 @@ def run_next(queue: str) -> str:
     """One wake-up token of `queue`: run the job the queue's order puts first, if any may start
     (the queue is not paused, under its limits, and has a due job)."""
     handed = handoff.take()
-    if handed is not None:  # the worker claimed it before forking this horse
-        return _run_handed(handed)
+    if handed is not None:  # the worker running this token claimed it already
+        return _run_claimed(handed)
     close_old_connections()
     try:
         job = with_db_retry(lambda: services.job_claim_next(queue=queue), what="claim")
@@ -62,10 +62,17 @@ def run_job(job_id: str) -> str:
         connection.close()
 
 
-def _run_handed(handed: handoff.Handoff) -> str:
-    """In a work horse: run the handler of the job its worker claimed; the worker records."""
+def _run_claimed(handed: handoff.Handoff) -> str:
+    """In a worker: the handler of the job it claimed runs in a work horse (`run_handler`);
+    then the worker records what the horse reported."""
     if handed.job is None:
         return "idle"
+    handoff.run_in_horse(handed)
+    return finish_handed(handed)
+
+
+def run_handler(handed: handoff.Handoff) -> str:
+    """In a work horse: run the handler of the job its worker claimed; the worker records."""
     try:
         return execute(handed.job, lambda outcome: _leave(handed, outcome))
     finally:
@@ -78,7 +85,7 @@ def _leave(handed: handoff.Handoff, outcome: Outcome) -> str:
 
 
 def finish_handed(handed: handoff.Handoff) -> str:
-    """In the worker, once the horse it forked for `handed` ended: record the outcome. Never
+    """In the worker, once the horse run for `handed` ended: record the outcome. Never
     raises (an error here must not end the worker: the job is then left to the rescue)."""
     if handed.job is None:
         return "idle"

@@ -4,6 +4,9 @@ import gc
 import logging
 import os
 import pickle
+import random
+import signal
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,30 +54,27 @@ def warm_up_engine() -> None:
 
 @dataclass(frozen=True)
 class HorseRequest:
-    """What a horse forked by the fork server needs of its worker's state at the fork: the RQ
-    job (the hash RQ keeps for it, as Redis gives it back), its queue, its execution, and the
-    engine's claim (`jobs.handoff`)."""
+    """What a horse running an RQ job of the engine's own (a webhook delivery) needs of its
+    worker's state at the fork: the RQ job (the hash RQ keeps for it, as Redis gives it back),
+    its queue and its execution."""
 
     job_id: str
     job_hash: dict[bytes, bytes]
     queue: str
-    execution: tuple[str, float, float] | None
-    handed: handoff.Handoff | None
+    execution: tuple[str, float, float]
 
     @classmethod
-    def of(cls, worker: Worker, job, queue, handed) -> "HorseRequest":
+    def of(cls, worker: Worker, job, queue) -> "HorseRequest":
         execution = worker.execution
         return cls(
             job_id=job.id,
             job_hash={key.encode(): _redis_bytes(value) for key, value in job.to_dict().items()},
             queue=queue.name,
-            execution=execution
-            and (
+            execution=(
                 execution.id,
                 execution.created_at.timestamp(),
                 execution.last_heartbeat.timestamp(),
             ),
-            handed=handed,
         )
 
 
@@ -108,7 +108,7 @@ class EngineWorker(Worker):
         # How often the parent wakes from waiting for its horse to beat (RQ: every 30 s).
         kwargs.setdefault("job_monitoring_interval", settings.WORKER_HEARTBEAT_INTERVAL)
         self._fork_server = ForkServer(self._run_horse)
-        self._handed: handoff.Handoff | None = None
+        self._token = None  # the wake-up token running in this process
         super().__init__(*args, **kwargs)
         warm_up_engine()
 
@@ -116,9 +116,11 @@ class EngineWorker(Worker):
         """RQ's loop, with the fork server started first (no connection open, no thread of
         RQ's started yet) and stopped when the loop ends."""
         self._start_fork_server()
+        handoff.use_horses(self._run_handler_in_horse)
         try:
             return super().work(*args, **kwargs)
         finally:
+            handoff.use_horses(None)
             self._fork_server.stop()
 
     def _start_fork_server(self) -> None:
@@ -186,63 +188,87 @@ class EngineWorker(Worker):
             logger.warning("worker %s: working time not written: %s", self.name, exc)
 
     def execute_job(self, job, queue):
-        """RQ's `Worker.execute_job` with the engine's claim before the fork and its record
-        after. A token with nothing to claim runs in this process (no horse to fork)."""
+        """RQ's `Worker.execute_job`, with a wake-up token run in this process (RQ's bookkeeping
+        included) around the engine's claim, record and a horse for the handler alone
+        (`jobs.handoff`); an RQ job of the engine's own (a webhook delivery) runs in a horse as
+        RQ runs it."""
         self.prepare_execution(job)  # busy from here: a warm shutdown waits for the record
         handed = handoff.claim(job)
-        if handed is not None and handed.job is None:
-            handoff.give(handed)
-            self.perform_job(job, queue)  # `run_next` takes the empty claim: "idle"
+        if handed is None:
+            self.fork_work_horse(job, queue)
+            self.monitor_work_horse(job, queue)
         else:
-            self._handed = handed
+            handoff.give(handed)
+            self._token = job
             try:
-                self.fork_work_horse(job, queue)
-                self.monitor_work_horse(job, queue)
+                self.perform_job(job, queue)  # `run_next` takes the claim
             finally:
-                self._handed = None
-            if handed is not None:
-                runner.finish_handed(handed)
+                self._token = None
+                handoff.take()  # not taken if RQ failed the token before running it
         self.set_state(WorkerStatus.IDLE)
 
-    def fork_work_horse(self, job, queue):
-        """RQ's fork, asked of the fork server (`jobs.forkserver`); one started again if the
-        last one was killed."""
-        request = pickle.dumps(HorseRequest.of(self, job, queue, self._handed))
+    def _run_handler_in_horse(self, handed: handoff.Handoff) -> None:
+        """`jobs.runner.run_handler(handed)` in a horse; returns once the horse ended. Meanwhile
+        the worker beats as RQ's own watch over a horse does. Whatever interrupts the wait (the
+        token's time limit, a cold shutdown) takes the horse down first."""
+        self._horse_pid = self._fork(pickle.dumps(handed))
         try:
-            self._horse_pid = self._fork_server.fork(request)
-        except ForkServerGone as exc:
-            logger.warning("worker %s: fork server gone (%s); starting another", self.name, exc)
-            self._start_fork_server()
-            self._horse_pid = self._fork_server.fork(request)
+            started = time.monotonic()
+            while self._fork_server.wait(self._horse_pid, self.job_monitoring_interval) is None:
+                self.set_current_job_working_time(time.monotonic() - started)
+                self.maintain_heartbeats(self._token)
+            self._horse_pid = 0
+        finally:
+            if self._horse_pid:
+                self.kill_horse()
+                self.wait_for_horse()
+
+    def fork_work_horse(self, job, queue):
+        """RQ's fork, asked of the fork server (`jobs.forkserver`)."""
+        self._horse_pid = self._fork(pickle.dumps(HorseRequest.of(self, job, queue)))
         os.environ["RQ_WORKER_ID"] = self.name
         os.environ["RQ_JOB_ID"] = job.id
         self.procline(f"Horse {self._horse_pid} running {job.id}")
+
+    def _fork(self, request: bytes) -> int:
+        """A horse's pid: forked by the fork server, another one started if the last one was
+        killed."""
+        try:
+            return self._fork_server.fork(request)
+        except ForkServerGone as exc:
+            logger.warning("worker %s: fork server gone (%s); starting another", self.name, exc)
+            self._start_fork_server()
+            return self._fork_server.fork(request)
 
     def wait_for_horse(self):
         """RQ's wait for its horse (os.wait4 of its child): the fork server tells how it ended."""
         if not self._horse_pid:
             return None, None, None
-        return self._fork_server.wait(self._horse_pid)
+        ended = self._fork_server.wait(self._horse_pid)
+        self._horse_pid = 0
+        return ended
 
     def _run_horse(self, request: bytes) -> None:
-        """In a horse forked by the fork server: the worker's state at the fork, then RQ's
-        horse. The horse is killed by the kernel when its fork server dies, which is killed
-        when the worker dies (SIGKILL, the OOM killer, an exit on a Redis error): an orphan
-        would keep running its job while the supervisor starts a replacement worker that takes
-        another one, more jobs at once than configured. Its job is rescued by the engine's
-        heartbeat check."""
-        wanted: HorseRequest = pickle.loads(request)  # noqa: S301 - written by this worker
+        """In a horse forked by the fork server: a claimed job's handler, or an RQ job as RQ's
+        horse runs it. The horse is killed by the kernel when its fork server dies, which is
+        killed when the worker dies (SIGKILL, the OOM killer, an exit on a Redis error): an
+        orphan would keep running its job while the supervisor starts a replacement worker that
+        takes another one, more jobs at once than configured. Its job is rescued by the
+        engine's heartbeat check."""
+        wanted = pickle.loads(request)  # noqa: S301 - written by this worker
         handoff.in_horse()
+        random.seed()
+        if isinstance(wanted, handoff.Handoff):
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker stops it, as RQ's horse
+            runner.run_handler(wanted)
+            return
         os.environ["RQ_WORKER_ID"] = self.name
         os.environ["RQ_JOB_ID"] = wanted.job_id
         job = self.job_class(wanted.job_id, connection=self.connection, serializer=self.serializer)
         job.restore(wanted.job_hash)
         queue = next(q for q in self.queues if q.name == wanted.queue)
-        if wanted.execution is not None:
-            execution_id, created_at, last_heartbeat = wanted.execution
-            self.execution = Execution(execution_id, job.id, self.connection, self.name)
-            self.execution.created_at = datetime.fromtimestamp(created_at, tz=UTC)
-            self.execution.last_heartbeat = datetime.fromtimestamp(last_heartbeat, tz=UTC)
-        if wanted.handed is not None:
-            handoff.give(wanted.handed)
+        execution_id, created_at, last_heartbeat = wanted.execution
+        self.execution = Execution(execution_id, job.id, self.connection, self.name)
+        self.execution.created_at = datetime.fromtimestamp(created_at, tz=UTC)
+        self.execution.last_heartbeat = datetime.fromtimestamp(last_heartbeat, tz=UTC)
         self.main_work_horse(job, queue)

@@ -69,13 +69,11 @@ def test_an_outcome_file_left_behind_is_never_taken_for_a_horses():
 
 
 def test_a_token_with_nothing_to_claim_forks_no_horse(monkeypatch):
-    from jobs.worker import EngineWorker
+    from jobs.forkserver import ForkServer
 
     forks = []
-    fork = EngineWorker.fork_work_horse
-    monkeypatch.setattr(
-        EngineWorker, "fork_work_horse", lambda self, *a: forks.append(a) or fork(self, *a)
-    )
+    fork = ForkServer.fork
+    monkeypatch.setattr(ForkServer, "fork", lambda self, *a: forks.append(a) or fork(self, *a))
     queue.wake("light")
     token_id = queue.get_queue("light").job_ids[0]
     run_burst_worker()
