@@ -125,3 +125,36 @@ def test_a_horse_gets_its_own_process_group_and_its_workers_name():
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         server.stop()
+
+
+def test_the_worker_beats_while_its_horse_runs(settings, monkeypatch):
+    from jobs.worker import EngineWorker
+
+    settings.WORKER_HEARTBEAT_INTERVAL = 1
+    beats = []
+    beat = EngineWorker.maintain_heartbeats
+    monkeypatch.setattr(
+        EngineWorker,
+        "maintain_heartbeats",
+        lambda self, job: beats.append(job.id) or beat(self, job),
+    )
+    job = services.job_create(job_type="test_sleep", params={"seconds": 2.5})
+    run_burst_worker()
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED
+    assert len(beats) >= 2, "RQ's registries and the worker's key kept alive during the job"
+
+
+def test_a_token_out_of_time_takes_its_horse_down(started_servers):
+    from jobs import queue
+
+    job = services.job_create(job_type="test_sleep", params={"seconds": 20})
+    rq_queue = queue.get_queue("light")
+    rq_queue.empty()  # the token job_create put, replaced by one with a 1 s limit
+    rq_queue.enqueue_call(queue.RUNNER, args=("light",), timeout=1, result_ttl=60)
+    began = time.monotonic()
+    run_burst_worker()
+    assert time.monotonic() - began < 10, "the horse was killed at the token's limit"
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.PROCESSING, 1), "left to the rescue"
+    assert len(started_servers) == 1
