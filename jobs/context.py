@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -63,7 +64,7 @@ class JobContext:
         self.attempt = job.attempts
         self._cancelled = threading.Event()
         self._processes: set = set()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a cancel signal may arrive while it is held
         self._temp_dir: Path | None = None
         self._progress = ProgressTracker(
             self._write_progress,
@@ -118,7 +119,8 @@ class JobContext:
             self._processes.discard(process)
 
     def cancel(self) -> None:
-        """Called by the watcher when the row says the job is no longer ours to run."""
+        """Called when the row says the job is no longer ours to run (by the watcher thread, or
+        the worker's signal to its horse)."""
         with self._lock:
             self._cancelled.set()
             for process in list(self._processes):
@@ -202,12 +204,40 @@ def job_temp_dir(job_id, attempt: int) -> Path:
     return settings.JOB_TEMP_DIR / "jobs" / f"{job_id}-{attempt}"
 
 
+class RowWatch:
+    """Whether a running attempt is still ours, read from its row: a heartbeat every
+    `JOB_HEARTBEAT_INTERVAL`, a check in between. A database error counts as still ours (the
+    next look retries). Looked at by the watcher thread of a job run in one process, and by a
+    worker while its horse runs the job (`jobs.worker.EngineWorker`)."""
+
+    def __init__(self, job_id, attempt: int):
+        self.job_id = job_id
+        self.attempt = attempt
+        self._last_beat = time.monotonic()
+
+    def still_ours(self) -> bool:
+        now = time.monotonic()
+        beat = now - self._last_beat >= settings.JOB_HEARTBEAT_INTERVAL
+        if beat:
+            self._last_beat = now
+        try:
+            if beat:
+                return services.job_heartbeat(job_id=self.job_id, attempt=self.attempt)
+            return services.job_is_processing(job_id=self.job_id, attempt=self.attempt)
+        except Exception:  # a database blip must not stop the watch; the next look retries
+            logger.warning("watch of job %s failed", self.job_id, exc_info=True)
+            connection.close()
+            return True
+
+
 class Watcher(threading.Thread):
-    """Background thread of a running job: heartbeats, and noticing cancellation quickly."""
+    """Background thread of a job run in one process: heartbeats, and noticing cancellation
+    quickly."""
 
     def __init__(self, ctx: JobContext):
         super().__init__(name=f"watch-{ctx.job_id}", daemon=True)
         self.ctx = ctx
+        self._watch = RowWatch(ctx.job_id, ctx.attempt)
         self._stop_event = threading.Event()
 
     def stop(self) -> None:
@@ -215,28 +245,23 @@ class Watcher(threading.Thread):
         self.join(timeout=5)
 
     def run(self) -> None:
-        poll = settings.JOB_CANCEL_POLL_INTERVAL
-        beat_every = settings.JOB_HEARTBEAT_INTERVAL
-        last_beat = time.monotonic()
         try:
-            while not self._stop_event.wait(poll):
-                now = time.monotonic()
-                still_ours = self._tick(beat=now - last_beat >= beat_every)
-                if now - last_beat >= beat_every:
-                    last_beat = now
-                if not still_ours:
+            while not self._stop_event.wait(settings.JOB_CANCEL_POLL_INTERVAL):
+                if not self._watch.still_ours():
                     logger.info("job %s is no longer processing here: stopping it", self.ctx.job_id)
                     self.ctx.cancel()
                     return
         finally:
             connection.close()
 
-    def _tick(self, *, beat: bool) -> bool:
-        try:
-            if beat:
-                return services.job_heartbeat(job_id=self.ctx.job_id, attempt=self.ctx.attempt)
-            return services.job_is_processing(job_id=self.ctx.job_id, attempt=self.ctx.attempt)
-        except Exception:  # a database blip must not kill the watcher; the next tick retries
-            logger.warning("watcher tick failed for job %s", self.ctx.job_id, exc_info=True)
-            connection.close()
-            return True
+
+@contextmanager
+def cancelled_by_signal(ctx: JobContext, signum: int):
+    """While in this block, `signum` cancels the job (`ctx.cancel`): how a worker stops the job
+    its horse runs. The handler runs in the main thread between two bytecodes, also while it
+    holds the context's lock (reentrant)."""
+    previous = signal.signal(signum, lambda *_: ctx.cancel())
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)

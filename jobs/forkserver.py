@@ -127,8 +127,8 @@ def _serve(sock: socket.socket, run_horse: Callable[[bytes], None], preexec) -> 
     try:
         if preexec is not None:
             preexec()  # SIGKILL when the worker dies
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for ignored in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(ignored, signal.SIG_IGN)  # SIGUSR1: until a horse takes it
         worker_name = process_name()
         set_process_name(NAME)
         horse_preexec = die_with_parent(signal.SIGKILL)

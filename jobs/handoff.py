@@ -7,9 +7,9 @@ the job on its own lasting connection and `give`s the claim to the token's run i
 process (`jobs.runner.run_next` `take`s it); RQ's bookkeeping of the token runs there too. Only
 the handler runs in a horse (`run_in_horse`: the worker sends the claim to its fork server,
 whose horse runs `jobs.runner.run_handler`), which leaves the outcome in a file; the worker
-records it once the horse ended (`jobs.runner.finish_handed`). A horse opens a connection of its
-own only when its handler writes progress, files or costs; its watcher thread does when the job
-outlives a poll interval.
+records it once the horse ended (`jobs.runner.finish_handed`). Meanwhile the worker watches the
+job's row (heartbeat, cancellation) and signals the horse to stop. A horse opens a connection of
+its own only when its handler writes progress, files or costs.
 
 Fork safety: no connection is used on both sides of a fork. The worker forks once, its fork
 server (`jobs.forkserver`), before it opens any connection (SQLite's are closed first: SQLite

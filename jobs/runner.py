@@ -8,7 +8,9 @@ its own process and has a work horse run the handler alone (`jobs.handoff`); a d
 (`run_job`, a token run without a worker's claim) does the three in one process.
 """
 
+import contextlib
 import logging
+import signal
 import threading
 import traceback
 from collections.abc import Callable
@@ -18,13 +20,16 @@ from django.db import close_old_connections, connection
 from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
 
 from jobs import handoff, services
-from jobs.context import JobContext, Watcher
+from jobs.context import JobContext, Watcher, cancelled_by_signal
 from jobs.dbretry import with_db_retry
 from jobs.errors import JobCancelled, PermanentJobError
 from jobs.outcome import COMPLETED, STOPPED, Outcome
 from jobs.registry import get_job_type
 
 logger = logging.getLogger(__name__)
+
+# What a worker sends the horse running its claimed job when the row says it is no longer ours.
+CANCEL_SIGNAL = signal.SIGUSR1
 
 
 def run_next(queue: str) -> str:
@@ -72,9 +77,12 @@ def _run_claimed(handed: handoff.Handoff) -> str:
 
 
 def run_handler(handed: handoff.Handoff) -> str:
-    """In a work horse: run the handler of the job its worker claimed; the worker records."""
+    """In a work horse: run the handler of the job its worker claimed; the worker watches its
+    row meanwhile (it sends `CANCEL_SIGNAL` when the job is no longer ours) and records."""
     try:
-        return execute(handed.job, lambda outcome: _leave(handed, outcome))
+        return execute(
+            handed.job, lambda outcome: _leave(handed, outcome), cancel_signal=CANCEL_SIGNAL
+        )
     finally:
         connection.close()  # the horse's own, if its handler opened one
 
@@ -128,17 +136,24 @@ def _deadline(seconds: int):
         yield
 
 
-def execute(job, report: Callable[[Outcome], str]) -> str:
-    """Run the claimed job's handler with its context and watcher, then `report` how it ended
-    (once its watcher stopped and its temp dir is gone); returns what `report` returns."""
+def execute(job, report: Callable[[Outcome], str], *, cancel_signal: int | None = None) -> str:
+    """Run the claimed job's handler with its context, then `report` how it ended (once its
+    watch stopped and its temp dir is gone); returns what `report` returns. Watched by a thread
+    of this process (`Watcher`), or, given `cancel_signal`, by the worker whose horse this is,
+    which sends that signal to stop the job."""
     ctx = JobContext(job)
-    watcher = Watcher(ctx)
-    watcher.start()
+    if cancel_signal is None:
+        watcher = Watcher(ctx)
+        watcher.start()
+        watch = contextlib.nullcontext()
+    else:
+        watcher = None
+        watch = cancelled_by_signal(ctx, cancel_signal)
     reraise = None
     try:
         jt = get_job_type(job.job_type)
         params = jt.parse_params(job.params)
-        with _deadline(jt.timeout):
+        with watch, _deadline(jt.timeout):
             result = jt.handler(ctx, params)
     except JobTimeoutException:
         ctx.cancel()  # kills any running ffmpeg
@@ -154,7 +169,8 @@ def execute(job, report: Callable[[Outcome], str]) -> str:
     else:
         outcome = Outcome.completed(result)
     finally:
-        watcher.stop()
+        if watcher is not None:
+            watcher.stop()
         ctx.remove_temp_dir()
     reported = report(outcome)
     if reraise is not None:

@@ -19,6 +19,7 @@ from rq.executions import Execution
 from rq.worker import WorkerStatus
 
 from jobs import handoff, runner, services
+from jobs.context import RowWatch
 from jobs.forkserver import ForkServer, ForkServerGone
 from media_pipeline.ops.errors import FFmpegUnavailable
 from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
@@ -208,20 +209,41 @@ class EngineWorker(Worker):
         self.set_state(WorkerStatus.IDLE)
 
     def _run_handler_in_horse(self, handed: handoff.Handoff) -> None:
-        """`jobs.runner.run_handler(handed)` in a horse; returns once the horse ended. Meanwhile
-        the worker beats as RQ's own watch over a horse does. Whatever interrupts the wait (the
-        token's time limit, a cold shutdown) takes the horse down first."""
+        """`jobs.runner.run_handler(handed)` in a horse; returns once the horse ended. Whatever
+        interrupts the wait (the token's time limit, a cold shutdown) takes the horse down."""
         self._horse_pid = self._fork(pickle.dumps(handed))
         try:
-            started = time.monotonic()
-            while self._fork_server.wait(self._horse_pid, self.job_monitoring_interval) is None:
-                self.set_current_job_working_time(time.monotonic() - started)
-                self.maintain_heartbeats(self._token)
-            self._horse_pid = 0
+            self._watch_horse(RowWatch(handed.job.id, handed.job.attempts))
         finally:
             if self._horse_pid:
                 self.kill_horse()
                 self.wait_for_horse()
+
+    def _watch_horse(self, watch: RowWatch) -> None:
+        """Until the horse ends: the job's heartbeat and cancellation from its row, on this
+        worker's connection (every `JOB_CANCEL_POLL_INTERVAL`; the horse is signalled while the
+        job is no longer ours), and RQ's beats as RQ's own watch over a horse does."""
+        started = last_beat = time.monotonic()
+        ours = True
+        while self._fork_server.wait(self._horse_pid, settings.JOB_CANCEL_POLL_INTERVAL) is None:
+            now = time.monotonic()
+            if ours:
+                ours = watch.still_ours()
+                if not ours:
+                    logger.info("job %s is no longer processing here: stopping it", watch.job_id)
+            if not ours:  # again at every look: the horse ignores it until its handler runs
+                self._signal_horse(runner.CANCEL_SIGNAL)
+            if now - last_beat >= self.job_monitoring_interval:
+                last_beat = now
+                self.set_current_job_working_time(now - started)
+                self.maintain_heartbeats(self._token)
+        self._horse_pid = 0
+
+    def _signal_horse(self, signum: int) -> None:
+        try:
+            os.kill(self._horse_pid, signum)
+        except ProcessLookupError:
+            pass  # it just ended
 
     def fork_work_horse(self, job, queue):
         """RQ's fork, asked of the fork server (`jobs.forkserver`)."""

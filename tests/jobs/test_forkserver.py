@@ -158,3 +158,20 @@ def test_a_token_out_of_time_takes_its_horse_down(started_servers):
     job.refresh_from_db()
     assert (job.status, job.attempts) == (JobStatus.PROCESSING, 1), "left to the rescue"
     assert len(started_servers) == 1
+
+
+def test_a_cancelled_job_is_stopped_by_the_worker_watching_its_row(worker_process, tmp_path):
+    """The worker reads the row while its horse runs the handler and signals the horse once the
+    job is no longer its own (jobs.runner.CANCEL_SIGNAL)."""
+    job = services.job_create(
+        job_type="test_record", params={"record_dir": str(tmp_path), "seconds": 30, "steps": 100}
+    )
+    worker_process()
+    wait_for(lambda: Job.objects.get(id=job.id).progress > 0, message="the job running")
+    horse = int(next(tmp_path.iterdir()).read_text().split()[1])
+    started = time.monotonic()
+    services.job_cancel(job=Job.objects.get(id=job.id))
+    wait_for(lambda: not pid_alive(horse), timeout=3, interval=0.05, message="the horse to stop")
+    assert time.monotonic() - started < 3
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and job.progress < 100
