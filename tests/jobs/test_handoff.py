@@ -92,23 +92,28 @@ def test_an_unserializable_result_fails_the_job_in_words(tmp_path):
 
 
 def test_a_redis_outage_as_the_horse_ends_still_records_its_outcome(monkeypatch):
-    """RQ reads and writes the token's status once the horse ended; when Redis is unreachable
-    then, the worker still records what its horse did (else the job would be rescued and run a
-    second time) and only then may end."""
+    """RQ writes the token's status once the horse ended; when Redis is unreachable then, the
+    worker has recorded what its horse did already (else the job would be rescued and run a
+    second time): the record comes first, inside the token's run."""
     from redis.exceptions import ConnectionError as RedisConnectionError
     from rq.worker import Worker
 
-    watch = Worker.monitor_work_horse
+    recorded = []
+    finish = runner.finish_handed
+    monkeypatch.setattr(runner, "finish_handed", lambda h: recorded.append(h) or finish(h))
 
-    def watch_then_lose_redis(self, job, queue):
-        watch(self, job, queue)
+    recorded_first = []
+
+    def lose_redis(self, job, queue, started_job_registry):
+        recorded_first.append(bool(recorded))
         raise RedisConnectionError("Redis went away")
 
-    monkeypatch.setattr(Worker, "monitor_work_horse", watch_then_lose_redis)
+    monkeypatch.setattr(Worker, "handle_job_success", lose_redis)
     job = services.job_create(job_type="noop")
     run_burst_worker()
     job.refresh_from_db()
     assert (job.status, job.result, job.attempts) == (JobStatus.COMPLETED, {"ok": True}, 1)
+    assert recorded_first == [True], "RQ's bookkeeping of the token comes after the record"
     assert not _outcome_path().exists()
 
 
