@@ -280,10 +280,11 @@ TTS_MAX_CHARS = 5000
 # --- Media --------------------------------------------------------------------------------------
 FFMPEG_BINARY = env.str("EF_FFMPEG", default="")  # empty: PATH, then imageio-ffmpeg's binary
 UPLOAD_MAX_BYTES = env.int("EF_UPLOAD_MAX_BYTES", default=2 * 1024**3)
-# Threads of one ffmpeg run (x264's frame threads, each input's decoder, the filter graphs) and
+# Threads of one ffmpeg run (x264's, the filter graphs', each input's decoder's up to 2) and
 # x264's rate-control lookahead: an encode's memory grows with both (media_pipeline.ops.encoder),
 # so they are bounded whatever the core count. Raise the threads for faster renders on a larger
-# machine, at about 20 MB more per thread for 1080x1920. A lookahead of 5 frames instead of 10:
+# machine: above 2, x264 runs sliced threads, whose memory does not grow with their number
+# (frame threads cost ~20 MB each at 1080x1920). A lookahead of 5 frames instead of 10:
 # 34 MB less at 1080x1920 for ~1% more bits at equal quality (docs/benchmarks.md, Memory).
 ENCODER_THREADS = env.int("EF_ENCODER_THREADS", default=min(2, os.cpu_count() or 1))
 ENCODER_LOOKAHEAD = env.int("EF_ENCODER_LOOKAHEAD", default=5)

@@ -31,8 +31,21 @@ PRESET_LOOKAHEAD = {
 }
 
 
+# Up to this many threads x264 runs frame threads, its most efficient kind, each holding frames
+# of its own (~23 MB more per thread at 1080x1920). With more, it cuts each frame into slices
+# encoded side by side (sliced-threads): its memory stays that of one frame in flight however
+# many threads run, for a few percent more bits (docs/benchmarks.md, Memory).
+FRAME_THREADS_MAX = 2
+# Each decoder thread holds a frame too; an encode never waits for more than two.
+DECODER_THREADS_MAX = 2
+
+
 def encoder_threads() -> int:
     return settings.ENCODER_THREADS
+
+
+def decoder_threads() -> int:
+    return min(encoder_threads(), DECODER_THREADS_MAX)
 
 
 def x264_lookahead(x264_preset: str) -> int:
@@ -43,9 +56,9 @@ def x264_params(x264_preset: str) -> str:
     """The `-x264-params` of an encode in `x264_preset`. sync-lookahead=0 runs the lookahead in
     the encoding threads instead of a thread of its own with a buffer of frames: the same bits
     (checked: identical output), ~28 MB less at 1080x1920."""
-    return (
-        f"threads={encoder_threads()}:rc-lookahead={x264_lookahead(x264_preset)}:sync-lookahead=0"
-    )
+    threads = encoder_threads()
+    sliced = ":sliced-threads=1" if threads > FRAME_THREADS_MAX else ""
+    return f"threads={threads}{sliced}:rc-lookahead={x264_lookahead(x264_preset)}:sync-lookahead=0"
 
 
 def bound_threads(args: Sequence[str]) -> list[str]:
@@ -57,6 +70,6 @@ def bound_threads(args: Sequence[str]) -> list[str]:
         return [*bounded, *args]
     for arg in args:
         if arg == "-i":
-            bounded += ["-threads", n]
+            bounded += ["-threads", str(decoder_threads())]
         bounded.append(arg)
     return bounded

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from media_pipeline.library.jobs.render import build_cut_args
-from media_pipeline.ops.encoder import x264_params
+from media_pipeline.ops.encoder import DECODER_THREADS_MAX, FRAME_THREADS_MAX, x264_params
 from media_pipeline.ops.ffmpeg_run import ffmpeg_argv, run_ffmpeg
 from media_pipeline.ops.multi_video import build_multi_video_args
 from media_pipeline.ops.presets import Preset, get_preset
@@ -31,11 +31,14 @@ def _x264_params(args: list[str]) -> str:
 
 
 def test_x264_params_follow_the_settings_and_never_raise_a_presets_lookahead(bounds):
-    assert x264_params("medium") == "threads=3:rc-lookahead=7:sync-lookahead=0"
-    assert x264_params("ultrafast") == "threads=3:rc-lookahead=0:sync-lookahead=0"
+    sliced = "threads=3:sliced-threads=1"  # more threads than FRAME_THREADS_MAX
+    assert x264_params("medium") == f"{sliced}:rc-lookahead=7:sync-lookahead=0"
+    assert x264_params("ultrafast") == f"{sliced}:rc-lookahead=0:sync-lookahead=0"
     bounds.ENCODER_LOOKAHEAD = 40
-    assert x264_params("veryfast") == "threads=3:rc-lookahead=10:sync-lookahead=0"
-    assert x264_params("slow") == "threads=3:rc-lookahead=40:sync-lookahead=0"
+    assert x264_params("veryfast") == f"{sliced}:rc-lookahead=10:sync-lookahead=0"
+    assert x264_params("slow") == f"{sliced}:rc-lookahead=40:sync-lookahead=0"
+    bounds.ENCODER_THREADS = FRAME_THREADS_MAX
+    assert x264_params("slow") == f"threads={FRAME_THREADS_MAX}:rc-lookahead=40:sync-lookahead=0"
 
 
 def test_every_libx264_builder_carries_the_bounds(bounds):
@@ -58,7 +61,7 @@ def test_the_runner_bounds_every_decoder_and_the_filter_graphs(bounds):
     assert argv[argv.index("-filter_complex_threads") + 1] == "3"
     inputs = [i for i, arg in enumerate(argv) if arg == "-i"]
     assert len(inputs) == 2
-    assert all(argv[i - 2 : i] == ["-threads", "3"] for i in inputs)
+    assert all(argv[i - 2 : i] == ["-threads", str(DECODER_THREADS_MAX)] for i in inputs)
     # A caller that chose threads itself keeps its choice.
     own = ffmpeg_argv(["-threads", "1", "-i", "a.mp4", "out.mp4"])
     assert own.count("-threads") == 1 and own[own.index("-threads") + 1] == "1"
@@ -88,6 +91,7 @@ def test_renders_run_with_the_threads_and_lookahead_set(
     assert info.duration == pytest.approx(2, abs=0.1)
     used = _x264_options_in(out)
     assert used["threads"] == str(threads)
+    assert used["sliced_threads"] == ("1" if threads > FRAME_THREADS_MAX else "0")
     assert used["rc_lookahead"] == str(lookahead)
 
 

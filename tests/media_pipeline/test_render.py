@@ -70,7 +70,7 @@ def test_presets_have_the_platform_sizes():
 
 
 def test_render_argv_single_piece_keep_audio(settings):
-    settings.ENCODER_THREADS, settings.ENCODER_LOOKAHEAD = 3, 10
+    settings.ENCODER_THREADS, settings.ENCODER_LOOKAHEAD = 2, 10
     spec = RenderSpec(
         pieces=(Piece("in.mp4", 1.5, 3.5),), preset=get_preset("square"), output="out.mp4"
     )
@@ -85,7 +85,7 @@ def test_render_argv_single_piece_keep_audio(settings):
         "-map", "[s6]", "-map", "[s8]",
         "-acodec", "aac", "-ar", "48000", "-b:a", "192k", "-bufsize", "16000k", "-crf", "20", "-g", "60",
         "-maxrate", "8000k", "-movflags", "+faststart", "-preset", "medium", "-profile:v", "high",
-        "-r", "30", "-t", "2.000", "-vcodec", "libx264", "-x264-params", "threads=3:rc-lookahead=10:sync-lookahead=0", "out.mp4",
+        "-r", "30", "-t", "2.000", "-vcodec", "libx264", "-x264-params", "threads=2:rc-lookahead=10:sync-lookahead=0", "out.mp4",
     ]  # fmt: skip
 
 
