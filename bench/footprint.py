@@ -64,6 +64,7 @@ def comm(pid: int) -> str:
 # The names `up`'s forked children give themselves (editfactory/forking.py); a work horse is
 # forked by its worker and keeps the name.
 FORKED_ROLES = {"ef-web": "web", "ef-maintenance": "maintenance", "ef-worker": "worker"}
+FORK_SERVER = "ef-forkserver"  # jobs.forkserver.NAME (a baseline checkout may have none)
 
 
 def role_of(pid: int, root: int) -> str:
@@ -72,9 +73,11 @@ def role_of(pid: int, root: int) -> str:
     text = " ".join(argv)
     if pid == root:
         return "supervisor (up)"
+    if comm(pid) == FORK_SERVER:
+        return "worker: fork server"
     if comm(pid) in FORKED_ROLES:
         role = FORKED_ROLES[comm(pid)]
-        return "work horse" if comm(ppid_of(pid)) == comm(pid) else role
+        return "work horse" if comm(ppid_of(pid)) in (comm(pid), FORK_SERVER) else role
     if "redis-server" in text:
         return "redis"
     if "rqworker" in argv:

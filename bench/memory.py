@@ -35,6 +35,7 @@ from bench._common import (  # noqa: E402
     stop,
     worker_argv,
 )
+from jobs.forkserver import NAME as FORK_SERVER  # noqa: E402
 
 SRT = "".join(
     f"{n}\n00:{n // 2:02d}:{(n % 2) * 30:02d},000 --> 00:{n // 2:02d}:{(n % 2) * 30 + 4:02d},000\n"
@@ -108,15 +109,18 @@ def role(pid: int, worker_pid: int) -> str:
         return "worker"
     try:
         exe = os.readlink(f"/proc/{pid}/exe")
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return "gone"
+    if name == FORK_SERVER:
+        return "fork server"
     return "ffmpeg" if "ffmpeg" in Path(exe).name else "horse"
 
 
 @dataclass
 class MemoryPeaks:
     rss: dict = field(default_factory=dict)  # role -> peak VmHWM of any one process
-    python_pss: int = 0  # peak of worker + horse PSS at one instant
+    python_pss: int = 0  # peak of worker + fork server + horse PSS at one instant
     tree_pss: int = 0  # peak of the whole tree's PSS at one instant
     job_rss: int = 0  # peak of work horse + ffmpeg RSS at one instant
     samples: int = 0
@@ -132,7 +136,7 @@ class MemoryPeaks:
             rss, hwm, pss = memory
             self.rss[kind] = max(self.rss.get(kind, 0), hwm)
             tree += pss
-            job += rss if kind != "worker" else 0
+            job += rss if kind in ("horse", "ffmpeg") else 0
             if kind == "ffmpeg":
                 self.ffmpeg_pids.add(pid)
             else:
@@ -204,7 +208,7 @@ def report(job, peaks: MemoryPeaks, elapsed: float, args) -> None:
     rss = {k: f"{v / MB:.0f} MB" for k, v in sorted(peaks.rss.items())}
     print(f"peak RSS per process (VmHWM), {peaks.samples} samples every {args.interval} s, "
           f"{len(peaks.ffmpeg_pids)} ffmpeg runs: {rss}")  # fmt: skip
-    print(f"Python processes (worker + work horse), peak summed PSS: "
+    print(f"Python processes (worker, its fork server, work horse), peak summed PSS: "
           f"{verdict(peaks.python_pss, args.limit_mb)}; work horse alone peak RSS "
           f"{verdict(peaks.rss.get('horse', 0), args.limit_mb)}")  # fmt: skip
     print(f"ffmpeg peak RSS: {verdict(peaks.rss.get('ffmpeg', 0), args.limit_mb)}; whole worker "
