@@ -63,3 +63,11 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def comm(pid: int) -> str:
+    """A process's name (/proc/<pid>/comm: `ef-worker`, `ef-forkserver`...); "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""

@@ -21,10 +21,11 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from jobs import services
+from jobs import forkserver, services
 from jobs.models import Job, JobFile
 from jobs.status import TERMINAL, JobStatus
 from tests.conftest import pid_alive, wait_for
+from tests.processes import comm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,7 +111,7 @@ def _crash(worker, ffmpeg_pid: int, *, whole_worker: bool) -> None:
     horse then dies with it, and may be gone before its own kill)."""
     horse = _parent_pid(ffmpeg_pid)
     fork_server = _parent_pid(horse)  # the horse's parent: its worker's fork server
-    assert Path(f"/proc/{fork_server}/comm").read_text().strip() == "ef-forkserver"
+    assert comm(fork_server) == forkserver.NAME
     assert _parent_pid(fork_server) == worker.process.pid, "ffmpeg should run under the horse"
     if whole_worker:
         os.kill(worker.process.pid, signal.SIGKILL)

@@ -15,10 +15,12 @@ from django.db.backends.signals import connection_created
 from django.utils import timezone
 
 from jobs import services
+from jobs import forkserver
 from jobs.forkserver import ForkServer
 from jobs.models import Job
 from jobs.status import JobStatus
 from tests.conftest import pid_alive, run_burst_worker, wait_for
+from tests.processes import comm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -119,8 +121,8 @@ def test_a_horse_gets_its_own_process_group_and_its_workers_name():
     server = ForkServer(report)
     server.start()
     try:
-        worker_name = open("/proc/self/comm").read().strip()
-        wait_for(lambda: open(f"/proc/{server.pid}/comm").read().strip() == "ef-forkserver")
+        worker_name = comm(os.getpid())
+        wait_for(lambda: comm(server.pid) == forkserver.NAME)
         _, status, _ = server.wait(server.fork(worker_name.encode()))
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
