@@ -14,8 +14,7 @@ from django.conf import settings
 from django.db.backends.signals import connection_created
 from django.utils import timezone
 
-from jobs import services
-from jobs import forkserver
+from jobs import forkserver, services
 from jobs.forkserver import ForkServer
 from jobs.models import Job
 from jobs.status import JobStatus
