@@ -17,10 +17,9 @@ import os
 import signal
 import socket
 import sys
-import traceback
 from collections.abc import Callable
 
-from media_pipeline.ops.child_process import die_with_parent, set_process_name
+from media_pipeline.ops.child_process import die_with_parent, exit_after, set_process_name
 
 
 class ForkedProcess:
@@ -57,29 +56,17 @@ class ForkedProcess:
 
 def _run_child(target: Callable[[], int | None], name: str, preexec) -> None:
     """In the child: set it up as a started process would be, run `target`, exit."""
-    code = 1
-    try:
+
+    def child() -> int | None:
         os.setsid()  # a terminal's Ctrl-C reaches the supervisor alone, which stops us in order
         if preexec is not None:
             preexec()  # SIGTERM when the supervisor dies
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         set_process_name(name)
-        result = target()
-        code = result if isinstance(result, int) else 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:
-        code = 130
-    except BaseException:  # noqa: BLE001 - the child must never return into the supervisor
-        traceback.print_exc()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(code)
+        return target()
+
+    exit_after(child)
 
 
 def fork_child(target: Callable[[], int | None], name: str) -> ForkedProcess:

@@ -27,10 +27,14 @@ import signal
 import socket
 import struct
 import sys
-import traceback
 from collections.abc import Callable
 
-from media_pipeline.ops.child_process import die_with_parent, process_name, set_process_name
+from media_pipeline.ops.child_process import (
+    die_with_parent,
+    exit_after,
+    process_name,
+    set_process_name,
+)
 
 NAME = "ef-forkserver"
 _LENGTH = struct.Struct("!Q")
@@ -39,7 +43,14 @@ _ENDED = struct.Struct("!qq2d14q")  # pid, wait status, the 16 fields of its rus
 
 
 class ForkServerGone(Exception):
-    """The fork server ended (killed): the worker starts another one."""
+    """The fork server had ended (killed) before a request was sent: the worker starts another
+    one and sends the request to it."""
+
+
+class HorseLost(Exception):
+    """The fork server ended after a request was sent to it, before it said which horse it
+    forked: a horse may have started (and died with the server), so the request is never sent
+    again; its job is left to the rescue, as a horse that died."""
 
 
 class ForkServer:
@@ -70,15 +81,24 @@ class ForkServer:
 
     def fork(self, request: bytes) -> int:
         """Fork a horse for `request`; returns its pid."""
-        if self._sock is None:
+        if not self._alive():
+            self.stop()
             raise ForkServerGone("the fork server is not running")
         try:
             self._sock.sendall(_LENGTH.pack(len(request)) + request)
             (pid,) = _STARTED.unpack(_recv_exact(self._sock, _STARTED.size))
         except (OSError, EOFError) as exc:
             self.stop()
-            raise ForkServerGone(str(exc)) from exc
+            raise HorseLost(f"the fork server ended while forking a horse ({exc})") from exc
         return pid
+
+    def _alive(self) -> bool:
+        if self._sock is None:
+            return False
+        try:
+            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return False
 
     def wait(
         self, horse_pid: int, timeout: float | None = None
@@ -108,7 +128,7 @@ class ForkServer:
         try:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
-            pass
+            pass  # reaped already (found dead by `_alive`)
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:
@@ -165,8 +185,8 @@ def _send(sock: socket.socket, data: bytes) -> bool:
 
 def _run_horse_process(run_horse, request: bytes, preexec, name: str) -> None:
     """In a horse: set it up as RQ's forked horse was, run it, exit."""
-    code = 0
-    try:
+
+    def horse() -> None:
         os.setpgrp()
         if preexec is not None:
             preexec()  # SIGKILL when the server dies (so when the worker does)
@@ -174,15 +194,5 @@ def _run_horse_process(run_horse, request: bytes, preexec, name: str) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         set_process_name(name)
         run_horse(request)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:  # noqa: BLE001 - a horse never returns into the server's loop
-        traceback.print_exc()
-        code = 1
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-    os._exit(code)
+
+    exit_after(horse)

@@ -20,7 +20,7 @@ from rq.worker import WorkerStatus
 
 from jobs import handoff, runner, services
 from jobs.context import RowWatch
-from jobs.forkserver import ForkServer, ForkServerGone
+from jobs.forkserver import ForkServer, ForkServerGone, HorseLost
 from media_pipeline.ops.errors import FFmpegUnavailable
 from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
 
@@ -211,7 +211,11 @@ class EngineWorker(Worker):
     def _run_handler_in_horse(self, handed: handoff.Handoff) -> None:
         """`jobs.runner.run_handler(handed)` in a horse; returns once the horse ended. Whatever
         interrupts the wait (the token's time limit, a cold shutdown) takes the horse down."""
-        self._horse_pid = self._fork(pickle.dumps(handed))
+        try:
+            self._horse_pid = self._fork(pickle.dumps(handed))
+        except HorseLost as exc:
+            logger.warning("worker %s: job %s: %s", self.name, handed.job.id, exc)
+            return  # no outcome: the rescue takes the job over
         try:
             self._watch_horse(RowWatch(handed.job.id, handed.job.attempts))
         finally:
@@ -246,15 +250,21 @@ class EngineWorker(Worker):
             pass  # it just ended
 
     def fork_work_horse(self, job, queue):
-        """RQ's fork, asked of the fork server (`jobs.forkserver`)."""
-        self._horse_pid = self._fork(pickle.dumps(HorseRequest.of(self, job, queue)))
+        """RQ's fork, asked of the fork server (`jobs.forkserver`). A horse lost as it was
+        forked is seen by RQ as a horse that died."""
+        try:
+            self._horse_pid = self._fork(pickle.dumps(HorseRequest.of(self, job, queue)))
+        except HorseLost as exc:
+            logger.warning("worker %s: RQ job %s: %s", self.name, job.id, exc)
+            self._horse_pid = 0
+            return
         os.environ["RQ_WORKER_ID"] = self.name
         os.environ["RQ_JOB_ID"] = job.id
         self.procline(f"Horse {self._horse_pid} running {job.id}")
 
     def _fork(self, request: bytes) -> int:
         """A horse's pid: forked by the fork server, another one started if the last one was
-        killed."""
+        found killed (`HorseLost` when it died with the request)."""
         try:
             return self._fork_server.fork(request)
         except ForkServerGone as exc:

@@ -11,7 +11,9 @@ import ctypes
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable
+from typing import NoReturn
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -67,3 +69,27 @@ def process_name() -> str:
             return comm.read().strip()
     except OSError:
         return ""
+
+
+def exit_after(body: Callable[[], int | None]) -> NoReturn:
+    """In a forked child: run `body`, then end the process with its exit code (an int it
+    returns, else 0; a SystemExit's; 130 on Ctrl-C; 1 on any other exception, whose traceback
+    is printed), its output flushed. Never returns into the code of the parent it was forked
+    from."""
+    code = 1
+    try:
+        result = body()
+        code = result if isinstance(result, int) else 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:  # noqa: BLE001 - whatever it was, the child ends here
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)

@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.db.backends.signals import connection_created
 from django.utils import timezone
 
 from jobs import forkserver, services
-from jobs.forkserver import ForkServer
+from jobs.forkserver import ForkServer, ForkServerGone, HorseLost
 from jobs.models import Job
 from jobs.status import JobStatus
 from tests.conftest import pid_alive, run_burst_worker, wait_for
@@ -65,6 +66,7 @@ def test_a_fork_server_killed_while_idle_is_replaced(started_servers, monkeypatc
         start(self)
         if len(started_servers) == 1:
             os.kill(self.pid, signal.SIGKILL)
+            wait_for(lambda: _zombie(self.pid), message="the server dead (not yet reaped)")
 
     monkeypatch.setattr(ForkServer, "start", start_then_die_once)
     job = services.job_create(job_type="noop")
@@ -88,6 +90,29 @@ def test_a_fork_server_killed_mid_job_takes_its_horse_along(started_servers):
     later = timezone.now() + timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT + 1)
     assert services.jobs_rescue_stale(now=later) == {"requeued": 1, "failed": 0}
     assert len(started_servers) == 2
+
+
+def _zombie(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_a_server_found_dead_is_replaced_but_one_dying_with_a_request_is_not_asked_again(
+    monkeypatch,
+):
+    """A request sent to a server that dies before it says which horse it forked is never sent
+    again: a horse may have started (its job is left to the rescue, never run twice)."""
+    server = ForkServer(_exit_with)
+    server.start()
+    os.kill(server.pid, signal.SIGKILL)
+    wait_for(lambda: _zombie(server.pid), message="the server dead")
+    with pytest.raises(ForkServerGone):
+        server.fork(b"0")  # found dead before the request was sent: safe to start another
+    server.start()
+    monkeypatch.setattr(ForkServer, "_alive", lambda self: True)  # it dies right after the look
+    os.kill(server.pid, signal.SIGKILL)
+    with pytest.raises(HorseLost):
+        server.fork(b"0")
+    assert not server.running
 
 
 def _exit_with(request: bytes) -> None:
