@@ -3,8 +3,9 @@
 Why: a fork marks every page of the forking process copy-on-write, in the parent as in the
 child, until the child ends; the first write to each page afterwards costs a page fault. A worker
 that forked each horse itself paid that on every page its claim and record touched, every job,
-and its horse on every page the worker's claims and reconnects had scattered (bench/engine.py:
-~2,500 faults per job in the worker, ~2,400 in each horse, against raw RQ's ~800 and ~1,350).
+and its horse on every page the worker's claims and reconnects had scattered (docs/benchmarks.md,
+Engine: ~2,500 faults per job in the worker, ~2,400 in each horse, against raw RQ's ~800 and
+~1,350).
 The fork server is forked once, when the worker starts, before the worker opens any database
 connection; it then only forks horses and reports how each one ended. The worker never forks
 again: its pages stay its own, and its database connection, SQLite's included, lasts its life

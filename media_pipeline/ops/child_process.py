@@ -1,10 +1,12 @@
 """Child processes that die with their parent (Linux): `prctl(PR_SET_PDEATHSIG)` in a preexec_fn.
 
-Used for ffmpeg (`ffmpeg_run`), for RQ's work horses (`jobs.worker`, called right after the fork)
-and for the embedded runner's children (`editfactory.supervisor`): when the parent is killed
-(SIGKILL, the OOM killer), the kernel signals the child instead of leaving an orphan behind (an
-ffmpeg rendering into a removed temp dir, a horse running a job beside the worker's replacement,
-a worker nobody stops).
+Used for ffmpeg (`ffmpeg_run`), for a worker's fork server and its work horses
+(`jobs.forkserver`, right after each fork) and for the embedded runner's children
+(`editfactory.supervisor`): when the parent is killed (SIGKILL, the OOM killer), the kernel
+signals the child instead of leaving an orphan behind (an ffmpeg rendering into a removed temp
+dir, a horse running a job beside the worker's replacement, a worker nobody stops). Also what
+every forked Python child here does: name itself (`set_process_name`) and end without returning
+into its parent's code (`exit_after`).
 """
 
 import ctypes
