@@ -16,10 +16,14 @@ import importlib
 import os
 import signal
 import socket
-import sys
 from collections.abc import Callable
 
-from media_pipeline.ops.child_process import die_with_parent, exit_after, set_process_name
+from media_pipeline.ops.child_process import (
+    die_with_parent,
+    exit_after,
+    flush_output,
+    set_process_name,
+)
 
 
 class ForkedProcess:
@@ -27,8 +31,7 @@ class ForkedProcess:
 
     def __init__(self, target: Callable[[], int | None], name: str):
         preexec = die_with_parent(signal.SIGTERM)
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()  # or the child writes the parent's buffered output a second time
+        flush_output()
         self.returncode: int | None = None
         self.pid = os.fork()
         if self.pid == 0:

@@ -27,12 +27,12 @@ import select
 import signal
 import socket
 import struct
-import sys
 from collections.abc import Callable
 
 from media_pipeline.ops.child_process import (
     die_with_parent,
     exit_after,
+    flush_output,
     process_name,
     set_process_name,
 )
@@ -71,12 +71,11 @@ class ForkServer:
         """Fork the server. The caller has closed what must not cross a fork (SQLite)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         preexec = die_with_parent(signal.SIGKILL)
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()  # or the server's horses write the worker's buffered output again
+        flush_output()
         pid = os.fork()
         if pid == 0:
             ours.close()
-            _serve(theirs, self._run_horse, preexec)  # never returns
+            exit_after(lambda: _serve(theirs, self._run_horse, preexec))
         theirs.close()
         self._sock, self.pid = ours, pid
 
@@ -143,37 +142,32 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
 
 
 def _serve(sock: socket.socket, run_horse: Callable[[bytes], None], preexec) -> None:
-    """The server's loop: never returns."""
-    code = 0
-    try:
-        if preexec is not None:
-            preexec()  # SIGKILL when the worker dies
-        for ignored in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
-            signal.signal(ignored, signal.SIG_IGN)  # SIGUSR1: until a horse takes it
-        worker_name = process_name()
-        set_process_name(NAME)
-        horse_preexec = die_with_parent(signal.SIGKILL)
-        while True:
-            try:
-                (length,) = _LENGTH.unpack(_recv_exact(sock, _LENGTH.size))
-                request = _recv_exact(sock, length)
-            except (OSError, EOFError):
-                break  # the worker closed its end (or died)
-            pid = os.fork()
-            if pid == 0:
-                sock.close()
-                _run_horse_process(run_horse, request, horse_preexec, worker_name)
-            try:
-                os.setpgid(pid, pid)  # the horse's own group, before the worker can signal it
-            except OSError:
-                pass  # the horse did it first (or already ended)
-            told = _send(sock, _STARTED.pack(pid))
-            _, status, rusage = os.wait4(pid, 0)
-            if not (told and _send(sock, _ENDED.pack(pid, status, *rusage))):
-                break
-    except BaseException:  # noqa: BLE001 - the server must never return into the worker's code
-        code = 1
-    os._exit(code)
+    """The server's loop, until the worker closes its end (or dies)."""
+    if preexec is not None:
+        preexec()  # SIGKILL when the worker dies
+    for ignored in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(ignored, signal.SIG_IGN)  # SIGUSR1: until a horse takes it
+    worker_name = process_name()
+    set_process_name(NAME)
+    horse_preexec = die_with_parent(signal.SIGKILL)
+    while True:
+        try:
+            (length,) = _LENGTH.unpack(_recv_exact(sock, _LENGTH.size))
+            request = _recv_exact(sock, length)
+        except (OSError, EOFError):
+            return  # the worker closed its end (or died)
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            _run_horse_process(run_horse, request, horse_preexec, worker_name)
+        try:
+            os.setpgid(pid, pid)  # the horse's own group, before the worker can signal it
+        except OSError:
+            pass  # the horse did it first (or already ended)
+        told = _send(sock, _STARTED.pack(pid))
+        _, status, rusage = os.wait4(pid, 0)
+        if not (told and _send(sock, _ENDED.pack(pid, status, *rusage))):
+            return
 
 
 def _send(sock: socket.socket, data: bytes) -> bool:

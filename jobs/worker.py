@@ -178,9 +178,7 @@ class EngineWorker(Worker):
             self._wait_for_horse_to_end()
 
     def _wait_for_horse_to_end(self) -> None:
-        if self._horse_pid:  # RQ had not seen it end (its wait returns at once if it had)
-            self.wait_for_horse()
-            self._horse_pid = 0
+        self.wait_for_horse()  # at once when RQ had seen it end
 
     def set_current_job_working_time(self, current_job_working_time, pipeline=None):
         try:
@@ -229,7 +227,7 @@ class EngineWorker(Worker):
         job is no longer ours), and RQ's beats as RQ's own watch over a horse does."""
         started = last_beat = time.monotonic()
         ours = True
-        while self._fork_server.wait(self._horse_pid, settings.JOB_CANCEL_POLL_INTERVAL) is None:
+        while self.wait_for_horse(settings.JOB_CANCEL_POLL_INTERVAL) is None:
             now = time.monotonic()
             if ours:
                 ours = watch.still_ours()
@@ -241,9 +239,10 @@ class EngineWorker(Worker):
                 last_beat = now
                 self.set_current_job_working_time(now - started)
                 self.maintain_heartbeats(self._token)
-        self._horse_pid = 0
 
     def _signal_horse(self, signum: int) -> None:
+        """The horse alone (RQ's `kill_horse` signals its group, whose ffmpeg would die of
+        it before the horse's context stops the job)."""
         try:
             os.kill(self._horse_pid, signum)
         except ProcessLookupError:
@@ -272,12 +271,14 @@ class EngineWorker(Worker):
             self._start_fork_server()
             return self._fork_server.fork(request)
 
-    def wait_for_horse(self):
-        """RQ's wait for its horse (os.wait4 of its child): the fork server tells how it ended."""
+    def wait_for_horse(self, timeout: float | None = None):
+        """RQ's wait for its horse (os.wait4 of its child): the fork server tells how it ended.
+        None when `timeout` seconds passed first (the horse still runs)."""
         if not self._horse_pid:
             return None, None, None
-        ended = self._fork_server.wait(self._horse_pid)
-        self._horse_pid = 0
+        ended = self._fork_server.wait(self._horse_pid, timeout)
+        if ended is not None:
+            self._horse_pid = 0
         return ended
 
     def _run_horse(self, request: bytes) -> None:

@@ -89,9 +89,15 @@ def exit_after(body: Callable[[], int | None]) -> NoReturn:
     except BaseException:  # noqa: BLE001 - whatever it was, the child ends here
         traceback.print_exc()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
+        flush_output()
         os._exit(code)
+
+
+def flush_output() -> None:
+    """Write out what stdout and stderr buffered: before a fork (or the child writes its
+    parent's buffered output a second time) and before a child ends."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or gone: nothing left to keep
+            pass
