@@ -154,6 +154,12 @@ else:
     # Behind pgbouncer in transaction mode (one server connection per transaction, not per
     # client), a server-side cursor could be split across connections: Django then needs them off.
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("EF_DB_POOLER", default=False)
+    # The statements every job and every poll runs (core.plainsql.statement_cursor) are prepared
+    # from their 5th run on a connection: parsed and planned once. A transaction pooler hands a
+    # client another server connection, which lacks them: off behind one.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "prepare_threshold", None if env.bool("EF_DB_POOLER", default=False) else 5
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis / RQ ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from core.plainsql import quoted
+from core.plainsql import quoted, statement_cursor
 from jobs.models import Job, QueueState, QueueTurn
 from jobs.status import JobStatus
 
@@ -48,7 +48,7 @@ def queue_limits(name: str, *, lock: bool = False) -> QueueLimits | None:
     sql = _LIMITS
     if lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, [name])
         row = cursor.fetchone()
     return None if row is None else QueueLimits(bool(row[0]), row[1], row[2])
@@ -88,7 +88,7 @@ def queue_heads(
         f"SELECT {priority}, {owner}, MIN({created}) FROM {_JOB} "  # noqa: S608
         f"WHERE {where} GROUP BY {priority}, {owner}"
     )
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         return [tuple(row) for row in cursor.fetchall()]
 
@@ -106,7 +106,7 @@ def oldest_job_id(job_types, now, *, owner_key: int, priority: int, job_id=None,
     params.append(priority)
     order = f"{_col(Job, 'created_at')}, {_col(Job, 'id')}"
     sql = f"SELECT {_col(Job, 'id')} FROM {_JOB} WHERE {where} ORDER BY {order} LIMIT 1"  # noqa: S608
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else Job._meta.pk.to_python(row[0])
@@ -121,7 +121,7 @@ _TURN = (
 
 def turn_taken(queue: str, owner_key: int, now) -> None:
     """The user's job of `queue` started `now` (their row is made at their first job)."""
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(_TURN, [connection.ops.adapt_datetimefield_value(now), queue, owner_key])
         if cursor.rowcount:
             return

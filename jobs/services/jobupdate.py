@@ -14,7 +14,7 @@ from django.db import connections
 from django.db.models import F, Q, Value, sql
 from django.db.models.expressions import CombinedExpression
 
-from core.plainsql import quoted
+from core.plainsql import quoted, statement_cursor
 from jobs.models import Job
 from jobs.services.events import job_event_insert_from, job_event_record
 
@@ -52,7 +52,7 @@ def update_returning(
             f"SELECT {_RETURNING} FROM changed"
         )
         params = [*params, *insert_params]
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(statement, params)
         found = cursor.fetchall()
     job = _job_from_row(connection, found[0]) if found else None

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core.auth import api_token_create, token_owner_id, tokens_flush_last_use
 from core.models import ApiToken
-from core.plainsql import Select
+from core.plainsql import Select, statement_cursor
 from jobs import services
 from jobs.models import CostEntry, Job, JobFile, WebhookDelivery
 from jobs.polling import job_detail
@@ -183,3 +183,73 @@ def test_own_jobs_ahead_counts_as_the_orm(user, other_user):
         )
         == 1
     )
+
+
+def _prepared_here() -> list[str]:
+    """The statements PostgreSQL holds prepared for this connection."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+_JOB_TYPE = Select(Job, ["job_type"], 'WHERE "id" = %s')
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL prepares; SQLite not")
+def test_a_repeated_statement_is_prepared_on_postgresql(user):
+    job = services.job_create(job_type="noop", owner=user)
+    threshold = connection.settings_dict["OPTIONS"]["prepare_threshold"]
+    for _ in range(threshold - 1):
+        assert _JOB_TYPE.first(job.id) == {"job_type": "noop"}
+    assert not [s for s in _prepared_here() if '"job_type" FROM "jobs_job"' in s]
+    for _ in range(2):
+        assert _JOB_TYPE.first(job.id) == {"job_type": "noop"}
+    prepared = [s for s in _prepared_here() if '"job_type" FROM "jobs_job"' in s]
+    assert len(prepared) == 1 and "$1" in prepared[0]  # bound on the server, parsed once
+
+
+def test_statement_cursor_runs_through_djangos_wrappers(user):
+    """Django's execute wrappers see every statement (bench/_counting.py counts them so), and
+    its query log shows them with their values."""
+    job = services.job_create(job_type="noop", owner=user)
+    seen = []
+
+    def note(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(note):
+        for _ in range(8):
+            assert _JOB_TYPE.first(job.id) == {"job_type": "noop"}
+    assert seen == [_JOB_TYPE.sql] * 8
+    with CaptureQueriesContext(connection) as logged:
+        _JOB_TYPE.first(job.id)
+    assert [job_id_in(q["sql"], job) for q in logged.captured_queries] == [True]
+
+
+def job_id_in(sql: str, job) -> bool:
+    return str(job.id) in sql or job.id.hex in sql
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL prepares; SQLite not")
+def test_nothing_is_prepared_with_preparing_off(user):
+    """EF_DB_POOLER leaves prepare_threshold unset: a pooler would hand the statement to a server
+    connection that never prepared it."""
+    job = services.job_create(job_type="noop", owner=user)
+    options = connection.settings_dict["OPTIONS"]
+    saved = options.pop("prepare_threshold")
+    try:
+        for _ in range(saved + 2):
+            assert _JOB_TYPE.first(job.id) == {"job_type": "noop"}
+    finally:
+        options["prepare_threshold"] = saved
+    assert not [s for s in _prepared_here() if '"job_type" FROM "jobs_job"' in s]
+
+
+def test_statement_cursor_errors_are_djangos():
+    """A failing statement raises Django's database error, as every other query does (the
+    engine's retry on a lost database (jobs.dbretry) catches those)."""
+    from django.db import DatabaseError
+
+    with pytest.raises(DatabaseError), statement_cursor() as cursor:
+        cursor.execute('SELECT 1 FROM "no_such_table" WHERE "id" = %s', [1])
