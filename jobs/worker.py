@@ -2,6 +2,7 @@
 
 import gc
 import logging
+import math
 import os
 import pickle
 import random
@@ -110,6 +111,7 @@ class EngineWorker(Worker):
         kwargs.setdefault("job_monitoring_interval", settings.WORKER_HEARTBEAT_INTERVAL)
         self._fork_server = ForkServer(self._run_horse)
         self._token = None  # the wake-up token running in this process
+        self._registered_at = -math.inf  # when the last beat wrote RQ's worker registry
         super().__init__(*args, **kwargs)
         warm_up_engine()
 
@@ -141,17 +143,31 @@ class EngineWorker(Worker):
         stay invisible (/health `workers: 0`) for as long as it lives. When the beat had to
         create the worker's hash again, its description is written back too (RQ does that for
         a busy worker in `maintain_heartbeats`; this covers an idle one)."""
+        register = self._registration_due()
         if pipeline is not None:
             super().heartbeat(timeout, pipeline=pipeline)
-            worker_registration.register(self, pipeline)
+            if register:
+                worker_registration.register(self, pipeline)
             return
         with self.connection.pipeline() as pipe:
             super().heartbeat(timeout, pipeline=pipe)
-            worker_registration.register(self, pipe)
+            if register:
+                worker_registration.register(self, pipe)
             hash_was_gone = pipe.execute()[0] == 1  # HSET created the field: a new hash
         if hash_was_gone:
             logger.info("worker %s: Redis lost its registration; registered again", self.name)
+            worker_registration.register(self)
             self.connection.hset(self.key, mapping={**self.serialize(), "state": self.get_state()})
+
+    def _registration_due(self) -> bool:
+        """RQ beats five times per job: the registry's SADDs (one per queue and one more) go
+        with one beat per half `WORKER_HEARTBEAT_INTERVAL` only, which keeps a flushed registry
+        refilled within a beat (a beat that finds the worker's hash gone registers at once)."""
+        now = time.monotonic()
+        if now - self._registered_at < settings.WORKER_HEARTBEAT_INTERVAL / 2:
+            return False
+        self._registered_at = now
+        return True
 
     def maintain_heartbeats(self, job):
         """Each tick while the horse runs. RQ lets a Redis error here (or in the working time
