@@ -25,6 +25,7 @@ measure PostgreSQL/Redis instead.
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -151,12 +152,16 @@ def engine_bench(args, n_workers) -> None:
             stock.append(raw_throughput(args.jobs))
         finally:
             stop(workers)
+    # Each round's engine and raw RQ ran minutes apart at most: their ratio, round by round.
+    paired = sorted(e / s for e, s in zip(eng, stock, strict=True))
     raw, eng, e2e, stock = max(raw), max(eng), max(e2e), max(stock)
     print(f"throughput ({args.jobs} no-op jobs, {n_workers} workers, best of {args.rounds}): "
           f"engine {eng:.1f} jobs/s; raw RQ on RQ's own worker class {stock:.1f} jobs/s, ratio "
           f"{eng / stock:.2f}; raw RQ on the engine's worker class {raw:.1f} jobs/s, ratio "
           f"{eng / raw:.2f} (target >= 0.80 against each); engine incl. job_create in the same "
-          f"loop {e2e:.1f} jobs/s, ratio {e2e / stock:.2f} / {e2e / raw:.2f}", flush=True)  # fmt: skip
+          f"loop {e2e:.1f} jobs/s, ratio {e2e / stock:.2f} / {e2e / raw:.2f}; engine against RQ's "
+          f"own worker round by round: median {statistics.median(paired):.2f} (rounds "
+          f"{', '.join(f'{r:.2f}' for r in paired)})", flush=True)  # fmt: skip
     workers = start_workers(n_workers)
     try:
         warm_up()
@@ -174,6 +179,39 @@ def worker_cpu_seconds(pid: int) -> float:
     """CPU used by a worker, its fork server and their ended work horses (each horse's time is
     added to its parent's children's time once it is waited for), from /proc."""
     return tree_cpu_seconds(pid, reaped=True)
+
+
+def database_cpu() -> dict[int, float] | None:
+    """CPU seconds used so far by each PostgreSQL backend serving the benchmark's database
+    other than this process's own (the workers'), read from /proc: only for a PostgreSQL on
+    this machine (None for SQLite, which runs inside the worker, or a server elsewhere)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        pids = [row[0] for row in cursor.fetchall()]
+    cpu = {}
+    for pid in pids:
+        proc = Path(f"/proc/{pid}")
+        try:
+            if proc.joinpath("comm").read_text().strip() != "postgres":
+                return None  # another machine's pid
+            cpu[pid] = int(proc.joinpath("schedstat").read_text().split()[0]) / 1e9
+        except OSError:
+            continue  # ended meanwhile, or a server elsewhere (checked by the others)
+    return cpu
+
+
+def database_cpu_used(before: dict[int, float] | None) -> float | None:
+    after = database_cpu()
+    if before is None or after is None:
+        return None
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def per_job_costs(n: int) -> None:
@@ -196,10 +234,13 @@ def per_job_costs(n: int) -> None:
             raw_throughput(10)
             for name, run in runs:
                 before, cpu = read_counts(counts_file), worker_cpu_seconds(workers[0].pid)
+                db_before = database_cpu()
                 run()
                 after = read_counts(counts_file)
                 per_job[name] = {k: (after[k] - before[k]) / n for k in after}
                 per_job[name]["cpu_ms"] = (worker_cpu_seconds(workers[0].pid) - cpu) / n * 1000
+                db_used = database_cpu_used(db_before)
+                per_job[name]["db_cpu_ms"] = None if db_used is None else db_used / n * 1000
         finally:
             stop(workers)
     for name, c in per_job.items():
@@ -208,7 +249,10 @@ def per_job_costs(n: int) -> None:
               f"(PostgreSQL round trips: statements + 2 per transaction = "
               f"{c['statements'] + 2 * c['transactions']:.1f}), {c['connections']:.2f} database "
               f"connections opened; Redis {c['redis_round_trips']:.1f} round trips "
-              f"({c['redis_commands']:.1f} commands); CPU {c['cpu_ms']:.2f} ms", flush=True)  # fmt: skip
+              f"({c['redis_commands']:.1f} commands); CPU {c['cpu_ms']:.2f} ms"
+              + ("" if c["db_cpu_ms"] is None else
+                 f"; PostgreSQL's own CPU (its backends) {c['db_cpu_ms']:.2f} ms"),
+              flush=True)  # fmt: skip
     engine = per_job["engine"]["cpu_ms"]
     print("worker CPU per job (the worker, its fork server and horses; SQL server not counted): "
           + "; ".join(f"{name} {c['cpu_ms']:.2f} ms (ratio to the engine's "
