@@ -156,8 +156,10 @@ class EngineWorker(Worker):
             hash_was_gone = pipe.execute()[0] == 1  # HSET created the field: a new hash
         if hash_was_gone:
             logger.info("worker %s: Redis lost its registration; registered again", self.name)
-            worker_registration.register(self)
-            self.connection.hset(self.key, mapping={**self.serialize(), "state": self.get_state()})
+            with self.connection.pipeline() as pipe:
+                worker_registration.register(self, pipe)
+                pipe.hset(self.key, mapping={**self.serialize(), "state": self.get_state()})
+                pipe.execute()
 
     def _registration_due(self) -> bool:
         """RQ beats five times per job: the registry's SADDs (one per queue and one more) go
