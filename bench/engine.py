@@ -40,6 +40,7 @@ from bench._common import (  # noqa: E402
     fixed_rate,
     parse_ints,
     pct,
+    process_cpu_seconds,
     setup_django,
     start_workers,
     stop,
@@ -201,7 +202,7 @@ def database_cpu() -> dict[int, float] | None:
         try:
             if proc.joinpath("comm").read_text().strip() != "postgres":
                 return None  # another machine's pid
-            cpu[pid] = int(proc.joinpath("schedstat").read_text().split()[0]) / 1e9
+            cpu[pid] = process_cpu_seconds(pid)
         except OSError:
             continue  # ended meanwhile, or a server elsewhere (checked by the others)
     return cpu

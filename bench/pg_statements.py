@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import setup_django  # noqa: E402
+from bench._common import process_cpu_seconds, setup_django  # noqa: E402
 
 setup_django()
 
@@ -33,8 +33,7 @@ from jobs.services.claims import job_claim_next_seeing_limits  # noqa: E402
 
 
 def backend_seconds() -> float:
-    pid = connection.connection.info.backend_pid
-    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    return process_cpu_seconds(connection.connection.info.backend_pid)
 
 
 def statement_kind(sql: str) -> str:
