@@ -65,6 +65,7 @@ def comm(pid: int) -> str:
 # forked by its worker and keeps the name.
 FORKED_ROLES = {"ef-web": "web", "ef-maintenance": "maintenance", "ef-worker": "worker"}
 FORK_SERVER = "ef-forkserver"  # jobs.forkserver.NAME (a baseline checkout may have none)
+SPARE_HORSE = "ef-spare-horse"  # jobs.forkserver.SPARE_NAME (nor this)
 
 
 def role_of(pid: int, root: int) -> str:
@@ -75,6 +76,8 @@ def role_of(pid: int, root: int) -> str:
         return "supervisor (up)"
     if comm(pid) == FORK_SERVER:
         return "worker: fork server"
+    if comm(pid) == SPARE_HORSE:
+        return "worker: spare horse"
     if comm(pid) in FORKED_ROLES:
         role = FORKED_ROLES[comm(pid)]
         return "work horse" if comm(ppid_of(pid)) in (comm(pid), FORK_SERVER) else role

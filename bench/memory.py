@@ -36,6 +36,7 @@ from bench._common import (  # noqa: E402
     worker_argv,
 )
 from jobs.forkserver import NAME as FORK_SERVER  # noqa: E402
+from jobs.forkserver import SPARE_NAME  # noqa: E402
 
 SRT = "".join(
     f"{n}\n00:{n // 2:02d}:{(n % 2) * 30:02d},000 --> 00:{n // 2:02d}:{(n % 2) * 30 + 4:02d},000\n"
@@ -114,13 +115,15 @@ def role(pid: int, worker_pid: int) -> str:
         return "gone"
     if name == FORK_SERVER:
         return "fork server"
+    if name == SPARE_NAME:
+        return "spare horse"
     return "ffmpeg" if "ffmpeg" in Path(exe).name else "horse"
 
 
 @dataclass
 class MemoryPeaks:
     rss: dict = field(default_factory=dict)  # role -> peak VmHWM of any one process
-    python_pss: int = 0  # peak of worker + fork server + horse PSS at one instant
+    python_pss: int = 0  # peak of worker + fork server + spare + horse PSS at one instant
     tree_pss: int = 0  # peak of the whole tree's PSS at one instant
     job_rss: int = 0  # peak of work horse + ffmpeg RSS at one instant
     samples: int = 0

@@ -12,8 +12,14 @@ again: its pages stay its own, and its database connection, SQLite's included, l
 without ever crossing a fork (SQLite forbids that).
 
 Protocol, over one Unix stream socket: the worker sends a request (8-byte length, then bytes);
-the server forks a horse that runs `run_horse(request)`, answers its pid, waits for it and sends
-how it ended (pid, wait status, rusage). One horse at a time, as RQ's worker runs them.
+the server hands it to a horse that runs `run_horse(request)`, answers its pid, waits for it and
+sends how it ended (pid, wait status, rusage). One horse at a time, as RQ's worker runs them.
+
+A spare horse: the server forks each horse ahead, before its request exists (`ps` shows it as
+`ef-spare-horse`, in a process group of its own, blocked reading a pipe), and forks the next one
+while the last one runs. A request is written to the spare's pipe, so the fork (~5 ms of kernel
+work on a 2-core VM, docs/benchmarks.md) is off the job's path. The spare is a copy of the server
+as a horse forked on request would be: the server's state does not change between requests.
 
 Lifetimes: the server dies with its worker (SIGKILL from the kernel, `die_with_parent`) and each
 horse with the server, so a killed worker takes its horse down as before. The server ignores
@@ -38,6 +44,7 @@ from media_pipeline.ops.child_process import (
 )
 
 NAME = "ef-forkserver"
+SPARE_NAME = "ef-spare-horse"
 _LENGTH = struct.Struct("!Q")
 _STARTED = struct.Struct("!q")
 _ENDED = struct.Struct("!qq2d14q")  # pid, wait status, the 16 fields of its rusage
@@ -132,9 +139,13 @@ class ForkServer:
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    return _read_exact(lambda wanted: sock.recv(wanted, socket.MSG_WAITALL), size)
+
+
+def _read_exact(read: Callable[[int], bytes], size: int) -> bytes:
     data = b""
     while len(data) < size:
-        chunk = sock.recv(size - len(data), socket.MSG_WAITALL)
+        chunk = read(size - len(data))
         if not chunk:
             raise EOFError("the other end closed")
         data += chunk
@@ -150,24 +161,84 @@ def _serve(sock: socket.socket, run_horse: Callable[[bytes], None], preexec) -> 
     worker_name = process_name()
     set_process_name(NAME)
     horse_preexec = die_with_parent(signal.SIGKILL)
-    while True:
-        try:
-            (length,) = _LENGTH.unpack(_recv_exact(sock, _LENGTH.size))
-            request = _recv_exact(sock, length)
-        except (OSError, EOFError):
-            return  # the worker closed its end (or died)
+
+    def fork_spare() -> _Spare:
+        return _Spare.fork(sock, run_horse, horse_preexec, worker_name)
+
+    spare = fork_spare()
+    try:
+        while True:
+            try:
+                (length,) = _LENGTH.unpack(_recv_exact(sock, _LENGTH.size))
+                request = _recv_exact(sock, length)
+            except (OSError, EOFError):
+                return  # the worker closed its end (or died)
+            horse, spare = spare, None
+            if not horse.take(request):  # killed while it waited: another one, at once
+                horse.reap()
+                horse = fork_spare()
+                horse.take(request)  # failing too, it died: the wait below tells the worker
+            told = _send(sock, _STARTED.pack(horse.pid))
+            spare = fork_spare()  # while the horse runs
+            _, status, rusage = os.wait4(horse.pid, 0)
+            if not (told and _send(sock, _ENDED.pack(horse.pid, status, *rusage))):
+                return
+    finally:
+        if spare is not None:
+            spare.dismiss()
+
+
+class _Spare:
+    """The server's side of a horse forked ahead: its pid and the pipe its request goes down."""
+
+    def __init__(self, pid: int, pipe: int):
+        self.pid = pid
+        self._pipe: int | None = pipe
+
+    @classmethod
+    def fork(cls, sock: socket.socket, run_horse, preexec, name: str) -> "_Spare":
+        """Fork a spare horse that will run `run_horse(request)` under its worker's `name`."""
+        read_end, write_end = os.pipe()
+        flush_output()
         pid = os.fork()
         if pid == 0:
             sock.close()
-            _run_horse_process(run_horse, request, horse_preexec, worker_name)
+            os.close(write_end)
+            _run_horse_process(run_horse, read_end, preexec, name)
+        os.close(read_end)
         try:
             os.setpgid(pid, pid)  # the horse's own group, before the worker can signal it
         except OSError:
-            pass  # the horse did it first (or already ended)
-        told = _send(sock, _STARTED.pack(pid))
-        _, status, rusage = os.wait4(pid, 0)
-        if not (told and _send(sock, _ENDED.pack(pid, status, *rusage))):
-            return
+            pass  # the spare did it first (or already ended)
+        return cls(pid, write_end)
+
+    def take(self, request: bytes) -> bool:
+        """Send the spare its request and close the pipe; False when it is gone (killed)."""
+        data = memoryview(_LENGTH.pack(len(request)) + request)
+        try:
+            while data:
+                data = data[os.write(self._pipe, data) :]
+        except OSError:  # EPIPE: nobody reads it any more
+            return False
+        finally:
+            self._close()
+        return True
+
+    def dismiss(self) -> None:
+        """End an unused spare (its read sees the pipe closed) and reap it."""
+        self._close()
+        self.reap()
+
+    def reap(self) -> None:
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+    def _close(self) -> None:
+        if self._pipe is not None:
+            os.close(self._pipe)
+            self._pipe = None
 
 
 def _send(sock: socket.socket, data: bytes) -> bool:
@@ -178,16 +249,26 @@ def _send(sock: socket.socket, data: bytes) -> bool:
     return True
 
 
-def _run_horse_process(run_horse, request: bytes, preexec, name: str) -> None:
-    """In a horse: set it up as RQ's forked horse was, run it, exit."""
+def _run_horse_process(run_horse, pipe: int, preexec, name: str) -> None:
+    """In a spare horse: set it up as RQ's forked horse was, wait for its request on `pipe`,
+    run it, exit. The pipe closed before any request (the server stopping) ends it quietly."""
 
-    def horse() -> None:
+    def horse() -> int | None:
         os.setpgrp()
         if preexec is not None:
             preexec()  # SIGKILL when the server dies (so when the worker does)
+        set_process_name(SPARE_NAME)
+        read = lambda wanted: os.read(pipe, wanted)  # noqa: E731
+        try:
+            (length,) = _LENGTH.unpack(_read_exact(read, _LENGTH.size))
+        except EOFError:
+            return 0  # dismissed
+        request = _read_exact(read, length)
+        os.close(pipe)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         set_process_name(name)
         run_horse(request)
+        return None
 
     exit_after(horse)

@@ -107,8 +107,10 @@ def test_health_counts_live_workers_within_one_heartbeat_after_redis_is_flushed(
 
 
 def _horses(worker_pid: int) -> list[int]:
-    """The worker's processes below its fork server (jobs.forkserver), which every worker has."""
-    return [pid for pid in descendants(worker_pid) if comm(pid) not in ("", forkserver.NAME)]
+    """The worker's processes below its fork server (jobs.forkserver), which every worker has,
+    but for the spare horse that waits for the next request."""
+    idle = ("", forkserver.NAME, forkserver.SPARE_NAME)
+    return [pid for pid in descendants(worker_pid) if comm(pid) not in idle]
 
 
 def _workers(client, count):

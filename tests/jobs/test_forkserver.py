@@ -20,7 +20,7 @@ from jobs.forkserver import ForkServer, ForkServerGone, HorseLost
 from jobs.models import Job
 from jobs.status import JobStatus
 from tests.conftest import pid_alive, run_burst_worker, wait_for
-from tests.processes import comm
+from tests.processes import comm, descendants
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -149,6 +149,50 @@ def test_a_horse_gets_its_own_process_group_and_its_workers_name():
         wait_for(lambda: comm(server.pid) == forkserver.NAME)
         _, status, _ = server.wait(server.fork(worker_name.encode()))
         assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        server.stop()
+
+
+def _spares(server: ForkServer) -> list[int]:
+    return [pid for pid in descendants(server.pid) if comm(pid) == forkserver.SPARE_NAME]
+
+
+def _one_spare(server: ForkServer, besides: int = 0) -> int:
+    """The server's spare horse, once it has forked it (and it named itself)."""
+    spares = wait_for(lambda: [p for p in _spares(server) if p != besides], message="a spare")
+    assert len(spares) == 1, spares
+    return spares[0]
+
+
+def test_each_horse_is_forked_ahead_and_waits_for_its_request_as_a_spare():
+    server = ForkServer(_exit_with)
+    server.start()
+    try:
+        spare = _one_spare(server)
+        assert os.getpgid(spare) == spare, "in its own group before the worker can signal it"
+        for code in (0, 3):
+            horse = server.fork(str(code).encode())
+            assert horse == spare, "the request went to the horse forked ahead"
+            spare = _one_spare(server, besides=horse)  # the next one, forked while it runs
+            _, status, _ = server.wait(horse)
+            assert os.waitstatus_to_exitcode(status) == code
+    finally:
+        server.stop()
+    assert not pid_alive(spare), "an unused spare ends with its server, reaped, no orphan"
+
+
+def test_a_spare_killed_while_it_waits_is_replaced_and_the_request_runs():
+    server = ForkServer(_exit_with)
+    server.start()
+    try:
+        killed = _one_spare(server)
+        os.kill(killed, signal.SIGKILL)
+        wait_for(lambda: _zombie(killed), message="the spare dead (not yet reaped)")
+        horse = server.fork(b"4")
+        assert horse != killed
+        _, status, _ = server.wait(horse)
+        assert os.waitstatus_to_exitcode(status) == 4
+        assert not pid_alive(killed), "reaped by its server"
     finally:
         server.stop()
 
