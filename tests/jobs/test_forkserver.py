@@ -103,8 +103,10 @@ def test_a_server_found_dead_is_replaced_but_one_dying_with_a_request_is_not_ask
     again: a horse may have started (its job is left to the rescue, never run twice)."""
     server = ForkServer(_exit_with)
     server.start()
+    spare = _one_spare(server)
     os.kill(server.pid, signal.SIGKILL)
     wait_for(lambda: _zombie(server.pid), message="the server dead")
+    wait_for(lambda: not pid_alive(spare), message="its spare horse dead with it")
     with pytest.raises(ForkServerGone):
         server.fork(b"0")  # found dead before the request was sent: safe to start another
     server.start()
