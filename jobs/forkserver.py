@@ -87,7 +87,7 @@ class ForkServer:
         self._sock, self.pid = ours, pid
 
     def fork(self, request: bytes) -> int:
-        """Fork a horse for `request`; returns its pid."""
+        """Have a horse run `request` (the spare the server forked ahead); returns its pid."""
         if not self._alive():
             self.stop()
             raise ForkServerGone("the fork server is not running")
