@@ -65,7 +65,7 @@ def comm(pid: int) -> str:
 # forked by its worker and keeps the name.
 FORKED_ROLES = {"ef-web": "web", "ef-maintenance": "maintenance", "ef-worker": "worker"}
 FORK_SERVER = "ef-forkserver"  # jobs.forkserver.NAME (a baseline checkout may have none)
-SPARE_HORSE = "ef-spare-horse"  # jobs.forkserver.SPARE_NAME (nor this)
+SPARE_HORSE = "ef-spare-horse"  # jobs.forkserver.SPARE_NAME (nor this, before session 10)
 
 
 def role_of(pid: int, root: int) -> str:
