@@ -92,17 +92,21 @@ def _child_env() -> dict:
     return dict(os.environ, REDIS_URL=settings.REDIS_URL)
 
 
-def worker_argv() -> list[str]:
+def worker_argv(checkout: Path = ROOT) -> list[str]:
+    """`manage.py rqworker` with the engine's worker class, of this checkout or another one (a
+    baseline: its code, this one's Python environment)."""
     from jobs.queue import worker_queue_names
 
-    return [sys.executable, str(ROOT / "manage.py"), "rqworker", *worker_queue_names(),
+    return [sys.executable, str(checkout / "manage.py"), "rqworker", *worker_queue_names(),
             "--worker-class", "jobs.worker.EngineWorker", "--verbosity", "0"]  # fmt: skip
 
 
-def start_workers(n: int, argv: list[str] | None = None, settle: float = 3) -> list:
-    """n real `manage.py rqworker` processes with the engine's worker class."""
+def start_workers(
+    n: int, argv: list[str] | None = None, settle: float = 3, checkout: Path = ROOT
+) -> list:
+    """n real `manage.py rqworker` processes (default: the engine's worker class)."""
     argv = argv or worker_argv()
-    procs = [subprocess.Popen(argv, env=_child_env(), cwd=ROOT, stdout=subprocess.DEVNULL,
+    procs = [subprocess.Popen(argv, env=_child_env(), cwd=checkout, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for _ in range(n)]  # fmt: skip
     time.sleep(settle)  # let them register and idle
     return procs

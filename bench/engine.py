@@ -2,7 +2,7 @@
 
     uv run python bench/engine.py [--jobs 400] [--workers 2,4] [--rounds 2] [--samples 100]
         [--cost-jobs 200] [--seconds 10] [--rates 200,1000] [--web-workers 2]
-        [--only-api | --skip-api]
+        [--only-api | --skip-api] [--baseline-ref REF]
 
 Everything runs in one go on this machine with the same Redis, the same worker class and the same
 number of workers, so the figures are ratios measured side by side:
@@ -20,7 +20,10 @@ number of workers, so the figures are ratios measured side by side:
      generator's own CPU, since it shares the machine's cores with the server, and the server's
      CPU per request) and closed-loop (max req/s).
 Defaults: SQLite and the embedded Redis in a temporary data dir; set DATABASE_URL/REDIS_URL to
-measure PostgreSQL/Redis instead.
+measure PostgreSQL/Redis instead. `--baseline-ref REF` (e.g. main): each throughput round also
+runs the engine's workers from a `git worktree` of REF (this checkout's Python environment and
+database schema: REF must have the same migrations), so a change is measured against the code
+before it in the same run, round by round.
 """
 
 import argparse
@@ -49,6 +52,7 @@ from bench._common import (  # noqa: E402
     worker_argv,
 )
 from bench._counting import read_counts  # noqa: E402
+from bench.footprint import baseline_checkout, remove_checkout  # noqa: E402
 
 # Production's sharing of queue snapshots between polls (settings_test turns it off for tests).
 os.environ.setdefault("EF_QUEUE_SNAPSHOT_TTL", "1")
@@ -137,7 +141,7 @@ def engine_bench(args, n_workers) -> None:
     # Alternating rounds, best of each: the machine is shared, and one slow round of either
     # side would otherwise decide the ratio. Each round runs raw RQ and the engine on the
     # engine's worker class, then raw RQ on RQ's own worker class.
-    raw, eng, e2e, stock = [], [], [], []
+    raw, eng, e2e, stock, base = [], [], [], [], []
     for _ in range(args.rounds):
         workers = start_workers(n_workers)
         try:
@@ -153,8 +157,12 @@ def engine_bench(args, n_workers) -> None:
             stock.append(raw_throughput(args.jobs))
         finally:
             stop(workers)
+        if args.baseline:
+            base.append(baseline_throughput(args, n_workers))
     # Each round's engine and raw RQ ran minutes apart at most: their ratio, round by round.
     paired = sorted(e / s for e, s in zip(eng, stock, strict=True))
+    if base:
+        print_baseline(args.baseline_ref, n_workers, eng, stock, base)
     raw, eng, e2e, stock = max(raw), max(eng), max(e2e), max(stock)
     print(f"throughput ({args.jobs} no-op jobs, {n_workers} workers, best of {args.rounds}): "
           f"engine {eng:.1f} jobs/s; raw RQ on RQ's own worker class {stock:.1f} jobs/s, ratio "
@@ -174,6 +182,28 @@ def engine_bench(args, n_workers) -> None:
               flush=True)  # fmt: skip
     finally:
         stop(workers)
+
+
+def baseline_throughput(args, n_workers) -> float:
+    """The engine's jobs/s with its workers running the baseline checkout's code."""
+    argv = worker_argv(args.baseline)
+    workers = start_workers(n_workers, argv, checkout=args.baseline)
+    try:
+        warm_up()
+        return engine_throughput(args.jobs, include_create=False)
+    finally:
+        stop(workers)
+
+
+def print_baseline(ref: str, n_workers: int, eng, stock, base) -> None:
+    """The baseline's engine against RQ's own worker, and this engine against the baseline,
+    round by round (each round's three runs minutes apart at most)."""
+    median = lambda pairs: statistics.median(a / b for a, b in pairs)  # noqa: E731
+    print(f"baseline {ref} ({n_workers} workers, {len(base)} rounds): engine best "
+          f"{max(base):.1f} jobs/s (this checkout {max(eng):.1f}); against RQ's own worker round "
+          f"by round: median {median(zip(base, stock, strict=True)):.2f} (this checkout "
+          f"{median(zip(eng, stock, strict=True)):.2f}); this checkout against the baseline "
+          f"round by round: median {median(zip(eng, base, strict=True)):.2f}", flush=True)  # fmt: skip
 
 
 def worker_cpu_seconds(pid: int) -> float:
@@ -381,8 +411,20 @@ def main():
     )
     parser.add_argument("--skip-api", action="store_true", help="only the engine part")
     parser.add_argument("--only-api", action="store_true", help="only the API part")
+    parser.add_argument(
+        "--baseline-ref", help="also run the throughput rounds' engine from a checkout of this ref"
+    )
     args = parser.parse_args()
+    args.baseline = baseline_checkout(args.baseline_ref) if args.baseline_ref else None
+    try:
+        run(args)
+    finally:
+        if args.baseline:
+            remove_checkout(args.baseline)
 
+
+def run(args) -> None:
+    """The benchmark's parts, on the embedded Redis (or REDIS_URL's)."""
     with embedded_redis() as redis:
         call_command("migrate", verbosity=0)
         get_queue().connection.flushdb()
