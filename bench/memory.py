@@ -211,7 +211,7 @@ def report(job, peaks: MemoryPeaks, elapsed: float, args) -> None:
     rss = {k: f"{v / MB:.0f} MB" for k, v in sorted(peaks.rss.items())}
     print(f"peak RSS per process (VmHWM), {peaks.samples} samples every {args.interval} s, "
           f"{len(peaks.ffmpeg_pids)} ffmpeg runs: {rss}")  # fmt: skip
-    print(f"Python processes (worker, its fork server, work horse), peak summed PSS: "
+    print(f"Python processes (worker, its fork server, spare and work horse), peak summed PSS: "
           f"{verdict(peaks.python_pss, args.limit_mb)}; work horse alone peak RSS "
           f"{verdict(peaks.rss.get('horse', 0), args.limit_mb)}")  # fmt: skip
     print(f"ffmpeg peak RSS: {verdict(peaks.rss.get('ffmpeg', 0), args.limit_mb)}; whole worker "
