@@ -142,7 +142,11 @@ def engine_bench(args, n_workers) -> None:
     # side would otherwise decide the ratio. Each round runs raw RQ and the engine on the
     # engine's worker class, then raw RQ on RQ's own worker class.
     raw, eng, e2e, stock, base = [], [], [], [], []
-    for _ in range(args.rounds):
+    for round_ in range(args.rounds):
+        # The baseline runs last in even rounds, first in odd ones: a drift within a round
+        # favours neither side.
+        if args.baseline and round_ % 2:
+            base.append(baseline_throughput(args, n_workers))
         workers = start_workers(n_workers)
         try:
             warm_up()
@@ -157,7 +161,7 @@ def engine_bench(args, n_workers) -> None:
             stock.append(raw_throughput(args.jobs))
         finally:
             stop(workers)
-        if args.baseline:
+        if args.baseline and not round_ % 2:
             base.append(baseline_throughput(args, n_workers))
     # Each round's engine and raw RQ ran minutes apart at most: their ratio, round by round.
     paired = sorted(e / s for e, s in zip(eng, stock, strict=True))
