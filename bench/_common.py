@@ -104,8 +104,8 @@ def worker_argv(checkout: Path = ROOT) -> list[str]:
 def start_workers(
     n: int, argv: list[str] | None = None, settle: float = 3, checkout: Path = ROOT
 ) -> list:
-    """n real `manage.py rqworker` processes (default: the engine's worker class)."""
-    argv = argv or worker_argv()
+    """n real `manage.py rqworker` processes of `checkout` (default: the engine's worker class)."""
+    argv = argv or worker_argv(checkout)
     procs = [subprocess.Popen(argv, env=_child_env(), cwd=checkout, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for _ in range(n)]  # fmt: skip
     time.sleep(settle)  # let them register and idle

@@ -190,8 +190,7 @@ def engine_bench(args, n_workers) -> None:
 
 def baseline_throughput(args, n_workers) -> float:
     """The engine's jobs/s with its workers running the baseline checkout's code."""
-    argv = worker_argv(args.baseline)
-    workers = start_workers(n_workers, argv, checkout=args.baseline)
+    workers = start_workers(n_workers, checkout=args.baseline)
     try:
         warm_up()
         return engine_throughput(args.jobs, include_create=False)
