@@ -112,6 +112,7 @@ class EngineWorker(Worker):
         self._fork_server = ForkServer(self._run_horse)
         self._token = None  # the wake-up token running in this process
         self._registered_at = -math.inf  # when the last beat wrote RQ's worker registry
+        self._subscription_due = False  # its subscription at start found Redis gone
         super().__init__(*args, **kwargs)
         warm_up_engine()
 
@@ -142,13 +143,23 @@ class EngineWorker(Worker):
         writes that registry only at birth: after a flush or an empty restart the worker would
         stay invisible (/health `workers: 0`) for as long as it lives. When the beat had to
         create the worker's hash again, its description is written back too (RQ does that for
-        a busy worker in `maintain_heartbeats`; this covers an idle one)."""
+        a busy worker in `maintain_heartbeats`; this covers an idle one). A beat that cannot
+        reach Redis is skipped: the loop's BLPOP waits for Redis (see "Redis gone" below)."""
         register = self._registration_due()
         if pipeline is not None:
             super().heartbeat(timeout, pipeline=pipeline)
             if register:
                 worker_registration.register(self, pipeline)
             return
+        try:
+            self._beat(timeout, register)
+        except RedisError as exc:
+            self._redis_unreachable("beat skipped", exc)
+            return
+        if self._subscription_due:
+            self.subscribe()  # its first try found Redis gone
+
+    def _beat(self, timeout: int | None, register: bool) -> None:
         with self.connection.pipeline() as pipe:
             super().heartbeat(timeout, pipeline=pipe)
             if register:
@@ -160,6 +171,56 @@ class EngineWorker(Worker):
                 worker_registration.register(self, pipe)
                 pipe.hset(self.key, mapping={**self.serialize(), "state": self.get_state()})
                 pipe.execute()
+
+    # --- Redis gone between two of the loop's steps ---------------------------------------------
+    # RQ's loop retries only its BLPOP when Redis is unreachable; any other step that meets the
+    # outage (the command channel and state written at start, the suspension check, registry
+    # maintenance, the state written around a job) ends the worker. Under load the steps after
+    # the worker registered take seconds. Each is skipped instead: the next BLPOP waits for Redis
+    # (retried every `max_connection_wait_time`), and the beat that reaches it again registers
+    # the worker and subscribes it if it could not.
+
+    def subscribe(self):
+        self._subscription_due = False
+        try:
+            super().subscribe()
+        except RedisError as exc:
+            self._redis_unreachable("command channel not subscribed yet", exc)
+            if self.pubsub is not None:
+                self.pubsub.close()
+            self.pubsub = self.pubsub_thread = None
+            self._subscription_due = True
+
+    def set_state(self, state: str, pipeline=None):
+        if pipeline is not None:
+            return super().set_state(state, pipeline=pipeline)
+        try:
+            super().set_state(state)
+        except RedisError as exc:
+            self._redis_unreachable(f"state {state!r} not written", exc)
+
+    def check_for_suspension(self, burst: bool):
+        try:
+            super().check_for_suspension(burst)
+        except RedisError as exc:
+            self._redis_unreachable("suspension not checked", exc)
+
+    def run_maintenance_tasks(self):
+        try:
+            super().run_maintenance_tasks()
+        except RedisError as exc:
+            self._redis_unreachable("RQ's registry maintenance put off", exc)
+
+    def teardown(self):
+        """RQ's death notice; a worker stopping while Redis is gone leaves its registration to
+        expire (its key's TTL) rather than ending on a traceback."""
+        try:
+            super().teardown()
+        except RedisError as exc:
+            self._redis_unreachable("registration left to expire", exc)
+
+    def _redis_unreachable(self, what: str, exc: RedisError) -> None:
+        logger.warning("worker %s: %s, Redis unreachable: %s", self.name, what, exc)
 
     def _registration_due(self) -> bool:
         """RQ beats five times per job: the registry's SADDs (one per queue and one more) go

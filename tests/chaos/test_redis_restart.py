@@ -8,6 +8,7 @@ import time
 import pytest
 from django.utils import timezone
 from rq import Worker
+from rq.suspension import suspend
 
 from jobs import queue, services
 from jobs.models import Job
@@ -148,7 +149,8 @@ def test_idle_workers_take_work_seconds_after_redis_comes_back_empty(private_red
         starts = wait_for(started, timeout=90, interval=0.1, message="both jobs started")
         waits = sorted((at - back_at).total_seconds() for at in starts)
         print(f"Redis back after {OUTAGE_SECONDS} s down: jobs started after {waits} s")
-        assert all(w.alive() for w in workers), "a worker quit during the outage"
+        quit = [w.output() for w in workers if not w.alive()]
+        assert not quit, f"a worker quit during the outage: {quit}"
         assert waits[-1] < FIRST_START_WITHIN, f"an idle worker took {waits[-1]:.1f} s"
         wait_for(lambda: _completed() == 2, timeout=60, message="both jobs done")
     finally:
@@ -187,3 +189,30 @@ def test_a_redis_outage_during_a_long_job_neither_stops_nor_repeats_it(private_r
     assert "heartbeat skipped, Redis unreachable" in worker.output()
     assert executions(record_dir) == {str(job.id): 1}
     assert Job.objects.get(id=job.id).attempts == 1
+
+
+def test_a_suspended_worker_rides_out_a_redis_outage(private_redis, tmp_path):
+    """A worker suspended (`rq suspend`) checks Redis every second outside RQ's BLPOP retry, as
+    its other steps between two BLPOPs do (the command channel and state at start, registry
+    upkeep): Redis gone then must not end it. Redis comes back empty (no suspension left) and the
+    worker takes the next job."""
+    env = base_env(EF_USE_TEST_DB="1", REDIS_URL=private_redis.url)
+    worker = start_worker(env=env, log_dir=tmp_path)
+    try:
+        connection = queue.get_connection()
+        wait_for(lambda: len(Worker.all(connection=connection)) == 1, message="a worker")
+        suspend(connection)
+        services.job_create(job_type="noop")  # RQ checks the suspension after a job, not idle
+        wait_for(
+            lambda: Worker.all(connection=connection)[0].get_state() == "suspended",
+            message="the worker suspended",
+        )
+        private_redis.stop()
+        time.sleep(3)  # several suspension checks fail
+        private_redis.start()
+        services.job_create(job_type="noop")
+        wait_for(lambda: _completed() == 2, timeout=30, message="the second job completed")
+        assert worker.alive(), worker.output()
+    finally:
+        stop_all([worker])
+    assert "suspension not checked, Redis unreachable" in worker.output()

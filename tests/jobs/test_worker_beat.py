@@ -8,6 +8,7 @@ from rq import worker_registration
 
 from jobs.queue import get_queue, worker_queue_names
 from jobs.worker import EngineWorker
+from tests.chaos.servers import private_redis_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker warms the engine up
 
@@ -59,3 +60,34 @@ def test_a_beat_finding_its_hash_gone_registers_at_once(worker):
     worker.heartbeat()  # within half an interval of the last registration
     assert _registered(worker)
     assert worker.connection.hget(worker.key, "queues").decode() == ",".join(worker.queue_names())
+
+
+def test_the_steps_between_two_blpops_ride_out_a_redis_outage(settings, caplog):
+    """RQ retries only its BLPOP while Redis is gone; its other steps (the command channel and
+    state written at start, the suspension check, registry upkeep, the beat, the death notice)
+    would end the worker. Each is skipped, and the beat that reaches Redis again (back empty)
+    registers the worker and subscribes it to its command channel."""
+    with private_redis_for(settings) as server:
+        queues = [get_queue(name) for name in worker_queue_names()]
+        worker = EngineWorker(queues, connection=queues[0].connection)
+        worker.register_birth()
+        server.stop()
+        worker.subscribe()
+        worker.set_state("started")
+        worker.check_for_suspension(False)
+        worker.run_maintenance_tasks()
+        worker.heartbeat()
+        worker.teardown()
+        skipped = [r.getMessage() for r in caplog.records if "Redis unreachable" in r.getMessage()]
+        assert len(skipped) == 6, skipped
+        assert worker.pubsub_thread is None
+        server.start()
+        worker.heartbeat()
+        try:
+            assert _registered(worker)
+            assert worker.pubsub_thread.is_alive()
+            channel = worker.pubsub_channel_name
+            assert dict(worker.connection.pubsub_numsub(channel)) == {channel.encode(): 1}
+        finally:
+            worker.teardown()
+        assert not worker.pubsub_thread.is_alive()
