@@ -9,6 +9,7 @@ from rq import worker_registration
 from jobs.queue import get_queue, worker_queue_names
 from jobs.worker import EngineWorker
 from tests.chaos.servers import private_redis_for
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker warms the engine up
 
@@ -90,4 +91,4 @@ def test_the_steps_between_two_blpops_ride_out_a_redis_outage(settings, caplog):
             assert dict(worker.connection.pubsub_numsub(channel)) == {channel.encode(): 1}
         finally:
             worker.teardown()
-        assert not worker.pubsub_thread.is_alive()
+        wait_for(lambda: not worker.pubsub_thread.is_alive(), message="the channel's thread ended")
