@@ -3,9 +3,9 @@
 Why: a work horse is forked per job, so a crashing handler or ffmpeg dies with it and not with
 the worker (DESIGN.md). A new process has no database connection, and on PostgreSQL opening one
 costs more than a short job (`bench/engine.py`). So the worker's process, which lives on, claims
-the job on its own lasting connection and `give`s the claim to the token's run in its own
-process (`jobs.runner.run_next` `take`s it); RQ's bookkeeping of the token runs there too. Only
-the handler runs in a horse (`run_in_horse`: the worker sends the claim to its fork server,
+the job on its own lasting connection and runs the token there (`jobs.runner.run_claimed`;
+`jobs.worker.EngineWorker._run_token`: without RQ's per-job bookkeeping). Only the handler runs
+in a horse (`run_in_horse`: the worker sends the claim to its fork server,
 whose horse runs `jobs.runner.run_handler`), which leaves the outcome in a file; the worker
 records it once the horse ended (`jobs.runner.finish_handed`). Meanwhile the worker watches the
 job's row (heartbeat, cancellation) and signals the horse to stop. A horse opens a connection of
@@ -30,7 +30,6 @@ from django.conf import settings
 from django.db import connections
 from rq.job import Job as RQJob
 
-from jobs import queue as transport
 from jobs import services
 from jobs.dbretry import with_db_retry
 from jobs.models import Job
@@ -52,18 +51,14 @@ class Handoff:
     queue_limited: bool = True
 
 
-_given: Handoff | None = None
 # The worker's way to run a claimed job's handler in a work horse and wait until it ended.
 _horses: Callable[[Handoff], None] | None = None
 
 
-def claim(token: RQJob) -> Handoff | None:
-    """The worker's claim for a wake-up token (None for any other RQ job: a webhook delivery
-    runs in its horse as RQ made it). A claim that fails drops the token: it changed nothing
-    (its transaction rolled back) and the reconcile wakes the queue again. Never raises: an
-    error here must not end the worker."""
-    if token.func_name != transport.RUNNER:
-        return None
+def claim(token: RQJob) -> Handoff:
+    """The worker's claim for a wake-up token. A claim that fails drops the token: it changed
+    nothing (its transaction rolled back) and the reconcile wakes the queue again. Never
+    raises: an error here must not end the worker."""
     queue = token.args[0]
     # One file per worker, emptied before each fork: one found after the horse ended is its own
     # (not one a killed worker of the same pid left behind).
@@ -77,20 +72,6 @@ def claim(token: RQJob) -> Handoff | None:
         logger.exception("queue %s: claim failed; the token is dropped", queue)
         job, limited = None, True
     return Handoff(queue=queue, job=job, outcome_path=path, queue_limited=limited)
-
-
-def give(handoff: Handoff) -> None:
-    """Set the claim that the next `jobs.runner.run_next` of this process (or of the horse
-    forked next) runs."""
-    global _given
-    _given = handoff
-
-
-def take() -> Handoff | None:
-    """The claim given to this process, once."""
-    global _given
-    handoff, _given = _given, None
-    return handoff
 
 
 def use_horses(run: Callable[[Handoff], None] | None) -> None:

@@ -33,11 +33,9 @@ CANCEL_SIGNAL = signal.SIGUSR1
 
 
 def run_next(queue: str) -> str:
-    """One wake-up token of `queue`: run the job the queue's order puts first, if any may start
-    (the queue is not paused, under its limits, and has a due job)."""
-    handed = handoff.take()
-    if handed is not None:  # the worker running this token claimed it already
-        return _run_claimed(handed)
+    """One wake-up token of `queue` run by a plain RQ worker (the engine's own runs its tokens
+    itself: `run_claimed`): run the job the queue's order puts first, if any may start (the
+    queue is not paused, under its limits, and has a due job)."""
     close_old_connections()
     try:
         job = with_db_retry(lambda: services.job_claim_next(queue=queue), what="claim")
@@ -67,9 +65,10 @@ def run_job(job_id: str) -> str:
         connection.close()
 
 
-def _run_claimed(handed: handoff.Handoff) -> str:
-    """In a worker: the handler of the job it claimed runs in a work horse (`run_handler`);
-    then the worker records what the horse reported."""
+def run_claimed(handed: handoff.Handoff) -> str:
+    """A wake-up token in a worker (`jobs.worker.EngineWorker`), once it claimed: the handler
+    of the job runs in a work horse (`run_handler`), then the worker records what the horse
+    reported."""
     if handed.job is None:
         return "idle"
     handoff.run_in_horse(handed)

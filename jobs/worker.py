@@ -16,16 +16,25 @@ from django import db
 from django.conf import settings
 from redis.exceptions import RedisError
 from rq import Worker, worker_registration
+from rq.exceptions import StopRequested
 from rq.executions import Execution
+from rq.timeouts import JobTimeoutException
 from rq.worker import WorkerStatus
 
 from jobs import handoff, runner, services
+from jobs import queue as transport
 from jobs.context import RowWatch
 from jobs.forkserver import ForkServer, ForkServerGone, HorseLost
 from media_pipeline.ops.errors import FFmpegUnavailable
 from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
 
 logger = logging.getLogger(__name__)
+
+# Seconds a token's hash outlives its time limit when its worker died running it (a live worker
+# deletes it as the run ends); nothing reads it meanwhile but RQ's dashboards.
+TOKEN_KEPT_AFTER_LIMIT = 60
+# Seconds within which a second beat of the worker is left out (see `EngineWorker._beat_due`).
+BEAT_SPACING = 1.0
 
 
 def warm_up_engine() -> None:
@@ -92,10 +101,11 @@ def _redis_bytes(value) -> bytes:
 
 class EngineWorker(Worker):
     """RQ's forking worker: warms up the engine once; claims each wake-up token's job and
-    records its outcome in its own process, on a lasting database connection, while a work
-    horse runs the handler alone (`jobs.handoff`: which connections cross a fork). Its horses
-    are forked by its fork server (`jobs.forkserver`), forked once when the worker starts, so
-    the worker's own pages never turn copy-on-write.
+    records its outcome in its own process, on a lasting database connection, without RQ's
+    per-job bookkeeping (`_run_token`), while a work horse runs the handler alone
+    (`jobs.handoff`: which connections cross a fork). Its horses are forked by its fork server
+    (`jobs.forkserver`), forked once when the worker starts, so the worker's own pages never
+    turn copy-on-write.
 
     Also, where RQ's defaults do not fit a product whose Redis may be flushed or restarted:
     the worker beats every `WORKER_HEARTBEAT_INTERVAL`, idle or busy, and registers itself again
@@ -110,8 +120,9 @@ class EngineWorker(Worker):
         # How often the parent wakes from waiting for its horse to beat (RQ: every 30 s).
         kwargs.setdefault("job_monitoring_interval", settings.WORKER_HEARTBEAT_INTERVAL)
         self._fork_server = ForkServer(self._run_horse)
-        self._token = None  # the wake-up token running in this process
         self._registered_at = -math.inf  # when the last beat wrote RQ's worker registry
+        self._beaten_at = -math.inf  # when the last beat was sent
+        self._state_written = None  # the state Redis holds, when this worker knows it
         self._subscription_due = False  # its subscription at start found Redis gone
         super().__init__(*args, **kwargs)
         warm_up_engine()
@@ -145,6 +156,8 @@ class EngineWorker(Worker):
         create the worker's hash again, its description is written back too (RQ does that for
         a busy worker in `maintain_heartbeats`; this covers an idle one). A beat that cannot
         reach Redis is skipped: the loop's BLPOP waits for Redis (see "Redis gone" below)."""
+        if pipeline is None and timeout is None and not self._beat_due():
+            return
         register = self._registration_due()
         if pipeline is not None:
             super().heartbeat(timeout, pipeline=pipeline)
@@ -155,6 +168,7 @@ class EngineWorker(Worker):
             self._beat(timeout, register)
         except RedisError as exc:
             self._redis_unreachable("beat skipped", exc)
+            self._beaten_at = -math.inf  # the next one is due
             return
         if self._subscription_due:
             self.subscribe()  # its first try found Redis gone
@@ -171,6 +185,7 @@ class EngineWorker(Worker):
                 worker_registration.register(self, pipe)
                 pipe.hset(self.key, mapping={**self.serialize(), "state": self.get_state()})
                 pipe.execute()
+            self._state_written = self.get_state()
 
     # --- Redis gone between two of the loop's steps ---------------------------------------------
     # RQ's loop retries only its BLPOP when Redis is unreachable; any other step that meets the
@@ -192,10 +207,17 @@ class EngineWorker(Worker):
             self._subscription_due = True
 
     def set_state(self, state: str, pipeline=None):
+        """RQ's, but a state Redis holds already is not written again (RQ writes `idle` as it
+        starts each BLPOP, right after the token's end wrote it)."""
         if pipeline is not None:
+            self._state_written = None  # known once that pipeline ran
             return super().set_state(state, pipeline=pipeline)
+        if state == self._state_written:
+            self._state = state
+            return
         try:
             super().set_state(state)
+            self._state_written = state
         except RedisError as exc:
             self._redis_unreachable(f"state {state!r} not written", exc)
 
@@ -222,68 +244,84 @@ class EngineWorker(Worker):
     def _redis_unreachable(self, what: str, exc: RedisError) -> None:
         logger.warning("worker %s: %s, Redis unreachable: %s", self.name, what, exc)
 
+    def _beat_due(self) -> bool:
+        """RQ beats before and after each BLPOP and after each job: on a busy worker, three
+        beats within a millisecond. One per `BEAT_SPACING` keeps the worker as alive (/health
+        counts beats within three `WORKER_HEARTBEAT_INTERVAL`s) for a round trip less per job."""
+        now = time.monotonic()
+        if now - self._beaten_at < min(BEAT_SPACING, settings.WORKER_HEARTBEAT_INTERVAL / 5):
+            return False
+        self._beaten_at = now
+        return True
+
     def _registration_due(self) -> bool:
-        """RQ beats five times per job: the registry's SADDs (one per queue and one more) go
-        with one beat per half `WORKER_HEARTBEAT_INTERVAL` only, which keeps a flushed registry
-        refilled within a beat (a beat that finds the worker's hash gone registers at once)."""
+        """The registry's SADDs (one per queue and one more) go with one beat per half
+        `WORKER_HEARTBEAT_INTERVAL` only, which keeps a flushed registry refilled within a beat
+        (a beat that finds the worker's hash gone registers at once)."""
         now = time.monotonic()
         if now - self._registered_at < settings.WORKER_HEARTBEAT_INTERVAL / 2:
             return False
         self._registered_at = now
         return True
 
-    def maintain_heartbeats(self, job):
-        """Each tick while the horse runs. RQ lets a Redis error here (or in the working time
-        written just before) end the worker, and its horse now dies with it: the job would be
-        rescued and run again. The horse needs no Redis to finish its job and the engine's own
-        heartbeat is in the database: the worker waits for it through the outage."""
-        try:
-            super().maintain_heartbeats(job)
-        except RedisError as exc:
-            logger.warning("worker %s: heartbeat skipped, Redis unreachable: %s", self.name, exc)
-
-    def monitor_work_horse(self, job, queue):
-        """RQ's watch over the horse, which also reads and writes the token's status in Redis
-        once the horse ended (a horse that could not write its own RQ status in an outage exits
-        non-zero, and RQ then reads the status). A Redis error there would end this worker
-        before it records the outcome the horse left, and the job would be rescued and run a
-        second time: the worker waits for its horse instead and records the outcome."""
-        try:
-            super().monitor_work_horse(job, queue)
-        except RedisError as exc:
-            logger.warning(
-                "worker %s: RQ's token status not kept, Redis unreachable: %s", self.name, exc
-            )
-            self._wait_for_horse_to_end()
-
-    def _wait_for_horse_to_end(self) -> None:
-        self.wait_for_horse()  # at once when RQ had seen it end
-
-    def set_current_job_working_time(self, current_job_working_time, pipeline=None):
-        try:
-            super().set_current_job_working_time(current_job_working_time, pipeline=pipeline)
-        except RedisError as exc:
-            logger.warning("worker %s: working time not written: %s", self.name, exc)
-
     def execute_job(self, job, queue):
-        """RQ's `Worker.execute_job`, with a wake-up token run in this process (RQ's bookkeeping
-        included) around the engine's claim, record and a horse for the handler alone
-        (`jobs.handoff`); an RQ job of the engine's own (a webhook delivery) runs in a horse as
-        RQ runs it."""
-        self.prepare_execution(job)  # busy from here: a warm shutdown waits for the record
-        handed = handoff.claim(job)
-        if handed is None:
-            self.fork_work_horse(job, queue)
-            self.monitor_work_horse(job, queue)
-        else:
-            handoff.give(handed)
-            self._token = job
-            try:
-                self.perform_job(job, queue)  # `run_next` takes the claim
-            finally:
-                self._token = None
-                handoff.take()  # not taken if RQ failed the token before running it
+        """A wake-up token runs in this process without RQ's per-job bookkeeping (`_run_token`);
+        an RQ job of the engine's own (a webhook delivery) runs in a horse as RQ runs it."""
+        if job.func_name == transport.RUNNER:
+            self._run_token(job)
+            return
+        self.prepare_execution(job)
+        self.fork_work_horse(job, queue)
+        self.monitor_work_horse(job, queue)
         self.set_state(WorkerStatus.IDLE)
+
+    def _run_token(self, token) -> None:
+        """The engine's claim, a horse for the handler alone and the record (`jobs.handoff`),
+        under the token's time limit as RQ would run it. A token is a wake-up call: the job's
+        row carries the state, the attempt and the outcome, and the reconcile counts only the
+        tokens waiting. So RQ's bookkeeping of a run (its execution and registries, the
+        token's status and result, some 50 Redis commands in 12 round trips) is left out for
+        two writes: the worker busy with the token, then idle with the token deleted."""
+        self._token_taken(token)  # busy from here: a warm shutdown waits for the record
+        try:
+            handed = handoff.claim(token)
+            with self.death_penalty_class(token.timeout, JobTimeoutException, job_id=token.id):
+                ended = runner.run_claimed(handed)
+            if handed.job is not None:  # RQ's "Job OK", in the engine's words
+                logger.info("worker %s: job %s: %s", self.name, handed.job.id, ended)
+        except JobTimeoutException:
+            logger.error("worker %s: token %s passed its time limit", self.name, token.id)
+        except StopRequested:
+            raise
+        except Exception:  # as RQ fails a job: the worker goes on, the rescue takes the job
+            logger.exception("worker %s: token %s failed", self.name, token.id)
+        finally:
+            self._token_done(token)
+
+    def _token_taken(self, token) -> None:
+        """The worker's state and current job, as RQ shows a busy worker (dashboards, /metrics).
+        The token's hash expires after its time limit should this worker die with it."""
+        with self.connection.pipeline() as pipe:
+            self.set_state(WorkerStatus.BUSY, pipeline=pipe)
+            pipe.hset(self.key, "current_job", token.id)
+            pipe.expire(token.key, token.timeout + TOKEN_KEPT_AFTER_LIMIT)
+            self._write(pipe, "busy state")
+
+    def _token_done(self, token) -> None:
+        with self.connection.pipeline() as pipe:
+            self.set_state(WorkerStatus.IDLE, pipeline=pipe)
+            pipe.hdel(self.key, "current_job")
+            pipe.hincrby(self.key, "successful_job_count", 1)
+            pipe.delete(token.key)
+            self._write(pipe, "idle state")
+
+    def _write(self, pipe, what: str) -> None:
+        """Run a pipeline that sets the worker's state (`_token_taken`, `_token_done`)."""
+        try:
+            pipe.execute()
+            self._state_written = self._state
+        except RedisError as exc:
+            self._redis_unreachable(f"{what} not written", exc)
 
     def _run_handler_in_horse(self, handed: handoff.Handoff) -> None:
         """`jobs.runner.run_handler(handed)` in a horse; returns once the horse ended. Whatever
@@ -303,8 +341,8 @@ class EngineWorker(Worker):
     def _watch_horse(self, watch: RowWatch) -> None:
         """Until the horse ends: the job's heartbeat and cancellation from its row, on this
         worker's connection (every `JOB_CANCEL_POLL_INTERVAL`; the horse is signalled while the
-        job is no longer ours), and RQ's beats as RQ's own watch over a horse does."""
-        started = last_beat = time.monotonic()
+        job is no longer ours), and the worker's beat every `job_monitoring_interval`."""
+        last_beat = time.monotonic()
         ours = True
         while self.wait_for_horse(settings.JOB_CANCEL_POLL_INTERVAL) is None:
             now = time.monotonic()
@@ -316,8 +354,7 @@ class EngineWorker(Worker):
                 self._signal_horse(runner.CANCEL_SIGNAL)
             if now - last_beat >= self.job_monitoring_interval:
                 last_beat = now
-                self.set_current_job_working_time(now - started)
-                self.maintain_heartbeats(self._token)
+                self.heartbeat()
 
     def _signal_horse(self, signum: int) -> None:
         """The horse alone (RQ's `kill_horse` signals its group, whose ffmpeg would die of

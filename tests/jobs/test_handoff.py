@@ -78,8 +78,7 @@ def test_a_token_with_nothing_to_claim_forks_no_horse(monkeypatch):
     token_id = queue.get_queue("light").job_ids[0]
     run_burst_worker()
     assert forks == [], "no work horse for a token with nothing to claim"
-    assert RQJob.fetch(token_id, connection=queue.get_connection()).return_value() == "idle"
-    assert handoff.take() is None
+    assert not queue.get_connection().exists(f"rq:job:{token_id}"), "the token is deleted"
 
 
 def test_an_unserializable_result_fails_the_job_in_words(tmp_path):
@@ -92,28 +91,32 @@ def test_an_unserializable_result_fails_the_job_in_words(tmp_path):
 
 
 def test_a_redis_outage_as_the_horse_ends_still_records_its_outcome(monkeypatch):
-    """RQ writes the token's status once the horse ended; when Redis is unreachable then, the
-    worker has recorded what its horse did already (else the job would be rescued and run a
-    second time): the record comes first, inside the token's run."""
+    """The worker writes its idle state (and deletes the token) once the horse ended; when
+    Redis is unreachable then, the worker has recorded what its horse did already (else the job
+    would be rescued and run a second time) and goes on."""
     from redis.exceptions import ConnectionError as RedisConnectionError
-    from rq.worker import Worker
+
+    from jobs.worker import EngineWorker
 
     recorded = []
     finish = runner.finish_handed
     monkeypatch.setattr(runner, "finish_handed", lambda h: recorded.append(h) or finish(h))
-
     recorded_first = []
 
-    def lose_redis(self, job, queue, started_job_registry):
-        recorded_first.append(bool(recorded))
-        raise RedisConnectionError("Redis went away")
+    def lose_redis(self, pipe, what):
+        if what == "idle state":
+            recorded_first.append(bool(recorded))
+            pipe.reset()
+            exc = RedisConnectionError("Redis went away")
+            return self._redis_unreachable(f"{what} not written", exc)
+        return pipe.execute()
 
-    monkeypatch.setattr(Worker, "handle_job_success", lose_redis)
+    monkeypatch.setattr(EngineWorker, "_write", lose_redis)
     job = services.job_create(job_type="noop")
     run_burst_worker()
     job.refresh_from_db()
     assert (job.status, job.result, job.attempts) == (JobStatus.COMPLETED, {"ok": True}, 1)
-    assert recorded_first == [True], "RQ's bookkeeping of the token comes after the record"
+    assert recorded_first == [True], "the token's end is written after the record"
     assert not _outcome_path().exists()
 
 
@@ -147,3 +150,60 @@ def test_the_end_of_a_job_claimed_without_limits_reads_no_limits(user):
     assert not handed.queue_limited
     assert not [s for s in sql if QueueState._meta.db_table in s]
     assert queue.waiting("light") == 0
+
+
+def test_a_token_shows_its_worker_busy_and_is_deleted_once_recorded():
+    """RQ's per-run bookkeeping is left out for tokens, not what dashboards read: the worker is
+    busy with the token while its job runs (the token's hash bound to expire should the worker
+    die), then idle, the token gone once the job is recorded."""
+    import threading
+    import time
+
+    from rq import Worker
+
+    job = services.job_create(job_type="test_sleep", params={"seconds": 1.5})
+    token_id = queue.get_queue("light").job_ids[0]
+    connection = queue.get_connection()
+    seen, stop = [], threading.Event()
+
+    def look():
+        while not stop.is_set():
+            for worker in Worker.all(connection=connection):
+                ttl = connection.ttl(f"rq:job:{token_id}")
+                seen.append((worker.get_state(), worker.get_current_job_id(), ttl))
+            time.sleep(0.05)
+
+    looking = threading.Thread(target=look)
+    looking.start()
+    try:
+        run_burst_worker()
+    finally:
+        stop.set()
+        looking.join()
+    busy = [ttl for state, current, ttl in seen if (state, current) == ("busy", token_id)]
+    assert busy and all(ttl > 0 for ttl in busy), seen
+    assert Job.objects.get(id=job.id).status == JobStatus.COMPLETED
+    assert not connection.exists(f"rq:job:{token_id}")
+
+
+def test_a_token_whose_run_raises_leaves_the_worker_taking_the_next(monkeypatch, caplog):
+    """An error out of a token's run (none is expected: the claim and the record never raise)
+    is logged, as RQ fails a job, and the worker takes the next token; the claimed job is left
+    to the rescue."""
+    run = runner.run_claimed
+    calls = []
+
+    def failing_once(handed):
+        calls.append(handed.job.id)
+        if len(calls) == 1:
+            raise RuntimeError("fork server on fire")
+        return run(handed)
+
+    monkeypatch.setattr(runner, "run_claimed", failing_once)
+    first, second = (services.job_create(job_type="noop") for _ in range(2))
+    run_burst_worker()
+    assert Job.objects.get(id=first.id).status == JobStatus.PROCESSING
+    assert Job.objects.get(id=second.id).status == JobStatus.COMPLETED
+    assert any("fork server on fire" in r.exc_text for r in caplog.records if r.exc_text), [
+        r.getMessage() for r in caplog.records
+    ]

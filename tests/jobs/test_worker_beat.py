@@ -7,7 +7,7 @@ from django.conf import settings
 from rq import worker_registration
 
 from jobs.queue import get_queue, worker_queue_names
-from jobs.worker import EngineWorker
+from jobs.worker import BEAT_SPACING, EngineWorker
 from tests.chaos.servers import private_redis_for
 from tests.conftest import wait_for
 
@@ -34,17 +34,32 @@ def _forget_registration(worker) -> None:
     assert not _registered(worker)
 
 
+def _beat_later(worker) -> None:
+    """A beat after `BEAT_SPACING` (beats closer together are left out)."""
+    worker._beaten_at -= BEAT_SPACING
+    worker.heartbeat()
+
+
+def test_beats_closer_together_than_the_spacing_are_one(worker):
+    worker.heartbeat()
+    first = worker.connection.hget(worker.key, "last_heartbeat")
+    worker.heartbeat()  # RQ's beat before a BLPOP, right after the one at a job's end
+    assert worker.connection.hget(worker.key, "last_heartbeat") == first
+    _beat_later(worker)
+    assert worker.connection.hget(worker.key, "last_heartbeat") > first
+
+
 def test_the_registry_is_written_once_per_half_interval(worker):
     worker.heartbeat()
     assert _registered(worker)
     _forget_registration(worker)
-    worker.heartbeat()
+    _beat_later(worker)
     with worker.connection.pipeline() as pipe:  # RQ's beats inside its own pipelines
         worker.heartbeat(pipeline=pipe)
         pipe.execute()
     assert not _registered(worker)  # within half an interval: beats only
     worker._registered_at -= settings.WORKER_HEARTBEAT_INTERVAL / 2
-    worker.heartbeat()
+    _beat_later(worker)
     assert _registered(worker)
     _forget_registration(worker)
     worker._registered_at -= settings.WORKER_HEARTBEAT_INTERVAL / 2
@@ -58,7 +73,7 @@ def test_a_beat_finding_its_hash_gone_registers_at_once(worker):
     worker.heartbeat()
     worker.connection.delete(worker.key)  # what a FLUSHALL leaves: nothing of the worker
     _forget_registration(worker)
-    worker.heartbeat()  # within half an interval of the last registration
+    _beat_later(worker)  # within half an interval of the last registration
     assert _registered(worker)
     assert worker.connection.hget(worker.key, "queues").decode() == ",".join(worker.queue_names())
 
