@@ -282,11 +282,14 @@ class EngineWorker(Worker):
         tokens waiting. So RQ's bookkeeping of a run (its execution and registries, the
         token's status and result, some 50 Redis commands in 12 round trips) is left out for
         two writes: the worker busy with the token, then idle with the token deleted."""
-        self._token_taken(token)  # busy from here: a warm shutdown waits for the record
+        limit = token.timeout or self.queue_class.DEFAULT_TIMEOUT  # as RQ's perform_job
+        self._token_taken(token, limit)  # busy from here: a warm shutdown waits for the record
+        ran = False
         try:
             handed = handoff.claim(token)
-            with self.death_penalty_class(token.timeout, JobTimeoutException, job_id=token.id):
+            with self.death_penalty_class(limit, JobTimeoutException, job_id=token.id):
                 ended = runner.run_claimed(handed)
+            ran = True
             if handed.job is not None:  # RQ's "Job OK", in the engine's words
                 logger.info("worker %s: job %s: %s", self.name, handed.job.id, ended)
         except JobTimeoutException:
@@ -296,22 +299,24 @@ class EngineWorker(Worker):
         except Exception:  # as RQ fails a job: the worker goes on, the rescue takes the job
             logger.exception("worker %s: token %s failed", self.name, token.id)
         finally:
-            self._token_done(token)
+            self._token_done(token, ran)
 
-    def _token_taken(self, token) -> None:
+    def _token_taken(self, token, limit: int) -> None:
         """The worker's state and current job, as RQ shows a busy worker (dashboards, /metrics).
         The token's hash expires after its time limit should this worker die with it."""
         with self.connection.pipeline() as pipe:
             self.set_state(WorkerStatus.BUSY, pipeline=pipe)
             pipe.hset(self.key, "current_job", token.id)
-            pipe.expire(token.key, token.timeout + TOKEN_KEPT_AFTER_LIMIT)
+            pipe.expire(token.key, max(limit, 0) + TOKEN_KEPT_AFTER_LIMIT)
             self._write(pipe, "busy state")
 
-    def _token_done(self, token) -> None:
+    def _token_done(self, token, ran: bool) -> None:
+        """Idle again, the token deleted; RQ's count of the worker's jobs (its dashboard's)."""
         with self.connection.pipeline() as pipe:
             self.set_state(WorkerStatus.IDLE, pipeline=pipe)
             pipe.hdel(self.key, "current_job")
-            pipe.hincrby(self.key, "successful_job_count", 1)
+            count = "successful_job_count" if ran else "failed_job_count"
+            pipe.hincrby(self.key, count, 1)
             pipe.delete(token.key)
             self._write(pipe, "idle state")
 
