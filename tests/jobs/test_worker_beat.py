@@ -106,4 +106,5 @@ def test_the_steps_between_two_blpops_ride_out_a_redis_outage(settings, caplog):
             assert dict(worker.connection.pubsub_numsub(channel)) == {channel.encode(): 1}
         finally:
             worker.teardown()
-        wait_for(lambda: not worker.pubsub_thread.is_alive(), message="the channel's thread ended")
+        subscribers = lambda: dict(worker.connection.pubsub_numsub(channel))[channel.encode()]  # noqa: E731
+        wait_for(lambda: subscribers() == 0, message="the channel unsubscribed")

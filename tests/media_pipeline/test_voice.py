@@ -299,7 +299,9 @@ def assert_matches_speech(intervals, speech: tuple[float, float]) -> None:
     assert intervals[0].start == pytest.approx(start, abs=TOLERANCE)
     assert intervals[-1].end == pytest.approx(end, abs=TOLERANCE)
     covered = sum(min(i.end, end) - max(i.start, start) for i in intervals if i.end > start)
-    assert covered >= 0.9 * (end - start)
+    # eSpeak's samples vary a little from one synthesis to the next, and the pause after the
+    # first sentence (~0.3 s of 3 s) is now and then scored as the silence it is.
+    assert covered >= 0.85 * (end - start)
 
 
 # --- real detection -------------------------------------------------------------------------
