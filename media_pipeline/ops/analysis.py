@@ -1,7 +1,10 @@
 """Local segment analysis: decode a video into small grey frames and score them.
 
 Decoding is the cost, so Python only ever sees a few tiny frames a second: PyAV decodes with
-frame threading, every frame that is not sampled is dropped without conversion, and each sampled
+frame threading, frames no other frame refers to (most B-frames: ~45 % of the frames of an x264
+`veryfast` stream) are not decoded at all once the stream has shown it carries timestamps (a sample then falls on
+the next reference frame, a few frames later at most: a 5 fps sampling sees the same motion and
+scenes), every decoded frame that is not sampled is dropped without conversion, and each sampled
 frame is scaled to 64x36 grey by libswscale (one cached scaler) before numpy sees it. The
 scoring itself lives in `analysis_scoring` (pure functions on arrays).
 """
@@ -48,6 +51,9 @@ def iter_gray_frames(
         origin = _start_seconds(stream)
         next_sample = 0.0
         for index, frame in enumerate(container.decode(stream)):
+            if index == 0 and frame.time is not None:
+                # Frames are counted only where there are no timestamps (_frame_seconds).
+                stream.codec_context.skip_frame = "NONREF"
             seconds = _frame_seconds(frame, index, stream) - origin
             if seconds + SAMPLE_EPSILON < next_sample:
                 continue

@@ -295,6 +295,44 @@ def test_local_analysis_drops_the_repeated_section(repeated_video):
     assert not result["covers_target"] and "duplicate" in result["shortfall"]
 
 
+@pytest.fixture(scope="session")
+def b_frame_video(tmp_path_factory):
+    """The structured video at 30 fps with three B-frames between reference frames (x264
+    `veryfast`; cameras and encoders mostly write B-frames), where the others have none."""
+    source = tmp_path_factory.mktemp("analysis") / "structured-b-frames.mp4"
+    sources = ["color=c=black:duration=2", "smptebars=duration=3", "testsrc2=duration=5"]
+    inputs = []
+    for one in sources:
+        inputs += ["-f", "lavfi", "-i", f"{one}:size=320x240:rate=30"]
+    graph = "[0:v][1:v][2:v]concat=n=3:v=1:a=0,format=yuv420p"
+    # No B-pyramid: every B-frame is then one that no other frame refers to.
+    x264 = "bframes=3:b-adapt=0:b-pyramid=none"
+    encode = ["-c:v", "libx264", "-preset", "veryfast", "-x264-params", x264]
+    return _ffmpeg([*inputs, "-filter_complex", graph, *encode], source)
+
+
+def _picture_types(path) -> dict[float, str]:
+    import av
+    from av.video.frame import PictureType
+
+    with av.open(str(path)) as container:
+        frames = container.decode(video=0)
+        return {round(f.time, 3): PictureType(f.pict_type).name for f in frames}
+
+
+def test_b_frames_are_not_decoded_and_samples_fall_on_the_next_reference_frame(b_frame_video):
+    types = _picture_types(b_frame_video)
+    assert list(types.values()).count("B") > len(types) / 3, "the source has B-frames"
+    sampled = [seconds for seconds, _frame in iter_gray_frames(b_frame_video, sample_fps=5)]
+    assert {types[round(t, 3)] for t in sampled} <= {"I", "P"}
+    assert len(sampled) == pytest.approx(10 * 5, abs=2)
+    late = [t - round(t * 5) / 5 for t in sampled]  # after its 5 fps sample time
+    assert max(late) <= 4 / 30 + 1e-3, "at most the B-frames in between"
+    result = analyze_video(b_frame_video, target_duration=4)
+    for segment in result["segments"]:  # the same moving section found
+        assert 5.0 - 0.2 <= segment["start"] and segment["end"] <= 10.0
+
+
 def test_rotated_video_is_analysed_in_display_orientation(media, tmp_path):
     path = media.rotated(rotation=90)
     rotation = probe_media(path).rotation
