@@ -27,7 +27,8 @@ from jobs.registry import queue_timeout
 logger = logging.getLogger(__name__)
 
 RUNNER = "jobs.runner.run_next"
-# Seconds a finished token stays in RQ (its dashboard's finished jobs). Not 0: RQ deletes a job
+# Seconds a token run by a plain RQ worker stays in RQ once finished (its dashboard's finished
+# jobs; the engine's own worker deletes a token as its run ends). Not 0: RQ deletes a job
 # whose result it must not keep with nine more Redis round trips in every work horse (status
 # reads, registry scans) than it spends keeping one; the key expires by itself.
 TOKEN_RESULT_TTL = 60

@@ -153,9 +153,9 @@ class EngineWorker(Worker):
         """RQ's beat, plus this worker's place in RQ's worker registry (idempotent SADDs). RQ
         writes that registry only at birth: after a flush or an empty restart the worker would
         stay invisible (/health `workers: 0`) for as long as it lives. When the beat had to
-        create the worker's hash again, its description is written back too (RQ does that for
-        a busy worker in `maintain_heartbeats`; this covers an idle one). A beat that cannot
-        reach Redis is skipped: the loop's BLPOP waits for Redis (see "Redis gone" below)."""
+        create the worker's hash again, its description and state are written back too. Beats
+        closer together than `BEAT_SPACING` are one (`_beat_due`). A beat that cannot reach
+        Redis is skipped: the loop's BLPOP waits for Redis (see "Redis gone" below)."""
         if pipeline is None and timeout is None and not self._beat_due():
             return
         register = self._registration_due()
