@@ -149,8 +149,8 @@ def test_idle_workers_take_work_seconds_after_redis_comes_back_empty(private_red
         starts = wait_for(started, timeout=90, interval=0.1, message="both jobs started")
         waits = sorted((at - back_at).total_seconds() for at in starts)
         print(f"Redis back after {OUTAGE_SECONDS} s down: jobs started after {waits} s")
-        quit = [w.output() for w in workers if not w.alive()]
-        assert not quit, f"a worker quit during the outage: {quit}"
+        dead = [w.output() for w in workers if not w.alive()]
+        assert not dead, f"a worker quit during the outage: {dead}"
         assert waits[-1] < FIRST_START_WITHIN, f"an idle worker took {waits[-1]:.1f} s"
         wait_for(lambda: _completed() == 2, timeout=60, message="both jobs done")
     finally:
