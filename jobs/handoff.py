@@ -5,8 +5,8 @@ the worker (DESIGN.md). A new process has no database connection, and on Postgre
 costs more than a short job (`bench/engine.py`). So the worker's process, which lives on, claims
 the job on its own lasting connection and runs the token there (`jobs.runner.run_claimed`;
 `jobs.worker.EngineWorker._run_token`: without RQ's per-job bookkeeping). Only the handler runs
-in a horse (`run_in_horse`: the worker sends the claim to its fork server,
-whose horse runs `jobs.runner.run_handler`), which leaves the outcome in a file; the worker
+in a horse (`run_in_horse`: the worker sends the claim to its fork server, whose horse runs
+`jobs.runner.run_handler`), which leaves the outcome in a file; the worker
 records it once the horse ended (`jobs.runner.finish_handed`). Meanwhile the worker watches the
 job's row (heartbeat, cancellation) and signals the horse to stop. A horse opens a connection of
 its own only when its handler writes progress, files or costs.

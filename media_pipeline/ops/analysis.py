@@ -1,11 +1,12 @@
 """Local segment analysis: decode a video into small grey frames and score them.
 
 Decoding is the cost, so Python only ever sees a few tiny frames a second: PyAV decodes with
-frame threading, frames no other frame refers to (most B-frames: ~45 % of the frames of an x264
-`veryfast` stream) are not decoded at all once the stream has shown it carries timestamps (a sample then falls on
-the next reference frame, a few frames later at most: a 5 fps sampling sees the same motion and
-scenes), every decoded frame that is not sampled is dropped without conversion, and each sampled
-frame is scaled to 64x36 grey by libswscale (one cached scaler) before numpy sees it. The
+frame threading; frames no other frame refers to (most B-frames: ~45 % of the frames of an x264
+`veryfast` stream) are not decoded at all once the stream has shown it carries timestamps (a
+sample then falls on the next reference frame, a few frames later at most: a 5 fps sampling
+sees the same motion and scenes); every decoded frame that is not sampled is dropped without
+conversion, and each sampled frame is scaled to 64x36 grey by libswscale (one cached scaler)
+before numpy sees it. The
 scoring itself lives in `analysis_scoring` (pure functions on arrays).
 """
 

@@ -207,3 +207,15 @@ def test_a_token_whose_run_raises_leaves_the_worker_taking_the_next(monkeypatch,
     assert any("fork server on fire" in r.exc_text for r in caplog.records if r.exc_text), [
         r.getMessage() for r in caplog.records
     ]
+
+
+def test_a_token_taken_by_a_plain_rq_worker_still_runs_its_job():
+    """`jobs.runner.run_next`, the token's function, for an RQ worker without the engine's
+    class (`rqworker` without `--worker-class`): it claims and runs the job itself."""
+    from rq import SimpleWorker
+
+    job = services.job_create(job_type="noop")
+    rq_queue = queue.get_queue("light")
+    SimpleWorker([rq_queue], connection=rq_queue.connection).work(burst=True)
+    job.refresh_from_db()
+    assert (job.status, job.result, job.attempts) == (JobStatus.COMPLETED, {"ok": True}, 1)
