@@ -6,10 +6,9 @@ Never a shell; the argument list goes straight to exec. Progress comes from ffmp
 
 import collections
 import logging
-import queue
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from media_pipeline.ops.child_process import die_with_parent
@@ -125,25 +124,24 @@ def _outcome(returncode: int, tail: collections.deque) -> str:
 
 
 class FedFFmpeg:
-    """An ffmpeg that reads an input from `pipe:0`, fed by the caller while it runs (the muting
-    gain, computed as the detection goes). `close` ends the input, `wait` waits a while, `finish`
-    gives the outcome; `abort` (or leaving it as a context manager by an exception) kills it.
+    """An ffmpeg that reads an input from `pipe:0`: the bytes of `source`, an iterable that a
+    thread of its own consumes while the caller goes on (the muted audio, decoded again as the
+    detection makes the gain final). `wait` waits a while, `finish` gives the outcome; `abort`
+    (or leaving it as a context manager by an exception) kills it. A source waiting on the
+    caller must be released by the caller before `abort` (the thread is joined).
 
-    The caller's `feed` only queues (a few blocks at most); a thread writes them, so the
-    caller's work and ffmpeg's overlap. ffmpeg's progress is read by another thread into
-    `fraction`, which the caller reports from its own thread (a job context writes progress to
-    the database, from the thread that owns the connection)."""
+    ffmpeg's progress is read by another thread into `fraction`, which the caller reports from
+    its own thread (a job context writes progress to the database, from the thread that owns
+    the connection)."""
 
-    QUEUED_BLOCKS = 8
-
-    def __init__(self, args, *, duration=None, tracker=None, timeout=None):
+    def __init__(self, args, source: Iterable[bytes], *, duration=None, tracker=None, timeout=None):
         argv = ffmpeg_argv(args)
         self.process, self._tail, self._drainer = _start(argv, stdin=subprocess.PIPE)
         self.fraction = 0.0
+        self.source_error: Exception | None = None
         self._tracker, self._duration = tracker, duration
-        self._blocks: queue.Queue = queue.Queue(maxsize=self.QUEUED_BLOCKS)
         self._threads = [
-            threading.Thread(target=self._write, daemon=True),
+            threading.Thread(target=self._write, args=(source,), daemon=True),
             threading.Thread(target=self._read_progress, daemon=True),
         ]
         for thread in self._threads:
@@ -154,34 +152,31 @@ class FedFFmpeg:
         if tracker:
             tracker.track_process(self.process)
 
-    def feed(self, data: bytes) -> None:
-        if data:
-            self._blocks.put(data)
-
-    def _write(self) -> None:
-        """Until the end mark: once ffmpeg stops reading (done with that input, or dead: its
-        exit status says which), the rest is dropped."""
-        stdin, broken = self.process.stdin, False
-        while (data := self._blocks.get()) is not None:
-            if not broken:
-                try:
-                    stdin.write(data)
-                except OSError:  # BrokenPipeError
-                    broken = True
+    def _write(self, source: Iterable[bytes]) -> None:
+        """Every block, then the end of the input. ffmpeg no longer reading (dead, or done with
+        that input: its exit status says which) ends the writing; a source that fails kills
+        ffmpeg, and `finish` raises the source's error."""
+        stdin = self.process.stdin
         try:
-            stdin.close()
-        except OSError:
+            for data in source:
+                stdin.write(data)
+        except OSError:  # BrokenPipeError
             pass
+        except Exception as exc:  # noqa: BLE001 - handed to the caller's thread by finish()
+            self.source_error = exc
+            self.process.kill()
+        finally:
+            getattr(source, "close", lambda: None)()  # a generator's own cleanup, now
+            try:
+                stdin.close()
+            except OSError:
+                pass
 
     def _read_progress(self) -> None:
         _follow_progress(self.process, self._duration, self._set_fraction)
 
     def _set_fraction(self, fraction: float) -> None:
         self.fraction = fraction
-
-    def close(self) -> None:
-        """No more input: ffmpeg finishes once it has read what was fed."""
-        self._blocks.put(None)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Whether ffmpeg has ended (waiting at most `timeout` seconds)."""
@@ -192,10 +187,15 @@ class FedFFmpeg:
         return True
 
     def finish(self) -> str:
-        """Once ffmpeg has ended (after `close`): its log's tail, or FFmpegError."""
-        return self._end(self.process.wait())
+        """Once the source is exhausted and ffmpeg has ended: its log's tail. Raises the
+        source's error, or FFmpegError when ffmpeg failed."""
+        returncode = self.process.wait()
+        self._join()
+        if self.source_error is not None:
+            raise self.source_error
+        return _outcome(returncode, self._tail)
 
-    def _end(self, returncode: int) -> str:
+    def _join(self) -> None:
         for thread in self._threads:
             thread.join(timeout=5)
         if self._timer:
@@ -203,7 +203,6 @@ class FedFFmpeg:
         if self._tracker:
             self._tracker.untrack_process(self.process)
         self._drainer.join(timeout=5)
-        return _outcome(returncode, self._tail)
 
     def __enter__(self):
         return self
@@ -215,11 +214,8 @@ class FedFFmpeg:
     def abort(self) -> None:
         """Kill ffmpeg and let its threads end (the caller reports its own error)."""
         self.process.kill()
-        self._blocks.put(None)  # the writer drops what is queued, then stops
-        try:
-            self._end(self.process.wait())
-        except FFmpegError:
-            pass  # killed: the caller's error is the one to report
+        self.process.wait()
+        self._join()  # killed: the caller's error is the one to report
 
 
 def _follow_progress(process, duration, on_progress) -> None:

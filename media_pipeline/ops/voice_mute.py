@@ -1,11 +1,13 @@
 """Voice muting: lower the detected speech to a percentage of its volume, video untouched.
 
-One ffmpeg pass, run while the detection goes on: as soon as speech is certain
-(`speech_runs.SpeechTracker.committed`), ffmpeg starts copying the video streams (never
-re-encoded) and re-encoding the first audio track (the only one kept) to AAC, multiplied
-(`amultiply`) by a gain that Python computes, one value per sample, and feeds through ffmpeg's
-stdin up to where it can no longer change. The detection's decoding and scoring and ffmpeg's
-encoding so run side by side instead of one after the other.
+One ffmpeg pass, run while the detection goes on: it starts as soon as the detection has decoded
+the first audio frame, copies the video streams (never re-encoded) and re-encodes the first
+audio track (the only one kept) to AAC, multiplied (`amultiply`) by a gain, one value per
+sample, that a thread computes and writes to ffmpeg's stdin as far as the detection has made it
+final (`speech_runs.SpeechTracker.committed`). The detection's decoding and scoring and ffmpeg's
+encoding so run side by side from the start instead of one after the other. A file found to hold
+no speech costs an encoding stopped at the detection's end (its output deleted): on the 60 s
+talk of bench/media/mute.py, starting ffmpeg at the first certain speech instead cost 0.25 s.
 
 At each interval the gain ramps linearly from 1 down to keep_percentage over the fade_ms
 *before* the start, stays there for the whole interval, and ramps back up over the fade_ms
@@ -18,7 +20,8 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +50,7 @@ LAYOUT_NAME = re.compile(r"[A-Za-z0-9.()+_-]+")
 # Gain fed past the decoded end: ffmpeg ends the audio with the shorter of its two inputs, so
 # the gain must outlast the track (ffmpeg stops reading it there).
 TAIL_SECONDS = 2.0
+GAIN_BLOCKS_PER_SECOND = 4  # the gain goes to ffmpeg a quarter second at most at a time
 # Shares of the job's progress: detection (decode + VAD) and the ffmpeg pass (bench/media/mute.py).
 DETECT_SHARE = 0.3
 PROGRESS_WAIT = 0.25  # seconds between progress reports while ffmpeg ends alone
@@ -166,43 +170,73 @@ class VoiceMuteResult:
         }
 
 
-class _GainFeed:
-    """Sends the gain to a running ffmpeg, sample by sample from the track's first, up to the
-    time the detection has made final."""
+class _Frontier:
+    """What the detection has made final, for the thread feeding ffmpeg the gain: the certain
+    spans and the time before which the gain can no longer change; `final` once the detection
+    has ended. `stop` releases the feed for good (the muting is abandoned)."""
 
-    def __init__(self, run: FedFFmpeg, *, offset: float, rate: int, params: VoiceMuteParams):
-        self.run, self.offset, self.rate, self.params = run, offset, rate, params
-        self.sent = 0  # samples
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._spans: list[tuple[float, float]] = []
+        self._until = 0.0  # seconds: nothing is final before the track's first sample
+        self._final = self._stopped = False
 
-    def send(self, spans, until: float) -> None:
-        stop = int((until - self.offset) * self.rate)
-        if stop <= self.sent:
+    def advance(self, spans: Sequence[tuple[float, float]], until: float, *, final=False) -> None:
+        with self._changed:
+            self._spans, self._until, self._final = list(spans), until, final
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+
+    def wait(self, ready: Callable[[float], bool]) -> tuple[list, float] | None:
+        """(spans, until) once `ready(until)` or the frontier is final; None once stopped."""
+        with self._changed:
+            while not (self._stopped or self._final or ready(self._until)):
+                self._changed.wait()
+            return None if self._stopped else (self._spans, self._until)
+
+
+def gain_blocks(
+    frontier: _Frontier, *, offset: float, rate: int, params: VoiceMuteParams
+) -> Iterator[bytes]:
+    """The gain as ffmpeg reads it (float32, one per sample from the track's first at
+    `offset`), a quarter second at most per block, as far as `frontier` has made it final;
+    the final frontier lies TAIL_SECONDS past the track's end."""
+    import numpy as np
+
+    fade, sent, step = params.fade_ms / 1000.0, 0, max(1, rate // GAIN_BLOCKS_PER_SECOND)
+
+    def final_samples(until: float) -> int:  # the samples before `until`
+        return int((until - offset) * rate)
+
+    def beyond(sent: int) -> Callable[[float], bool]:
+        return lambda until: final_samples(until) > sent
+
+    while (known := frontier.wait(beyond(sent))) is not None:
+        spans, until = known
+        stop = min(sent + step, final_samples(until))
+        if stop <= sent:  # the final frontier, reached
             return
-        import numpy as np
-
-        times = self.offset + np.arange(self.sent, stop, dtype=np.float64) / self.rate
-        values = gain(
-            times,
-            spans,
-            keep_percentage=self.params.keep_percentage,
-            fade=self.params.fade_ms / 1000.0,
-        )
-        self.run.feed(values.tobytes())
-        self.sent = stop
+        times = offset + np.arange(sent, stop, dtype=np.float64) / rate
+        yield gain(times, spans, keep_percentage=params.keep_percentage, fade=fade).tobytes()
+        sent = stop
 
 
 class _Muting:
-    """One mute_voice run: the detection stream and, once speech is certain, ffmpeg."""
+    """One mute_voice run: the detection stream and, from its first audio frame, ffmpeg."""
 
     def __init__(self, source: Path, output_dir: Path, params, info, on_progress, tracker, timeout):
         self.source, self.output_dir, self.params, self.info = source, output_dir, params, info
         self.on_progress, self.tracker, self.timeout = on_progress, tracker, timeout
         self.fade = params.fade_ms / 1000.0
         self.stream = VoiceStream(
-            source, params, duration=info.duration, on_progress=self._detected
+            source, params, duration=info.duration, on_progress=self._detected, on_audio=self._start
         )
+        self.frontier = _Frontier()
         self.run: FedFFmpeg | None = None
-        self.feed: _GainFeed | None = None
         self.output: Path | None = None
         self._detect = self._last = 0.0
 
@@ -218,49 +252,49 @@ class _Muting:
             self.on_progress(done)
 
     def _start(self) -> None:
-        facts = self.stream.decoder.facts
+        facts, offset = self.stream.decoder.facts, self.stream.decoder.offset
         self.output = Path(self.output_dir) / f"muted{self._suffix()}"
         args = mute_args(
             self.source, self.output, audio=facts, audio_bitrate=audio_bitrate_for(facts.bitrate)
         )
+        feed = gain_blocks(self.frontier, offset=offset, rate=facts.sample_rate, params=self.params)
         self.run = FedFFmpeg(
-            args, duration=self.info.duration, tracker=self.tracker, timeout=self.timeout
+            args, feed, duration=self.info.duration, tracker=self.tracker, timeout=self.timeout
         )
-        offset = self.stream.decoder.offset
-        self.feed = _GainFeed(self.run, offset=offset, rate=facts.sample_rate, params=self.params)
 
     def _suffix(self) -> str:
         brand = self.stream.decoder.facts.major_brand
         return muted_suffix(self.info.format, brand, self.info.has_video)
 
     def detect_and_mute(self) -> VoiceDetection:
-        """Detect; muting starts with the first certain speech and follows the detection.
-        On any error (a cancellation included) ffmpeg is killed."""
+        """Detect while ffmpeg mutes what the detection has made final. On any error (a
+        cancellation included) the feed stops and ffmpeg is killed."""
         try:
             return self._detect_and_mute()
         except BaseException:
-            if self.run is not None:
-                self.run.abort()
+            self._abandon()
             raise
+
+    def _abandon(self) -> None:
+        self.frontier.stop()
+        if self.run is not None:
+            self.run.abort()
 
     def _detect_and_mute(self) -> VoiceDetection:
         for speech in self.stream:
-            spans, until = speech.committed(self.fade)
-            if self.run is None and spans:
-                self._start()
-            if self.run is not None:
-                self.feed.send(spans, until)
-                self._report()
+            self.frontier.advance(*speech.committed(self.fade))
+            self._report()
         detection = self.stream.result()
-        if detection.intervals:
-            if self.run is None:  # speech certain only at the end
-                self._start()
-            spans = [(i.start, i.end) for i in detection.intervals]
-            self.feed.send(spans, detection.duration + TAIL_SECONDS)
-            self.run.close()
-            while not self.run.wait(PROGRESS_WAIT):
-                self._report()
-            self.run.finish()
+        if not detection.intervals:  # nothing to mute: the encoding so far is dropped
+            self._abandon()
+            if self.output is not None:
+                self.output.unlink(missing_ok=True)
+            return detection
+        spans = [(i.start, i.end) for i in detection.intervals]
+        self.frontier.advance(spans, detection.duration + TAIL_SECONDS, final=True)
+        while not self.run.wait(PROGRESS_WAIT):
+            self._report()
+        self.run.finish()
         return detection
 
 

@@ -3,12 +3,14 @@ of the whole-sequence rules (kept below as they were first written) and never co
 would later change; ffmpeg multiplies the audio by the fed gain sample-aligned; it starts before
 the detection ends and dies with an error or a cancellation."""
 
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media_pipeline.ops.errors import FFmpegError
+from media_pipeline.ops.errors import FFmpegError, InvalidMediaError
 from media_pipeline.ops.ffmpeg_run import FedFFmpeg
 from media_pipeline.ops.speech_runs import (
     HYSTERESIS,
@@ -17,7 +19,14 @@ from media_pipeline.ops.speech_runs import (
     VoiceDetectionParams,
 )
 from media_pipeline.ops.voice_detect import WINDOW_SECONDS, AudioFacts
-from media_pipeline.ops.voice_mute import VoiceMuteParams, gain, mute_args, mute_voice
+from media_pipeline.ops.voice_mute import (
+    VoiceMuteParams,
+    _Frontier,
+    gain,
+    gain_blocks,
+    mute_args,
+    mute_voice,
+)
 from tests.media_pipeline.test_voice import RATE, decode_mono, gain_db
 
 W = WINDOW_SECONDS
@@ -126,11 +135,12 @@ def test_ffmpeg_multiplies_the_audio_by_the_fed_gain_sample_aligned(media, tmp_p
     source = media.video(seconds=3, audio=True)
     spans = [(k * 0.4, k * 0.4 + 0.2) for k in range(8)]  # 0.0-0.2, 0.4-0.6, ...
     out, facts = tmp_path / "fed.mp4", audio_facts(source)
-    with FedFFmpeg(mute_args(source, out, audio=facts, audio_bitrate=128_000)) as run:
-        times = np.arange(0, 5 * facts.sample_rate) / facts.sample_rate
-        for block in np.array_split(gain(times, spans, keep_percentage=10, fade=0), 7):
-            run.feed(block.tobytes())  # blocks that end anywhere on the timeline
-        run.close()
+    times = np.arange(0, 5 * facts.sample_rate) / facts.sample_rate
+    blocks = [  # blocks that end anywhere on the timeline
+        block.tobytes()
+        for block in np.array_split(gain(times, spans, keep_percentage=10, fade=0), 7)
+    ]
+    with FedFFmpeg(mute_args(source, out, audio=facts, audio_bitrate=128_000), blocks) as run:
         run.wait()
         run.finish()
     original, processed = decode_mono(source), decode_mono(out)
@@ -162,7 +172,7 @@ class Processes:
         pass
 
 
-def test_muting_starts_before_the_detection_ends(media, tmp_path):
+def test_muting_starts_with_the_detection(media, tmp_path):
     path, _ = media.video_with_speech(tail=4.0)
     processes = Processes()
 
@@ -173,7 +183,67 @@ def test_muting_starts_before_the_detection_ends(media, tmp_path):
     assert result.status == "muted"
     [(process, at)] = processes.started
     assert process.returncode == 0
-    assert at < 0.3 * 0.8  # ffmpeg started while most of the audio was still to be scored
+    assert at == 0.0  # ffmpeg started before any audio was scored
+
+
+def test_without_voice_the_early_encoding_is_stopped_and_dropped(media, tmp_path):
+    source = media.video(seconds=3)  # a tone: audio, no speech
+    processes = Processes()
+    result = mute_voice(source, tmp_path, VoiceMuteParams(), tracker=processes)
+    assert result.status == "no_voice"
+    [(process, _)] = processes.started
+    assert process.poll() is not None  # killed and reaped, not left encoding
+    assert list(tmp_path.iterdir()) == [result.output]  # only the copy of the input
+    assert result.output.read_bytes() == source.read_bytes()
+
+
+# --- the gain feed ----------------------------------------------------------------------------
+
+
+def test_the_gain_is_fed_only_as_far_as_the_frontier_then_past_the_final_one():
+    params = VoiceMuteParams(keep_percentage=10, fade_ms=100)
+    frontier = _Frontier()
+    blocks = gain_blocks(frontier, offset=0.5, rate=1000, params=params)  # 250 samples a block
+    first = [(1.0, 1.2)]
+    frontier.advance(first, 1.1)  # 600 samples from 0.5 s are final
+    sizes = [len(next(blocks)) // 4 for _ in range(3)]
+    assert sizes == [250, 250, 100]  # a fourth would wait for the frontier
+    final = [(1.0, 1.3)]  # the span grew past where the gain was final
+    frontier.advance(final, 2.0, final=True)
+    rest = b"".join(blocks)  # ends by itself at the final frontier
+    fed = np.frombuffer(rest, dtype=np.float32)
+    assert fed.size == 1500 - 600
+    times = 0.5 + np.arange(600, 1500) / 1000
+    assert np.array_equal(fed, gain(times, final, keep_percentage=10, fade=0.1))
+
+
+def test_a_stopped_frontier_releases_a_waiting_feed():
+    frontier = _Frontier()
+    blocks = gain_blocks(frontier, offset=0.0, rate=1000, params=VoiceMuteParams())
+    fed: list[bytes] = []
+    thread = threading.Thread(target=lambda: fed.extend(blocks))
+    thread.start()
+    thread.join(timeout=0.2)
+    assert thread.is_alive()  # waiting: nothing is final yet
+    frontier.stop()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and fed == []
+
+
+def test_a_failing_source_kills_ffmpeg_and_is_the_error_reported(media, tmp_path):
+    source = media.video(seconds=2, audio=True)
+    facts = audio_facts(source)
+
+    def failing():
+        yield np.ones(facts.sample_rate // 10, dtype=np.float32).tobytes()
+        raise InvalidMediaError("the audio could not be decoded")
+
+    run = FedFFmpeg(
+        mute_args(source, tmp_path / "o.mp4", audio=facts, audio_bitrate=128_000), failing()
+    )
+    with pytest.raises(InvalidMediaError, match="could not be decoded"):
+        run.finish()
+    assert run.process.returncode != 0  # killed, not left waiting for the rest
 
 
 def test_an_error_while_detecting_kills_the_muting_ffmpeg(media, tmp_path):
@@ -195,8 +265,8 @@ def test_a_failing_muting_ffmpeg_is_a_readable_error(media, tmp_path):
     source = media.video(seconds=2, audio=True)
     facts = AudioFacts(sample_rate=44_100, layout="no-such-layout", channels=2)
     with pytest.raises(FFmpegError, match="ffmpeg failed"):
-        with FedFFmpeg(mute_args(source, tmp_path / "o.mp4", audio=facts, audio_bitrate=1)) as run:
-            run.feed(np.ones(44_100, dtype=np.float32).tobytes())
-            run.close()
+        gain_bytes = [np.ones(44_100, dtype=np.float32).tobytes()]
+        args = mute_args(source, tmp_path / "o.mp4", audio=facts, audio_bitrate=1)
+        with FedFFmpeg(args, gain_bytes) as run:
             run.wait()
             run.finish()
