@@ -140,12 +140,10 @@ class FedFFmpeg:
         self.fraction = 0.0
         self.source_error: Exception | None = None
         self._tracker, self._duration = tracker, duration
-        self._threads = [
-            threading.Thread(target=self._write, args=(source,), daemon=True),
-            threading.Thread(target=self._read_progress, daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._writer = threading.Thread(target=self._write, args=(source,), daemon=True)
+        self._reader = threading.Thread(target=self._read_progress, daemon=True)
+        self._writer.start()
+        self._reader.start()
         self._timer = threading.Timer(timeout, self.process.kill) if timeout else None
         if self._timer:
             self._timer.start()
@@ -179,11 +177,13 @@ class FedFFmpeg:
         self.fraction = fraction
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Whether ffmpeg has ended (waiting at most `timeout` seconds)."""
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
+        """Whether ffmpeg has ended (waiting at most `timeout` seconds). The end is seen when
+        its progress output closes, at once (`Popen.wait` with a timeout polls: up to 50 ms
+        late on each call)."""
+        self._reader.join(timeout)
+        if self._reader.is_alive():
             return False
+        self.process.wait()
         return True
 
     def finish(self) -> str:
@@ -196,7 +196,7 @@ class FedFFmpeg:
         return _outcome(returncode, self._tail)
 
     def _join(self) -> None:
-        for thread in self._threads:
+        for thread in (self._writer, self._reader):
             thread.join(timeout=5)
         if self._timer:
             self._timer.cancel()
