@@ -33,7 +33,7 @@ def _detection_message(detection) -> str:
 def detect_voice_handler(ctx, params: VoiceDetectionParams) -> dict:
     ctx.progress(1, "probe", "Reading media information")
     source = ctx.input_path("source")
-    info = probe_media(source)
+    info = probe_media(source, rotation=False)  # the display size is not used
     detect = ctx.stage(2, 99, "detect", "Detecting speech")
     detection = detect_voice(source, params, on_progress=detect, info=info)
     ctx.progress(100, "done", "Speech detected")
@@ -50,7 +50,7 @@ def detect_voice_handler(ctx, params: VoiceDetectionParams) -> dict:
 def mute_voice_handler(ctx, params: VoiceMuteParams) -> dict:
     ctx.progress(1, "probe", "Reading media information")
     source = ctx.input_path("source")
-    info = probe_media(source)
+    info = probe_media(source, rotation=False)  # the display size is not used
     mute = ctx.stage(2, MUTE_END, "mute", "Detecting and muting speech (video copied)")
     outcome = mute_voice(source, ctx.temp_dir, params, info=info, on_progress=mute, tracker=ctx)
     result = outcome.as_dict()

@@ -88,8 +88,9 @@ class MediaInfo:
 def probe_media(path: Path, *, rotation: bool = True) -> MediaInfo:
     """Duration, fps, dimensions (rotation applied), rotation, codecs, bitrate, has_audio,
     aspect label. Raises InvalidMediaError for anything that is not usable media.
-    `rotation=False` skips reading it (it takes decoding a frame): for files the product wrote,
-    which never carry one."""
+    `rotation=False` skips reading it (it takes decoding a frame: the probe of a 1080p H.264
+    source 35-43 ms against 12 ms): for files the product wrote, which never carry one, and
+    for callers that use neither the rotation nor the display size (voice detection, muting)."""
     with _open(Path(path)) as container:
         video = container.streams.video[0] if container.streams.video else None
         audio = container.streams.audio[0] if container.streams.audio else None

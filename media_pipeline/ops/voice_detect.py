@@ -249,7 +249,7 @@ def detect_voice(
     `has_audio` is False and there are no intervals. Raises InvalidMediaError for non-media.
     `info` is the file's `probe_media` result when the caller already has it."""
     params = params or VoiceDetectionParams()
-    info = info if info is not None else probe_media(Path(path))
+    info = info if info is not None else probe_media(Path(path), rotation=False)
     if not info.has_audio:
         return VoiceDetection(has_audio=False, duration=info.duration)
     stream = VoiceStream(Path(path), params, duration=info.duration, on_progress=on_progress)

@@ -314,7 +314,7 @@ def mute_voice(
     or metadata). `on_progress` gets the fraction done (detection and encoding)."""
     params = params or VoiceMuteParams()
     source = Path(source)
-    info = info if info is not None else probe_media(source)
+    info = info if info is not None else probe_media(source, rotation=False)
     if not info.has_audio:
         return VoiceMuteResult("no_audio", VoiceDetection(False, info.duration), params)
     muting = _Muting(source, output_dir, params, info, on_progress, tracker, timeout)
