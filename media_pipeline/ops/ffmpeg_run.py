@@ -125,8 +125,8 @@ def _outcome(returncode: int, tail: collections.deque) -> str:
 
 class FedFFmpeg:
     """An ffmpeg that reads an input from `pipe:0`: the bytes of `source`, an iterable that a
-    thread of its own consumes while the caller goes on (the muted audio, decoded again as the
-    detection makes the gain final). `wait` waits a while, `finish` gives the outcome; `abort`
+    thread of its own consumes while the caller goes on (the muting gain, computed as far as
+    the detection has made it final). `wait` waits a while, `finish` gives the outcome; `abort`
     (or leaving it as a context manager by an exception) kills it. A source waiting on the
     caller must be released by the caller before `abort` (the thread is joined).
 

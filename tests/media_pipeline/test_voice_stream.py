@@ -1,7 +1,8 @@
 """Muting while detecting: the speech tracker fed a window at a time gives exactly the intervals
 of the whole-sequence rules (kept below as they were first written) and never commits a gain it
-would later change; ffmpeg multiplies the audio by the fed gain sample-aligned; it starts before
-the detection ends and dies with an error or a cancellation."""
+would later change; the gain is fed only as far as it is final; ffmpeg multiplies the audio by
+the fed gain sample-aligned; it starts with the detection, is stopped when there is no speech
+and dies with an error, a cancellation or a failing feed."""
 
 import threading
 
