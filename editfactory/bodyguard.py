@@ -243,6 +243,9 @@ class RefusedBodyMiddleware:
         if refusal is None:
             return self.get_response(request)
         status, body, headers = refusal
+        # Free what Django spooled of a cut body now: its handler closes it only after the
+        # answer has been sent.
+        request.close()
         response = JsonResponse(body, status=status, content_type=JSON)
         response["Content-Length"] = str(len(response.content))
         for name, value in headers.items():
