@@ -126,9 +126,17 @@ class ManagementCommand:
     """A management command run in a child (`rqworker`, `maintenance`), its module imported
     once in the parent."""
 
-    def __init__(self, name: str, *args, preload: tuple[str, ...] = (), **options):
+    def __init__(
+        self,
+        name: str,
+        *args,
+        preload: tuple[str, ...] = (),
+        warm: Callable[[], None] | None = None,
+        **options,
+    ):
         self.name, self.args, self.options = name, args, options
         self.modules = preload  # what the command imports by name when it runs
+        self.warm = warm  # loads what its work needs beyond imports (once, before the forks)
         self.command = None
 
     def prepare(self) -> None:
@@ -138,6 +146,8 @@ class ManagementCommand:
             self.command = load_command_class(get_commands()[self.name], self.name)
             for module in self.modules:
                 importlib.import_module(module)
+            if self.warm is not None:
+                self.warm()
 
     def __call__(self) -> None:
         from django.core.management import call_command

