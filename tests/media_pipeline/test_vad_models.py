@@ -81,13 +81,20 @@ def test_a_model_loaded_before_a_fork_serves_the_child(empty_pool, speech_chunks
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-def test_up_warms_its_workers_before_forking():
-    from editfactory.forking import ManagementCommand
+def test_up_loads_a_model_for_its_workers_before_forking(empty_pool):
+    """`up` prepares each child's target in its own process before the first fork
+    (`editfactory.forking.preload`): a worker's preparation leaves an idle model there."""
+    from editfactory.management.commands.up import Command, child_env
+    from editfactory.roles import ROLES
+    from jobs.queues import worker_plan
 
-    warmed = []
-    command = ManagementCommand("check", warm=lambda: warmed.append(True))
-    command.prepare()
-    assert warmed == [True]
+    children = Command()._children(
+        child_env({}, production=False), ROLES["all"], "127.0.0.1", 8000, worker_plan("1"), 1, True
+    )
+    workers = [c for c in children if c.name.startswith("worker-")]
+    assert workers and vad_models.idle_count() == 0
+    workers[0].target.prepare()
+    assert vad_models.idle_count() == 1
 
 
 def test_probabilities_are_those_of_a_fresh_model(empty_pool, speech_chunks):
