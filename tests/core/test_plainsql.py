@@ -253,3 +253,36 @@ def test_statement_cursor_errors_are_djangos():
 
     with pytest.raises(DatabaseError), statement_cursor() as cursor:
         cursor.execute('SELECT 1 FROM "no_such_table" WHERE "id" = %s', [1])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's binary format")
+def test_a_select_reads_its_rows_in_the_binary_format_on_postgresql(rich_job):
+    """Read in C by psycopg (Django's text loader for timestamps is Python), the same values as
+    the ORM's, JSON included (its text decoded by the field's decoder)."""
+    from psycopg import pq
+
+    formats = []
+
+    def note(execute, sql, params, many, context):
+        formats.append(context["cursor"].cursor.format)
+        return execute(sql, params, many, context)
+
+    fields = ["id", "params", "result", "progress", "created_at", "completed_at", "started_at"]
+    select = Select(Job, fields, 'WHERE "id" = %s')
+    with connection.execute_wrapper(note):
+        row = select.first(rich_job.id)
+    assert formats == [pq.Format.BINARY]
+    assert row == {name: getattr(rich_job, name) for name in fields}
+    assert row["params"] == PARAMS and row["completed_at"].utcoffset() == timedelta(0)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's binary format")
+def test_an_unknown_binary_jsonb_version_is_an_error_not_garbage():
+    from psycopg import DataError
+
+    from core.plainsql import _jsonb_text_loader
+
+    loader = _jsonb_text_loader()(0, connection.connection)
+    assert loader.load(b'\x01{"a": 1}') == b'{"a": 1}'
+    with pytest.raises(DataError, match="jsonb binary format version"):
+        loader.load(b'\x02{"a": 1}')
