@@ -35,7 +35,6 @@ if TYPE_CHECKING:  # numpy (~14 MB) is imported by the detection itself, not by 
 
 logger = logging.getLogger(__name__)
 
-
 WINDOW_SECONDS = WINDOW_SAMPLES / VAD_RATE
 BLOCK_SAMPLES = VAD_RATE  # decoded audio is scored a second at a time
 RESAMPLED_SAMPLES = VAD_RATE // 10  # decoded audio comes a tenth of a second at a time
