@@ -20,7 +20,15 @@ RUN_TIME_IMPORTS = (
 
 def warm_for_workers() -> None:
     """What `up` loads before it forks besides RUN_TIME_IMPORTS: an idle Silero model
-    (`vad_models`), so a voice job's detection does not wait ~0.08 s for one to load."""
+    (`vad_models`), so a voice job's detection does not wait ~0.08 s for one to load. A model
+    that cannot load does not stop `up`: each voice job then tries, and fails with the reason."""
+    import logging
+
     from media_pipeline.ops import vad_models
 
-    vad_models.preload()
+    try:
+        vad_models.preload()
+    except Exception as exc:
+        logging.getLogger(__name__).warning(
+            "the voice activity model could not be loaded (%s): voice jobs will load it", exc
+        )

@@ -97,6 +97,18 @@ def test_up_loads_a_model_for_its_workers_before_forking(empty_pool):
     assert vad_models.idle_count() == 1
 
 
+def test_a_model_that_cannot_load_does_not_stop_up(empty_pool, monkeypatch, caplog):
+    from media_pipeline.jobtypes import warm_for_workers
+
+    def broken():
+        raise OSError("libstdc++.so.6: cannot open shared object file")
+
+    monkeypatch.setattr(vad_models, "load", broken)
+    warm_for_workers()
+    assert vad_models.idle_count() == 0
+    assert "voice activity model could not be loaded (libstdc++.so.6" in caplog.text
+
+
 def test_probabilities_are_those_of_a_fresh_model(empty_pool, speech_chunks):
     """The pool changes where a model comes from, never what it scores."""
     vad = vad_models.load()
